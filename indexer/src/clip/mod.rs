@@ -1,0 +1,205 @@
+//! CLIP on ONNX Runtime: a model directory in Immich's layout, its two towers, tokenizer and
+//! preprocessing, behind [`Clip::encode_images`] and [`Clip::encode_texts`].
+
+mod model_dir;
+mod preprocess;
+mod runtime;
+mod session;
+mod tokenize;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+pub use model_dir::{ModelConfig, ModelDir, ModelId, DEFAULT_LOGIT_SCALE};
+pub use preprocess::{flatten_to_rgb, Interpolation, PreparedImage, PreprocessConfig, ResizeMode};
+pub use runtime::{locate_library, Device, RuntimeOptions};
+pub use session::{ActiveDevice, IdType, ImageLayout};
+pub use tokenize::TextTokenizer;
+
+use session::{ImageEncoder, TextEncoder};
+
+use crate::embedding::Embedding;
+
+/// Everything that can go wrong loading or running a model.
+#[derive(Debug, thiserror::Error)]
+pub enum ClipError {
+    /// The model directory or one of its files is wrong; the message says how to fix it.
+    #[error("{}: {message}", path.display())]
+    Model {
+        /// The offending file or directory.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// Reading a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// ONNX Runtime could not be loaded or failed to run.
+    #[error("ONNX Runtime: {0}")]
+    Runtime(String),
+    /// An image could not be prepared.
+    #[error("image: {0}")]
+    Image(String),
+    /// A text could not be tokenised.
+    #[error("text: {0}")]
+    Text(String),
+}
+
+impl ClipError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io { path: path.to_path_buf(), source }
+    }
+}
+
+/// A loaded CLIP model. The towers' sessions are created on first use, so a text-only query
+/// never pays for loading the image tower. Safe to share between threads.
+pub struct Clip {
+    dir: ModelDir,
+    id: ModelId,
+    options: RuntimeOptions,
+    tokenizer: TextTokenizer,
+    visual: OnceLock<Mutex<ImageEncoder>>,
+    textual: OnceLock<Mutex<TextEncoder>>,
+}
+
+impl Clip {
+    /// Opens a model directory: validates the layout, reads configs and the tokenizer, and derives
+    /// the model id. ONNX sessions are created lazily.
+    pub fn open(dir: impl AsRef<Path>, options: RuntimeOptions) -> Result<Self, ClipError> {
+        let dir = ModelDir::open(dir)?;
+        let tokenizer = TextTokenizer::from_file(&dir.tokenizer(), dir.config.context_length, &dir.pad_token)?;
+        let id = dir.model_id()?;
+        Ok(Self { dir, id, options, tokenizer, visual: OnceLock::new(), textual: OnceLock::new() })
+    }
+
+    /// Opens a model and loads both towers now, checking that they agree with each other and
+    /// with config.json. What `model info` and long-running commands use.
+    pub fn load(dir: impl AsRef<Path>, options: RuntimeOptions) -> Result<Self, ClipError> {
+        let clip = Self::open(dir, options)?;
+        clip.visual()?;
+        clip.textual()?;
+        Ok(clip)
+    }
+
+    /// The content-derived model id.
+    pub fn id(&self) -> ModelId {
+        self.id
+    }
+
+    /// The model directory and its parsed configuration.
+    pub fn dir(&self) -> &ModelDir {
+        &self.dir
+    }
+
+    /// Embedding size.
+    pub fn dim(&self) -> usize {
+        self.dir.config.embed_dim
+    }
+
+    /// Multiplier of cosines before a softmax (config.json's `logit_scale`, else 100).
+    pub fn logit_scale(&self) -> f32 {
+        self.dir.config.logit_scale
+    }
+
+    /// The preprocessing this model needs.
+    pub fn preprocess(&self) -> &PreprocessConfig {
+        &self.dir.preprocess
+    }
+
+    /// The tokenizer, configured for this model.
+    pub fn tokenizer(&self) -> &TextTokenizer {
+        &self.tokenizer
+    }
+
+    /// The device the image tower runs on (loads it if needed).
+    pub fn device(&self) -> Result<ActiveDevice, ClipError> {
+        Ok(lock(self.visual()?).device)
+    }
+
+    /// Input layout of the image tower (loads it if needed).
+    pub fn image_layout(&self) -> Result<ImageLayout, ClipError> {
+        Ok(lock(self.visual()?).layout())
+    }
+
+    /// Id element type of the text tower (loads it if needed).
+    pub fn id_type(&self) -> Result<IdType, ClipError> {
+        Ok(lock(self.textual()?).id_type())
+    }
+
+    /// Embeds prepared images (see [`PreprocessConfig::prepare`]); one unit vector each.
+    pub fn encode_images(&self, images: &[PreparedImage]) -> Result<Vec<Embedding>, ClipError> {
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
+        let out = lock(self.visual()?).encode(&self.dir.preprocess, images, &self.dir.visual_model())?;
+        self.check_dim(&out, &self.dir.visual_model())?;
+        Ok(out)
+    }
+
+    /// Embeds texts; one unit vector each.
+    pub fn encode_texts<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Embedding>, ClipError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = texts
+            .iter()
+            .map(|t| self.tokenizer.encode(t.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = lock(self.textual()?).encode(&ids, &self.dir.textual_model())?;
+        self.check_dim(&out, &self.dir.textual_model())?;
+        Ok(out)
+    }
+
+    fn check_dim(&self, out: &[Embedding], path: &Path) -> Result<(), ClipError> {
+        match out.first() {
+            Some(e) if e.dim() != self.dim() => Err(dim_mismatch(path, e.dim(), self.dim())),
+            _ => Ok(()),
+        }
+    }
+
+    fn visual(&self) -> Result<&Mutex<ImageEncoder>, ClipError> {
+        if let Some(v) = self.visual.get() {
+            return Ok(v);
+        }
+        let path = self.dir.visual_model();
+        let enc = ImageEncoder::load(&path, &self.options, &self.dir.preprocess)?;
+        check_declared_dim(&path, enc.output_dim(), self.dim())?;
+        Ok(self.visual.get_or_init(|| Mutex::new(enc)))
+    }
+
+    fn textual(&self) -> Result<&Mutex<TextEncoder>, ClipError> {
+        if let Some(t) = self.textual.get() {
+            return Ok(t);
+        }
+        let path = self.dir.textual_model();
+        let enc = TextEncoder::load(&path, &self.options, self.dir.config.context_length)?;
+        check_declared_dim(&path, enc.output_dim(), self.dim())?;
+        Ok(self.textual.get_or_init(|| Mutex::new(enc)))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn check_declared_dim(path: &Path, declared: Option<usize>, expected: usize) -> Result<(), ClipError> {
+    match declared {
+        Some(d) if d != expected => Err(dim_mismatch(path, d, expected)),
+        _ => Ok(()),
+    }
+}
+
+fn dim_mismatch(path: &Path, got: usize, expected: usize) -> ClipError {
+    ClipError::Model {
+        path: path.to_path_buf(),
+        message: format!(
+            "produces {got}-dimensional embeddings but config.json's embed_dim is {expected}; \
+             both towers must match embed_dim (is one tower from another model?)"
+        ),
+    }
+}

@@ -1,0 +1,259 @@
+//! A model directory in Immich's Hugging Face layout, validated before anything is loaded.
+//!
+//! ```text
+//! config.json                  embed_dim, vision_cfg.image_size, text_cfg.context_length
+//! visual/model.onnx            image tensor -> embedding
+//! visual/preprocess_cfg.json   size, mean, std, interpolation, resize mode
+//! textual/model.onnx           token ids -> embedding
+//! textual/tokenizer.json       Hugging Face tokenizer
+//! textual/tokenizer_config.json (optional) pad_token
+//! ```
+
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::preprocess::PreprocessConfig;
+use super::ClipError;
+
+/// The multiplier of cosine similarities before a softmax when the model does not declare one
+/// (OpenAI CLIP's learned temperature converges to this clamp).
+pub const DEFAULT_LOGIT_SCALE: f32 = 100.0;
+
+/// Identifies a model by the content of its two ONNX files, so embeddings from different models
+/// are never mixed. 16 bytes of a BLAKE3 hash.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ModelId(pub [u8; 16]);
+
+impl ModelId {
+    /// Hex form, used in logs, JSON and file names.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Parses the hex form written by [`ModelId::to_hex`].
+    pub fn from_hex(s: &str) -> Option<Self> {
+        if s.len() != 32 {
+            return None;
+        }
+        let mut out = [0u8; 16];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(Self(out))
+    }
+}
+
+impl fmt::Display for ModelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for ModelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ModelId({})", self.to_hex())
+    }
+}
+
+/// What config.json says about the model (open_clip's model config format, as Immich saves it).
+#[derive(Debug, Clone)]
+pub struct ModelConfig {
+    /// Embedding size both towers must produce.
+    pub embed_dim: usize,
+    /// Input resolution of the image tower, if the config declares it.
+    pub image_size: Option<u32>,
+    /// Number of token ids the text tower takes.
+    pub context_length: usize,
+    /// Multiplier applied to cosines before a softmax (`logit_scale`, already exponentiated).
+    pub logit_scale: f32,
+}
+
+#[derive(Deserialize)]
+struct RawConfig {
+    embed_dim: usize,
+    #[serde(default)]
+    vision_cfg: Option<RawVision>,
+    #[serde(default)]
+    text_cfg: Option<RawText>,
+    #[serde(default)]
+    logit_scale: Option<f32>,
+}
+
+#[derive(Deserialize)]
+struct RawVision {
+    #[serde(default)]
+    image_size: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct RawText {
+    #[serde(default)]
+    context_length: Option<usize>,
+}
+
+/// The files of one model directory, checked to exist, and its parsed configuration.
+#[derive(Debug, Clone)]
+pub struct ModelDir {
+    /// The directory itself.
+    pub root: PathBuf,
+    /// Parsed config.json.
+    pub config: ModelConfig,
+    /// Parsed visual/preprocess_cfg.json.
+    pub preprocess: PreprocessConfig,
+    /// Token id used for padding (tokenizer_config.json's `pad_token`).
+    pub pad_token: String,
+}
+
+impl ModelDir {
+    /// Path of the image tower.
+    pub fn visual_model(&self) -> PathBuf {
+        self.root.join("visual/model.onnx")
+    }
+
+    /// Path of the text tower.
+    pub fn textual_model(&self) -> PathBuf {
+        self.root.join("textual/model.onnx")
+    }
+
+    /// Path of the tokenizer.
+    pub fn tokenizer(&self) -> PathBuf {
+        self.root.join("textual/tokenizer.json")
+    }
+
+    /// Opens and validates a model directory: every required file present and parseable.
+    pub fn open(root: impl AsRef<Path>) -> Result<Self, ClipError> {
+        let root = root.as_ref().to_path_buf();
+        if !root.is_dir() {
+            return Err(ClipError::Model {
+                path: root,
+                message: "not a directory; pass a model directory in Immich's layout \
+                          (config.json, visual/, textual/), or fetch one with `clipsight model pull NAME`"
+                    .into(),
+            });
+        }
+        for rel in [
+            "config.json",
+            "visual/model.onnx",
+            "visual/preprocess_cfg.json",
+            "textual/model.onnx",
+            "textual/tokenizer.json",
+        ] {
+            let p = root.join(rel);
+            if !p.is_file() {
+                return Err(ClipError::Model {
+                    path: p,
+                    message: format!(
+                        "missing {rel}; a model directory needs config.json, visual/model.onnx, \
+                         visual/preprocess_cfg.json, textual/model.onnx and textual/tokenizer.json \
+                         (re-download it with `clipsight model pull NAME`)"
+                    ),
+                });
+            }
+        }
+        let config = parse_config(&root.join("config.json"))?;
+        let preprocess = PreprocessConfig::from_file(&root.join("visual/preprocess_cfg.json"))?;
+        if let Some(size) = config.image_size {
+            if preprocess.size != (size, size) {
+                tracing::warn!(
+                    "config.json declares image_size {size} but preprocess_cfg.json says {:?}; \
+                     preprocess_cfg.json wins",
+                    preprocess.size
+                );
+            }
+        }
+        let pad_token = read_pad_token(&root.join("textual/tokenizer_config.json"))?;
+        Ok(Self { root, config, preprocess, pad_token })
+    }
+
+    /// The content-derived id of this model (hashes both ONNX files).
+    pub fn model_id(&self) -> Result<ModelId, ClipError> {
+        let mut hasher = blake3::Hasher::new();
+        for path in [self.visual_model(), self.textual_model()] {
+            let mut file = std::fs::File::open(&path).map_err(|e| ClipError::io(&path, e))?;
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = file.read(&mut buf).map_err(|e| ClipError::io(&path, e))?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+            }
+        }
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
+        Ok(ModelId(id))
+    }
+}
+
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ClipError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ClipError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| ClipError::Model {
+        path: path.to_path_buf(),
+        message: format!("invalid JSON: {e}"),
+    })
+}
+
+fn parse_config(path: &Path) -> Result<ModelConfig, ClipError> {
+    let raw: RawConfig = read_json(path)?;
+    let image_size = raw.vision_cfg.and_then(|v| v.image_size).and_then(|v| match v {
+        serde_json::Value::Number(n) => n.as_u64().map(|n| n as u32),
+        serde_json::Value::Array(a) => a.first().and_then(|n| n.as_u64()).map(|n| n as u32),
+        _ => None,
+    });
+    let context_length = raw.text_cfg.and_then(|t| t.context_length).unwrap_or(77);
+    if raw.embed_dim == 0 || context_length < 2 {
+        return Err(ClipError::Model {
+            path: path.to_path_buf(),
+            message: "embed_dim must be positive and text_cfg.context_length at least 2".into(),
+        });
+    }
+    Ok(ModelConfig {
+        embed_dim: raw.embed_dim,
+        image_size,
+        context_length,
+        logit_scale: raw.logit_scale.unwrap_or(DEFAULT_LOGIT_SCALE),
+    })
+}
+
+/// `pad_token` of tokenizer_config.json: a string, or `{"content": ...}`. Without the file,
+/// OpenAI CLIP's `<|endoftext|>`.
+fn read_pad_token(path: &Path) -> Result<String, ClipError> {
+    const DEFAULT: &str = "<|endoftext|>";
+    if !path.is_file() {
+        return Ok(DEFAULT.to_string());
+    }
+    let value: serde_json::Value = read_json(path)?;
+    Ok(match value.get("pad_token") {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(obj) => obj
+            .get("content")
+            .and_then(|c| c.as_str())
+            .unwrap_or(DEFAULT)
+            .to_string(),
+        None => DEFAULT.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_id_hex_round_trips() {
+        let id = ModelId([7; 16]);
+        assert_eq!(ModelId::from_hex(&id.to_hex()), Some(id));
+        assert_eq!(ModelId::from_hex("zz"), None);
+    }
+
+    #[test]
+    fn missing_file_error_names_the_file_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.json"), "{}").unwrap();
+        let err = ModelDir::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("visual/model.onnx"), "{err}");
+        assert!(err.contains("model pull"), "{err}");
+    }
+}

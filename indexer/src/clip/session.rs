@@ -1,0 +1,296 @@
+//! ONNX sessions for the two towers, with their input contracts read from the model itself
+//! (names, element types, layouts, fixed or dynamic batch) rather than assumed.
+
+use std::path::Path;
+use std::sync::Once;
+
+use ndarray::{Array2, Array4, ArrayViewD, Axis};
+use ort::ep::{ExecutionProvider, CUDA};
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+use ort::value::{TensorElementType, TensorRef, ValueType};
+
+use super::preprocess::{PreparedImage, PreprocessConfig};
+use super::runtime::{self, Device, RuntimeOptions};
+use super::ClipError;
+use crate::embedding::Embedding;
+
+/// What the image tower takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageLayout {
+    /// float32 [N, 3, H, W], normalised by us with the preprocess config's mean/std.
+    Float32Nchw,
+    /// uint8 [N, H, W, 3], normalisation folded into the graph.
+    Uint8Nhwc,
+}
+
+/// The element type of the text tower's ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdType {
+    /// int32 ids (Immich's exports).
+    Int32,
+    /// int64 ids (plain torch exports).
+    Int64,
+}
+
+/// The device a session actually runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActiveDevice {
+    /// ONNX Runtime's CPU provider.
+    Cpu,
+    /// ONNX Runtime's CUDA provider.
+    Cuda,
+}
+
+/// The image tower.
+pub(crate) struct ImageEncoder {
+    session: Session,
+    input: String,
+    layout: ImageLayout,
+    fixed_batch: Option<usize>,
+    pub(crate) device: ActiveDevice,
+}
+
+/// The text tower.
+pub(crate) struct TextEncoder {
+    session: Session,
+    input: String,
+    ids: IdType,
+    fixed_batch: Option<usize>,
+    pub(crate) device: ActiveDevice,
+}
+
+fn model_error(path: &Path, message: impl Into<String>) -> ClipError {
+    ClipError::Model { path: path.to_path_buf(), message: message.into() }
+}
+
+fn ort_error(path: &Path, e: impl std::fmt::Display) -> ClipError {
+    ClipError::Runtime(format!("{}: {e}", path.display()))
+}
+
+static DEVICE_LOG: Once = Once::new();
+
+/// Builds a session with deliberate settings: all graph optimisations, the requested number of
+/// intra-op threads, one inter-op thread (the towers are sequential graphs), and CUDA when asked
+/// for and usable.
+fn build_session(path: &Path, opts: &RuntimeOptions) -> Result<(Session, ActiveDevice), ClipError> {
+    let env = runtime::environment()?;
+    let base = || -> Result<_, ClipError> {
+        Session::builder(env)
+            .map_err(|e| ort_error(path, e))?
+            .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(|e| ort_error(path, ort::Error::<()>::from(e)))?
+            .with_intra_threads(opts.threads())
+            .map_err(|e| ort_error(path, ort::Error::<()>::from(e)))?
+            .with_inter_threads(1)
+            .map_err(|e| ort_error(path, ort::Error::<()>::from(e)))
+    };
+    let want_cuda = match opts.device {
+        Device::Cpu => false,
+        Device::Cuda => true,
+        Device::Auto => CUDA::is_available().unwrap_or(false),
+    };
+    if want_cuda {
+        let attempt = base()?
+            .with_execution_providers([CUDA::default().build().error_on_failure()])
+            .map_err(|e| ort_error(path, ort::Error::<()>::from(e)))
+            .and_then(|mut b| b.commit_from_file(path).map_err(|e| ort_error(path, e)));
+        match attempt {
+            Ok(session) => {
+                DEVICE_LOG.call_once(|| tracing::info!("inference device: CUDA"));
+                return Ok((session, ActiveDevice::Cuda));
+            }
+            Err(e) => DEVICE_LOG.call_once(|| {
+                tracing::warn!("CUDA is unavailable ({e}); falling back to CPU")
+            }),
+        }
+    }
+    let session = base()?.commit_from_file(path).map_err(|e| ort_error(path, e))?;
+    DEVICE_LOG.call_once(|| tracing::info!("inference device: CPU ({} threads)", opts.threads()));
+    Ok((session, ActiveDevice::Cpu))
+}
+
+/// The single input of a tower: its name, element type and shape (-1 for dynamic dims).
+fn single_input(session: &Session, path: &Path) -> Result<(String, TensorElementType, Vec<i64>), ClipError> {
+    let inputs = session.inputs();
+    if inputs.len() != 1 {
+        let names: Vec<&str> = inputs.iter().map(|i| i.name()).collect();
+        return Err(model_error(path, format!("expected one input, found {names:?}; is this a CLIP tower export?")));
+    }
+    match inputs[0].dtype() {
+        ValueType::Tensor { ty, shape, .. } => Ok((inputs[0].name().to_string(), *ty, shape.to_vec())),
+        other => Err(model_error(path, format!("input {} is {other}, not a tensor", inputs[0].name()))),
+    }
+}
+
+fn fixed_batch(shape: &[i64]) -> Option<usize> {
+    shape.first().copied().filter(|d| *d > 0).map(|d| d as usize)
+}
+
+/// Last dimension of output 0 if the graph fixes it.
+pub(crate) fn output_dim(session: &Session) -> Option<usize> {
+    match session.outputs().first()?.dtype() {
+        ValueType::Tensor { shape, .. } => shape.last().copied().filter(|d| *d > 0).map(|d| d as usize),
+        _ => None,
+    }
+}
+
+/// Rows of output 0, L2-normalised.
+fn rows(view: ArrayViewD<'_, f32>, path: &Path) -> Result<Vec<Embedding>, ClipError> {
+    let view = view
+        .into_dimensionality::<ndarray::Ix2>()
+        .map_err(|e| model_error(path, format!("output 0 is not [batch, dim]: {e}")))?;
+    Ok(view.axis_iter(Axis(0)).map(|r| Embedding::normalized(r.to_vec())).collect())
+}
+
+impl ImageEncoder {
+    pub(crate) fn load(path: &Path, opts: &RuntimeOptions, pre: &PreprocessConfig) -> Result<Self, ClipError> {
+        let (session, device) = build_session(path, opts)?;
+        let (input, ty, shape) = single_input(&session, path)?;
+        let (h, w) = (pre.size.0 as i64, pre.size.1 as i64);
+        let layout = match (ty, shape.as_slice()) {
+            (TensorElementType::Float32, [_, c, sh, sw]) if *c == 3 => {
+                check_spatial(path, (*sh, *sw), (h, w))?;
+                ImageLayout::Float32Nchw
+            }
+            (TensorElementType::Uint8, [_, sh, sw, c]) if *c == 3 => {
+                check_spatial(path, (*sh, *sw), (h, w))?;
+                ImageLayout::Uint8Nhwc
+            }
+            _ => {
+                return Err(model_error(
+                    path,
+                    format!(
+                        "input {input:?} is {ty:?} {shape:?}; expected float32 [N,3,{h},{w}] or uint8 [N,{h},{w},3]"
+                    ),
+                ))
+            }
+        };
+        Ok(Self { fixed_batch: fixed_batch(&shape), session, input, layout, device })
+    }
+
+    pub(crate) fn layout(&self) -> ImageLayout {
+        self.layout
+    }
+
+    pub(crate) fn output_dim(&self) -> Option<usize> {
+        output_dim(&self.session)
+    }
+
+    /// Encodes prepared images, in chunks the graph accepts.
+    pub(crate) fn encode(&mut self, pre: &PreprocessConfig, images: &[PreparedImage], path: &Path) -> Result<Vec<Embedding>, ClipError> {
+        let chunk = self.fixed_batch.unwrap_or(images.len().max(1));
+        let mut out = Vec::with_capacity(images.len());
+        for part in images.chunks(chunk) {
+            out.extend(self.run_batch(pre, part, path)?);
+        }
+        Ok(out)
+    }
+
+    fn run_batch(&mut self, pre: &PreprocessConfig, images: &[PreparedImage], path: &Path) -> Result<Vec<Embedding>, ClipError> {
+        let (h, w) = (pre.size.0 as usize, pre.size.1 as usize);
+        let n = images.len();
+        match self.layout {
+            ImageLayout::Float32Nchw => {
+                let mut x = Array4::<f32>::zeros((n, 3, h, w));
+                for (img, mut slot) in images.iter().zip(x.axis_iter_mut(Axis(0))) {
+                    pre.normalize_into(img, slot.as_slice_mut().expect("standard layout"));
+                }
+                run(&mut self.session, &self.input, &x, path)
+            }
+            ImageLayout::Uint8Nhwc => {
+                let mut x = Array4::<u8>::zeros((n, h, w, 3));
+                for (img, mut slot) in images.iter().zip(x.axis_iter_mut(Axis(0))) {
+                    slot.as_slice_mut().expect("standard layout").copy_from_slice(&img.pixels);
+                }
+                run(&mut self.session, &self.input, &x, path)
+            }
+        }
+    }
+}
+
+fn check_spatial(path: &Path, graph: (i64, i64), cfg: (i64, i64)) -> Result<(), ClipError> {
+    let ok = |g: i64, c: i64| g <= 0 || g == c;
+    if ok(graph.0, cfg.0) && ok(graph.1, cfg.1) {
+        Ok(())
+    } else {
+        Err(model_error(
+            path,
+            format!(
+                "the graph takes {}x{} images but visual/preprocess_cfg.json says {}x{}; fix \"size\" there",
+                graph.0, graph.1, cfg.0, cfg.1
+            ),
+        ))
+    }
+}
+
+impl TextEncoder {
+    pub(crate) fn load(path: &Path, opts: &RuntimeOptions, context_length: usize) -> Result<Self, ClipError> {
+        let (session, device) = build_session(path, opts)?;
+        let (input, ty, shape) = single_input(&session, path)?;
+        let ids = match ty {
+            TensorElementType::Int32 => IdType::Int32,
+            TensorElementType::Int64 => IdType::Int64,
+            other => {
+                return Err(model_error(path, format!("input {input:?} is {other:?}; expected int32 or int64 token ids")))
+            }
+        };
+        match shape.as_slice() {
+            [_, l] if *l <= 0 || *l as usize == context_length => {}
+            _ => {
+                return Err(model_error(
+                    path,
+                    format!(
+                        "input {input:?} has shape {shape:?}; expected [N, {context_length}] \
+                         (text_cfg.context_length in config.json)"
+                    ),
+                ))
+            }
+        }
+        Ok(Self { fixed_batch: fixed_batch(&shape), session, input, ids, device })
+    }
+
+    pub(crate) fn id_type(&self) -> IdType {
+        self.ids
+    }
+
+    pub(crate) fn output_dim(&self) -> Option<usize> {
+        output_dim(&self.session)
+    }
+
+    /// Encodes rows of token ids, in chunks the graph accepts.
+    pub(crate) fn encode(&mut self, ids: &[Vec<u32>], path: &Path) -> Result<Vec<Embedding>, ClipError> {
+        let chunk = self.fixed_batch.unwrap_or(ids.len().max(1));
+        let mut out = Vec::with_capacity(ids.len());
+        for part in ids.chunks(chunk) {
+            out.extend(self.run_batch(part, path)?);
+        }
+        Ok(out)
+    }
+
+    fn run_batch(&mut self, ids: &[Vec<u32>], path: &Path) -> Result<Vec<Embedding>, ClipError> {
+        let n = ids.len();
+        let len = ids.first().map_or(0, Vec::len);
+        match self.ids {
+            IdType::Int32 => {
+                let x = Array2::from_shape_fn((n, len), |(i, j)| ids[i][j] as i32);
+                run(&mut self.session, &self.input, &x, path)
+            }
+            IdType::Int64 => {
+                let x = Array2::from_shape_fn((n, len), |(i, j)| ids[i][j] as i64);
+                run(&mut self.session, &self.input, &x, path)
+            }
+        }
+    }
+}
+
+/// Runs a one-input tower on `x` and returns the L2-normalised rows of output 0.
+fn run<T, D>(session: &mut Session, input: &str, x: &ndarray::Array<T, D>, path: &Path) -> Result<Vec<Embedding>, ClipError>
+where
+    T: ort::value::PrimitiveTensorElementType + std::fmt::Debug + Clone + 'static,
+    D: ndarray::Dimension + 'static,
+{
+    let t = TensorRef::from_array_view(x).map_err(|e| ort_error(path, e))?;
+    let out = session.run(ort::inputs![input => t]).map_err(|e| ort_error(path, e))?;
+    rows(out[0].try_extract_array::<f32>().map_err(|e| ort_error(path, e))?, path)
+}

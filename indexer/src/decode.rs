@@ -1,0 +1,170 @@
+//! Decoding image bytes: limits against decompression bombs, EXIF orientation, metadata and
+//! thumbnails.
+
+use std::io::Cursor;
+
+use image::codecs::jpeg::JpegEncoder;
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+use serde::{Deserialize, Serialize};
+
+use crate::clip::flatten_to_rgb;
+
+/// Largest accepted width or height.
+pub const MAX_DIMENSION: u32 = 30_000;
+/// Largest accepted decoded size in bytes (about 170 megapixels of RGB).
+pub const MAX_DECODED_BYTES: u64 = 512 * 1024 * 1024;
+/// Longest side of stored thumbnails.
+pub const THUMBNAIL_SIZE: u32 = 256;
+
+/// Metadata read from EXIF, when the file has it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExifMeta {
+    /// DateTimeOriginal as "YYYY-MM-DD HH:MM:SS".
+    pub date_taken: Option<String>,
+    /// Camera make.
+    pub make: Option<String>,
+    /// Camera model.
+    pub model: Option<String>,
+    /// Lens model.
+    pub lens: Option<String>,
+    /// GPS position (latitude, longitude) in degrees.
+    pub gps: Option<(f64, f64)>,
+}
+
+/// A decoded image, upright, with what was learnt about it.
+pub struct Decoded {
+    /// The pixels, EXIF orientation applied.
+    pub image: DynamicImage,
+    /// The container format.
+    pub format: ImageFormat,
+    /// EXIF metadata.
+    pub exif: ExifMeta,
+}
+
+/// Why an image could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Not an image format clipsight reads.
+    #[error("unrecognised image format")]
+    UnknownFormat,
+    /// Larger than the pixel or memory limits.
+    #[error("image too large: {0}")]
+    TooLarge(String),
+    /// Corrupt or truncated data.
+    #[error("corrupt image: {0}")]
+    Corrupt(String),
+}
+
+/// Decodes `bytes` (format sniffed from content), applying EXIF orientation and size limits.
+pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
+    let format = crate::walk::sniff(bytes).ok_or(DecodeError::UnknownFormat)?;
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_DIMENSION);
+    limits.max_image_height = Some(MAX_DIMENSION);
+    limits.max_alloc = Some(MAX_DECODED_BYTES);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(classify)?;
+    let (w, h) = decoder.dimensions();
+    let bytes_needed = w as u64 * h as u64 * decoder.color_type().bytes_per_pixel() as u64;
+    if bytes_needed > MAX_DECODED_BYTES {
+        return Err(DecodeError::TooLarge(format!("{w}x{h} needs {} MiB", bytes_needed >> 20)));
+    }
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(classify)?;
+    image.apply_orientation(orientation);
+    Ok(Decoded { image, format, exif: read_exif(bytes) })
+}
+
+fn classify(e: image::ImageError) -> DecodeError {
+    match e {
+        image::ImageError::Limits(l) => DecodeError::TooLarge(l.to_string()),
+        image::ImageError::Unsupported(u) => DecodeError::Corrupt(format!("unsupported: {u}")),
+        other => DecodeError::Corrupt(other.to_string()),
+    }
+}
+
+/// A JPEG thumbnail whose longest side is at most [`THUMBNAIL_SIZE`].
+pub fn thumbnail_jpeg(image: &DynamicImage) -> Vec<u8> {
+    let small = if image.width().max(image.height()) > THUMBNAIL_SIZE {
+        image.thumbnail(THUMBNAIL_SIZE, THUMBNAIL_SIZE)
+    } else {
+        image.clone()
+    };
+    let rgb = flatten_to_rgb(&small, [255, 255, 255]);
+    let mut out = Vec::new();
+    JpegEncoder::new_with_quality(&mut out, 82)
+        .encode_image(&rgb)
+        .expect("encoding an RGB8 buffer to memory cannot fail");
+    out
+}
+
+/// EXIF fields clipsight keeps; empty when the file has no (readable) EXIF.
+pub fn read_exif(bytes: &[u8]) -> ExifMeta {
+    let Ok(exif) = exif::Reader::new().read_from_container(&mut Cursor::new(bytes)) else {
+        return ExifMeta::default();
+    };
+    let text = |tag: exif::Tag| -> Option<String> {
+        let field = exif.get_field(tag, exif::In::PRIMARY)?;
+        match &field.value {
+            exif::Value::Ascii(parts) => parts
+                .first()
+                .map(|p| String::from_utf8_lossy(p).trim().trim_end_matches('\0').to_string())
+                .filter(|s| !s.is_empty()),
+            _ => Some(field.display_value().to_string()),
+        }
+    };
+    let date_taken = text(exif::Tag::DateTimeOriginal).or_else(|| text(exif::Tag::DateTime)).map(|d| {
+        // EXIF writes "YYYY:MM:DD HH:MM:SS"; keep ISO-like dashes in the date part.
+        let (date, time) = d.split_at(d.find(' ').unwrap_or(d.len()));
+        format!("{}{}", date.replace(':', "-"), time)
+    });
+    let coordinate = |value: exif::Tag, reference: exif::Tag, negative: &str| -> Option<f64> {
+        let field = exif.get_field(value, exif::In::PRIMARY)?;
+        let exif::Value::Rational(parts) = &field.value else { return None };
+        let deg = parts.iter().take(3).enumerate().map(|(i, r)| r.to_f64() / 60f64.powi(i as i32)).sum::<f64>();
+        let sign = if text(reference).is_some_and(|r| r.starts_with(negative)) { -1.0 } else { 1.0 };
+        deg.is_finite().then_some(sign * deg)
+    };
+    let gps = coordinate(exif::Tag::GPSLatitude, exif::Tag::GPSLatitudeRef, "S")
+        .zip(coordinate(exif::Tag::GPSLongitude, exif::Tag::GPSLongitudeRef, "W"));
+    ExifMeta {
+        date_taken,
+        make: text(exif::Tag::Make),
+        model: text(exif::Tag::Model),
+        lens: text(exif::Tag::LensModel),
+        gps,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png_bytes(img: &DynamicImage) -> Vec<u8> {
+        let mut out = Vec::new();
+        img.write_to(&mut Cursor::new(&mut out), ImageFormat::Png).unwrap();
+        out
+    }
+
+    #[test]
+    fn decodes_by_content_and_reports_format() {
+        let img = DynamicImage::new_rgb8(10, 6);
+        let d = decode(&png_bytes(&img)).unwrap();
+        assert_eq!((d.image.width(), d.image.height(), d.format), (10, 6, ImageFormat::Png));
+    }
+
+    #[test]
+    fn truncated_and_foreign_data_are_errors_not_panics() {
+        let bytes = png_bytes(&DynamicImage::new_rgb8(64, 64));
+        assert!(matches!(decode(&bytes[..bytes.len() / 2]), Err(DecodeError::Corrupt(_))));
+        assert!(matches!(decode(b"hello"), Err(DecodeError::UnknownFormat)));
+    }
+
+    #[test]
+    fn thumbnails_fit_the_limit() {
+        let img = DynamicImage::new_rgba8(1000, 500);
+        let thumb = image::load_from_memory(&thumbnail_jpeg(&img)).unwrap();
+        assert_eq!((thumb.width(), thumb.height()), (256, 128));
+    }
+}

@@ -1,0 +1,167 @@
+//! Finding image files under one or more roots.
+//!
+//! Files are recognised by content (magic bytes), not by extension. Symlinks are followed, with
+//! loops detected and reported; hidden entries (a name starting with '.') are skipped unless asked.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use image::ImageFormat;
+use walkdir::WalkDir;
+
+/// An image file found on disk, with the facts used to tell whether it changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// Path as found under its root.
+    pub path: PathBuf,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+    /// Format recognised from the first bytes.
+    pub format: ImageFormat,
+}
+
+/// A path the walk could not look at (permission denied, a symlink loop, a vanished file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalkIssue {
+    /// The path concerned.
+    pub path: PathBuf,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// Options of a walk.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WalkOptions {
+    /// Include hidden files and folders.
+    pub hidden: bool,
+}
+
+/// The image formats clipsight indexes.
+pub const SUPPORTED_FORMATS: [ImageFormat; 6] = [
+    ImageFormat::Jpeg,
+    ImageFormat::Png,
+    ImageFormat::WebP,
+    ImageFormat::Gif,
+    ImageFormat::Bmp,
+    ImageFormat::Tiff,
+];
+
+/// Lower-case name of a supported format ("jpeg", "png", "webp", "gif", "bmp", "tiff").
+pub fn format_name(format: ImageFormat) -> &'static str {
+    match format {
+        ImageFormat::Jpeg => "jpeg",
+        ImageFormat::Png => "png",
+        ImageFormat::WebP => "webp",
+        ImageFormat::Gif => "gif",
+        ImageFormat::Bmp => "bmp",
+        ImageFormat::Tiff => "tiff",
+        _ => "other",
+    }
+}
+
+/// Walks `roots` in a stable order (sorted by file name), yielding image files and the problems met.
+pub fn walk(roots: &[PathBuf], options: WalkOptions) -> impl Iterator<Item = Result<Candidate, WalkIssue>> + '_ {
+    roots.iter().flat_map(move |root| {
+        WalkDir::new(root)
+            .follow_links(true)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(move |e| options.hidden || e.depth() == 0 || !is_hidden(e.file_name()))
+            .filter_map(|entry| match entry {
+                Err(e) => Some(Err(WalkIssue {
+                    path: e.path().map(Path::to_path_buf).unwrap_or_default(),
+                    error: e.to_string(),
+                })),
+                Ok(e) if e.file_type().is_file() => inspect(e.path()).transpose(),
+                Ok(_) => None,
+            })
+    })
+}
+
+fn is_hidden(name: &std::ffi::OsStr) -> bool {
+    name.as_encoded_bytes().first() == Some(&b'.')
+}
+
+/// Stats a file and sniffs its format; `Ok(None)` for files that are not supported images.
+pub fn inspect(path: &Path) -> Result<Option<Candidate>, WalkIssue> {
+    let issue = |e: std::io::Error| WalkIssue { path: path.to_path_buf(), error: e.to_string() };
+    let meta = std::fs::metadata(path).map_err(issue)?;
+    if !meta.is_file() {
+        return Ok(None);
+    }
+    let mut head = [0u8; 32];
+    let n = read_prefix(path, &mut head).map_err(issue)?;
+    let Some(format) = sniff(&head[..n]) else {
+        return Ok(None);
+    };
+    Ok(Some(Candidate { path: path.to_path_buf(), size: meta.len(), mtime_ns: mtime_ns(&meta), format }))
+}
+
+/// The supported format whose signature `head` starts with.
+pub fn sniff(head: &[u8]) -> Option<ImageFormat> {
+    image::guess_format(head).ok().filter(|f| SUPPORTED_FORMATS.contains(f))
+}
+
+fn read_prefix(path: &Path, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut file = File::open(path)?;
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+/// Modification time in nanoseconds since the epoch (0 when unknown).
+pub fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+
+    #[test]
+    fn images_are_recognised_by_content_not_extension() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("photo.dat"), PNG_MAGIC).unwrap();
+        std::fs::write(dir.path().join("notes.jpg"), b"just text").unwrap();
+        std::fs::create_dir(dir.path().join("folder.jpg")).unwrap();
+        let found: Vec<_> = walk(&[dir.path().to_path_buf()], WalkOptions::default())
+            .map(|r| r.unwrap().path.file_name().unwrap().to_owned())
+            .collect();
+        assert_eq!(found, vec![std::ffi::OsString::from("photo.dat")]);
+    }
+
+    #[test]
+    fn hidden_entries_are_skipped_unless_requested() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(".cache")).unwrap();
+        std::fs::write(dir.path().join(".cache/a.png"), PNG_MAGIC).unwrap();
+        std::fs::write(dir.path().join(".b.png"), PNG_MAGIC).unwrap();
+        let roots = [dir.path().to_path_buf()];
+        assert_eq!(walk(&roots, WalkOptions::default()).count(), 0);
+        assert_eq!(walk(&roots, WalkOptions { hidden: true }).count(), 2);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlink_loops_are_reported_not_followed_forever() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("a")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("a/loop")).unwrap();
+        let results: Vec<_> = walk(&[dir.path().to_path_buf()], WalkOptions::default()).collect();
+        assert!(results.iter().any(|r| r.as_ref().is_err_and(|e| e.error.contains("loop"))), "{results:?}");
+    }
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs everything clipsight needs to build, run and test on Debian/Ubuntu, idempotently:
+#   - system packages: a C toolchain, libclang (bindgen), Debian's librocksdb (linked instead of
+#     compiling RocksDB's C++), and, with --browser, Chromium + ChromeDriver for the UI tests;
+#   - a Rust toolchain if cargo is missing (rustup, from crates.io's mirror is not possible: rustup);
+#   - .venv: ONNX Runtime (the shared library ort loads) and the Python reference for the tests.
+# Prints the environment variables the other scripts export.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+for pkg in build-essential pkg-config libclang-dev librocksdb-dev python3-venv; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
+done
+if [ "${1:-}" = "--browser" ]; then
+  for pkg in chromium chromium-driver; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
+  done
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]}" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found; install Rust from https://rustup.rs (1.89 or newer)" >&2
+  exit 1
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv" >&2
+  "$PY" -m venv .venv
+fi
+if ! .venv/bin/python -c "import onnxruntime, numpy, PIL, tokenizers" 2>/dev/null \
+   || ! cmp -s scripts/requirements.txt .venv/.requirements.installed; then
+  echo "setup: installing Python packages into .venv" >&2
+  .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt
+  cp scripts/requirements.txt .venv/.requirements.installed
+fi

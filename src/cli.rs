@@ -1,0 +1,132 @@
+//! Command-line interface definition (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use clipsight_indexer::clip::Device;
+
+/// Self-hosted cross-modal image/text search with CLIP.
+#[derive(Debug, Parser)]
+#[command(name = "clipsight", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Library directory (RocksDB, thumbnails, indexes).
+    #[arg(long, global = true, env = "CLIPSIGHT_DATA", default_value = "clipsight-data")]
+    pub data: PathBuf,
+    /// Model directory in Immich's layout, or the name of a pulled model.
+    #[arg(long, global = true, env = "CLIPSIGHT_MODEL")]
+    pub model: Option<String>,
+    /// Inference device: auto, cpu or cuda.
+    #[arg(long, global = true, default_value = "auto")]
+    pub device: Device,
+    /// ONNX Runtime threads per operator (0 = one per core).
+    #[arg(long, global = true, default_value_t = 0)]
+    pub threads: usize,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More logging (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Index (or re-scan) photo folders.
+    Index(IndexArgs),
+    /// Find images matching a text.
+    Search {
+        /// The query text.
+        text: String,
+        /// Number of results.
+        #[arg(short, default_value_t = 10)]
+        k: usize,
+        /// Results to skip (pagination).
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+    },
+    /// Find images similar to an image file.
+    Similar {
+        /// The image.
+        path: PathBuf,
+        /// Number of results.
+        #[arg(short, default_value_t = 10)]
+        k: usize,
+    },
+    /// Zero-shot classification of an image over labels (softmax of scaled cosines).
+    Classify {
+        /// The image.
+        image: PathBuf,
+        /// Comma-separated labels, e.g. "a dog,a cat,a bird".
+        #[arg(long, required = true)]
+        labels: String,
+    },
+    /// Print embeddings of images or texts.
+    Embed {
+        /// Image files.
+        #[arg(long = "image")]
+        images: Vec<PathBuf>,
+        /// Texts.
+        #[arg(long = "text")]
+        texts: Vec<String>,
+    },
+    /// Cosine similarity matrix of images × texts and the InfoNCE loss of the pairs in order.
+    Matrix {
+        /// Image files (rows).
+        #[arg(long = "image", required = true)]
+        images: Vec<PathBuf>,
+        /// Texts (columns).
+        #[arg(long = "text", required = true)]
+        texts: Vec<String>,
+    },
+    /// Retrieval quality on a labelled folder (manifest.json): recall@k and zero-shot accuracy.
+    Eval {
+        /// Folder with manifest.json and its images.
+        dir: PathBuf,
+    },
+    /// Library statistics.
+    Stats,
+    /// Model management.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// Folders to index (default: the library's roots).
+    pub roots: Vec<PathBuf>,
+    /// Include hidden files and folders.
+    #[arg(long)]
+    pub hidden: bool,
+    /// Re-embed every file, changed or not.
+    #[arg(long)]
+    pub full: bool,
+    /// Images per encoder batch.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Describe a model directory: config, inputs, id.
+    Info {
+        /// Model directory (default: --model).
+        dir: Option<String>,
+    },
+    /// Download an Immich model (e.g. ViT-B-32__openai) from Hugging Face (HF_ENDPOINT).
+    Pull {
+        /// Model name or owner/repository.
+        name: String,
+        /// Target directory (default: the model cache).
+        #[arg(long)]
+        to: Option<PathBuf>,
+    },
+}

@@ -1,0 +1,372 @@
+//! One function per command: parse arguments → call the library → print text or JSON.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clipsight::eval::{self, Manifest};
+use clipsight::hub;
+use clipsight::index::{self, IndexOptions};
+use clipsight::search;
+use clipsight::store::{OpenMode, Store};
+use clipsight_indexer::clip::{Clip, RuntimeOptions};
+use clipsight_indexer::embedding::softmax;
+use clipsight_indexer::pipeline::prepare_file;
+use clipsight_indexer::Embedding;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::cli::{Cli, Command, Global, IndexArgs, ModelCommand};
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> Result<()> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Index(args) => cmd_index(g, args),
+        Command::Search { text, k, offset } => cmd_search(g, &text, k, offset),
+        Command::Similar { path, k } => cmd_similar(g, &path, k),
+        Command::Classify { image, labels } => cmd_classify(g, &image, &labels),
+        Command::Embed { images, texts } => cmd_embed(g, &images, &texts),
+        Command::Matrix { images, texts } => cmd_matrix(g, &images, &texts),
+        Command::Eval { dir } => cmd_eval(g, &dir),
+        Command::Stats => cmd_stats(g),
+        Command::Model(ModelCommand::Info { dir }) => cmd_model_info(g, dir.as_deref()),
+        Command::Model(ModelCommand::Pull { name, to }) => cmd_model_pull(g, &name, to),
+    }
+}
+
+/// Resolves `--model`: a directory, or the name of a pulled model.
+fn model_dir(g: &Global, explicit: Option<&str>) -> Result<PathBuf> {
+    let Some(spec) = explicit.or(g.model.as_deref()) else {
+        let default = hub::model_path("ViT-B-32__openai");
+        if default.is_dir() {
+            return Ok(default);
+        }
+        bail!("no model given: pass --model DIR (or set CLIPSIGHT_MODEL), or download one with `clipsight model pull ViT-B-32__openai`");
+    };
+    let path = PathBuf::from(spec);
+    if path.exists() {
+        return Ok(path);
+    }
+    let pulled = hub::model_path(spec);
+    if pulled.is_dir() {
+        return Ok(pulled);
+    }
+    bail!("model {spec:?} is neither a directory nor a pulled model; try `clipsight model pull {spec}`")
+}
+
+fn open_model(g: &Global) -> Result<Clip> {
+    let dir = model_dir(g, None)?;
+    Ok(Clip::open(&dir, RuntimeOptions { device: g.device, intra_threads: g.threads })?)
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(value).expect("JSON values serialise"));
+}
+
+fn embed_images(clip: &Clip, paths: &[PathBuf]) -> Result<Vec<Embedding>> {
+    let prepared = paths.iter().map(|p| prepare_file(clip, p).map_err(|e| anyhow!(e))).collect::<Result<Vec<_>>>()?;
+    Ok(clip.encode_images(&prepared)?)
+}
+
+fn cmd_index(g: &Global, args: IndexArgs) -> Result<()> {
+    let clip = open_model(g)?;
+    let store = Store::open(&g.data, OpenMode::ReadWrite)?;
+    let roots = if args.roots.is_empty() { store.roots()? } else { args.roots.clone() };
+    if roots.is_empty() {
+        bail!("nothing to index: give a folder, e.g. `clipsight index ~/Pictures`");
+    }
+    let bar = if !g.json && std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {pos}/{len} images [{elapsed_precise}] {per_sec} ETA {eta} {wide_bar}")
+                .expect("valid template"),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let options = IndexOptions { roots, hidden: args.hidden, full: args.full, batch_size: args.batch_size };
+    let summary = index::run(&store, &clip, &options, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    store.flush()?;
+    if g.json {
+        print_json(&serde_json::to_value(&summary)?);
+    } else {
+        println!(
+            "{} scanned, {} indexed, {} unchanged, {} moved, {} removed, {} failed in {:.1}s ({:.1} images/s)",
+            summary.scanned, summary.indexed, summary.unchanged, summary.moved, summary.removed, summary.failed,
+            summary.elapsed_s, summary.images_per_s
+        );
+        for e in &summary.errors {
+            println!("  skipped {}: {}", e.path, e.error);
+        }
+    }
+    Ok(())
+}
+
+/// Prints ranked hits with their paths.
+fn print_hits(g: &Global, store: &Store, hits: &[search::Hit], started: Instant) -> Result<()> {
+    let mut results = Vec::new();
+    for hit in hits {
+        let path = store.file(hit.id)?.map(|r| r.display_path()).unwrap_or_default();
+        results.push(json!({"id": hit.id, "path": path, "score": hit.score}));
+    }
+    let took_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if g.json {
+        print_json(&json!({"results": results, "took_ms": took_ms}));
+    } else {
+        for r in &results {
+            println!("{:.4}  {}", r["score"].as_f64().unwrap_or(0.0), r["path"].as_str().unwrap_or(""));
+        }
+    }
+    Ok(())
+}
+
+/// The library opened for reading, and the model its queries must use.
+fn open_for_query(g: &Global) -> Result<(Store, Clip)> {
+    let store = Store::open(&g.data, OpenMode::ReadOnly)?;
+    let clip = open_model(g)?;
+    if store.active_model()?.is_some_and(|m| m != clip.id()) && store.embeddings(clip.id()).next().is_none() {
+        bail!(
+            "the library was indexed with another model than {}; pass that model with --model, or re-index with this one",
+            clip.dir().root.display()
+        );
+    }
+    Ok((store, clip))
+}
+
+fn cmd_search(g: &Global, text: &str, k: usize, offset: usize) -> Result<()> {
+    let started = Instant::now();
+    let (store, clip) = open_for_query(g)?;
+    let query = clip.encode_texts(&[text])?.remove(0);
+    let hits = search::exact(&store, clip.id(), &query, k, offset)?;
+    print_hits(g, &store, &hits, started)
+}
+
+fn cmd_similar(g: &Global, path: &Path, k: usize) -> Result<()> {
+    let started = Instant::now();
+    let (store, clip) = open_for_query(g)?;
+    let query = embed_images(&clip, &[path.to_path_buf()])?.remove(0);
+    let hits = search::exact(&store, clip.id(), &query, k, 0)?;
+    print_hits(g, &store, &hits, started)
+}
+
+fn cmd_classify(g: &Global, image: &Path, labels: &str) -> Result<()> {
+    let labels: Vec<String> = labels.split(',').map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+    if labels.len() < 2 {
+        bail!("give at least two comma-separated labels, e.g. --labels \"a dog,a cat,a bird\"");
+    }
+    let clip = open_model(g)?;
+    let img = embed_images(&clip, &[image.to_path_buf()])?.remove(0);
+    let texts = clip.encode_texts(&labels)?;
+    let logits: Vec<f32> = texts.iter().map(|t| clip.logit_scale() * img.cosine(t)).collect();
+    let probs = softmax(&logits);
+    let best = probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
+    if g.json {
+        let rows: Vec<_> = labels.iter().zip(&probs).map(|(l, p)| json!({"label": l, "prob": p})).collect();
+        print_json(&json!({"labels": rows, "best": labels[best]}));
+    } else {
+        for (l, p) in labels.iter().zip(&probs) {
+            println!("{:6.2}%  {l}", p * 100.0);
+        }
+    }
+    Ok(())
+}
+
+fn cmd_embed(g: &Global, images: &[PathBuf], texts: &[String]) -> Result<()> {
+    if images.is_empty() == texts.is_empty() {
+        bail!("give either --image FILE... or --text TEXT...");
+    }
+    let clip = open_model(g)?;
+    let embeddings = if images.is_empty() { clip.encode_texts(texts)? } else { embed_images(&clip, images)? };
+    let rows: Vec<Vec<f32>> = embeddings.into_iter().map(Embedding::into_vec).collect();
+    if g.json {
+        print_json(&json!({"model": clip.id().to_hex(), "dim": clip.dim(), "embeddings": rows}));
+    } else {
+        for r in rows {
+            println!("{}", r.iter().map(|v| format!("{v:.6}")).collect::<Vec<_>>().join(" "));
+        }
+    }
+    Ok(())
+}
+
+/// Symmetric InfoNCE of matched pairs (row i ↔ column i) over scaled similarities.
+fn info_nce(similarity: &[Vec<f32>], scale: f32) -> Option<f32> {
+    let n = similarity.len();
+    if n == 0 || similarity.iter().any(|r| r.len() != n) {
+        return None;
+    }
+    let ce = |logits: Vec<f32>, target: usize| -> f32 { -softmax(&logits)[target].max(f32::MIN_POSITIVE).ln() };
+    let rows: f32 = (0..n).map(|i| ce(similarity[i].iter().map(|s| s * scale).collect(), i)).sum();
+    let cols: f32 = (0..n).map(|j| ce((0..n).map(|i| similarity[i][j] * scale).collect(), j)).sum();
+    Some((rows + cols) / (2.0 * n as f32))
+}
+
+fn cmd_matrix(g: &Global, images: &[PathBuf], texts: &[String]) -> Result<()> {
+    let clip = open_model(g)?;
+    let img = embed_images(&clip, images)?;
+    let txt = clip.encode_texts(texts)?;
+    let similarity: Vec<Vec<f32>> = img.iter().map(|i| txt.iter().map(|t| i.cosine(t)).collect()).collect();
+    let loss = info_nce(&similarity, clip.logit_scale());
+    if g.json {
+        print_json(&json!({"similarity": similarity, "loss": loss}));
+    } else {
+        let width = texts.iter().map(|t| t.chars().count().min(24)).max().unwrap_or(8).max(8);
+        print!("{:30}", "");
+        for t in texts {
+            print!(" {:>width$}", t.chars().take(24).collect::<String>());
+        }
+        println!();
+        for (p, row) in images.iter().zip(&similarity) {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            print!("{:30}", name.chars().take(30).collect::<String>());
+            for s in row {
+                print!(" {s:>width$.4}");
+            }
+            println!();
+        }
+        match loss {
+            Some(l) => println!("InfoNCE loss (pairs in order): {l:.4}"),
+            None => println!("InfoNCE loss: needs as many images as texts"),
+        }
+    }
+    Ok(())
+}
+
+fn cmd_eval(g: &Global, dir: &Path) -> Result<()> {
+    let manifest = Manifest::load(dir).map_err(|e| anyhow!(e))?;
+    let clip = open_model(g)?;
+    let paths: Vec<PathBuf> = manifest.images.iter().map(|i| dir.join(&i.file)).collect();
+    let mut images = Vec::with_capacity(paths.len());
+    for chunk in paths.chunks(64) {
+        images.extend(embed_images(&clip, chunk)?);
+    }
+    let captions: Vec<&str> = manifest.images.iter().map(|i| i.caption.as_str()).collect();
+    let mut caption_embeddings = Vec::with_capacity(captions.len());
+    for chunk in captions.chunks(64) {
+        caption_embeddings.extend(clip.encode_texts(chunk)?);
+    }
+    let mut prompts = BTreeMap::new();
+    for (task, spec) in &manifest.zero_shot {
+        prompts.insert(task.clone(), clip.encode_texts(&spec.prompts)?);
+    }
+    let report = eval::evaluate(&manifest, &images, &caption_embeddings, &prompts);
+    if g.json {
+        print_json(&serde_json::to_value(&report)?);
+    } else {
+        println!("images: {}", report.images);
+        println!("text→image recall@1/5/10: {:.3} {:.3} {:.3}", report.t2i.r1, report.t2i.r5, report.t2i.r10);
+        println!("image→text recall@1/5/10: {:.3} {:.3} {:.3}", report.i2t.r1, report.i2t.r5, report.i2t.r10);
+        for (task, acc) in &report.zero_shot {
+            println!("zero-shot {task}: {acc:.3}");
+        }
+    }
+    Ok(())
+}
+
+fn cmd_stats(g: &Global) -> Result<()> {
+    let store = Store::open(&g.data, OpenMode::ReadOnly)?;
+    let images = store.count_files()?;
+    let mut models = Vec::new();
+    for m in store.models()? {
+        let embedded = store.embeddings(m).count();
+        models.push(json!({"id": m.to_hex(), "embedded": embedded, "missing": images.saturating_sub(embedded)}));
+    }
+    let active = store.active_model()?;
+    let missing = match active {
+        Some(m) => images.saturating_sub(store.embeddings(m).count()),
+        None => images,
+    };
+    let roots: Vec<String> = store.roots()?.iter().map(|r| r.display().to_string()).collect();
+    if g.json {
+        print_json(&json!({
+            "images": images,
+            "active_model": active.map(|m| m.to_hex()),
+            "missing_embeddings": missing,
+            "models": models,
+            "roots": roots,
+            "interrupted_run": store.interrupted_run()?,
+        }));
+    } else {
+        println!("images: {images}");
+        println!("roots: {}", roots.join(", "));
+        match active {
+            Some(m) => println!("active model: {m} ({missing} images lack embeddings for it)"),
+            None => println!("active model: none"),
+        }
+    }
+    Ok(())
+}
+
+fn cmd_model_info(g: &Global, dir: Option<&str>) -> Result<()> {
+    let path = model_dir(g, dir)?;
+    let clip = Clip::load(&path, RuntimeOptions { device: g.device, intra_threads: g.threads })
+        .with_context(|| format!("loading {}", path.display()))?;
+    let cfg = &clip.dir().config;
+    let pre = clip.preprocess();
+    let info = json!({
+        "path": path.display().to_string(),
+        "id": clip.id().to_hex(),
+        "embed_dim": cfg.embed_dim,
+        "context_length": cfg.context_length,
+        "logit_scale": cfg.logit_scale,
+        "image_size": [pre.size.0, pre.size.1],
+        "image_input": format!("{:?}", clip.image_layout()?),
+        "text_ids": format!("{:?}", clip.id_type()?),
+        "resize_mode": format!("{:?}", pre.resize_mode),
+        "interpolation": format!("{:?}", pre.interpolation),
+        "device": format!("{:?}", clip.device()?),
+    });
+    if g.json {
+        print_json(&info);
+    } else {
+        for (k, v) in info.as_object().expect("object") {
+            println!("{k:>15}: {}", v.to_string().trim_matches('"'));
+        }
+    }
+    Ok(())
+}
+
+struct BarProgress(ProgressBar);
+
+impl hub::PullProgress for BarProgress {
+    fn start(&self, total: u64) {
+        self.0.set_length(total);
+    }
+    fn advance(&self, bytes: u64) {
+        self.0.inc(bytes);
+    }
+    fn file(&self, name: &str) {
+        self.0.set_message(name.to_string());
+    }
+}
+
+fn cmd_model_pull(g: &Global, name: &str, to: Option<PathBuf>) -> Result<()> {
+    let endpoint = std::env::var("HF_ENDPOINT").unwrap_or_else(|_| hub::DEFAULT_ENDPOINT.to_string());
+    let dest = to.unwrap_or_else(|| hub::model_path(name));
+    let bar = if !g.json && std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("{msg:24} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {wide_bar}")
+                .expect("valid template"),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let dir = hub::pull(name, &endpoint, &dest, &BarProgress(bar.clone()))?;
+    bar.finish_and_clear();
+    let clip = Clip::open(&dir, RuntimeOptions::default())?;
+    if g.json {
+        print_json(&json!({"name": name, "path": dir.display().to_string(), "id": clip.id().to_hex()}));
+    } else {
+        println!("{name} → {} (model id {})", dir.display(), clip.id());
+    }
+    Ok(())
+}

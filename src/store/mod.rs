@@ -1,0 +1,466 @@
+//! The library's RocksDB database: the only code that touches RocksDB.
+//!
+//! Layout of a data directory:
+//! ```text
+//! DATA/db/           RocksDB (column families in clipsight_migrations::cf)
+//! DATA/writer.lock   held (flock) by the one process allowed to write; contains its pid
+//! ```
+//! Writes that belong together go through one [`Changes`] (a RocksDB WriteBatch).
+
+mod records;
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use clipsight_indexer::{Embedding, ModelId};
+use clipsight_migrations::{cf, COLUMN_FAMILIES};
+use rocksdb::{ColumnFamily, IteratorMode, Options, WriteBatch, DB};
+
+pub use records::{path_from_bytes, path_to_bytes, ExifMeta, FileRecord, ImageId};
+
+const NEXT_ID_KEY: &[u8] = b"next_image_id";
+const ROOTS_KEY: &[u8] = b"roots";
+const ACTIVE_MODEL_KEY: &[u8] = b"active_model";
+const RUN_KEY: &[u8] = b"index_run";
+const MODEL_PREFIX: &[u8] = b"model:";
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the writer lock.
+    #[error("library {} is in use by pid {pid}; wait for it to finish or stop it", dir.display())]
+    InUse {
+        /// The data directory.
+        dir: PathBuf,
+        /// The process holding the lock (0 when unknown).
+        pid: u32,
+    },
+    /// There is no library in the directory (read-only open).
+    #[error("no library at {}; create one with `clipsight index PHOTOS_DIR`", .0.display())]
+    Missing(PathBuf),
+    /// The schema could not be brought up to date.
+    #[error(transparent)]
+    Migration(#[from] clipsight_migrations::MigrationError),
+    /// A read-only open found an older schema.
+    #[error("library {} needs a schema upgrade; run any writing command (e.g. `clipsight index`) once", .0.display())]
+    NeedsUpgrade(PathBuf),
+    /// RocksDB failed.
+    #[error("database error: {0}")]
+    Db(#[from] rocksdb::Error),
+    /// File system error.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Stored bytes could not be decoded.
+    #[error("corrupt library data: {0}")]
+    Corrupt(String),
+}
+
+type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// How a library is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// The single writer: takes the lock, creates and migrates as needed.
+    ReadWrite,
+    /// A reader: no lock, sees the state at open time; works while a writer runs.
+    ReadOnly,
+}
+
+/// An open library database.
+pub struct Store {
+    db: DB,
+    dir: PathBuf,
+    _lock: Option<File>,
+}
+
+impl Store {
+    /// Opens (or, read-write, creates) the library in `dir`.
+    pub fn open(dir: &Path, mode: OpenMode) -> Result<Self> {
+        let db_path = dir.join("db");
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Io { path, source }
+        };
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_keep_log_file_num(3);
+        match mode {
+            OpenMode::ReadWrite => {
+                std::fs::create_dir_all(dir).map_err(io(dir))?;
+                let lock = acquire_lock(dir)?;
+                let db = DB::open_cf(&opts, &db_path, COLUMN_FAMILIES)?;
+                let report = clipsight_migrations::migrate(&db)?;
+                if report.from != report.to && report.from != 0 {
+                    tracing::info!("library upgraded from schema v{} to v{}", report.from, report.to);
+                }
+                Ok(Self { db, dir: dir.to_path_buf(), _lock: Some(lock) })
+            }
+            OpenMode::ReadOnly => {
+                if !db_path.join("CURRENT").is_file() {
+                    return Err(StoreError::Missing(dir.to_path_buf()));
+                }
+                let db = DB::open_cf_for_read_only(&opts, &db_path, COLUMN_FAMILIES, false)?;
+                let version = clipsight_migrations::schema_version(&db)?;
+                if version > clipsight_migrations::LATEST {
+                    return Err(clipsight_migrations::MigrationError::TooNew {
+                        found: version,
+                        supported: clipsight_migrations::LATEST,
+                    }
+                    .into());
+                }
+                if version < clipsight_migrations::LATEST {
+                    return Err(StoreError::NeedsUpgrade(dir.to_path_buf()));
+                }
+                Ok(Self { db, dir: dir.to_path_buf(), _lock: None })
+            }
+        }
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn cf(&self, name: &'static str) -> &ColumnFamily {
+        self.db.cf_handle(name).expect("all column families are opened")
+    }
+
+    fn get_meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get_cf(self.cf(cf::META), key)?)
+    }
+
+    /// The record of one image.
+    pub fn file(&self, id: ImageId) -> Result<Option<FileRecord>> {
+        self.db
+            .get_cf(self.cf(cf::FILES), id.to_key())?
+            .map(|b| decode_record(id, &b))
+            .transpose()
+    }
+
+    /// The image stored under `path`.
+    pub fn id_by_path(&self, path: &[u8]) -> Result<Option<ImageId>> {
+        Ok(self.db.get_cf(self.cf(cf::PATHS), path)?.and_then(|b| ImageId::from_key(&b)))
+    }
+
+    /// Images whose content hash is `hash`.
+    pub fn ids_by_hash(&self, hash: &[u8; 32]) -> Result<Vec<ImageId>> {
+        let mut out = Vec::new();
+        for item in self.db.prefix_iterator_cf(self.cf(cf::HASHES), hash) {
+            let (key, _) = item?;
+            if !key.starts_with(hash) {
+                break;
+            }
+            out.extend(ImageId::from_key(&key[32..]));
+        }
+        Ok(out)
+    }
+
+    /// Every file record, by id.
+    pub fn files(&self) -> impl Iterator<Item = Result<(ImageId, FileRecord)>> + '_ {
+        self.db.iterator_cf(self.cf(cf::FILES), IteratorMode::Start).map(|item| {
+            let (k, v) = item?;
+            let id = ImageId::from_key(&k).ok_or_else(|| StoreError::Corrupt("bad file key".into()))?;
+            Ok((id, decode_record(id, &v)?))
+        })
+    }
+
+    /// Number of file records.
+    pub fn count_files(&self) -> Result<usize> {
+        let mut n = 0;
+        for item in self.db.iterator_cf(self.cf(cf::FILES), IteratorMode::Start) {
+            item?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// The embedding of an image under `model`.
+    pub fn embedding(&self, model: ModelId, id: ImageId) -> Result<Option<Embedding>> {
+        self.db
+            .get_cf(self.cf(cf::EMBEDDINGS), embedding_key(model, id))?
+            .map(|b| Embedding::from_le_bytes(&b).ok_or_else(|| StoreError::Corrupt(format!("embedding of {id}"))))
+            .transpose()
+    }
+
+    /// All embeddings of `model`, by id.
+    pub fn embeddings(&self, model: ModelId) -> impl Iterator<Item = Result<(ImageId, Embedding)>> + '_ {
+        self.db
+            .prefix_iterator_cf(self.cf(cf::EMBEDDINGS), model.0)
+            .take_while(move |item| item.as_ref().map_or(true, |(k, _)| k.starts_with(&model.0)))
+            .map(|item| {
+                let (k, v) = item?;
+                let id = ImageId::from_key(&k[16..]).ok_or_else(|| StoreError::Corrupt("bad embedding key".into()))?;
+                let e = Embedding::from_le_bytes(&v).ok_or_else(|| StoreError::Corrupt(format!("embedding of {id}")))?;
+                Ok((id, e))
+            })
+    }
+
+    /// The JPEG thumbnail of an image.
+    pub fn thumbnail(&self, id: ImageId) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get_cf(self.cf(cf::THUMBS), id.to_key())?)
+    }
+
+    /// Roots the library was built from.
+    pub fn roots(&self) -> Result<Vec<PathBuf>> {
+        Ok(match self.get_meta(ROOTS_KEY)? {
+            None => Vec::new(),
+            Some(b) => postcard::from_bytes::<Vec<Vec<u8>>>(&b)
+                .map_err(|e| StoreError::Corrupt(format!("roots: {e}")))?
+                .iter()
+                .map(|p| path_from_bytes(p))
+                .collect(),
+        })
+    }
+
+    /// The model whose embeddings queries use.
+    pub fn active_model(&self) -> Result<Option<ModelId>> {
+        Ok(self.get_meta(ACTIVE_MODEL_KEY)?.and_then(|b| Some(ModelId(b.as_slice().try_into().ok()?))))
+    }
+
+    /// Every model that has embeddings in this library.
+    pub fn models(&self) -> Result<Vec<ModelId>> {
+        let mut out = Vec::new();
+        for item in self.db.prefix_iterator_cf(self.cf(cf::META), MODEL_PREFIX) {
+            let (k, _) = item?;
+            if !k.starts_with(MODEL_PREFIX) {
+                break;
+            }
+            out.extend(k[MODEL_PREFIX.len()..].try_into().ok().map(ModelId));
+        }
+        Ok(out)
+    }
+
+    /// Whether an indexing run started and did not finish (it is resumed by running again).
+    pub fn interrupted_run(&self) -> Result<bool> {
+        Ok(self.get_meta(RUN_KEY)?.is_some())
+    }
+
+    /// The next unused image id.
+    pub fn next_image_id(&self) -> Result<ImageId> {
+        Ok(self.get_meta(NEXT_ID_KEY)?.and_then(|b| ImageId::from_key(&b)).unwrap_or(ImageId(1)))
+    }
+
+    /// Starts a set of changes to be committed atomically.
+    pub fn changes(&self) -> Changes<'_> {
+        Changes { store: self, batch: WriteBatch::default() }
+    }
+
+    /// Flushes memtables to disk (at shutdown, so reopening is fast).
+    pub fn flush(&self) -> Result<()> {
+        for name in COLUMN_FAMILIES {
+            self.db.flush_cf(self.cf(name))?;
+        }
+        Ok(())
+    }
+}
+
+/// Changes committed together in one RocksDB write batch.
+pub struct Changes<'a> {
+    store: &'a Store,
+    batch: WriteBatch,
+}
+
+impl Changes<'_> {
+    /// Stores a new or updated image: record, indexes, thumbnail and its embedding for `model`.
+    pub fn put_image(&mut self, id: ImageId, record: &FileRecord, model: ModelId, embedding: &Embedding, thumbnail: &[u8]) {
+        self.put_record(id, record);
+        let s = self.store;
+        self.batch.put_cf(s.cf(cf::EMBEDDINGS), embedding_key(model, id), embedding.to_le_bytes());
+        self.batch.put_cf(s.cf(cf::THUMBS), id.to_key(), thumbnail);
+    }
+
+    /// Writes a record and its path and hash index entries.
+    pub fn put_record(&mut self, id: ImageId, record: &FileRecord) {
+        let s = self.store;
+        self.batch.put_cf(s.cf(cf::FILES), id.to_key(), record.encode());
+        self.batch.put_cf(s.cf(cf::PATHS), &record.path, id.to_key());
+        self.batch.put_cf(s.cf(cf::HASHES), hash_key(&record.hash, id), b"");
+    }
+
+    /// Removes the index entries of a record that is about to be replaced or deleted.
+    pub fn unindex_record(&mut self, id: ImageId, record: &FileRecord) {
+        let s = self.store;
+        self.batch.delete_cf(s.cf(cf::PATHS), &record.path);
+        self.batch.delete_cf(s.cf(cf::HASHES), hash_key(&record.hash, id));
+    }
+
+    /// Deletes an image everywhere: record, indexes, thumbnail, the embeddings of every model.
+    pub fn delete_image(&mut self, id: ImageId, record: &FileRecord) {
+        self.unindex_record(id, record);
+        let s = self.store;
+        self.batch.delete_cf(s.cf(cf::FILES), id.to_key());
+        self.batch.delete_cf(s.cf(cf::THUMBS), id.to_key());
+        for model in s.models().unwrap_or_default() {
+            self.batch.delete_cf(s.cf(cf::EMBEDDINGS), embedding_key(model, id));
+        }
+    }
+
+    /// Records the next unused image id.
+    pub fn set_next_image_id(&mut self, id: ImageId) {
+        self.batch.put_cf(self.store.cf(cf::META), NEXT_ID_KEY, id.to_key());
+    }
+
+    /// Records the library's roots.
+    pub fn set_roots(&mut self, roots: &[PathBuf]) {
+        let bytes: Vec<Vec<u8>> = roots.iter().map(|r| path_to_bytes(r)).collect();
+        self.batch.put_cf(self.store.cf(cf::META), ROOTS_KEY, postcard::to_stdvec(&bytes).expect("serialises"));
+    }
+
+    /// Records the model queries use (and remembers that it has embeddings here).
+    pub fn set_active_model(&mut self, model: ModelId) {
+        let meta = self.store.cf(cf::META);
+        self.batch.put_cf(meta, ACTIVE_MODEL_KEY, model.0);
+        self.batch.put_cf(meta, [MODEL_PREFIX, &model.0].concat(), b"");
+    }
+
+    /// Marks an indexing run as started (`true`) or finished (`false`).
+    pub fn set_run_in_progress(&mut self, running: bool) {
+        let meta = self.store.cf(cf::META);
+        if running {
+            self.batch.put_cf(meta, RUN_KEY, b"1");
+        } else {
+            self.batch.delete_cf(meta, RUN_KEY);
+        }
+    }
+
+    /// Applies all changes atomically.
+    pub fn commit(self) -> Result<()> {
+        Ok(self.store.db.write(self.batch)?)
+    }
+}
+
+fn decode_record(id: ImageId, bytes: &[u8]) -> Result<FileRecord> {
+    FileRecord::decode(bytes).ok_or_else(|| StoreError::Corrupt(format!("record of image {id}")))
+}
+
+fn embedding_key(model: ModelId, id: ImageId) -> [u8; 24] {
+    let mut key = [0u8; 24];
+    key[..16].copy_from_slice(&model.0);
+    key[16..].copy_from_slice(&id.to_key());
+    key
+}
+
+fn hash_key(hash: &[u8; 32], id: ImageId) -> [u8; 40] {
+    let mut key = [0u8; 40];
+    key[..32].copy_from_slice(hash);
+    key[32..].copy_from_slice(&id.to_key());
+    key
+}
+
+/// Takes the writer lock of `dir`, or reports who holds it.
+fn acquire_lock(dir: &Path) -> Result<File> {
+    let path = dir.join("writer.lock");
+    let io = |source| StoreError::Io { path: path.clone(), source };
+    let mut file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0).map_err(io)?;
+            file.rewind().map_err(io)?;
+            write!(file, "{}", std::process::id()).map_err(io)?;
+            file.flush().map_err(io)?;
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            Err(StoreError::InUse { dir: dir.to_path_buf(), pid: text.trim().parse().unwrap_or(0) })
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(path: &str, hash: u8) -> FileRecord {
+        FileRecord {
+            path: path.as_bytes().to_vec(),
+            size: 10,
+            mtime_ns: 5,
+            hash: [hash; 32],
+            width: 4,
+            height: 3,
+            format: "png".into(),
+            exif: ExifMeta::default(),
+            indexed_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_v1_library_is_migrated_to_v2_with_path_and_hash_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // Build a v1 database the way v1 wrote it: records in `files`, no secondary indexes.
+            let mut opts = Options::default();
+            opts.create_if_missing(true);
+            opts.create_missing_column_families(true);
+            let db = DB::open_cf(&opts, dir.path().join("db"), COLUMN_FAMILIES).unwrap();
+            clipsight_migrations::migrate_to(&db, 1).unwrap();
+            let files = db.cf_handle(cf::FILES).unwrap();
+            db.put_cf(files, ImageId(1).to_key(), record("/p/a.png", 1).encode()).unwrap();
+            db.put_cf(files, ImageId(2).to_key(), record("/p/b.png", 2).encode()).unwrap();
+            assert_eq!(clipsight_migrations::schema_version(&db).unwrap(), 1);
+        }
+        let store = Store::open(dir.path(), OpenMode::ReadWrite).unwrap();
+        assert_eq!(clipsight_migrations::schema_version(&store.db).unwrap(), clipsight_migrations::LATEST);
+        assert_eq!(store.id_by_path(b"/p/b.png").unwrap(), Some(ImageId(2)));
+        assert_eq!(store.ids_by_hash(&[1; 32]).unwrap(), vec![ImageId(1)]);
+        assert_eq!(store.file(ImageId(1)).unwrap(), Some(record("/p/a.png", 1)));
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_with_the_holders_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Store::open(dir.path(), OpenMode::ReadWrite).unwrap();
+        match Store::open(dir.path(), OpenMode::ReadWrite) {
+            Err(e @ StoreError::InUse { .. }) => {
+                assert!(e.to_string().contains(&format!("in use by pid {}", std::process::id())), "{e}")
+            }
+            other => panic!("expected InUse, got {:?}", other.err()),
+        }
+        // Readers keep working while the writer holds the lock.
+        assert!(Store::open(dir.path(), OpenMode::ReadOnly).is_ok());
+    }
+
+    #[test]
+    fn changes_commit_atomically_and_deletes_clean_every_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), OpenMode::ReadWrite).unwrap();
+        let model = ModelId([9; 16]);
+        let e = Embedding::normalized(vec![1.0, 2.0]);
+        let mut c = store.changes();
+        c.set_active_model(model);
+        c.put_image(ImageId(1), &record("/x.png", 3), model, &e, b"jpg");
+        c.set_next_image_id(ImageId(2));
+        c.commit().unwrap();
+        assert_eq!(store.embedding(model, ImageId(1)).unwrap(), Some(e));
+        assert_eq!(store.next_image_id().unwrap(), ImageId(2));
+        assert_eq!(store.models().unwrap(), vec![model]);
+        let mut c = store.changes();
+        c.delete_image(ImageId(1), &record("/x.png", 3));
+        c.commit().unwrap();
+        assert_eq!(store.count_files().unwrap(), 0);
+        assert!(store.id_by_path(b"/x.png").unwrap().is_none());
+        assert!(store.ids_by_hash(&[3; 32]).unwrap().is_empty());
+        assert!(store.embeddings(model).next().is_none());
+        assert!(store.thumbnail(ImageId(1)).unwrap().is_none());
+    }
+
+    #[test]
+    fn non_utf8_paths_survive_the_round_trip() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let p = std::path::Path::new(std::ffi::OsStr::from_bytes(b"/photos/caf\xe9.jpg"));
+            assert_eq!(path_from_bytes(&path_to_bytes(p)), p);
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Domain types persisted in the store and their byte encodings.
+
+use serde::{Deserialize, Serialize};
+
+pub use clipsight_indexer::decode::ExifMeta;
+
+/// Stable identifier of an indexed image within one library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ImageId(pub u64);
+
+impl ImageId {
+    /// Big-endian key bytes: keys sort by id.
+    pub fn to_key(self) -> [u8; 8] {
+        self.0.to_be_bytes()
+    }
+
+    /// Parses key bytes written by [`ImageId::to_key`].
+    pub fn from_key(bytes: &[u8]) -> Option<Self> {
+        Some(Self(u64::from_be_bytes(bytes.try_into().ok()?)))
+    }
+}
+
+impl std::fmt::Display for ImageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Everything the library knows about one image file.
+///
+/// The field order is part of the on-disk format: migration 0002 reads the prefix
+/// (path, size, mtime_ns, hash). Append new fields at the end, with a migration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// Path bytes as found on disk (non-UTF-8 names survive).
+    pub path: Vec<u8>,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, ns since the epoch.
+    pub mtime_ns: i64,
+    /// BLAKE3 of the content.
+    pub hash: [u8; 32],
+    /// Width after EXIF orientation.
+    pub width: u32,
+    /// Height after EXIF orientation.
+    pub height: u32,
+    /// Container format ("jpeg", "png", ...).
+    pub format: String,
+    /// EXIF metadata.
+    pub exif: ExifMeta,
+    /// When it was indexed, seconds since the epoch.
+    pub indexed_at: u64,
+}
+
+impl FileRecord {
+    /// The path as an OS path.
+    pub fn path(&self) -> std::path::PathBuf {
+        path_from_bytes(&self.path)
+    }
+
+    /// The path for display (lossy for non-UTF-8 names).
+    pub fn display_path(&self) -> String {
+        String::from_utf8_lossy(&self.path).into_owned()
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        postcard::to_stdvec(self).expect("records always serialise")
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
+        postcard::from_bytes(bytes).ok()
+    }
+}
+
+/// Path → bytes without loss (Unix: the raw bytes).
+pub fn path_to_bytes(path: &std::path::Path) -> Vec<u8> {
+    path.as_os_str().as_encoded_bytes().to_vec()
+}
+
+/// Bytes written by [`path_to_bytes`] → path.
+pub fn path_from_bytes(bytes: &[u8]) -> std::path::PathBuf {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        std::path::PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
+    }
+    #[cfg(not(unix))]
+    {
+        std::path::PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
+    }
+}

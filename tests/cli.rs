@@ -1,0 +1,257 @@
+//! End-to-end behaviour of the `clipsight` CLI with the trained fixture model: real retrieval on
+//! generated scenes, zero-shot classification, incremental re-indexing and bad input.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::*;
+use serde_json::Value;
+
+/// A scene folder indexed once and shared by the read-only tests.
+struct Library {
+    _tmp: tempfile::TempDir,
+    photos: PathBuf,
+    data: PathBuf,
+    manifest: Value,
+}
+
+fn library() -> &'static Library {
+    static LIB: OnceLock<Library> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let photos = tmp.path().join("photos");
+        let data = tmp.path().join("data");
+        let manifest = scenes(&photos, 300, 4242);
+        let summary = json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
+        assert_eq!(summary["indexed"], 300, "{summary}");
+        Library { _tmp: tmp, photos, data, manifest }
+    })
+}
+
+fn caption_of(lib: &Library, path: &str) -> String {
+    let name = Path::new(path).file_name().unwrap().to_str().unwrap();
+    lib.manifest["images"].as_array().unwrap().iter().find(|i| i["file"] == name).unwrap()["caption"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Files of single-object scenes with these labels.
+fn singles(lib: &Library, colour: &str, shape: &str) -> Vec<String> {
+    lib.manifest["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["labels"]["colour"] == colour && i["labels"]["shape"] == shape)
+        .map(|i| i["file"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn text_search_ranks_a_red_circle_first() {
+    let lib = library();
+    assert!(!singles(lib, "red", "circle").is_empty(), "precondition: the scene seed contains a red circle");
+    let v = json_of(clipsight(&lib.data).args(["--json", "search", "a red circle", "-k", "5"]));
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 5);
+    assert!(v["took_ms"].as_f64().unwrap() >= 0.0);
+    let top = caption_of(lib, results[0]["path"].as_str().unwrap());
+    assert!(top.contains("red circle"), "top result is {top:?}");
+    let scores: Vec<f64> = results.iter().map(|r| r["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "scores descend: {scores:?}");
+    assert!(results[0]["id"].as_u64().is_some());
+}
+
+#[test]
+fn search_pages_with_offset() {
+    let lib = library();
+    let all = json_of(clipsight(&lib.data).args(["--json", "search", "a green star", "-k", "6"]));
+    let page = json_of(clipsight(&lib.data).args(["--json", "search", "a green star", "-k", "3", "--offset", "3"]));
+    assert_eq!(all["results"].as_array().unwrap()[3..].to_vec(), *page["results"].as_array().unwrap());
+}
+
+#[test]
+fn classify_picks_the_right_shape_with_probability_above_half() {
+    let lib = library();
+    let shapes = ["circle", "square", "triangle", "star", "cross", "heart", "hexagon", "diamond"];
+    let labels = shapes.iter().map(|s| format!("a photo of a {s}")).collect::<Vec<_>>().join(",");
+    let cases: Vec<(String, String)> = lib.manifest["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| Some((i["file"].as_str()?.to_string(), i["labels"]["shape"].as_str()?.to_string())))
+        .take(10)
+        .collect();
+    let mut correct = 0;
+    for (file, shape) in &cases {
+        let v = json_of(clipsight(&lib.data).args(["--json", "classify"]).arg(lib.photos.join(file)).args(["--labels", &labels]));
+        let probs: Vec<f64> = v["labels"].as_array().unwrap().iter().map(|l| l["prob"].as_f64().unwrap()).collect();
+        assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-4, "probabilities sum to 1");
+        assert_eq!(v["labels"][0]["label"], "a photo of a circle", "labels keep their order");
+        let best = v["best"].as_str().unwrap();
+        let p = v["labels"].as_array().unwrap().iter().find(|l| l["label"] == best).unwrap()["prob"].as_f64().unwrap();
+        if best == format!("a photo of a {shape}") && p > 0.5 {
+            correct += 1;
+        }
+    }
+    assert!(correct >= 9, "{correct}/10 single-object scenes classified right with p > 0.5");
+}
+
+#[test]
+fn similar_on_a_blue_square_returns_blue_squares_first() {
+    let lib = library();
+    let squares = singles(lib, "blue", "square");
+    assert!(!squares.is_empty(), "precondition: the scene seed contains a blue square");
+    let v = json_of(clipsight(&lib.data).args(["--json", "similar"]).arg(lib.photos.join(&squares[0])).args(["-k", "3"]));
+    let results = v["results"].as_array().unwrap();
+    assert!(results[0]["path"].as_str().unwrap().ends_with(&squares[0]), "the image itself comes first");
+    assert!(results[0]["score"].as_f64().unwrap() > 0.999);
+    for r in &results[1..] {
+        let caption = caption_of(lib, r["path"].as_str().unwrap());
+        assert!(caption.contains("blue square"), "next results are blue squares too: {caption:?}");
+    }
+}
+
+#[test]
+fn embed_prints_unit_vectors_of_the_model_dimension() {
+    let lib = library();
+    let v = json_of(clipsight(&lib.data).args(["--json", "embed", "--text", "a red circle", "--text", "a blue square"]));
+    let dim = v["dim"].as_u64().unwrap() as usize;
+    assert_eq!(v["model"].as_str().unwrap().len(), 32);
+    for row in v["embeddings"].as_array().unwrap() {
+        let row: Vec<f64> = serde_json::from_value(row.clone()).unwrap();
+        assert_eq!(row.len(), dim);
+        assert!((row.iter().map(|x| x * x).sum::<f64>() - 1.0).abs() < 1e-4);
+    }
+}
+
+#[test]
+fn matrix_prints_similarities_and_the_infonce_loss_of_matched_pairs() {
+    let lib = library();
+    let imgs = lib.manifest["images"].as_array().unwrap()[..3].to_vec();
+    let mut cmd = clipsight(&lib.data);
+    cmd.args(["--json", "matrix"]);
+    for i in &imgs {
+        cmd.arg("--image").arg(lib.photos.join(i["file"].as_str().unwrap()));
+    }
+    for i in &imgs {
+        cmd.arg("--text").arg(i["caption"].as_str().unwrap());
+    }
+    let v = json_of(&mut cmd);
+    let sim: Vec<Vec<f64>> = serde_json::from_value(v["similarity"].clone()).unwrap();
+    assert_eq!((sim.len(), sim[0].len()), (3, 3));
+    // Matched captions score highest in their row for a trained model.
+    for (i, row) in sim.iter().enumerate() {
+        assert!(row.iter().all(|s| *s >= -1.0 && *s <= 1.0));
+        assert_eq!(row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0, i, "row {i}: {row:?}");
+    }
+    // The loss equals the symmetric InfoNCE recomputed here with the model's logit scale.
+    let cfg: Value = serde_json::from_str(&std::fs::read_to_string(fixture_model().join("config.json")).unwrap()).unwrap();
+    let scale = cfg["logit_scale"].as_f64().unwrap_or(100.0);
+    let ce = |logits: Vec<f64>, t: usize| {
+        let m = logits.iter().cloned().fold(f64::MIN, f64::max);
+        let z: f64 = logits.iter().map(|l| (l - m).exp()).sum();
+        -((logits[t] - m) - z.ln())
+    };
+    let rows: f64 = (0..3).map(|i| ce(sim[i].iter().map(|s| s * scale).collect(), i)).sum();
+    let cols: f64 = (0..3).map(|j| ce((0..3).map(|i| sim[i][j] * scale).collect(), j)).sum();
+    let expected = (rows + cols) / 6.0;
+    assert!((v["loss"].as_f64().unwrap() - expected).abs() < 1e-3, "{} vs {expected}", v["loss"]);
+}
+
+#[test]
+fn stats_report_no_missing_embeddings_after_indexing() {
+    let lib = library();
+    let v = json_of(clipsight(&lib.data).args(["--json", "stats"]));
+    assert_eq!(v["images"], 300);
+    assert_eq!(v["missing_embeddings"], 0);
+    assert_eq!(v["interrupted_run"], false);
+}
+
+fn index(data: &Path, photos: &Path) -> Value {
+    json_of(clipsight(data).args(["--json", "index"]).arg(photos))
+}
+
+#[test]
+fn reindexing_skips_unchanged_recognises_moves_and_removes_deleted_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    let data = tmp.path().join("data");
+    scenes(&photos, 12, 77);
+    std::fs::remove_file(photos.join("manifest.json")).unwrap();
+    let first = index(&data, &photos);
+    assert_eq!((first["scanned"].as_u64(), first["indexed"].as_u64()), (Some(12), Some(12)));
+
+    let again = index(&data, &photos);
+    assert_eq!((again["unchanged"].as_u64(), again["indexed"].as_u64()), (Some(12), Some(0)), "{again}");
+
+    std::fs::create_dir(photos.join("moved")).unwrap();
+    std::fs::rename(photos.join("000001.png"), photos.join("moved/renamed.png")).unwrap();
+    std::fs::remove_file(photos.join("000002.png")).unwrap();
+    std::fs::copy(photos.join("000004.png"), photos.join("000003.png")).unwrap();
+    let third = index(&data, &photos);
+    assert_eq!(third["moved"], 1, "{third}");
+    assert_eq!(third["removed"], 1, "{third}");
+    assert_eq!(third["indexed"], 1, "the overwritten file is re-indexed: {third}");
+    assert_eq!(third["unchanged"], 9, "{third}");
+
+    // The moved file keeps being found, under its new path.
+    let v = json_of(clipsight(&data).args(["--json", "similar"]).arg(photos.join("moved/renamed.png")).args(["-k", "1"]));
+    assert!(v["results"][0]["path"].as_str().unwrap().ends_with("moved/renamed.png"));
+    let stats = json_of(clipsight(&data).args(["--json", "stats"]));
+    assert_eq!(stats["images"], 11);
+}
+
+#[test]
+fn a_corrupt_file_is_reported_and_skipped_and_picked_up_once_fixed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    let data = tmp.path().join("data");
+    scenes(&photos, 4, 99);
+    let good = std::fs::read(photos.join("000001.png")).unwrap();
+    std::fs::write(photos.join("broken.png"), &good[..good.len() / 3]).unwrap();
+    std::fs::write(photos.join("empty.jpg"), b"").unwrap();
+    std::fs::write(photos.join("notes.jpg"), b"not an image at all").unwrap();
+    let v = index(&data, &photos);
+    assert_eq!(v["indexed"], 4, "{v}");
+    assert_eq!(v["failed"], 1, "{v}");
+    let errors = v["errors"].as_array().unwrap();
+    assert!(errors[0]["path"].as_str().unwrap().ends_with("broken.png"));
+    assert!(errors[0]["error"].as_str().unwrap().contains("corrupt"), "{errors:?}");
+
+    std::fs::write(photos.join("broken.png"), &good).unwrap();
+    let fixed = index(&data, &photos);
+    assert_eq!((fixed["indexed"].as_u64(), fixed["failed"].as_u64()), (Some(1), Some(0)), "{fixed}");
+}
+
+#[test]
+fn a_second_writer_is_refused_while_the_library_is_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    scenes(&photos, 2, 5);
+    let _writer = clipsight::store::Store::open(&tmp.path().join("data"), clipsight::store::OpenMode::ReadWrite).unwrap();
+    let out = clipsight(&tmp.path().join("data")).arg("index").arg(&photos).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("in use by pid {}", std::process::id())), "{err}");
+}
+
+#[test]
+fn searching_a_missing_library_explains_how_to_create_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = clipsight(&tmp.path().join("nothing")).args(["search", "cat"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("clipsight index"));
+}
+
+#[test]
+fn model_info_describes_the_fixture_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = json_of(clipsight(tmp.path()).args(["--json", "model", "info"]));
+    assert_eq!(v["image_input"], "Float32Nchw");
+    assert_eq!(v["text_ids"], "Int32");
+    assert_eq!(v["device"], "Cpu");
+    assert_eq!(v["context_length"], 77);
+}
