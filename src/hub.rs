@@ -137,8 +137,12 @@ pub fn pull(name: &str, endpoint: &str, dest: &Path, progress: &dyn PullProgress
         .get(&tree_url)
         .call()
         .map_err(|e| http_error(&tree_url, e))?
-        .into_json()
-        .map_err(|e| HubError::Http { url: tree_url.clone(), message: format!("unexpected listing: {e}") })?;
+        .into_string()
+        .map_err(|e| HubError::Http { url: tree_url.clone(), message: e.to_string() })
+        .and_then(|body| {
+            serde_json::from_str(&body)
+                .map_err(|e| HubError::Http { url: tree_url.clone(), message: format!("unexpected listing: {e}") })
+        })?;
     let wanted: Vec<TreeEntry> = REQUIRED_FILES
         .iter()
         .chain(OPTIONAL_FILES)

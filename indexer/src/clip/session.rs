@@ -57,7 +57,6 @@ pub(crate) struct TextEncoder {
     input: String,
     ids: IdType,
     fixed_batch: Option<usize>,
-    pub(crate) device: ActiveDevice,
 }
 
 fn model_error(path: &Path, message: impl Into<String>) -> ClipError {
@@ -226,7 +225,7 @@ fn check_spatial(path: &Path, graph: (i64, i64), cfg: (i64, i64)) -> Result<(), 
 
 impl TextEncoder {
     pub(crate) fn load(path: &Path, opts: &RuntimeOptions, context_length: usize) -> Result<Self, ClipError> {
-        let (session, device) = build_session(path, opts)?;
+        let (session, _device) = build_session(path, opts)?;
         let (input, ty, shape) = single_input(&session, path)?;
         let ids = match ty {
             TensorElementType::Int32 => IdType::Int32,
@@ -247,7 +246,7 @@ impl TextEncoder {
                 ))
             }
         }
-        Ok(Self { fixed_batch: fixed_batch(&shape), session, input, ids, device })
+        Ok(Self { fixed_batch: fixed_batch(&shape), session, input, ids })
     }
 
     pub(crate) fn id_type(&self) -> IdType {
