@@ -43,7 +43,7 @@ def main(out: Path) -> None:
     la = np.dstack([natural(500, 500, 6)[..., 1], np.full((500, 500), 200, np.uint8)])
     Image.fromarray(la, "LA").save(out / "gray_alpha_500x500.png")
     g16 = natural(700, 500, 7)[..., 2].astype(np.uint16) * 257
-    Image.fromarray(g16, "I;16").save(out / "gray16_700x500.png")
+    Image.fromarray(g16).save(out / "gray16_700x500.png")
     Image.fromarray(natural(900, 600, 8)).convert("CMYK").save(out / "cmyk_900x600.jpg", quality=92)
     Image.fromarray(natural(37, 23, 9)).save(out / "tiny_37x23.png")
     Image.fromarray(natural(300, 200, 10)).convert("P", palette=Image.ADAPTIVE).save(out / "palette_300x200.gif")

@@ -109,7 +109,7 @@ def main() -> None:
     ap.add_argument("--model", type=Path, required=True)
     ap.add_argument("--out", type=Path)
     ap.add_argument("items", nargs="*")
-    a = ap.parse_args()
+    a = ap.parse_intermixed_args()
     if a.command == "tensor":
         cfg = load_cfg(a.model)
         a.out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Train the tiny CLIP on procedural scenes (CPU, seeded, reproducible).
+
+    python train.py            # defaults = the recipe of tests/fixtures/models/clipsight-tiny
+    python train.py --steps 1500 --batch 128 --count 30000 --captions 6 --hard-frac 0.5 \
+        --hard-groups colour --threads 1 --seed 0 --out .cache/tiny_clip.pt
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import scenes
+from model import TinyClip, TinyClipConfig
+from tokenizer import ClipTextEncoder, write_tokenizer_files
+
+HERE = Path(__file__).resolve().parent
+CACHE = HERE / ".cache"
+
+
+def load_data(count, seed, size, n_captions, workers):
+    path = CACHE / f"train_n{count}_s{seed}_px{size}_c{n_captions}.npz"
+    if path.is_file():
+        z = np.load(path, allow_pickle=False)
+        return z["images"], json.loads(str(z["captions"]))
+    t0 = time.time()
+    images, captions = scenes.make_training_arrays(count, seed=seed, size=size, n_captions=n_captions,
+                                                   workers=workers)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(path, images=images, captions=np.array(json.dumps(captions)))
+    print(f"generated {count} training scenes in {time.time() - t0:.1f}s -> {path}", flush=True)
+    return images, captions
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--count", type=int, default=30000)
+    ap.add_argument("--captions", type=int, default=6, help="caption variants per image (canonical + random)")
+    ap.add_argument("--seed", type=int, default=0, help="training data seed (< 1000000) and torch seed")
+    ap.add_argument("--hard-frac", type=float, default=0.5,
+                    help="fraction of batches drawn from single-object images sharing one colour (or one shape), so the "
+                         "captions in the batch differ by the other attributes")
+    ap.add_argument("--hard-groups", default="colour",
+                    help="attributes to group hard batches by (comma list of colour, shape)")
+    ap.add_argument("--lr", type=float, default=1.5e-3)
+    ap.add_argument("--wd", type=float, default=0.02)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads; 1 was ~3x faster than 2 while cargo shared the 2 cores "
+                         "(results may differ slightly with another value)")
+    ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--out", type=Path, default=CACHE / "tiny_clip.pt")
+    a = ap.parse_args(argv)
+    assert a.seed < 1000000
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    np.random.seed(a.seed)
+    random.seed(a.seed)
+    t_start = time.time()
+
+    cfg = TinyClipConfig()
+    print(cfg, flush=True)
+    tok_dir = CACHE / "tokenizer"
+    write_tokenizer_files(tok_dir)
+    enc = ClipTextEncoder(tok_dir / "tokenizer.json", tok_dir / "tokenizer_config.json")
+
+    images, captions = load_data(a.count, a.seed, cfg.image_size, a.captions, workers=a.threads)
+    t_data = time.time()
+    uniq = sorted({c for caps in captions for c in caps})
+    index = {c: i for i, c in enumerate(uniq)}
+    ids_table = torch.from_numpy(enc.encode_batch(uniq).astype(np.int64))
+    eot_pos = ids_table.argmax(-1)
+    cap_idx = torch.tensor([[index[c] for c in caps] for caps in captions])
+    print(f"{len(images)} images, {len(uniq)} distinct captions, max tokens {int(eot_pos.max()) + 1}, "
+          f"data ready in {t_data - t_start:.1f}s", flush=True)
+    images_t = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()  # uint8 NCHW
+    mean = torch.tensor(scenes.MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(scenes.STD).view(1, 3, 1, 1)
+
+    model = TinyClip(cfg)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"parameters: {n_params} (visual {sum(p.numel() for p in model.visual.parameters())}, "
+          f"textual {sum(p.numel() for p in model.textual.parameters())})", flush=True)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.wd}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=a.lr, betas=(0.9, 0.98), eps=1e-6)
+    warmup = max(1, a.steps // 10)
+
+    def lr_at(step):
+        if step < warmup:
+            return a.lr * (step + 1) / warmup
+        return a.lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, a.steps - warmup)))
+
+    # Single-object images grouped by colour and by shape (parsed from the canonical caption, variant 0:
+    # "a|an <size> <colour> <shape> <position...>").
+    field = {"colour": 2, "shape": 3}
+    groups = {}
+    for attr in a.hard_groups.split(","):
+        for i, caps in enumerate(captions):
+            if " and " not in caps[0]:
+                groups.setdefault((attr, caps[0].split()[field[attr]]), []).append(i)
+    groups = [torch.tensor(v) for _, v in sorted(groups.items())]
+    print("hard-batch groups:", [len(v) for v in groups], flush=True)
+
+    g = torch.Generator().manual_seed(a.seed)
+    n = len(images_t)
+    perm, pos = torch.randperm(n, generator=g), 0
+    model.train()
+    t0 = time.time()
+    running = 0.0
+    for step in range(a.steps):
+        if torch.rand((), generator=g).item() < a.hard_frac:
+            grp_ = groups[int(torch.randint(0, len(groups), (), generator=g))]
+            bi = grp_[torch.randperm(len(grp_), generator=g)[:a.batch]]
+        else:
+            if pos + a.batch > n:
+                perm, pos = torch.randperm(n, generator=g), 0
+            bi = perm[pos:pos + a.batch]
+            pos += a.batch
+        variant = torch.randint(0, a.captions, (len(bi),), generator=g)
+        ci = cap_idx[bi, variant]
+        ids = ids_table[ci]
+        ids = ids[:, : int(eot_pos[ci].max()) + 1]  # exact: causal mask + EOT pooling
+        x = (images_t[bi].float() / 255.0 - mean) / std
+        for grp in opt.param_groups:
+            grp["lr"] = lr_at(step)
+
+        img = model.encode_image(x)
+        txt = model.encode_text(ids)
+        logits = (img @ txt.t()) * model.logit_scale.exp()
+        labels = torch.arange(len(bi))
+        loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100))
+        running += loss.item()
+        if (step + 1) % a.log_every == 0 or step == 0:
+            k = 1 if step == 0 else a.log_every
+            el = time.time() - t0
+            print(f"step {step + 1}/{a.steps} loss {running / k:.4f} scale {model.logit_scale.exp().item():.1f} "
+                  f"lr {lr_at(step):.2e} {el:.0f}s ({el / (step + 1):.2f}s/step)", flush=True)
+            running = 0.0
+    train_s = time.time() - t0
+    total_s = time.time() - t_start
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"steps": a.steps, "batch": a.batch, "count": a.count, "captions": a.captions, "seed": a.seed,
+            "lr": a.lr, "hard_frac": a.hard_frac, "hard_groups": a.hard_groups, "wd": a.wd, "threads": a.threads, "train_seconds": round(train_s, 1),
+            "total_seconds": round(total_s, 1), "data_seconds": round(t_data - t_start, 1),
+            "distinct_captions": len(uniq), "parameters": n_params, "torch": torch.__version__,
+            "final_logit_scale": model.logit_scale.exp().item()}
+    torch.save({"config": cfg.to_dict(), "state_dict": model.state_dict(), "meta": meta}, a.out)
+    (a.out.with_suffix(".json")).write_text(json.dumps(meta, indent=2))
+    print(f"training loop {train_s:.1f}s, total wall {total_s:.1f}s -> {a.out}", flush=True)
+    print(json.dumps(meta), flush=True)
+
+
+if __name__ == "__main__":
+    main()
