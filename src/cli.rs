@@ -42,16 +42,20 @@ pub struct Global {
 pub enum Command {
     /// Index (or re-scan) photo folders.
     Index(IndexArgs),
-    /// Find images matching a text.
+    /// Find images matching a query: text terms (weighted, negated), images and filters, e.g.
+    /// `"red car" -night 2:sunset +img:42 +file:./pool.jpg folder:trips after:2019-01-01 camera:canon type:png`.
     Search {
-        /// The query text.
-        text: String,
+        /// The query.
+        query: String,
         /// Number of results.
         #[arg(short, default_value_t = 10)]
         k: usize,
         /// Results to skip (pagination).
         #[arg(long, default_value_t = 0)]
         offset: usize,
+        /// Drop results scoring below this cosine.
+        #[arg(long)]
+        min_score: Option<f32>,
     },
     /// Find images similar to an image file.
     Similar {

@@ -25,7 +25,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let g = &cli.global;
     match cli.command {
         Command::Index(args) => cmd_index(g, args),
-        Command::Search { text, k, offset } => cmd_search(g, &text, k, offset),
+        Command::Search { query, k, offset, min_score } => cmd_search(g, &query, k, offset, min_score),
         Command::Similar { path, k } => cmd_similar(g, &path, k),
         Command::Classify { image, labels } => cmd_classify(g, &image, &labels),
         Command::Embed { images, texts } => cmd_embed(g, &images, &texts),
@@ -141,19 +141,23 @@ fn open_for_query(g: &Global) -> Result<(Store, Clip)> {
     Ok((store, clip))
 }
 
-fn cmd_search(g: &Global, text: &str, k: usize, offset: usize) -> Result<()> {
+fn cmd_search(g: &Global, text: &str, k: usize, offset: usize, min_score: Option<f32>) -> Result<()> {
     let started = Instant::now();
+    let query = search::parse(text)?;
     let (store, clip) = open_for_query(g)?;
-    let query = clip.encode_texts(&[text])?.remove(0);
-    let hits = search::exact(&store, clip.id(), &query, k, offset)?;
+    let options = search::SearchOptions { k, offset, min_score, allow_files: true };
+    let hits = search::run(&store, &clip, &query, options)?;
     print_hits(g, &store, &hits, started)
 }
 
 fn cmd_similar(g: &Global, path: &Path, k: usize) -> Result<()> {
     let started = Instant::now();
     let (store, clip) = open_for_query(g)?;
-    let query = embed_images(&clip, &[path.to_path_buf()])?.remove(0);
-    let hits = search::exact(&store, clip.id(), &query, k, 0)?;
+    let query = search::Query {
+        terms: vec![search::Term { weight: 1.0, kind: search::TermKind::File(path.display().to_string()) }],
+        filters: search::Filters::default(),
+    };
+    let hits = search::run(&store, &clip, &query, search::SearchOptions { k, allow_files: true, ..Default::default() })?;
     print_hits(g, &store, &hits, started)
 }
 

@@ -255,3 +255,123 @@ fn model_info_describes_the_fixture_model() {
     assert_eq!(v["device"], "Cpu");
     assert_eq!(v["context_length"], 77);
 }
+
+#[test]
+fn asking_for_cuda_without_it_falls_back_to_cpu_with_one_log_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = clipsight(tmp.path()).args(["--json", "--device", "cuda", "model", "info"]).output().unwrap();
+    assert_success(&out);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["device"], "Cpu");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("falling back to CPU").count(), 1, "{err}");
+}
+
+#[test]
+fn exif_metadata_and_orientation_are_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    let script = r#"
+import sys
+from PIL import Image
+img = Image.new("RGB", (300, 200), (200, 40, 40))
+exif = img.getexif()
+exif[0x010F] = "Canon"; exif[0x0110] = "EOS 5D"; exif[0x0112] = 6
+exif.get_ifd(0x8769)[0x9003] = "2019:06:01 10:20:30"
+gps = exif.get_ifd(0x8825)
+gps[1] = "N"; gps[2] = (48.0, 51.0, 30.0); gps[3] = "W"; gps[4] = (2.0, 21.0, 0.0)
+img.save(sys.argv[1], quality=90, exif=exif)
+"#;
+    let target = photos.join("camera.jpg");
+    run_python(&["-c", script, target.to_str().unwrap()]);
+    let data = tmp.path().join("data");
+    index(&data, &photos);
+    let store = clipsight::store::Store::open(&data, clipsight::store::OpenMode::ReadOnly).unwrap();
+    let (_, record) = store.files().next().unwrap().unwrap();
+    assert_eq!((record.width, record.height), (200, 300), "orientation 6 turns the image upright");
+    assert_eq!(record.format, "jpeg");
+    assert_eq!(record.exif.make.as_deref(), Some("Canon"));
+    assert_eq!(record.exif.model.as_deref(), Some("EOS 5D"));
+    assert_eq!(record.exif.date_taken.as_deref(), Some("2019-06-01 10:20:30"));
+    let (lat, lon) = record.exif.gps.unwrap();
+    assert!((lat - 48.858333).abs() < 1e-4 && (lon + 2.35).abs() < 1e-4, "{lat} {lon}");
+    let v = json_of(clipsight(&data).args(["--json", "search", "camera:canon after:2019-01-01 type:jpg"]));
+    assert_eq!(v["results"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn query_language_combines_images_negatives_and_filters() {
+    let lib = library();
+    // +img:ID finds the image itself first.
+    let first = json_of(clipsight(&lib.data).args(["--json", "search", "a blue square", "-k", "1"]));
+    let id = first["results"][0]["id"].as_u64().unwrap();
+    let by_id = json_of(clipsight(&lib.data).args(["--json", "search", &format!("+img:{id}"), "-k", "1"]));
+    assert_eq!(by_id["results"][0]["id"].as_u64(), Some(id));
+    // Subtracting "blue" moves blue images down.
+    let blue_in = |v: &Value| {
+        v["results"].as_array().unwrap().iter().filter(|r| caption_of(lib, r["path"].as_str().unwrap()).contains("blue")).count()
+    };
+    let plain = json_of(clipsight(&lib.data).args(["--json", "search", "a square", "-k", "10"]));
+    let minus = json_of(clipsight(&lib.data).args(["--json", "search", "a square -blue", "-k", "10"]));
+    assert!(blue_in(&minus) < blue_in(&plain).max(1), "{} vs {}", blue_in(&minus), blue_in(&plain));
+    // A score threshold drops weak results.
+    let strict = json_of(clipsight(&lib.data).args(["--json", "search", "a red circle", "-k", "50", "--min-score", "0.6"]));
+    assert!(strict["results"].as_array().unwrap().iter().all(|r| r["score"].as_f64().unwrap() >= 0.6));
+}
+
+#[test]
+fn folder_filters_apply_inside_the_ranking_and_still_fill_k() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    scenes(&photos.join("trips/2019"), 8, 11);
+    scenes(&photos.join("home"), 8, 12);
+    let data = tmp.path().join("data");
+    index(&data, &photos);
+    let v = json_of(clipsight(&data).args(["--json", "search", "a red circle folder:trips/2019", "-k", "5"]));
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 5, "k results although most of the best matches may be elsewhere");
+    assert!(results.iter().all(|r| r["path"].as_str().unwrap().contains("/trips/2019/")));
+    let none = json_of(clipsight(&data).args(["--json", "search", "a red circle type:jpeg"]));
+    assert!(none["results"].as_array().unwrap().is_empty(), "all scenes are PNG");
+}
+
+#[test]
+fn a_malformed_query_is_an_error_pointing_at_the_token() {
+    let lib = library();
+    let out = clipsight(&lib.data).args(["search", "dog after:2019-13-01"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("column 5") && err.contains("after:2019-13-01"), "{err}");
+}
+
+#[test]
+fn an_index_run_killed_midway_leaves_a_library_that_reopens_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    let data = tmp.path().join("data");
+    scenes(&photos, 120, 31);
+    std::fs::remove_file(photos.join("manifest.json")).unwrap();
+    let mut child = clipsight(&data).args(["index", "--batch-size", "8"]).arg(&photos).spawn().unwrap();
+    // Wait until some batches are committed (a reader sees them), then SIGKILL: no clean-up.
+    let started = std::time::Instant::now();
+    while started.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let out = clipsight(&data).args(["--json", "stats"]).output().unwrap();
+        let images = serde_json::from_slice::<Value>(&out.stdout).ok().and_then(|v| v["images"].as_u64()).unwrap_or(0);
+        if images >= 8 {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let stats = json_of(clipsight(&data).args(["--json", "stats"]));
+    let partial = stats["images"].as_u64().unwrap();
+    eprintln!("killed after {partial} committed images; interrupted_run = {}", stats["interrupted_run"]);
+    let resumed = index(&data, &photos);
+    assert_eq!(resumed["unchanged"].as_u64().unwrap(), partial, "committed work is kept: {resumed}");
+    assert_eq!(resumed["indexed"].as_u64().unwrap() + partial, 120, "{resumed}");
+    let stats = json_of(clipsight(&data).args(["--json", "stats"]));
+    assert_eq!((stats["images"].as_u64(), stats["missing_embeddings"].as_u64()), (Some(120), Some(0)));
+    assert_eq!(stats["interrupted_run"], false);
+}
