@@ -56,6 +56,9 @@ pub enum Command {
         /// Drop results scoring below this cosine.
         #[arg(long)]
         min_score: Option<f32>,
+        /// Scan every embedding instead of using the HNSW graph.
+        #[arg(long)]
+        exact: bool,
     },
     /// Find images similar to an image file.
     Similar {
@@ -101,6 +104,34 @@ pub enum Command {
     /// Model management.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Benchmarks that print figures.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// HNSW vs exact scan on synthetic CLIP-like vectors: build time, memory, QPS, recall@10.
+    Ann {
+        /// Indexed vectors.
+        #[arg(long, default_value_t = 100_000)]
+        n: usize,
+        /// Dimensions.
+        #[arg(long, default_value_t = 512)]
+        dim: usize,
+        /// Queries per set (image-like and text-like).
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        /// ef values to measure.
+        #[arg(long, value_delimiter = ',', default_value = "32,64,128,256,512")]
+        ef: Vec<usize>,
+        /// Links per node.
+        #[arg(long, default_value_t = 24)]
+        m: usize,
+        /// Build-time ef.
+        #[arg(long, default_value_t = 200)]
+        ef_construction: usize,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clipsight::eval::{self, Manifest};
-use clipsight::hub;
+use clipsight::{ann, hub};
 use clipsight::index::{self, IndexOptions};
 use clipsight::search;
 use clipsight::store::{OpenMode, Store};
@@ -18,14 +18,14 @@ use clipsight_indexer::Embedding;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::cli::{Cli, Command, Global, IndexArgs, ModelCommand};
+use crate::cli::{BenchCommand, Cli, Command, Global, IndexArgs, ModelCommand};
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<()> {
     let g = &cli.global;
     match cli.command {
         Command::Index(args) => cmd_index(g, args),
-        Command::Search { query, k, offset, min_score } => cmd_search(g, &query, k, offset, min_score),
+        Command::Search { query, k, offset, min_score, exact } => cmd_search(g, &query, k, offset, min_score, exact),
         Command::Similar { path, k } => cmd_similar(g, &path, k),
         Command::Classify { image, labels } => cmd_classify(g, &image, &labels),
         Command::Embed { images, texts } => cmd_embed(g, &images, &texts),
@@ -34,6 +34,23 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Stats => cmd_stats(g),
         Command::Model(ModelCommand::Info { dir }) => cmd_model_info(g, dir.as_deref()),
         Command::Model(ModelCommand::Pull { name, to }) => cmd_model_pull(g, &name, to),
+        Command::Bench(BenchCommand::Ann { n, dim, queries, ef, m, ef_construction }) => {
+            let params = ann::AnnParams { m, ef_construction, ef_search: 0 };
+            let report = clipsight::bench::ann(n, dim, queries, &ef, params, |line| {
+                if !g.json {
+                    eprintln!("{line}");
+                }
+            });
+            if g.json {
+                print_json(&serde_json::to_value(&report)?);
+            } else {
+                println!("n={} dim={} M={} ef_construction={}: build {:.1}s, +{:.0} MiB, exact {:.1} q/s", report.n, report.dim, report.m, report.ef_construction, report.build_s, report.memory_mb, report.exact_qps);
+                for r in &report.runs {
+                    println!("  {:5} ef={:4}  {:8.0} q/s ({:5.1}x exact)  recall@10 {:.4}", r.queries, r.ef, r.qps, r.qps / report.exact_qps, r.recall_at_10);
+                }
+            }
+            Ok(())
+        }
     }
 }
 
@@ -62,6 +79,16 @@ fn open_model(g: &Global) -> Result<Clip> {
     Ok(Clip::open(&dir, RuntimeOptions { device: g.device, intra_threads: g.threads })?)
 }
 
+/// A progress bar on stderr when it is a terminal and the output is not JSON; hidden otherwise.
+fn progress_bar(g: &Global, template: &str) -> ProgressBar {
+    if g.json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
+    bar
+}
+
 fn print_json(value: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(value).expect("JSON values serialise"));
 }
@@ -78,16 +105,7 @@ fn cmd_index(g: &Global, args: IndexArgs) -> Result<()> {
     if roots.is_empty() {
         bail!("nothing to index: give a folder, e.g. `clipsight index ~/Pictures`");
     }
-    let bar = if !g.json && std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {pos}/{len} images [{elapsed_precise}] {per_sec} ETA {eta} {wide_bar}")
-                .expect("valid template"),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress_bar(g, "{spinner} {pos}/{len} images [{elapsed_precise}] {per_sec} ETA {eta} {wide_bar}");
     let options = IndexOptions { roots, hidden: args.hidden, full: args.full, batch_size: args.batch_size };
     let summary = index::run(&store, &clip, &options, |done, total| {
         bar.set_length(total as u64);
@@ -141,12 +159,14 @@ fn open_for_query(g: &Global) -> Result<(Store, Clip)> {
     Ok((store, clip))
 }
 
-fn cmd_search(g: &Global, text: &str, k: usize, offset: usize, min_score: Option<f32>) -> Result<()> {
+fn cmd_search(g: &Global, text: &str, k: usize, offset: usize, min_score: Option<f32>, exact: bool) -> Result<()> {
     let started = Instant::now();
     let query = search::parse(text)?;
     let (store, clip) = open_for_query(g)?;
+    let graph = if exact { None } else { ann::open(&store, clip.id(), ann::AnnParams::default())? };
+    let ranker = graph.as_ref().map_or(search::Ranker::Exact, search::Ranker::Graph);
     let options = search::SearchOptions { k, offset, min_score, allow_files: true };
-    let hits = search::run(&store, &clip, &query, options)?;
+    let hits = search::run(&store, &clip, &query, options, ranker)?;
     print_hits(g, &store, &hits, started)
 }
 
@@ -157,7 +177,9 @@ fn cmd_similar(g: &Global, path: &Path, k: usize) -> Result<()> {
         terms: vec![search::Term { weight: 1.0, kind: search::TermKind::File(path.display().to_string()) }],
         filters: search::Filters::default(),
     };
-    let hits = search::run(&store, &clip, &query, search::SearchOptions { k, allow_files: true, ..Default::default() })?;
+    let graph = ann::open(&store, clip.id(), ann::AnnParams::default())?;
+    let ranker = graph.as_ref().map_or(search::Ranker::Exact, search::Ranker::Graph);
+    let hits = search::run(&store, &clip, &query, search::SearchOptions { k, allow_files: true, ..Default::default() }, ranker)?;
     print_hits(g, &store, &hits, started)
 }
 
@@ -354,16 +376,7 @@ impl hub::PullProgress for BarProgress {
 fn cmd_model_pull(g: &Global, name: &str, to: Option<PathBuf>) -> Result<()> {
     let endpoint = std::env::var("HF_ENDPOINT").unwrap_or_else(|_| hub::DEFAULT_ENDPOINT.to_string());
     let dest = to.unwrap_or_else(|| hub::model_path(name));
-    let bar = if !g.json && std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template("{msg:24} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {wide_bar}")
-                .expect("valid template"),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress_bar(g, "{msg:24} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {wide_bar}");
     let dir = hub::pull(name, &endpoint, &dest, &BarProgress(bar.clone()))?;
     bar.finish_and_clear();
     let clip = Clip::open(&dir, RuntimeOptions::default())?;

@@ -77,6 +77,9 @@ pub enum IndexError {
     /// The model failed.
     #[error(transparent)]
     Model(#[from] clipsight_indexer::ClipError),
+    /// The ANN graph could not be updated.
+    #[error(transparent)]
+    Ann(#[from] crate::ann::AnnError),
 }
 
 /// Indexes `options.roots` into `store` with `clip`. `progress(done, total)` is called as files
@@ -104,6 +107,7 @@ pub fn run(store: &Store, clip: &Clip, options: &IndexOptions, mut progress: imp
     begin.set_active_model(model);
     begin.set_run_in_progress(true);
     begin.commit()?;
+    let start_epoch = store.embeddings_epoch()?;
 
     // What is on disk, and what of it is new or changed.
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
@@ -139,7 +143,15 @@ pub fn run(store: &Store, clip: &Clip, options: &IndexOptions, mut progress: imp
     let total = todo.len();
     let known = Known { store, model, missing: missing.keys().copied().collect(), disabled: options.full };
     let times = StageTimes::default();
-    let mut writer = BatchWriter { store, model, next_id: store.next_image_id()?, pending: Vec::new(), batch_size: options.batch_size.max(1) };
+    let mut writer = BatchWriter {
+        store,
+        model,
+        next_id: store.next_image_id()?,
+        pending: Vec::new(),
+        batch_size: options.batch_size.max(1),
+        // Only collected when a persisted graph exists to be patched.
+        added: crate::ann::AnnIndex::manifest(&crate::ann::dir_of(store), model).map(|_| Vec::new()),
+    };
     let mut done = 0usize;
     let mut failure: Option<IndexError> = None;
     pipeline::run(clip, todo, &known, PipelineOptions { batch_size: options.batch_size }, &times, |outcome| {
@@ -184,14 +196,19 @@ pub fn run(store: &Store, clip: &Clip, options: &IndexOptions, mut progress: imp
     writer.flush()?;
 
     let mut end = store.changes();
+    let mut removed = Vec::new();
     for (_, records) in missing {
         for (id, record) in records {
             end.delete_image(id, &record);
-            summary.removed += 1;
+            removed.push(id);
         }
     }
+    summary.removed = removed.len();
     end.set_run_in_progress(false);
     end.commit()?;
+    if let Some(added) = &writer.added {
+        crate::ann::update(store, model, start_epoch, added, &removed)?;
+    }
 
     summary.failed = summary.errors.len();
     summary.elapsed_s = started.elapsed().as_secs_f64();
@@ -279,6 +296,8 @@ struct BatchWriter<'a> {
     next_id: ImageId,
     pending: Vec<Pending>,
     batch_size: usize,
+    /// Embeddings written by this run, for patching a persisted ANN graph.
+    added: Option<Vec<(ImageId, clipsight_indexer::Embedding)>>,
 }
 
 impl BatchWriter<'_> {
@@ -324,6 +343,9 @@ impl BatchWriter<'_> {
                         indexed_at: now,
                     };
                     changes.put_image(id, &record, self.model, &image.embedding, &image.thumbnail);
+                    if let Some(added) = &mut self.added {
+                        added.push((id, image.embedding.clone()));
+                    }
                 }
                 Pending::Moved { id, old, file, hash } => {
                     changes.unindex_record(id, &old);
@@ -341,6 +363,9 @@ impl BatchWriter<'_> {
                     }
                     let record = FileRecord { path: path_to_bytes(&file.path), size: file.size, mtime_ns: file.mtime_ns, hash: hash.0, indexed_at: now, ..src };
                     changes.put_image(id, &record, self.model, &embedding, &thumbnail);
+                    if let Some(added) = &mut self.added {
+                        added.push((id, embedding));
+                    }
                 }
             }
         }

@@ -3,6 +3,8 @@
 //! The library behind the `clipsight` binary: the store (RocksDB), indexing runs, search, and the
 //! model hub client. Turning files and words into vectors lives in `clipsight-indexer`.
 
+pub mod ann;
+pub mod bench;
 pub mod eval;
 pub mod hub;
 pub mod index;

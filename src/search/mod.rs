@@ -36,6 +36,15 @@ pub struct SearchOptions {
     pub allow_files: bool,
 }
 
+/// How candidates are ranked.
+#[derive(Clone, Copy)]
+pub enum Ranker<'a> {
+    /// Compare the query with every stored embedding.
+    Exact,
+    /// Walk the HNSW graph.
+    Graph(&'a crate::ann::AnnIndex),
+}
+
 impl Default for SearchOptions {
     fn default() -> Self {
         Self { k: 10, offset: 0, min_score: None, allow_files: false }
@@ -63,7 +72,7 @@ pub enum SearchError {
 }
 
 /// Runs a parsed query.
-pub fn run(store: &Store, clip: &Clip, query: &Query, options: SearchOptions) -> Result<Vec<Hit>, SearchError> {
+pub fn run(store: &Store, clip: &Clip, query: &Query, options: SearchOptions, ranker: Ranker<'_>) -> Result<Vec<Hit>, SearchError> {
     let vector = query_vector(store, clip, query, options.allow_files)?;
     let filters = &query.filters;
     let accept = |id: ImageId| -> Result<bool, StoreError> {
@@ -72,6 +81,16 @@ pub fn run(store: &Store, clip: &Clip, query: &Query, options: SearchOptions) ->
         }
         Ok(store.file(id)?.is_some_and(|r| matches(filters, &r)))
     };
+    if let (Ranker::Graph(ann), Some(v)) = (ranker, &vector) {
+        let wanted = options.k + options.offset;
+        let hits = ann.search(v.as_slice(), wanted, ann.params().ef_search.max(wanted), &|id| accept(id).unwrap_or(false));
+        return Ok(hits
+            .into_iter()
+            .filter(|h| options.min_score.is_none_or(|m| h.score >= m))
+            .skip(options.offset)
+            .take(options.k)
+            .collect());
+    }
     let mut hits = Vec::new();
     for item in store.embeddings(clip.id()) {
         let (id, e) = item?;

@@ -24,6 +24,7 @@ const ROOTS_KEY: &[u8] = b"roots";
 const ACTIVE_MODEL_KEY: &[u8] = b"active_model";
 const RUN_KEY: &[u8] = b"index_run";
 const MODEL_PREFIX: &[u8] = b"model:";
+const EPOCH_KEY: &[u8] = b"embeddings_epoch";
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -242,6 +243,25 @@ impl Store {
         Ok(self.get_meta(RUN_KEY)?.is_some())
     }
 
+    /// A counter bumped by every commit that adds, replaces or deletes embeddings: derived
+    /// indexes (the ANN graph) record the epoch they reflect.
+    pub fn embeddings_epoch(&self) -> Result<u64> {
+        Ok(self.get_meta(EPOCH_KEY)?.and_then(|b| Some(u64::from_be_bytes(b.as_slice().try_into().ok()?))).unwrap_or(0))
+    }
+
+    /// Number of embeddings stored for `model`.
+    pub fn count_embeddings(&self, model: ModelId) -> Result<usize> {
+        let mut n = 0;
+        for item in self.db.prefix_iterator_cf(self.cf(cf::EMBEDDINGS), model.0) {
+            let (k, _) = item?;
+            if !k.starts_with(&model.0) {
+                break;
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// The next unused image id.
     pub fn next_image_id(&self) -> Result<ImageId> {
         Ok(self.get_meta(NEXT_ID_KEY)?.and_then(|b| ImageId::from_key(&b)).unwrap_or(ImageId(1)))
@@ -249,7 +269,7 @@ impl Store {
 
     /// Starts a set of changes to be committed atomically.
     pub fn changes(&self) -> Changes<'_> {
-        Changes { store: self, batch: WriteBatch::default() }
+        Changes { store: self, batch: WriteBatch::default(), embeddings_changed: false }
     }
 
     /// Flushes memtables to disk (at shutdown, so reopening is fast).
@@ -265,6 +285,7 @@ impl Store {
 pub struct Changes<'a> {
     store: &'a Store,
     batch: WriteBatch,
+    embeddings_changed: bool,
 }
 
 impl Changes<'_> {
@@ -272,6 +293,7 @@ impl Changes<'_> {
     pub fn put_image(&mut self, id: ImageId, record: &FileRecord, model: ModelId, embedding: &Embedding, thumbnail: &[u8]) {
         self.put_record(id, record);
         let s = self.store;
+        self.embeddings_changed = true;
         self.batch.put_cf(s.cf(cf::EMBEDDINGS), embedding_key(model, id), embedding.to_le_bytes());
         self.batch.put_cf(s.cf(cf::THUMBS), id.to_key(), thumbnail);
     }
@@ -297,6 +319,7 @@ impl Changes<'_> {
         let s = self.store;
         self.batch.delete_cf(s.cf(cf::FILES), id.to_key());
         self.batch.delete_cf(s.cf(cf::THUMBS), id.to_key());
+        self.embeddings_changed = true;
         for model in s.models().unwrap_or_default() {
             self.batch.delete_cf(s.cf(cf::EMBEDDINGS), embedding_key(model, id));
         }
@@ -331,7 +354,11 @@ impl Changes<'_> {
     }
 
     /// Applies all changes atomically.
-    pub fn commit(self) -> Result<()> {
+    pub fn commit(mut self) -> Result<()> {
+        if self.embeddings_changed {
+            let next = self.store.embeddings_epoch()? + 1;
+            self.batch.put_cf(self.store.cf(cf::META), EPOCH_KEY, next.to_be_bytes());
+        }
         Ok(self.store.db.write(self.batch)?)
     }
 }

@@ -1,0 +1,357 @@
+//! Approximate nearest-neighbour search over stored embeddings: one HNSW graph (hnsw_rs, dot
+//! product on unit vectors) per model, persisted next to the RocksDB data.
+//!
+//! The graph is derived data: it records the store's embedding epoch it reflects in a manifest,
+//! is loaded when that matches, and rebuilt from RocksDB when it does not (or when it is missing).
+//! Deleted images are tombstones filtered during the search until the graph is rebuilt.
+//!
+//! ```text
+//! DATA/ann/<model-id>/manifest.json   {model, epoch, count, max_id, m, ef_construction, tombstones}
+//! DATA/ann/<model-id>/graph.hnsw.graph, graph.hnsw.data
+//! ```
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use clipsight_indexer::{Embedding, ModelId};
+use hnsw_rs::prelude::{AnnT, DistDot, Hnsw, HnswIo};
+use serde::{Deserialize, Serialize};
+
+use crate::search::Hit;
+use crate::store::{ImageId, Store, StoreError};
+
+/// Libraries with fewer embeddings than this are scanned exactly: below it a scan is as fast as
+/// the graph and needs no build (measured with `clipsight bench ann`).
+pub const EXACT_BELOW: usize = 20_000;
+
+/// Above this share of tombstones the graph is rebuilt instead of patched.
+pub const REBUILD_TOMBSTONE_RATIO: f64 = 0.2;
+
+/// Layers hnsw_rs allocates (its `NB_LAYER_MAX`; `file_dump` refuses other values).
+const MAX_LAYERS: usize = 16;
+
+/// HNSW build and search parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnParams {
+    /// Links per node (hnsw_rs `max_nb_connection`).
+    pub m: usize,
+    /// Candidate list size while building.
+    pub ef_construction: usize,
+    /// Candidate list size while searching (at least k).
+    pub ef_search: usize,
+}
+
+impl Default for AnnParams {
+    fn default() -> Self {
+        Self { m: 24, ef_construction: 200, ef_search: 256 }
+    }
+}
+
+/// What a persisted graph reflects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Model id (hex).
+    pub model: String,
+    /// The store's embedding epoch the graph matches.
+    pub epoch: u64,
+    /// Points in the graph (tombstones included).
+    pub count: usize,
+    /// Largest image id inserted.
+    pub max_id: u64,
+    /// Build parameters.
+    pub params: AnnParams,
+    /// Images deleted since the build.
+    pub tombstones: Vec<u64>,
+}
+
+/// Errors saving or loading a graph.
+#[derive(Debug, thiserror::Error)]
+pub enum AnnError {
+    /// File system error.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// hnsw_rs failed to dump or load.
+    #[error("HNSW graph {}: {message}", path.display())]
+    Graph {
+        /// The graph directory.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// Reading embeddings from the store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Where a library keeps its graphs.
+pub fn dir_of(store: &Store) -> PathBuf {
+    store.dir().join("ann")
+}
+
+/// The graph for `model`: `None` for small libraries (exact scan), else the persisted graph when
+/// it matches the store's epoch, else a fresh build from the store (saved for next time when the
+/// directory is writable).
+pub fn open(store: &Store, model: ModelId, params: AnnParams) -> Result<Option<AnnIndex>, AnnError> {
+    if store.count_embeddings(model)? < EXACT_BELOW {
+        return Ok(None);
+    }
+    let dir = dir_of(store);
+    let epoch = store.embeddings_epoch()?;
+    if AnnIndex::manifest(&dir, model).is_some_and(|m| m.epoch == epoch && m.params.m == params.m) {
+        match AnnIndex::load(&dir, model) {
+            Ok((mut index, _)) => {
+                index.params.ef_search = params.ef_search;
+                return Ok(Some(index));
+            }
+            Err(e) => tracing::warn!("{e}; rebuilding the graph"),
+        }
+    }
+    Ok(Some(rebuild(store, model, params, epoch)?))
+}
+
+fn rebuild(store: &Store, model: ModelId, params: AnnParams, epoch: u64) -> Result<AnnIndex, AnnError> {
+    tracing::info!("building the HNSW graph for model {model}");
+    let vectors = store.embeddings(model).collect::<Result<Vec<_>, _>>()?;
+    let index = AnnIndex::build(&vectors, params);
+    if let Err(e) = index.save(&dir_of(store), model, epoch) {
+        tracing::warn!("cannot save the HNSW graph ({e}); it will be rebuilt next time");
+    }
+    Ok(index)
+}
+
+/// Brings a persisted graph up to date after an indexing run that started at `start_epoch`:
+/// inserts what was added, tombstones what was removed, or rebuilds when tombstones pile up.
+/// Without a graph (small library) nothing is done; one is built on first use.
+pub fn update(store: &Store, model: ModelId, start_epoch: u64, added: &[(ImageId, Embedding)], removed: &[ImageId]) -> Result<(), AnnError> {
+    let dir = dir_of(store);
+    let epoch = store.embeddings_epoch()?;
+    let Some(manifest) = AnnIndex::manifest(&dir, model) else { return Ok(()) };
+    if manifest.epoch == epoch {
+        return Ok(());
+    }
+    if manifest.epoch != start_epoch {
+        // Changed by something we did not see: rebuild.
+        rebuild(store, model, manifest.params, epoch)?;
+        return Ok(());
+    }
+    let (mut index, _) = AnnIndex::load(&dir, model)?;
+    for id in removed {
+        index.remove(*id);
+    }
+    for (id, e) in added {
+        index.insert(*id, e);
+    }
+    if index.tombstone_ratio() > REBUILD_TOMBSTONE_RATIO {
+        rebuild(store, model, manifest.params, epoch)?;
+    } else {
+        index.save(&dir, model, epoch)?;
+    }
+    Ok(())
+}
+
+/// An HNSW graph over one model's embeddings.
+pub struct AnnIndex {
+    hnsw: Hnsw<'static, f32, DistDot>,
+    params: AnnParams,
+    max_id: u64,
+    tombstones: HashSet<u64>,
+}
+
+impl AnnIndex {
+    /// Builds a graph over `vectors` (inserted in parallel).
+    pub fn build(vectors: &[(ImageId, Embedding)], params: AnnParams) -> Self {
+        let capacity = vectors.len().max(1024);
+        // hnsw_rs can only dump graphs allocated with its maximum layer count (16).
+        let hnsw = Hnsw::new(params.m, capacity, MAX_LAYERS, params.ef_construction, DistDot);
+        let data: Vec<(&[f32], usize)> = vectors.iter().map(|(id, e)| (e.as_slice(), id.0 as usize)).collect();
+        hnsw.parallel_insert_slice(&data);
+        let max_id = vectors.iter().map(|(id, _)| id.0).max().unwrap_or(0);
+        Self { hnsw, params, max_id, tombstones: HashSet::new() }
+    }
+
+    /// Adds one image (for images indexed after the build).
+    pub fn insert(&mut self, id: ImageId, embedding: &Embedding) {
+        self.hnsw.insert_slice((embedding.as_slice(), id.0 as usize));
+        self.tombstones.remove(&id.0);
+        self.max_id = self.max_id.max(id.0);
+    }
+
+    /// Hides an image from results until the next rebuild.
+    pub fn remove(&mut self, id: ImageId) {
+        self.tombstones.insert(id.0);
+    }
+
+    /// Points in the graph, tombstones included.
+    pub fn len(&self) -> usize {
+        self.hnsw.get_nb_point()
+    }
+
+    /// True when the graph has no points.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Fraction of points that are tombstones (rebuild when it grows large).
+    pub fn tombstone_ratio(&self) -> f64 {
+        if self.is_empty() {
+            0.0
+        } else {
+            self.tombstones.len() as f64 / self.len() as f64
+        }
+    }
+
+    /// The parameters the graph was built with.
+    pub fn params(&self) -> AnnParams {
+        self.params
+    }
+
+    /// The `k` nearest images to `query` that pass `accept`, best first. The filter runs inside
+    /// the graph search, so `k` results come back whenever `k` accepted images exist nearby.
+    pub fn search(&self, query: &[f32], k: usize, ef: usize, accept: &dyn Fn(ImageId) -> bool) -> Vec<Hit> {
+        if k == 0 || self.is_empty() {
+            return Vec::new();
+        }
+        let filter = |id: &usize| !self.tombstones.contains(&(*id as u64)) && accept(ImageId(*id as u64));
+        let neighbours = self.hnsw.search_filter(query, k, ef.max(k), Some(&filter));
+        let mut hits: Vec<Hit> = neighbours
+            .into_iter()
+            .map(|n| Hit { id: ImageId(n.d_id as u64), score: 1.0 - n.distance })
+            .collect();
+        crate::search::rank(&mut hits);
+        // A re-embedded image can sit in the graph twice (old and new vector): keep its best.
+        let mut seen = HashSet::new();
+        hits.retain(|h| seen.insert(h.id));
+        hits
+    }
+
+    /// Writes the graph and its manifest under `dir/<model>/`, replacing an older one atomically
+    /// enough for derived data (readers fall back to a rebuild if they catch the swap).
+    pub fn save(&self, dir: &Path, model: ModelId, epoch: u64) -> Result<(), AnnError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| AnnError::Io { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let target = dir.join(model.to_hex());
+        let staging = dir.join(format!("{}.tmp-{}", model.to_hex(), std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::create_dir_all(&staging).map_err(io(&staging))?;
+        let basename = self
+            .hnsw
+            .file_dump(&staging, "graph")
+            .map_err(|e| AnnError::Graph { path: staging.clone(), message: e.to_string() })?;
+        if basename != "graph" {
+            return Err(AnnError::Graph { path: staging, message: format!("unexpected dump name {basename}") });
+        }
+        let mut tombstones: Vec<u64> = self.tombstones.iter().copied().collect();
+        tombstones.sort_unstable();
+        let manifest = Manifest { model: model.to_hex(), epoch, count: self.len(), max_id: self.max_id, params: self.params, tombstones };
+        let manifest_path = staging.join("manifest.json");
+        std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest).expect("manifest serialises")).map_err(io(&manifest_path))?;
+        let old = dir.join(format!("{}.old-{}", model.to_hex(), std::process::id()));
+        if target.exists() {
+            std::fs::rename(&target, &old).map_err(io(&target))?;
+        }
+        std::fs::rename(&staging, &target).map_err(io(&staging))?;
+        let _ = std::fs::remove_dir_all(&old);
+        Ok(())
+    }
+
+    /// The manifest of the graph saved for `model`, if any.
+    pub fn manifest(dir: &Path, model: ModelId) -> Option<Manifest> {
+        let text = std::fs::read_to_string(dir.join(model.to_hex()).join("manifest.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Loads the graph saved for `model`.
+    pub fn load(dir: &Path, model: ModelId) -> Result<(Self, Manifest), AnnError> {
+        let graph_dir = dir.join(model.to_hex());
+        let manifest = Self::manifest(dir, model).ok_or_else(|| AnnError::Graph {
+            path: graph_dir.clone(),
+            message: "no readable manifest.json".into(),
+        })?;
+        // The loaded graph borrows its reader; the reader is leaked so the graph can be 'static.
+        // A process loads a graph once (or after a rebuild), so this costs a few bytes.
+        let io: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(&graph_dir, "graph")));
+        let hnsw: Hnsw<'static, f32, DistDot> =
+            io.load_hnsw().map_err(|e| AnnError::Graph { path: graph_dir.clone(), message: e.to_string() })?;
+        let index = Self {
+            hnsw,
+            params: manifest.params,
+            max_id: manifest.max_id,
+            tombstones: manifest.tombstones.iter().copied().collect(),
+        };
+        Ok((index, manifest))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Clustered unit vectors, like image embeddings.
+    fn clustered(n: usize, dim: usize, seed: u64) -> Vec<(ImageId, Embedding)> {
+        let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut next = move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 33) as f64 / (1u64 << 31) as f64) as f32 - 0.5
+        };
+        let centres: Vec<Vec<f32>> = (0..8).map(|_| (0..dim).map(|_| next()).collect()).collect();
+        (0..n)
+            .map(|i| {
+                let c = &centres[i % centres.len()];
+                let v: Vec<f32> = c.iter().map(|x| x + 0.3 * next()).collect();
+                (ImageId(i as u64 + 1), Embedding::normalized(v))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn self_queries_and_duplicates_find_themselves_without_panicking() {
+        let mut vectors = clustered(500, 32, 1);
+        let dup = vectors[10].1.clone();
+        vectors.push((ImageId(9999), dup.clone())); // a duplicate image
+        let ann = AnnIndex::build(&vectors, AnnParams::default());
+        for (id, e) in vectors.iter().step_by(25) {
+            let hits = ann.search(e.as_slice(), 2, 64, &|_| true);
+            assert!(hits.iter().any(|h| h.id == *id), "{id} finds itself");
+            assert!(hits[0].score > 0.999);
+        }
+        let hits = ann.search(dup.as_slice(), 2, 64, &|_| true);
+        let ids: HashSet<u64> = hits.iter().map(|h| h.id.0).collect();
+        assert_eq!(ids, HashSet::from([11, 9999]));
+    }
+
+    #[test]
+    fn tombstones_and_filters_are_applied_inside_the_search() {
+        let vectors = clustered(400, 16, 2);
+        let mut ann = AnnIndex::build(&vectors, AnnParams::default());
+        let q = vectors[0].1.as_slice();
+        ann.remove(ImageId(1));
+        let hits = ann.search(q, 10, 64, &|id| id.0 % 2 == 0);
+        assert_eq!(hits.len(), 10, "k results despite the filter");
+        assert!(hits.iter().all(|h| h.id.0 % 2 == 0 && h.id.0 != 1));
+    }
+
+    #[test]
+    fn a_saved_graph_reloads_with_its_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let vectors = clustered(300, 16, 3);
+        let mut ann = AnnIndex::build(&vectors, AnnParams::default());
+        ann.remove(ImageId(5));
+        let model = ModelId([4; 16]);
+        ann.save(dir.path(), model, 7).unwrap();
+        let (loaded, manifest) = AnnIndex::load(dir.path(), model).unwrap();
+        assert_eq!((manifest.epoch, manifest.count, manifest.tombstones.clone()), (7, 300, vec![5]));
+        let q = vectors[42].1.as_slice();
+        assert_eq!(loaded.search(q, 5, 64, &|_| true), ann.search(q, 5, 64, &|_| true));
+        // Saving again replaces the old graph.
+        ann.save(dir.path(), model, 8).unwrap();
+        assert_eq!(AnnIndex::manifest(dir.path(), model).unwrap().epoch, 8);
+    }
+}
