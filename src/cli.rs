@@ -59,6 +59,9 @@ pub enum Command {
         /// Scan every embedding instead of using the HNSW graph.
         #[arg(long)]
         exact: bool,
+        /// Rankings to use: vector (CLIP), keyword (file names, folders, EXIF) or hybrid (fused).
+        #[arg(long, value_enum, default_value_t = clipsight::search::Mode::Hybrid)]
+        mode: clipsight::search::Mode,
     },
     /// Find images similar to an image file.
     Similar {

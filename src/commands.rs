@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clipsight::eval::{self, Manifest};
+use clipsight::keywords::Keywords;
 use clipsight::{ann, hub};
 use clipsight::index::{self, IndexOptions};
 use clipsight::search;
@@ -25,7 +26,9 @@ pub fn run(cli: Cli) -> Result<()> {
     let g = &cli.global;
     match cli.command {
         Command::Index(args) => cmd_index(g, args),
-        Command::Search { query, k, offset, min_score, exact } => cmd_search(g, &query, k, offset, min_score, exact),
+        Command::Search { query, k, offset, min_score, exact, mode } => {
+            cmd_search(g, &query, search::SearchOptions { k, offset, min_score, allow_files: true, mode }, exact)
+        }
         Command::Similar { path, k } => cmd_similar(g, &path, k),
         Command::Classify { image, labels } => cmd_classify(g, &image, &labels),
         Command::Embed { images, texts } => cmd_embed(g, &images, &texts),
@@ -159,14 +162,17 @@ fn open_for_query(g: &Global) -> Result<(Store, Clip)> {
     Ok((store, clip))
 }
 
-fn cmd_search(g: &Global, text: &str, k: usize, offset: usize, min_score: Option<f32>, exact: bool) -> Result<()> {
+fn cmd_search(g: &Global, text: &str, options: search::SearchOptions, exact: bool) -> Result<()> {
     let started = Instant::now();
     let query = search::parse(text)?;
     let (store, clip) = open_for_query(g)?;
     let graph = if exact { None } else { ann::open(&store, clip.id(), ann::AnnParams::default())? };
-    let ranker = graph.as_ref().map_or(search::Ranker::Exact, search::Ranker::Graph);
-    let options = search::SearchOptions { k, offset, min_score, allow_files: true };
-    let hits = search::run(&store, &clip, &query, options, ranker)?;
+    let keywords = match options.mode {
+        search::Mode::Vector => None,
+        _ => Some(Keywords::open(&store)?),
+    };
+    let rankers = search::Rankers { graph: graph.as_ref(), keywords: keywords.as_ref() };
+    let hits = search::run(&store, &clip, &query, options, rankers)?;
     print_hits(g, &store, &hits, started)
 }
 
@@ -178,8 +184,9 @@ fn cmd_similar(g: &Global, path: &Path, k: usize) -> Result<()> {
         filters: search::Filters::default(),
     };
     let graph = ann::open(&store, clip.id(), ann::AnnParams::default())?;
-    let ranker = graph.as_ref().map_or(search::Ranker::Exact, search::Ranker::Graph);
-    let hits = search::run(&store, &clip, &query, search::SearchOptions { k, allow_files: true, ..Default::default() }, ranker)?;
+    let rankers = search::Rankers { graph: graph.as_ref(), keywords: None };
+    let options = search::SearchOptions { k, allow_files: true, mode: search::Mode::Vector, ..Default::default() };
+    let hits = search::run(&store, &clip, &query, options, rankers)?;
     print_hits(g, &store, &hits, started)
 }
 

@@ -107,7 +107,7 @@ pub fn run(store: &Store, clip: &Clip, options: &IndexOptions, mut progress: imp
     begin.set_active_model(model);
     begin.set_run_in_progress(true);
     begin.commit()?;
-    let start_epoch = store.embeddings_epoch()?;
+    let start_epoch = store.epoch()?;
 
     // What is on disk, and what of it is new or changed.
     let mut seen: HashSet<Vec<u8>> = HashSet::new();

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod eval;
 pub mod hub;
 pub mod index;
+pub mod keywords;
 pub mod search;
 pub mod store;
 

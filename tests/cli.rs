@@ -375,3 +375,24 @@ fn an_index_run_killed_midway_leaves_a_library_that_reopens_and_resumes() {
     assert_eq!((stats["images"].as_u64(), stats["missing_embeddings"].as_u64()), (Some(120), Some(0)));
     assert_eq!(stats["interrupted_run"], false);
 }
+
+#[test]
+fn hybrid_search_fuses_file_name_keywords_with_clip_similarity() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    let manifest = scenes(&photos.join("misc"), 20, 21);
+    // Name one unremarkable scene after what a user would type.
+    let plain = manifest["images"].as_array().unwrap().iter().find(|i| !i["caption"].as_str().unwrap().contains("red")).unwrap();
+    std::fs::rename(photos.join("misc").join(plain["file"].as_str().unwrap()), photos.join("misc/birthday_party.png")).unwrap();
+    let data = tmp.path().join("data");
+    index(&data, &photos);
+    let keyword = json_of(clipsight(&data).args(["--json", "search", "birthday", "--mode", "keyword"]));
+    assert_eq!(keyword["results"].as_array().unwrap().len(), 1);
+    assert!(keyword["results"][0]["path"].as_str().unwrap().ends_with("birthday_party.png"));
+    let hybrid = json_of(clipsight(&data).args(["--json", "search", "birthday", "-k", "5"]));
+    assert!(hybrid["results"][0]["path"].as_str().unwrap().ends_with("birthday_party.png"), "{hybrid}");
+    assert_eq!(hybrid["results"].as_array().unwrap().len(), 5, "vector results fill the page");
+    let vector = json_of(clipsight(&data).args(["--json", "search", "a red circle", "--mode", "vector", "-k", "3"]));
+    let hybrid = json_of(clipsight(&data).args(["--json", "search", "a red circle", "-k", "3"]));
+    assert_eq!(vector["results"], hybrid["results"], "no keyword match: hybrid is the vector ranking");
+}

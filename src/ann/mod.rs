@@ -101,7 +101,7 @@ pub fn open(store: &Store, model: ModelId, params: AnnParams) -> Result<Option<A
         return Ok(None);
     }
     let dir = dir_of(store);
-    let epoch = store.embeddings_epoch()?;
+    let epoch = store.epoch()?;
     if AnnIndex::manifest(&dir, model).is_some_and(|m| m.epoch == epoch && m.params.m == params.m) {
         match AnnIndex::load(&dir, model) {
             Ok((mut index, _)) => {
@@ -129,7 +129,7 @@ fn rebuild(store: &Store, model: ModelId, params: AnnParams, epoch: u64) -> Resu
 /// Without a graph (small library) nothing is done; one is built on first use.
 pub fn update(store: &Store, model: ModelId, start_epoch: u64, added: &[(ImageId, Embedding)], removed: &[ImageId]) -> Result<(), AnnError> {
     let dir = dir_of(store);
-    let epoch = store.embeddings_epoch()?;
+    let epoch = store.epoch()?;
     let Some(manifest) = AnnIndex::manifest(&dir, model) else { return Ok(()) };
     if manifest.epoch == epoch {
         return Ok(());

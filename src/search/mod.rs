@@ -34,20 +34,36 @@ pub struct SearchOptions {
     pub min_score: Option<f32>,
     /// Whether `+file:PATH` terms may read the local disk (CLI yes, HTTP no).
     pub allow_files: bool,
+    /// Which rankings to use.
+    pub mode: Mode,
 }
 
-/// How candidates are ranked.
-#[derive(Clone, Copy)]
-pub enum Ranker<'a> {
-    /// Compare the query with every stored embedding.
-    Exact,
-    /// Walk the HNSW graph.
-    Graph(&'a crate::ann::AnnIndex),
+/// Which rankings a query uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Cosine similarity of CLIP embeddings only.
+    Vector,
+    /// BM25 over file names, folders and EXIF only.
+    Keyword,
+    /// Both, fused by reciprocal rank fusion when the keywords match anything.
+    #[default]
+    Hybrid,
+}
+
+/// The indexes available to a query. Without a graph the vector ranking is an exact scan;
+/// without keywords hybrid mode is the vector ranking.
+#[derive(Clone, Copy, Default)]
+pub struct Rankers<'a> {
+    /// The HNSW graph, when the library is large enough to have one.
+    pub graph: Option<&'a crate::ann::AnnIndex>,
+    /// The keyword index.
+    pub keywords: Option<&'a crate::keywords::Keywords>,
 }
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        Self { k: 10, offset: 0, min_score: None, allow_files: false }
+        Self { k: 10, offset: 0, min_score: None, allow_files: false, mode: Mode::Hybrid }
     }
 }
 
@@ -69,39 +85,99 @@ pub enum SearchError {
     /// The model failed.
     #[error(transparent)]
     Model(#[from] ClipError),
+    /// The keyword index failed.
+    #[error(transparent)]
+    Keywords(#[from] crate::keywords::KeywordError),
 }
 
-/// Runs a parsed query.
-pub fn run(store: &Store, clip: &Clip, query: &Query, options: SearchOptions, ranker: Ranker<'_>) -> Result<Vec<Hit>, SearchError> {
+/// Runs a parsed query: vector ranking, keyword ranking, or both fused (see [`Mode`]).
+pub fn run(store: &Store, clip: &Clip, query: &Query, options: SearchOptions, rankers: Rankers<'_>) -> Result<Vec<Hit>, SearchError> {
     let vector = query_vector(store, clip, query, options.allow_files)?;
     let filters = &query.filters;
-    let accept = |id: ImageId| -> Result<bool, StoreError> {
-        if filters.is_empty() {
-            return Ok(true);
-        }
-        Ok(store.file(id)?.is_some_and(|r| matches(filters, &r)))
+    let accept = |id: ImageId| -> bool {
+        filters.is_empty() || store.file(id).ok().flatten().is_some_and(|r| matches(filters, &r))
     };
-    if let (Ranker::Graph(ann), Some(v)) = (ranker, &vector) {
-        let wanted = options.k + options.offset;
-        let hits = ann.search(v.as_slice(), wanted, ann.params().ef_search.max(wanted), &|id| accept(id).unwrap_or(false));
-        return Ok(hits
+    let wanted = options.k + options.offset;
+    let words = keyword_text(query);
+    let keyword_hits = |limit: usize| -> Result<Vec<Hit>, SearchError> {
+        let Some(keywords) = rankers.keywords.filter(|_| !words.is_empty()) else { return Ok(Vec::new()) };
+        Ok(keywords
+            .search(&words, limit)?
             .into_iter()
-            .filter(|h| options.min_score.is_none_or(|m| h.score >= m))
-            .skip(options.offset)
-            .take(options.k)
-            .collect());
+            .filter(|(id, _)| accept(*id))
+            .map(|(id, score)| Hit { id, score })
+            .collect())
+    };
+    let hits = match options.mode {
+        Mode::Keyword => keyword_hits(wanted)?,
+        Mode::Vector => vector_hits(store, clip, vector.as_ref(), &accept, rankers.graph, wanted)?,
+        Mode::Hybrid => {
+            let pool = (wanted * 4).max(100);
+            let lexical = keyword_hits(pool)?;
+            let semantic = vector_hits(store, clip, vector.as_ref(), &accept, rankers.graph, if lexical.is_empty() { wanted } else { pool })?;
+            if lexical.is_empty() {
+                semantic
+            } else {
+                let ids = |h: &[Hit]| h.iter().map(|h| h.id).collect::<Vec<_>>();
+                let fused = crate::keywords::reciprocal_rank_fusion(&[ids(&semantic), ids(&lexical)]);
+                let mut out = Vec::with_capacity(fused.len());
+                for (id, _) in fused {
+                    // Report the cosine (comparable across queries); the order is the fusion's.
+                    let score = match (&vector, store.embedding(clip.id(), id)?) {
+                        (Some(v), Some(e)) => v.cosine(&e),
+                        _ => 0.0,
+                    };
+                    out.push(Hit { id, score });
+                }
+                out
+            }
+        }
+    };
+    Ok(hits
+        .into_iter()
+        .filter(|h| options.min_score.is_none_or(|m| h.score >= m))
+        .skip(options.offset)
+        .take(options.k)
+        .collect())
+}
+
+/// The words keyword search looks for: the positive text terms.
+fn keyword_text(query: &Query) -> String {
+    query
+        .terms
+        .iter()
+        .filter(|t| t.weight > 0.0)
+        .filter_map(|t| match &t.kind {
+            TermKind::Text(s) => Some(s.as_str()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The best `limit` images by cosine with `vector` (all accepted images, by id, when the query
+/// has no vector), through the graph when there is one.
+fn vector_hits(
+    store: &Store,
+    clip: &Clip,
+    vector: Option<&Embedding>,
+    accept: &dyn Fn(ImageId) -> bool,
+    graph: Option<&crate::ann::AnnIndex>,
+    limit: usize,
+) -> Result<Vec<Hit>, SearchError> {
+    if let (Some(ann), Some(v)) = (graph, vector) {
+        return Ok(ann.search(v.as_slice(), limit, ann.params().ef_search.max(limit), accept));
     }
     let mut hits = Vec::new();
     for item in store.embeddings(clip.id()) {
         let (id, e) = item?;
-        let score = vector.as_ref().map_or(0.0, |v| v.cosine(&e));
-        if options.min_score.is_some_and(|m| score < m) || !accept(id)? {
-            continue;
+        if accept(id) {
+            hits.push(Hit { id, score: vector.map_or(0.0, |v| v.cosine(&e)) });
         }
-        hits.push(Hit { id, score });
     }
     rank(&mut hits);
-    Ok(hits.into_iter().skip(options.offset).take(options.k).collect())
+    hits.truncate(limit);
+    Ok(hits)
 }
 
 /// The unit query vector of the terms (`None` for a filter-only query).

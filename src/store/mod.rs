@@ -24,7 +24,7 @@ const ROOTS_KEY: &[u8] = b"roots";
 const ACTIVE_MODEL_KEY: &[u8] = b"active_model";
 const RUN_KEY: &[u8] = b"index_run";
 const MODEL_PREFIX: &[u8] = b"model:";
-const EPOCH_KEY: &[u8] = b"embeddings_epoch";
+const EPOCH_KEY: &[u8] = b"epoch";
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -243,9 +243,9 @@ impl Store {
         Ok(self.get_meta(RUN_KEY)?.is_some())
     }
 
-    /// A counter bumped by every commit that adds, replaces or deletes embeddings: derived
-    /// indexes (the ANN graph) record the epoch they reflect.
-    pub fn embeddings_epoch(&self) -> Result<u64> {
+    /// A counter bumped by every commit that adds, changes or deletes images or embeddings:
+    /// derived indexes (the ANN graph, the keyword index) record the epoch they reflect.
+    pub fn epoch(&self) -> Result<u64> {
         Ok(self.get_meta(EPOCH_KEY)?.and_then(|b| Some(u64::from_be_bytes(b.as_slice().try_into().ok()?))).unwrap_or(0))
     }
 
@@ -269,7 +269,7 @@ impl Store {
 
     /// Starts a set of changes to be committed atomically.
     pub fn changes(&self) -> Changes<'_> {
-        Changes { store: self, batch: WriteBatch::default(), embeddings_changed: false }
+        Changes { store: self, batch: WriteBatch::default(), bumps_epoch: false }
     }
 
     /// Flushes memtables to disk (at shutdown, so reopening is fast).
@@ -285,7 +285,7 @@ impl Store {
 pub struct Changes<'a> {
     store: &'a Store,
     batch: WriteBatch,
-    embeddings_changed: bool,
+    bumps_epoch: bool,
 }
 
 impl Changes<'_> {
@@ -293,7 +293,7 @@ impl Changes<'_> {
     pub fn put_image(&mut self, id: ImageId, record: &FileRecord, model: ModelId, embedding: &Embedding, thumbnail: &[u8]) {
         self.put_record(id, record);
         let s = self.store;
-        self.embeddings_changed = true;
+        self.bumps_epoch = true;
         self.batch.put_cf(s.cf(cf::EMBEDDINGS), embedding_key(model, id), embedding.to_le_bytes());
         self.batch.put_cf(s.cf(cf::THUMBS), id.to_key(), thumbnail);
     }
@@ -301,6 +301,7 @@ impl Changes<'_> {
     /// Writes a record and its path and hash index entries.
     pub fn put_record(&mut self, id: ImageId, record: &FileRecord) {
         let s = self.store;
+        self.bumps_epoch = true;
         self.batch.put_cf(s.cf(cf::FILES), id.to_key(), record.encode());
         self.batch.put_cf(s.cf(cf::PATHS), &record.path, id.to_key());
         self.batch.put_cf(s.cf(cf::HASHES), hash_key(&record.hash, id), b"");
@@ -319,7 +320,7 @@ impl Changes<'_> {
         let s = self.store;
         self.batch.delete_cf(s.cf(cf::FILES), id.to_key());
         self.batch.delete_cf(s.cf(cf::THUMBS), id.to_key());
-        self.embeddings_changed = true;
+        self.bumps_epoch = true;
         for model in s.models().unwrap_or_default() {
             self.batch.delete_cf(s.cf(cf::EMBEDDINGS), embedding_key(model, id));
         }
@@ -355,8 +356,8 @@ impl Changes<'_> {
 
     /// Applies all changes atomically.
     pub fn commit(mut self) -> Result<()> {
-        if self.embeddings_changed {
-            let next = self.store.embeddings_epoch()? + 1;
+        if self.bumps_epoch {
+            let next = self.store.epoch()? + 1;
             self.batch.put_cf(self.store.cf(cf::META), EPOCH_KEY, next.to_be_bytes());
         }
         Ok(self.store.db.write(self.batch)?)

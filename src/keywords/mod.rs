@@ -1,0 +1,189 @@
+//! Keyword search (tantivy BM25) over what the file system and EXIF say about each image: file
+//! name tokens, folder names, camera make/model/lens, date, format.
+//!
+//! Derived data: the index lives in `DATA/keywords/`, records the store epoch it reflects, and is
+//! rebuilt from RocksDB when that differs (about 80k documents a second).
+
+use std::path::{Path, PathBuf};
+
+use tantivy::collector::TopDocs;
+use tantivy::query::QueryParser;
+use tantivy::schema::{Field, Schema, Value, FAST, STORED, TEXT};
+use tantivy::{doc, Index, IndexReader, TantivyDocument};
+
+use crate::store::{FileRecord, ImageId, Store, StoreError};
+
+/// Errors of the keyword index.
+#[derive(Debug, thiserror::Error)]
+pub enum KeywordError {
+    /// tantivy failed.
+    #[error("keyword index: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    /// File system error.
+    #[error("keyword index {}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Reading records failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An open keyword index.
+pub struct Keywords {
+    index: Index,
+    reader: IndexReader,
+    id: Field,
+    text: Field,
+}
+
+/// The searchable words of a record.
+pub fn document_text(record: &FileRecord) -> String {
+    let path = record.path();
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(stem) = path.file_stem() {
+        parts.push(stem.to_string_lossy().into_owned());
+    }
+    let folders: Vec<String> = path
+        .parent()
+        .map(|p| p.components().rev().take(4).map(|c| c.as_os_str().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    parts.extend(folders);
+    let exif = &record.exif;
+    parts.extend([&exif.make, &exif.model, &exif.lens].into_iter().flatten().cloned());
+    if let Some(date) = &exif.date_taken {
+        parts.push(date.get(..10).unwrap_or(date).to_string());
+    }
+    parts.push(record.format.clone());
+    parts.join(" ")
+}
+
+impl Keywords {
+    /// Where a library keeps its keyword index.
+    pub fn dir_of(store: &Store) -> PathBuf {
+        store.dir().join("keywords")
+    }
+
+    /// Opens the keyword index of `store`, rebuilding it when it is missing or stale.
+    pub fn open(store: &Store) -> Result<Self, KeywordError> {
+        let dir = Self::dir_of(store);
+        let epoch = store.epoch()?;
+        let epoch_file = dir.join("epoch");
+        let fresh = std::fs::read_to_string(&epoch_file).ok().and_then(|s| s.trim().parse::<u64>().ok()) == Some(epoch);
+        if fresh {
+            if let Ok(index) = Index::open_in_dir(&dir) {
+                return Self::from_index(index);
+            }
+        }
+        Self::rebuild(store, &dir, epoch)
+    }
+
+    fn rebuild(store: &Store, dir: &Path, epoch: u64) -> Result<Self, KeywordError> {
+        let io = |source| KeywordError::Io { path: dir.to_path_buf(), source };
+        let staging = dir.with_extension(format!("tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::create_dir_all(&staging).map_err(io)?;
+        let index = Index::create_in_dir(&staging, schema())?;
+        let (id, text) = fields(&index.schema());
+        let mut writer: tantivy::IndexWriter = index.writer(50_000_000)?;
+        for item in store.files() {
+            let (image, record) = item?;
+            writer.add_document(doc!(id => image.0, text => document_text(&record)))?;
+        }
+        writer.commit()?;
+        drop(writer);
+        std::fs::write(staging.join("epoch"), epoch.to_string()).map_err(io)?;
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::rename(&staging, dir).map_err(io)?;
+        Self::from_index(Index::open_in_dir(dir)?)
+    }
+
+    fn from_index(index: Index) -> Result<Self, KeywordError> {
+        let (id, text) = fields(&index.schema());
+        let reader = index.reader()?;
+        Ok(Self { index, reader, id, text })
+    }
+
+    /// The best `limit` images for the words of `text` (BM25), best first with their scores.
+    pub fn search(&self, text: &str, limit: usize) -> Result<Vec<(ImageId, f32)>, KeywordError> {
+        let parser = QueryParser::for_index(&self.index, vec![self.text]);
+        let (query, _errors) = parser.parse_query_lenient(text);
+        let searcher = self.reader.searcher();
+        let top = searcher.search(&query, &TopDocs::with_limit(limit.max(1)).order_by_score())?;
+        let mut out = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            if let Some(id) = doc.get_first(self.id).and_then(|v| v.as_u64()) {
+                out.push((ImageId(id), score));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn schema() -> Schema {
+    let mut b = Schema::builder();
+    b.add_u64_field("id", STORED | FAST);
+    b.add_text_field("text", TEXT);
+    b.build()
+}
+
+fn fields(schema: &Schema) -> (Field, Field) {
+    (schema.get_field("id").expect("id field"), schema.get_field("text").expect("text field"))
+}
+
+/// Reciprocal rank fusion of ranked lists: score(d) = Σ 1 / (K + rank(d)), K = 60.
+pub fn reciprocal_rank_fusion(lists: &[Vec<ImageId>]) -> Vec<(ImageId, f64)> {
+    const K: f64 = 60.0;
+    let mut scores: std::collections::HashMap<ImageId, f64> = std::collections::HashMap::new();
+    for list in lists {
+        for (rank, id) in list.iter().enumerate() {
+            *scores.entry(*id).or_default() += 1.0 / (K + rank as f64 + 1.0);
+        }
+    }
+    let mut fused: Vec<(ImageId, f64)> = scores.into_iter().collect();
+    fused.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    fused
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fusion_rewards_agreement_between_rankings() {
+        let a = vec![ImageId(1), ImageId(2), ImageId(3)];
+        let b = vec![ImageId(3), ImageId(2), ImageId(9)];
+        let fused: Vec<u64> = reciprocal_rank_fusion(&[a, b]).into_iter().map(|(id, _)| id.0).collect();
+        let mut top2 = fused[..2].to_vec();
+        top2.sort_unstable();
+        assert_eq!(top2, vec![2, 3], "being in both lists beats being first in one");
+        assert_eq!(fused.len(), 4);
+    }
+
+    #[test]
+    fn documents_carry_file_folder_camera_date_and_format_words() {
+        let record = FileRecord {
+            path: b"/photos/trips/2019/IMG_beach-party.jpg".to_vec(),
+            size: 1,
+            mtime_ns: 0,
+            hash: [0; 32],
+            width: 1,
+            height: 1,
+            format: "jpeg".into(),
+            exif: crate::store::ExifMeta {
+                make: Some("Canon".into()),
+                date_taken: Some("2019-06-01 10:00:00".into()),
+                ..Default::default()
+            },
+            indexed_at: 0,
+        };
+        let text = document_text(&record);
+        for word in ["IMG_beach-party", "trips", "2019", "Canon", "2019-06-01", "jpeg"] {
+            assert!(text.contains(word), "{text}");
+        }
+    }
+}
