@@ -107,9 +107,35 @@ pub enum Command {
     /// Model management.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Caption corpora for image→text retrieval.
+    #[command(subcommand)]
+    Texts(TextsCommand),
+    /// The best captions (from added corpora) and tags (built-in vocabulary) for an image.
+    Describe {
+        /// An image file, or the id of an indexed image.
+        image: String,
+        /// Number of captions and tags.
+        #[arg(short, default_value_t = 5)]
+        k: usize,
+    },
+    /// Groups of near-duplicate images.
+    Duplicates {
+        /// Minimum cosine similarity within a group.
+        #[arg(long, default_value_t = 0.95)]
+        threshold: f32,
+    },
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TextsCommand {
+    /// Embed a text file (one caption per line) into the library.
+    Add {
+        /// The file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -150,6 +176,9 @@ pub struct IndexArgs {
     /// Images per encoder batch.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
+    /// Automatic-tag vocabulary, one tag per line (default: the built-in everyday tags).
+    #[arg(long)]
+    pub tags: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 use clipsight::eval::{self, Manifest};
 use clipsight::keywords::Keywords;
-use clipsight::{ann, hub};
+use clipsight::{ann, describe, duplicates, hub};
 use clipsight::index::{self, IndexOptions};
 use clipsight::search;
 use clipsight::store::{OpenMode, Store};
@@ -19,7 +19,7 @@ use clipsight_indexer::Embedding;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::cli::{BenchCommand, Cli, Command, Global, IndexArgs, ModelCommand};
+use crate::cli::{BenchCommand, Cli, Command, Global, IndexArgs, ModelCommand, TextsCommand};
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<()> {
@@ -37,6 +37,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Stats => cmd_stats(g),
         Command::Model(ModelCommand::Info { dir }) => cmd_model_info(g, dir.as_deref()),
         Command::Model(ModelCommand::Pull { name, to }) => cmd_model_pull(g, &name, to),
+        Command::Texts(TextsCommand::Add { file }) => cmd_texts_add(g, &file),
+        Command::Describe { image, k } => cmd_describe(g, &image, k),
+        Command::Duplicates { threshold } => cmd_duplicates(g, threshold),
         Command::Bench(BenchCommand::Ann { n, dim, queries, ef, m, ef_construction }) => {
             let params = ann::AnnParams { m, ef_construction, ef_search: 0 };
             let report = clipsight::bench::ann(n, dim, queries, &ef, params, |line| {
@@ -109,7 +112,12 @@ fn cmd_index(g: &Global, args: IndexArgs) -> Result<()> {
         bail!("nothing to index: give a folder, e.g. `clipsight index ~/Pictures`");
     }
     let bar = progress_bar(g, "{spinner} {pos}/{len} images [{elapsed_precise}] {per_sec} ETA {eta} {wide_bar}");
-    let options = IndexOptions { roots, hidden: args.hidden, full: args.full, batch_size: args.batch_size };
+    let custom = match &args.tags {
+        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?),
+        None => None,
+    };
+    let tag_vocabulary = describe::vocabulary_words(custom.as_deref());
+    let options = IndexOptions { roots, hidden: args.hidden, full: args.full, batch_size: args.batch_size, tag_vocabulary };
     let summary = index::run(&store, &clip, &options, |done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
@@ -391,6 +399,74 @@ fn cmd_model_pull(g: &Global, name: &str, to: Option<PathBuf>) -> Result<()> {
         print_json(&json!({"name": name, "path": dir.display().to_string(), "id": clip.id().to_hex()}));
     } else {
         println!("{name} → {} (model id {})", dir.display(), clip.id());
+    }
+    Ok(())
+}
+
+fn cmd_texts_add(g: &Global, file: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let lines: Vec<String> = text.lines().map(String::from).collect();
+    let clip = open_model(g)?;
+    let store = Store::open(&g.data, OpenMode::ReadWrite)?;
+    let added = describe::add_corpus(&store, &clip, &lines)?;
+    store.flush()?;
+    if g.json {
+        print_json(&json!({"added": added, "lines": lines.len()}));
+    } else {
+        println!("added {added} captions ({} lines read)", lines.len());
+    }
+    Ok(())
+}
+
+/// An image given as an indexed id or as a file.
+fn image_embedding(store: &Store, clip: &Clip, image: &str) -> Result<Embedding> {
+    if let Ok(id) = image.parse::<u64>() {
+        if !Path::new(image).exists() {
+            return store
+                .embedding(clip.id(), clipsight::store::ImageId(id))?
+                .ok_or_else(|| anyhow!("no image with id {id} in this library"));
+        }
+    }
+    Ok(embed_images(clip, &[PathBuf::from(image)])?.remove(0))
+}
+
+fn cmd_describe(g: &Global, image: &str, k: usize) -> Result<()> {
+    let (store, clip) = open_for_query(g)?;
+    let embedding = image_embedding(&store, &clip, image)?;
+    let captions = describe::best_captions(&store, &clip, &embedding, k)?;
+    let tags: Vec<describe::Scored> = describe::Vocabulary::current(&store, &clip)?.score(&embedding).into_iter().take(k).collect();
+    if g.json {
+        print_json(&json!({"captions": captions, "tags": tags}));
+    } else {
+        for c in &captions {
+            println!("{:.4}  {}", c.score, c.text);
+        }
+        println!("tags: {}", tags.iter().map(|t| format!("{} ({:.0}%)", t.text, t.score * 100.0)).collect::<Vec<_>>().join(", "));
+    }
+    Ok(())
+}
+
+fn cmd_duplicates(g: &Global, threshold: f32) -> Result<()> {
+    let (store, clip) = open_for_query(g)?;
+    let graph = ann::open(&store, clip.id(), ann::AnnParams::default())?;
+    let groups = duplicates::groups(&store, clip.id(), threshold, graph.as_ref())?;
+    let mut out = Vec::new();
+    for group in &groups {
+        let mut paths = Vec::new();
+        for id in group {
+            paths.push(json!({"id": id, "path": store.file(*id)?.map(|r| r.display_path()).unwrap_or_default()}));
+        }
+        out.push(paths);
+    }
+    if g.json {
+        print_json(&json!({"groups": out}));
+    } else {
+        for (i, group) in out.iter().enumerate() {
+            println!("group {}:", i + 1);
+            for item in group {
+                println!("  {}", item["path"].as_str().unwrap_or(""));
+            }
+        }
     }
     Ok(())
 }

@@ -23,6 +23,8 @@ pub struct IndexOptions {
     pub full: bool,
     /// Images per encoder batch and per database commit.
     pub batch_size: usize,
+    /// Tags scored for automatic tagging (see [`crate::describe::vocabulary_words`]).
+    pub tag_vocabulary: Vec<String>,
 }
 
 /// A file that could not be indexed, and why.
@@ -77,6 +79,9 @@ pub enum IndexError {
     /// The model failed.
     #[error(transparent)]
     Model(#[from] clipsight_indexer::ClipError),
+    /// The tag vocabulary could not be prepared.
+    #[error(transparent)]
+    Describe(#[from] crate::describe::DescribeError),
     /// The ANN graph could not be updated.
     #[error(transparent)]
     Ann(#[from] crate::ann::AnnError),
@@ -141,6 +146,12 @@ pub fn run(store: &Store, clip: &Clip, options: &IndexOptions, mut progress: imp
     }
 
     let total = todo.len();
+    // Automatic tags need the tag vocabulary embedded with this model (cached in the store).
+    let vocabulary = if total > 0 {
+        Some(crate::describe::Vocabulary::load(store, clip, &options.tag_vocabulary, true)?)
+    } else {
+        None
+    };
     let known = Known { store, model, missing: missing.keys().copied().collect(), disabled: options.full };
     let times = StageTimes::default();
     let mut writer = BatchWriter {
@@ -149,6 +160,7 @@ pub fn run(store: &Store, clip: &Clip, options: &IndexOptions, mut progress: imp
         next_id: store.next_image_id()?,
         pending: Vec::new(),
         batch_size: options.batch_size.max(1),
+        vocabulary: vocabulary.as_ref(),
         // Only collected when a persisted graph exists to be patched.
         added: crate::ann::AnnIndex::manifest(&crate::ann::dir_of(store), model).map(|_| Vec::new()),
     };
@@ -292,6 +304,7 @@ enum Pending {
 /// Groups outcomes into one atomic commit per batch.
 struct BatchWriter<'a> {
     store: &'a Store,
+    vocabulary: Option<&'a crate::describe::Vocabulary>,
     model: ModelId,
     next_id: ImageId,
     pending: Vec<Pending>,
@@ -343,6 +356,9 @@ impl BatchWriter<'_> {
                         indexed_at: now,
                     };
                     changes.put_image(id, &record, self.model, &image.embedding, &image.thumbnail);
+                    if let Some(v) = self.vocabulary {
+                        changes.put_tags(id, &v.auto_tags(&image.embedding));
+                    }
                     if let Some(added) = &mut self.added {
                         added.push((id, image.embedding.clone()));
                     }
@@ -363,6 +379,7 @@ impl BatchWriter<'_> {
                     }
                     let record = FileRecord { path: path_to_bytes(&file.path), size: file.size, mtime_ns: file.mtime_ns, hash: hash.0, indexed_at: now, ..src };
                     changes.put_image(id, &record, self.model, &embedding, &thumbnail);
+                    changes.put_tags(id, &self.store.tags(source)?);
                     if let Some(added) = &mut self.added {
                         added.push((id, embedding));
                     }

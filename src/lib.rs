@@ -5,6 +5,8 @@
 
 pub mod ann;
 pub mod bench;
+pub mod describe;
+pub mod duplicates;
 pub mod eval;
 pub mod hub;
 pub mod index;

@@ -396,3 +396,85 @@ fn hybrid_search_fuses_file_name_keywords_with_clip_similarity() {
     let hybrid = json_of(clipsight(&data).args(["--json", "search", "a red circle", "-k", "3"]));
     assert_eq!(vector["results"], hybrid["results"], "no keyword match: hybrid is the vector ranking");
 }
+
+#[test]
+fn describe_returns_the_scenes_own_caption_from_an_added_corpus() {
+    let lib = library();
+    let tmp = tempfile::tempdir().unwrap();
+    // A private copy of the library: adding texts writes to it.
+    let data = tmp.path().join("data");
+    index(&data, &lib.photos);
+    let captions: Vec<&str> = lib.manifest["images"].as_array().unwrap().iter().map(|i| i["caption"].as_str().unwrap()).collect();
+    std::fs::write(tmp.path().join("captions.txt"), captions.join("\n")).unwrap();
+    let added = json_of(clipsight(&data).args(["--json", "texts", "add"]).arg(tmp.path().join("captions.txt")));
+    assert!(added["added"].as_u64().unwrap() > 200);
+    let mut right = 0;
+    for image in &lib.manifest["images"].as_array().unwrap()[..10] {
+        let file = lib.photos.join(image["file"].as_str().unwrap());
+        let v = json_of(clipsight(&data).args(["--json", "describe"]).arg(&file).args(["-k", "3"]));
+        assert_eq!(v["captions"].as_array().unwrap().len(), 3);
+        assert_eq!(v["tags"].as_array().unwrap().len(), 3);
+        if v["captions"][0]["text"] == image["caption"] {
+            right += 1;
+        }
+    }
+    assert!(right >= 8, "{right}/10 images described by their own caption");
+    // An indexed image can be described by id.
+    let id = json_of(clipsight(&data).args(["--json", "search", "a red circle", "-k", "1"]))["results"][0]["id"].as_u64().unwrap();
+    let by_id = json_of(clipsight(&data).args(["--json", "describe", &id.to_string()]));
+    assert!(by_id["captions"][0]["text"].as_str().unwrap().contains("red"));
+}
+
+#[test]
+fn automatic_tags_from_a_vocabulary_make_images_keyword_searchable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    let manifest = scenes(&photos, 60, 8);
+    let shapes = "circle\nsquare\ntriangle\nstar\ncross\nheart\nhexagon\ndiamond\n";
+    std::fs::write(tmp.path().join("tags.txt"), shapes).unwrap();
+    let data = tmp.path().join("data");
+    json_of(clipsight(&data).args(["--json", "index", "--tags"]).arg(tmp.path().join("tags.txt")).arg(&photos));
+    let stars: Vec<&str> = manifest["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["labels"]["shape"] == "star")
+        .map(|i| i["file"].as_str().unwrap())
+        .collect();
+    assert!(!stars.is_empty(), "precondition: the seed has single stars");
+    let v = json_of(clipsight(&data).args(["--json", "search", "star", "--mode", "keyword", "-k", "60"]));
+    let found: Vec<String> = v["results"].as_array().unwrap().iter().map(|r| r["path"].as_str().unwrap().to_string()).collect();
+    let tagged = stars.iter().filter(|s| found.iter().any(|f| f.ends_with(*s))).count();
+    assert!(tagged * 10 >= stars.len() * 8, "{tagged}/{} single stars tagged 'star'", stars.len());
+}
+
+#[test]
+fn duplicates_groups_identical_and_near_identical_images() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    scenes(&photos, 10, 3);
+    std::fs::copy(photos.join("000004.png"), photos.join("copy_of_4.png")).unwrap();
+    run_python(&[
+        "-c",
+        "import sys; from PIL import Image; Image.open(sys.argv[1]).save(sys.argv[2], quality=85)",
+        photos.join("000007.png").to_str().unwrap(),
+        photos.join("recompressed_7.jpg").to_str().unwrap(),
+    ]);
+    let data = tmp.path().join("data");
+    index(&data, &photos);
+    let v = json_of(clipsight(&data).args(["--json", "duplicates", "--threshold", "0.97"]));
+    let groups: Vec<Vec<String>> = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let mut names: Vec<String> = g.as_array().unwrap().iter().map(|i| {
+                Path::new(i["path"].as_str().unwrap()).file_name().unwrap().to_string_lossy().into_owned()
+            }).collect();
+            names.sort();
+            names
+        })
+        .collect();
+    assert!(groups.contains(&vec!["000004.png".to_string(), "copy_of_4.png".to_string()]), "{groups:?}");
+    assert!(groups.contains(&vec!["000007.png".to_string(), "recompressed_7.jpg".to_string()]), "{groups:?}");
+}

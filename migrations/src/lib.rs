@@ -8,6 +8,7 @@
 
 mod m0001_initial;
 mod m0002_path_and_hash_indexes;
+mod m0003_texts_and_tags;
 
 use rocksdb::DB;
 
@@ -30,11 +31,16 @@ pub mod cf {
     pub const THUMBS: &str = "thumbs";
     /// Indexing progress, for resuming.
     pub const JOBS: &str = "jobs";
+    /// ModelId ‖ kind byte ‖ text → f32 little-endian embedding (v3): caption corpora ('c') and the
+    /// tag vocabulary ('v').
+    pub const TEXTS: &str = "texts";
+    /// ImageId → automatic tags, postcard `Vec<String>` (v3).
+    pub const TAGS: &str = "tags";
 }
 
 /// Every column family the latest schema uses (RocksDB needs them listed at open).
 pub const COLUMN_FAMILIES: &[&str] =
-    &[cf::META, cf::FILES, cf::PATHS, cf::HASHES, cf::EMBEDDINGS, cf::THUMBS, cf::JOBS];
+    &[cf::META, cf::FILES, cf::PATHS, cf::HASHES, cf::EMBEDDINGS, cf::THUMBS, cf::JOBS, cf::TEXTS, cf::TAGS];
 
 /// One schema step.
 struct Migration {
@@ -47,10 +53,11 @@ struct Migration {
 const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "initial", apply: m0001_initial::apply },
     Migration { version: 2, name: "path and hash indexes", apply: m0002_path_and_hash_indexes::apply },
+    Migration { version: 3, name: "texts and tags", apply: m0003_texts_and_tags::apply },
 ];
 
 /// The schema version this build writes.
-pub const LATEST: u32 = 2;
+pub const LATEST: u32 = 3;
 
 /// Why a database could not be brought to the latest schema.
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,5 @@
-//! Keyword search (tantivy BM25) over what the file system and EXIF say about each image: file
-//! name tokens, folder names, camera make/model/lens, date, format.
+//! Keyword search (tantivy BM25) over what the file system and EXIF say about each image (file
+//! name tokens, folder names, camera make/model/lens, date, format) and its automatic tags.
 //!
 //! Derived data: the index lives in `DATA/keywords/`, records the store epoch it reflects, and is
 //! rebuilt from RocksDB when that differs (about 80k documents a second).
@@ -40,8 +40,8 @@ pub struct Keywords {
     text: Field,
 }
 
-/// The searchable words of a record.
-pub fn document_text(record: &FileRecord) -> String {
+/// The searchable words of a record and its automatic tags.
+pub fn document_text(record: &FileRecord, tags: &[String]) -> String {
     let path = record.path();
     let mut parts: Vec<String> = Vec::new();
     if let Some(stem) = path.file_stem() {
@@ -58,6 +58,7 @@ pub fn document_text(record: &FileRecord) -> String {
         parts.push(date.get(..10).unwrap_or(date).to_string());
     }
     parts.push(record.format.clone());
+    parts.extend(tags.iter().cloned());
     parts.join(" ")
 }
 
@@ -91,7 +92,8 @@ impl Keywords {
         let mut writer: tantivy::IndexWriter = index.writer(50_000_000)?;
         for item in store.files() {
             let (image, record) = item?;
-            writer.add_document(doc!(id => image.0, text => document_text(&record)))?;
+            let tags = store.tags(image)?;
+            writer.add_document(doc!(id => image.0, text => document_text(&record, &tags)))?;
         }
         writer.commit()?;
         drop(writer);
@@ -181,8 +183,8 @@ mod tests {
             },
             indexed_at: 0,
         };
-        let text = document_text(&record);
-        for word in ["IMG_beach-party", "trips", "2019", "Canon", "2019-06-01", "jpeg"] {
+        let text = document_text(&record, &["sunset".to_string()]);
+        for word in ["IMG_beach-party", "trips", "2019", "Canon", "2019-06-01", "jpeg", "sunset"] {
             assert!(text.contains(word), "{text}");
         }
     }

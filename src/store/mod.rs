@@ -225,6 +225,30 @@ impl Store {
         Ok(self.get_meta(ACTIVE_MODEL_KEY)?.and_then(|b| Some(ModelId(b.as_slice().try_into().ok()?))))
     }
 
+    /// Stored text embeddings of `model` of one kind (`b'c'` corpus captions, `b'v'` vocabulary).
+    pub fn texts(&self, model: ModelId, kind: u8) -> Result<Vec<(String, Embedding)>> {
+        let prefix = [&model.0[..], &[kind]].concat();
+        let mut out = Vec::new();
+        for item in self.db.prefix_iterator_cf(self.cf(cf::TEXTS), &prefix) {
+            let (k, v) = item?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            let text = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            let e = Embedding::from_le_bytes(&v).ok_or_else(|| StoreError::Corrupt(format!("text embedding {text:?}")))?;
+            out.push((text, e));
+        }
+        Ok(out)
+    }
+
+    /// Automatic tags of an image.
+    pub fn tags(&self, id: ImageId) -> Result<Vec<String>> {
+        Ok(match self.db.get_cf(self.cf(cf::TAGS), id.to_key())? {
+            None => Vec::new(),
+            Some(b) => postcard::from_bytes(&b).map_err(|e| StoreError::Corrupt(format!("tags of {id}: {e}")))?,
+        })
+    }
+
     /// Every model that has embeddings in this library.
     pub fn models(&self) -> Result<Vec<ModelId>> {
         let mut out = Vec::new();
@@ -320,10 +344,30 @@ impl Changes<'_> {
         let s = self.store;
         self.batch.delete_cf(s.cf(cf::FILES), id.to_key());
         self.batch.delete_cf(s.cf(cf::THUMBS), id.to_key());
+        self.batch.delete_cf(s.cf(cf::TAGS), id.to_key());
         self.bumps_epoch = true;
         for model in s.models().unwrap_or_default() {
             self.batch.delete_cf(s.cf(cf::EMBEDDINGS), embedding_key(model, id));
         }
+    }
+
+    /// Stores a text embedding of `model` (`kind` b'c' corpus caption, b'v' vocabulary entry).
+    pub fn put_text(&mut self, model: ModelId, kind: u8, text: &str, embedding: &Embedding) {
+        let key = [&model.0[..], &[kind], text.as_bytes()].concat();
+        self.batch.put_cf(self.store.cf(cf::TEXTS), key, embedding.to_le_bytes());
+    }
+
+    /// Deletes every stored text of `model` of one kind.
+    pub fn delete_texts(&mut self, model: ModelId, kind: u8) {
+        let from = [&model.0[..], &[kind]].concat();
+        let to = [&model.0[..], &[kind + 1]].concat();
+        self.batch.delete_range_cf(self.store.cf(cf::TEXTS), from, to);
+    }
+
+    /// Replaces the automatic tags of an image.
+    pub fn put_tags(&mut self, id: ImageId, tags: &[String]) {
+        self.bumps_epoch = true;
+        self.batch.put_cf(self.store.cf(cf::TAGS), id.to_key(), postcard::to_stdvec(tags).expect("tags serialise"));
     }
 
     /// Records the next unused image id.

@@ -1,0 +1,164 @@
+//! Image → text: the best captions of the library's text corpora, and automatic tags from a
+//! built-in vocabulary of everyday tags.
+//!
+//! Each tag is embedded with several prompt templates whose embeddings are averaged (CLIP's
+//! zero-shot ensembling). Tags are scored by a softmax over the whole vocabulary at the model's
+//! logit scale, and a tag is kept when its probability passes [`TAG_MIN_PROBABILITY`]: the
+//! model's own temperature calibrates the threshold, so it carries over between models.
+//! Vocabulary embeddings are computed once per model and cached in the store.
+
+use clipsight_indexer::embedding::softmax;
+use clipsight_indexer::{Clip, ClipError, Embedding};
+use serde::Serialize;
+
+use crate::store::{Store, StoreError};
+
+/// The built-in tag vocabulary, one tag per line.
+pub const VOCABULARY: &str = include_str!("vocabulary.txt");
+
+/// Prompt templates averaged per tag.
+pub const TEMPLATES: [&str; 4] = ["a photo of a {}.", "a photo of the {}.", "a close-up photo of a {}.", "a bright photo of a {}."];
+
+/// Minimum softmax probability (over the vocabulary) for an automatic tag.
+pub const TAG_MIN_PROBABILITY: f32 = 0.12;
+
+/// Most automatic tags kept per image.
+pub const MAX_TAGS: usize = 5;
+
+/// Store key kind of vocabulary entries.
+const VOCABULARY_KIND: u8 = b'v';
+/// Store key kind of corpus captions.
+pub const CORPUS_KIND: u8 = b'c';
+
+/// Errors of image→text.
+#[derive(Debug, thiserror::Error)]
+pub enum DescribeError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The model failed.
+    #[error(transparent)]
+    Model(#[from] ClipError),
+}
+
+/// A text with its similarity to an image.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scored {
+    /// The caption or tag.
+    pub text: String,
+    /// Cosine similarity (captions) or probability over the vocabulary (tags).
+    pub score: f32,
+}
+
+/// The tag vocabulary embedded with one model.
+pub struct Vocabulary {
+    tags: Vec<(String, Embedding)>,
+    logit_scale: f32,
+}
+
+/// The tags of a vocabulary file (one per line), or of the built-in vocabulary.
+pub fn vocabulary_words(text: Option<&str>) -> Vec<String> {
+    let mut words: Vec<String> =
+        text.unwrap_or(VOCABULARY).lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+    words.sort_unstable();
+    words.dedup();
+    words
+}
+
+impl Vocabulary {
+    /// `words` embedded with `clip`: read from the store when the cached vocabulary has exactly
+    /// these words, else embedded and (when the store is writable) cached in place of the old one.
+    pub fn load(store: &Store, clip: &Clip, words: &[String], writable: bool) -> Result<Self, DescribeError> {
+        let mut tags = store.texts(clip.id(), VOCABULARY_KIND)?;
+        let cached: Vec<&str> = tags.iter().map(|(t, _)| t.as_str()).collect();
+        if cached != words.iter().map(String::as_str).collect::<Vec<_>>() {
+            let wanted: Vec<&str> = words.iter().map(String::as_str).collect();
+            tags = embed_tags(clip, &wanted)?;
+            if writable {
+                let mut changes = store.changes();
+                changes.delete_texts(clip.id(), VOCABULARY_KIND);
+                for (tag, e) in &tags {
+                    changes.put_text(clip.id(), VOCABULARY_KIND, tag, e);
+                }
+                changes.commit()?;
+            }
+        }
+        Ok(Self { tags, logit_scale: clip.logit_scale() })
+    }
+
+    /// The vocabulary the library last tagged with (the built-in one if none is cached).
+    pub fn current(store: &Store, clip: &Clip) -> Result<Self, DescribeError> {
+        let tags = store.texts(clip.id(), VOCABULARY_KIND)?;
+        if tags.is_empty() {
+            return Self::load(store, clip, &vocabulary_words(None), false);
+        }
+        Ok(Self { tags, logit_scale: clip.logit_scale() })
+    }
+
+    /// Tags scored for an image, most probable first.
+    pub fn score(&self, image: &Embedding) -> Vec<Scored> {
+        let logits: Vec<f32> = self.tags.iter().map(|(_, t)| self.logit_scale * image.cosine(t)).collect();
+        let mut scored: Vec<Scored> = self
+            .tags
+            .iter()
+            .zip(softmax(&logits))
+            .map(|((text, _), p)| Scored { text: text.clone(), score: p })
+            .collect();
+        scored.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.text.cmp(&b.text)));
+        scored
+    }
+
+    /// The automatic tags of an image: probability at least [`TAG_MIN_PROBABILITY`], at most
+    /// [`MAX_TAGS`].
+    pub fn auto_tags(&self, image: &Embedding) -> Vec<String> {
+        self.score(image)
+            .into_iter()
+            .take(MAX_TAGS)
+            .filter(|s| s.score >= TAG_MIN_PROBABILITY)
+            .map(|s| s.text)
+            .collect()
+    }
+}
+
+fn embed_tags(clip: &Clip, tags: &[&str]) -> Result<Vec<(String, Embedding)>, DescribeError> {
+    let prompts: Vec<String> = tags.iter().flat_map(|t| TEMPLATES.iter().map(move |tpl| tpl.replace("{}", t))).collect();
+    let mut embeddings = Vec::with_capacity(prompts.len());
+    for chunk in prompts.chunks(64) {
+        embeddings.extend(clip.encode_texts(chunk)?);
+    }
+    Ok(tags
+        .iter()
+        .zip(embeddings.chunks(TEMPLATES.len()))
+        .map(|(t, es)| (t.to_string(), Embedding::weighted_sum(es.iter().map(|e| (1.0, e))).expect("templates exist")))
+        .collect())
+}
+
+/// Adds the lines of a caption corpus to the store (embedded with `clip`); returns how many
+/// new captions were added.
+pub fn add_corpus(store: &Store, clip: &Clip, lines: &[String]) -> Result<usize, DescribeError> {
+    let existing: std::collections::HashSet<String> = store.texts(clip.id(), CORPUS_KIND)?.into_iter().map(|(t, _)| t).collect();
+    let mut new: Vec<&str> = lines.iter().map(|l| l.trim()).filter(|l| !l.is_empty() && !existing.contains(*l)).collect();
+    new.sort_unstable();
+    new.dedup();
+    for chunk in new.chunks(64) {
+        let embeddings = clip.encode_texts(chunk)?;
+        let mut changes = store.changes();
+        for (text, e) in chunk.iter().zip(&embeddings) {
+            changes.put_text(clip.id(), CORPUS_KIND, text, e);
+        }
+        changes.commit()?;
+    }
+    Ok(new.len())
+}
+
+/// The `k` corpus captions closest to an image, best first.
+pub fn best_captions(store: &Store, clip: &Clip, image: &Embedding, k: usize) -> Result<Vec<Scored>, DescribeError> {
+    let mut scored: Vec<Scored> = store
+        .texts(clip.id(), CORPUS_KIND)?
+        .into_iter()
+        .map(|(text, e)| Scored { score: image.cosine(&e), text })
+        .collect();
+    scored.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.text.cmp(&b.text)));
+    scored.truncate(k);
+    Ok(scored)
+}
