@@ -22,7 +22,7 @@ use crate::store::ImageId;
 /// Latent dimensionality of the synthetic embeddings.
 const LATENT: usize = 32;
 /// Mixture components.
-const CLUSTERS: usize = 200;
+const CLUSTERS: usize = 1000;
 
 /// One (query set, ef) measurement.
 #[derive(Debug, Clone, Serialize)]
@@ -79,7 +79,7 @@ impl Dataset {
         let gap = Embedding::normalized(gap);
         let point = |rng: &mut rand::rngs::StdRng, shift: f32| -> Embedding {
             let c = &centres[rng.random_range(0..CLUSTERS)];
-            let latent: Vec<f32> = c.iter().map(|x| x + 0.35 * normal(rng)).collect();
+            let latent: Vec<f32> = c.iter().map(|x| x + 0.8 * normal(rng)).collect();
             let mut v = vec![0f32; dim];
             for (l, value) in latent.iter().enumerate() {
                 let row = &projection[l * dim..(l + 1) * dim];

@@ -170,11 +170,22 @@ fn open_for_query(g: &Global) -> Result<(Store, Clip)> {
     Ok((store, clip))
 }
 
+/// The library's HNSW graph (None for small libraries), with a progress bar while it builds.
+fn open_graph(g: &Global, store: &Store, clip: &Clip) -> Result<Option<ann::AnnIndex>> {
+    let bar = progress_bar(g, "building the search graph {pos}/{len} [{elapsed_precise}] ETA {eta} {wide_bar}");
+    let graph = ann::open(store, clip.id(), ann::AnnParams::default(), &mut |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    Ok(graph)
+}
+
 fn cmd_search(g: &Global, text: &str, options: search::SearchOptions, exact: bool) -> Result<()> {
     let started = Instant::now();
     let query = search::parse(text)?;
     let (store, clip) = open_for_query(g)?;
-    let graph = if exact { None } else { ann::open(&store, clip.id(), ann::AnnParams::default())? };
+    let graph = if exact { None } else { open_graph(g, &store, &clip)? };
     let keywords = match options.mode {
         search::Mode::Vector => None,
         _ => Some(Keywords::open(&store)?),
@@ -191,7 +202,7 @@ fn cmd_similar(g: &Global, path: &Path, k: usize) -> Result<()> {
         terms: vec![search::Term { weight: 1.0, kind: search::TermKind::File(path.display().to_string()) }],
         filters: search::Filters::default(),
     };
-    let graph = ann::open(&store, clip.id(), ann::AnnParams::default())?;
+    let graph = open_graph(g, &store, &clip)?;
     let rankers = search::Rankers { graph: graph.as_ref(), keywords: None };
     let options = search::SearchOptions { k, allow_files: true, mode: search::Mode::Vector, ..Default::default() };
     let hits = search::run(&store, &clip, &query, options, rankers)?;
@@ -448,7 +459,7 @@ fn cmd_describe(g: &Global, image: &str, k: usize) -> Result<()> {
 
 fn cmd_duplicates(g: &Global, threshold: f32) -> Result<()> {
     let (store, clip) = open_for_query(g)?;
-    let graph = ann::open(&store, clip.id(), ann::AnnParams::default())?;
+    let graph = open_graph(g, &store, &clip)?;
     let groups = duplicates::groups(&store, clip.id(), threshold, graph.as_ref())?;
     let mut out = Vec::new();
     for group in &groups {

@@ -95,8 +95,8 @@ pub fn dir_of(store: &Store) -> PathBuf {
 
 /// The graph for `model`: `None` for small libraries (exact scan), else the persisted graph when
 /// it matches the store's epoch, else a fresh build from the store (saved for next time when the
-/// directory is writable).
-pub fn open(store: &Store, model: ModelId, params: AnnParams) -> Result<Option<AnnIndex>, AnnError> {
+/// directory is writable), reporting `progress(inserted, total)` while it builds.
+pub fn open(store: &Store, model: ModelId, params: AnnParams, progress: &mut dyn FnMut(usize, usize)) -> Result<Option<AnnIndex>, AnnError> {
     if store.count_embeddings(model)? < EXACT_BELOW {
         return Ok(None);
     }
@@ -111,13 +111,13 @@ pub fn open(store: &Store, model: ModelId, params: AnnParams) -> Result<Option<A
             Err(e) => tracing::warn!("{e}; rebuilding the graph"),
         }
     }
-    Ok(Some(rebuild(store, model, params, epoch)?))
+    Ok(Some(rebuild(store, model, params, epoch, progress)?))
 }
 
-fn rebuild(store: &Store, model: ModelId, params: AnnParams, epoch: u64) -> Result<AnnIndex, AnnError> {
+fn rebuild(store: &Store, model: ModelId, params: AnnParams, epoch: u64, progress: &mut dyn FnMut(usize, usize)) -> Result<AnnIndex, AnnError> {
     tracing::info!("building the HNSW graph for model {model}");
     let vectors = store.embeddings(model).collect::<Result<Vec<_>, _>>()?;
-    let index = AnnIndex::build(&vectors, params);
+    let index = AnnIndex::build_with_progress(&vectors, params, progress);
     if let Err(e) = index.save(&dir_of(store), model, epoch) {
         tracing::warn!("cannot save the HNSW graph ({e}); it will be rebuilt next time");
     }
@@ -136,7 +136,7 @@ pub fn update(store: &Store, model: ModelId, start_epoch: u64, added: &[(ImageId
     }
     if manifest.epoch != start_epoch {
         // Changed by something we did not see: rebuild.
-        rebuild(store, model, manifest.params, epoch)?;
+        rebuild(store, model, manifest.params, epoch, &mut |_, _| {})?;
         return Ok(());
     }
     let (mut index, _) = AnnIndex::load(&dir, model)?;
@@ -147,7 +147,7 @@ pub fn update(store: &Store, model: ModelId, start_epoch: u64, added: &[(ImageId
         index.insert(*id, e);
     }
     if index.tombstone_ratio() > REBUILD_TOMBSTONE_RATIO {
-        rebuild(store, model, manifest.params, epoch)?;
+        rebuild(store, model, manifest.params, epoch, &mut |_, _| {})?;
     } else {
         index.save(&dir, model, epoch)?;
     }
@@ -165,11 +165,20 @@ pub struct AnnIndex {
 impl AnnIndex {
     /// Builds a graph over `vectors` (inserted in parallel).
     pub fn build(vectors: &[(ImageId, Embedding)], params: AnnParams) -> Self {
+        Self::build_with_progress(vectors, params, &mut |_, _| {})
+    }
+
+    /// Builds a graph, calling `progress(inserted, total)` as chunks of points go in.
+    pub fn build_with_progress(vectors: &[(ImageId, Embedding)], params: AnnParams, progress: &mut dyn FnMut(usize, usize)) -> Self {
+        const CHUNK: usize = 10_000;
         let capacity = vectors.len().max(1024);
         // hnsw_rs can only dump graphs allocated with its maximum layer count (16).
         let hnsw = Hnsw::new(params.m, capacity, MAX_LAYERS, params.ef_construction, DistDot);
         let data: Vec<(&[f32], usize)> = vectors.iter().map(|(id, e)| (e.as_slice(), id.0 as usize)).collect();
-        hnsw.parallel_insert_slice(&data);
+        for (i, chunk) in data.chunks(CHUNK).enumerate() {
+            hnsw.parallel_insert_slice(&chunk.to_vec());
+            progress((i * CHUNK + chunk.len()).min(data.len()), data.len());
+        }
         let max_id = vectors.iter().map(|(id, _)| id.0).max().unwrap_or(0);
         Self { hnsw, params, max_id, tombstones: HashSet::new() }
     }

@@ -9,8 +9,8 @@ if [ "${1:-}" = "--clean" ]; then rm -rf .cache; fi
 PY=.venv/bin/python
 MODEL=../../tests/fixtures/models/clipsight-tiny
 mkdir -p .cache
-time "$PY" train.py --seed 0 --count 30000 --captions 6 --steps 1500 --batch 128 \
-  --hard-frac 0.5 --hard-groups colour --threads 1 --out .cache/tiny_clip.pt 2>&1 | tee .cache/train.log
+time "$PY" train.py --seed 0 --count 30000 --captions 6 --steps 3000 --batch 128 \
+  --hard-frac 0.6 --hard-groups colour,shape --threads 1 --out .cache/tiny_clip.pt 2>&1 | tee .cache/train.log
 "$PY" export.py --ckpt .cache/tiny_clip.pt --out "$MODEL" 2>&1 | grep -v -i warn | tee .cache/export.log
 rm -rf .cache/eval500
 "$PY" scenes.py --out .cache/eval500 --count 500 --seed 1000000

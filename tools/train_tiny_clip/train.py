@@ -2,8 +2,8 @@
 """Train the tiny CLIP on procedural scenes (CPU, seeded, reproducible).
 
     python train.py            # defaults = the recipe of tests/fixtures/models/clipsight-tiny
-    python train.py --steps 1500 --batch 128 --count 30000 --captions 6 --hard-frac 0.5 \
-        --hard-groups colour --threads 1 --seed 0 --out .cache/tiny_clip.pt
+    python train.py --steps 3000 --batch 128 --count 30000 --captions 6 --hard-frac 0.6 \
+        --hard-groups colour,shape --threads 1 --seed 0 --out .cache/tiny_clip.pt
 """
 from __future__ import annotations
 
