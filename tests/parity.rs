@@ -131,6 +131,45 @@ fn text_embeddings_match_reference_onnxruntime() {
     }
 }
 
+/// Rewrites a text tower to take int64 ids (cast to int32 inside).
+const INT64_IDS: &str = r#"
+import sys, onnx
+from onnx import TensorProto, helper
+m = onnx.load(sys.argv[1]); g = m.graph; name = g.input[0].name
+g.input[0].type.tensor_type.elem_type = TensorProto.INT64
+for node in g.node:
+    node.input[:] = [name + "_i32" if i == name else i for i in node.input]
+g.node.insert(0, helper.make_node("Cast", [name], [name + "_i32"], to=TensorProto.INT32))
+onnx.save(m, sys.argv[1])
+"#;
+
+/// The true ViT-B/32 size (random weights): loads, embeds, and agrees with the Python reference.
+#[test]
+fn a_vit_b_32_size_model_matches_the_reference() {
+    let Some(tool) = shared_model_tool() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("vitb32");
+    run_python(&[tool.to_str().unwrap(), "--preset", "vit-b-32", "--out", model.to_str().unwrap()]);
+    let images = parity_images(&tmp.path().join("img"));
+    let picked: Vec<PathBuf> = images.iter().filter(|p| p.to_string_lossy().contains("photo_4000")).cloned().collect();
+    let clip = Clip::open(&model, RuntimeOptions::default()).unwrap();
+    let prepared: Vec<_> = picked
+        .iter()
+        .map(|p| clip.preprocess().prepare(&decode(&std::fs::read(p).unwrap()).unwrap().image).unwrap())
+        .collect();
+    let ours = clip.encode_images(&prepared).unwrap();
+    let reference = reference_embeddings("images", &model, &picked.iter().map(|p| p.display().to_string()).collect::<Vec<_>>());
+    let r: Vec<f64> = serde_json::from_value(reference["embeddings"][0].clone()).unwrap();
+    let cos = cosine(ours[0].as_slice(), &r);
+    eprintln!("ViT-B/32 image parity: cosine {cos:.6}");
+    assert!(cos >= 0.999);
+    let text = clip.encode_texts(&["a photo of a dog"]).unwrap();
+    let reference = reference_embeddings("texts", &model, &["a photo of a dog".to_string()]);
+    let r: Vec<f64> = serde_json::from_value(reference["embeddings"][0].clone()).unwrap();
+    assert!(cosine(text[0].as_slice(), &r) >= 0.99999);
+    assert_eq!(clip.dim(), 512);
+}
+
 /// Variants Immich and other exporters produce: the engine reads the contract from the graph.
 #[test]
 fn model_variants_from_the_shared_tool_load_and_agree() {
@@ -142,6 +181,11 @@ fn model_variants_from_the_shared_tool_load_and_agree() {
     make_variant(&tool, &nhwc, &["--image-size", "64", "--image-input", "uint8-nhwc"]);
     let fixed = tmp.path().join("fixed");
     make_variant(&tool, &fixed, &["--image-size", "64", "--static-batch", "1"]);
+    // int64 token ids (plain torch exports): the same graph behind a Cast.
+    let int64 = tmp.path().join("int64");
+    make_variant(&tool, &int64, &["--image-size", "64"]);
+    run_python(&["-c", INT64_IDS, int64.join("textual/model.onnx").to_str().unwrap()]);
+    assert_eq!(Clip::open(&int64, RuntimeOptions::default()).unwrap().id_type().unwrap(), clipsight_indexer::clip::IdType::Int64);
     let images = parity_images(&tmp.path().join("img"));
     let embed = |dir: &Path| -> Vec<Embedding> {
         let clip = Clip::open(dir, RuntimeOptions::default()).unwrap();
@@ -154,7 +198,7 @@ fn model_variants_from_the_shared_tool_load_and_agree() {
         out
     };
     let reference = embed(&base);
-    for variant in [&nhwc, &fixed] {
+    for variant in [&nhwc, &fixed, &int64] {
         for (a, b) in reference.iter().zip(embed(variant)) {
             // uint8 NHWC folds normalisation into the graph: same weights, same result up to rounding.
             assert!(a.cosine(&b) >= 0.999, "{}: cosine {}", variant.display(), a.cosine(&b));
