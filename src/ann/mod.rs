@@ -21,7 +21,9 @@ use crate::search::Hit;
 use crate::store::{ImageId, Store, StoreError};
 
 /// Libraries with fewer embeddings than this are scanned exactly: below it a scan is as fast as
-/// the graph and needs no build (measured with `clipsight bench ann`).
+/// the graph and needs no build. Measured with `clipsight bench ann` (512-d, one thread): at 20k
+/// the exact scan answered 90 q/s and the graph 91-118 q/s at ef 128; at 100k 18.6 q/s against
+/// 57-65 q/s.
 pub const EXACT_BELOW: usize = 20_000;
 
 /// Above this share of tombstones the graph is rebuilt instead of patched.
@@ -43,7 +45,8 @@ pub struct AnnParams {
 
 impl Default for AnnParams {
     fn default() -> Self {
-        Self { m: 24, ef_construction: 200, ef_search: 256 }
+        // ef_search 128: recall@10 ≥ 0.999 for image- and text-like queries at 100k (bench ann).
+        Self { m: 24, ef_construction: 200, ef_search: 128 }
     }
 }
 
