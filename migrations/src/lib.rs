@@ -29,7 +29,7 @@ pub mod cf {
     pub const EMBEDDINGS: &str = "embeddings";
     /// ImageId → JPEG thumbnail.
     pub const THUMBS: &str = "thumbs";
-    /// Indexing progress, for resuming.
+    /// Indexing progress: the marker of a run in progress (an interrupted run is resumed).
     pub const JOBS: &str = "jobs";
     /// ModelId ‖ kind byte ‖ text → f32 little-endian embedding (v3): caption corpora ('c') and the
     /// tag vocabulary ('v').

@@ -264,7 +264,7 @@ impl Store {
 
     /// Whether an indexing run started and did not finish (it is resumed by running again).
     pub fn interrupted_run(&self) -> Result<bool> {
-        Ok(self.get_meta(RUN_KEY)?.is_some())
+        Ok(self.db.get_cf(self.cf(cf::JOBS), RUN_KEY)?.is_some())
     }
 
     /// A counter bumped by every commit that adds, changes or deletes images or embeddings:
@@ -390,11 +390,11 @@ impl Changes<'_> {
 
     /// Marks an indexing run as started (`true`) or finished (`false`).
     pub fn set_run_in_progress(&mut self, running: bool) {
-        let meta = self.store.cf(cf::META);
+        let jobs = self.store.cf(cf::JOBS);
         if running {
-            self.batch.put_cf(meta, RUN_KEY, b"1");
+            self.batch.put_cf(jobs, RUN_KEY, b"1");
         } else {
-            self.batch.delete_cf(meta, RUN_KEY);
+            self.batch.delete_cf(jobs, RUN_KEY);
         }
     }
 
