@@ -71,9 +71,19 @@ impl Embedding {
     }
 }
 
-/// Dot product of two equally long slices.
+/// Dot product of two equally long slices. Eight independent accumulators let the compiler use
+/// SIMD lanes (a single running sum must stay sequential under IEEE rules).
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    const LANES: usize = 8;
+    let mut acc = [0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..LANES {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// Softmax of `logits` (numerically stable).
@@ -99,6 +109,16 @@ mod tests {
         let e = Embedding::normalized(vec![1.0, -2.0, 0.5]);
         assert_eq!(Embedding::from_le_bytes(&e.to_le_bytes()).unwrap(), e);
         assert!(Embedding::from_le_bytes(&[1, 2, 3]).is_none());
+    }
+
+    #[test]
+    fn dot_matches_the_plain_sum_for_any_length() {
+        for n in [0, 1, 7, 8, 9, 64, 77] {
+            let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            assert!((dot(&a, &b) - plain).abs() < 1e-5, "n = {n}");
+        }
     }
 
     #[test]
