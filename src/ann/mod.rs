@@ -22,9 +22,9 @@ use crate::store::{ImageId, Store, StoreError};
 
 /// Libraries with fewer embeddings than this are scanned exactly: below it a scan is as fast as
 /// the graph and needs no build. Measured with `clipsight bench ann` (512-d, one thread): at 20k
-/// the exact scan answered 90 q/s and the graph 91-118 q/s at ef 128; at 100k 18.6 q/s against
-/// 57-65 q/s.
-pub const EXACT_BELOW: usize = 20_000;
+/// the exact scan answered 138 q/s and the graph 98-106 q/s at ef 128; the scan's cost grows
+/// linearly, the graph's barely, so they meet near 50k.
+pub const EXACT_BELOW: usize = 50_000;
 
 /// Above this share of tombstones the graph is rebuilt instead of patched.
 pub const REBUILD_TOMBSTONE_RATIO: f64 = 0.2;
