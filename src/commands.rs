@@ -95,6 +95,14 @@ fn progress_bar(g: &Global, template: &str) -> ProgressBar {
     bar
 }
 
+/// A `progress(done, total)` callback that drives `bar`.
+fn report_to(bar: &ProgressBar) -> impl FnMut(usize, usize) + '_ {
+    move |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    }
+}
+
 fn print_json(value: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(value).expect("JSON values serialise"));
 }
@@ -118,10 +126,7 @@ fn cmd_index(g: &Global, args: IndexArgs) -> Result<()> {
     };
     let tag_vocabulary = describe::vocabulary_words(custom.as_deref());
     let options = IndexOptions { roots, hidden: args.hidden, full: args.full, batch_size: args.batch_size, tag_vocabulary };
-    let summary = index::run(&store, &clip, &options, |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })?;
+    let summary = index::run(&store, &clip, &options, report_to(&bar))?;
     bar.finish_and_clear();
     store.flush()?;
     if g.json {
@@ -173,10 +178,7 @@ fn open_for_query(g: &Global) -> Result<(Store, Clip)> {
 /// The library's HNSW graph (None for small libraries), with a progress bar while it builds.
 fn open_graph(g: &Global, store: &Store, clip: &Clip) -> Result<Option<ann::AnnIndex>> {
     let bar = progress_bar(g, "building the search graph {pos}/{len} [{elapsed_precise}] ETA {eta} {wide_bar}");
-    let graph = ann::open(store, clip.id(), ann::AnnParams::default(), &mut |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })?;
+    let graph = ann::open(store, clip.id(), ann::AnnParams::default(), &mut report_to(&bar))?;
     bar.finish_and_clear();
     Ok(graph)
 }
@@ -429,16 +431,14 @@ fn cmd_texts_add(g: &Global, file: &Path) -> Result<()> {
     Ok(())
 }
 
-/// An image given as an indexed id or as a file.
+/// An image given as an indexed id or as a file, resolved like a query term.
 fn image_embedding(store: &Store, clip: &Clip, image: &str) -> Result<Embedding> {
-    if let Ok(id) = image.parse::<u64>() {
-        if !Path::new(image).exists() {
-            return store
-                .embedding(clip.id(), clipsight::store::ImageId(id))?
-                .ok_or_else(|| anyhow!("no image with id {id} in this library"));
-        }
-    }
-    Ok(embed_images(clip, &[PathBuf::from(image)])?.remove(0))
+    let kind = match image.parse::<u64>() {
+        Ok(id) if !Path::new(image).exists() => search::TermKind::Image(id),
+        _ => search::TermKind::File(image.to_string()),
+    };
+    let query = search::Query { terms: vec![search::Term { weight: 1.0, kind }], filters: search::Filters::default() };
+    Ok(search::query_vector(store, clip, &query, true)?.expect("one image term gives a vector"))
 }
 
 fn cmd_describe(g: &Global, image: &str, k: usize) -> Result<()> {

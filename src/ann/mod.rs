@@ -100,12 +100,19 @@ pub fn dir_of(store: &Store) -> PathBuf {
 /// it matches the store's epoch, else a fresh build from the store (saved for next time when the
 /// directory is writable), reporting `progress(inserted, total)` while it builds.
 pub fn open(store: &Store, model: ModelId, params: AnnParams, progress: &mut dyn FnMut(usize, usize)) -> Result<Option<AnnIndex>, AnnError> {
-    if store.count_embeddings(model)? < EXACT_BELOW {
-        return Ok(None);
-    }
     let dir = dir_of(store);
     let epoch = store.epoch()?;
-    if AnnIndex::manifest(&dir, model).is_some_and(|m| m.epoch == epoch && m.params.m == params.m) {
+    let manifest = AnnIndex::manifest(&dir, model);
+    // A fresh graph already tells the library's size; count (a full key scan) only otherwise.
+    let fresh = manifest.as_ref().is_some_and(|m| m.epoch == epoch && m.params.m == params.m);
+    let count = match &manifest {
+        Some(m) if fresh => m.count.saturating_sub(m.tombstones.len()),
+        _ => store.count_embeddings(model)?,
+    };
+    if count < EXACT_BELOW {
+        return Ok(None);
+    }
+    if fresh {
         match AnnIndex::load(&dir, model) {
             Ok((mut index, _)) => {
                 index.params.ef_search = params.ef_search;

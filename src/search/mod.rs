@@ -120,12 +120,15 @@ pub fn run(store: &Store, clip: &Clip, query: &Query, options: SearchOptions, ra
             } else {
                 let ids = |h: &[Hit]| h.iter().map(|h| h.id).collect::<Vec<_>>();
                 let fused = crate::keywords::reciprocal_rank_fusion(&[ids(&semantic), ids(&lexical)]);
+                let cosines: std::collections::HashMap<ImageId, f32> = semantic.iter().map(|h| (h.id, h.score)).collect();
                 let mut out = Vec::with_capacity(fused.len());
                 for (id, _) in fused {
                     // Report the cosine (comparable across queries); the order is the fusion's.
-                    let score = match (&vector, store.embedding(clip.id(), id)?) {
-                        (Some(v), Some(e)) => v.cosine(&e),
-                        _ => 0.0,
+                    // Only images found by keywords alone need their embedding read.
+                    let score = match (cosines.get(&id), &vector) {
+                        (Some(c), _) => *c,
+                        (None, Some(v)) => store.embedding(clip.id(), id)?.map_or(0.0, |e| v.cosine(&e)),
+                        (None, None) => 0.0,
                     };
                     out.push(Hit { id, score });
                 }
