@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# The main job: set up, build, index a photo folder, then search it.
-#   scripts/run.sh PHOTOS_DIR ["a text query"]
+# The main job: set up, build, index a photo folder and serve it (web UI + REST API), picking up
+# new, changed and deleted photos while it runs.
+#   scripts/run.sh PHOTOS_DIR
 # Model: --model/CLIPSIGHT_MODEL (a directory in Immich's layout or a pulled name); without one,
 # ViT-B-32__openai is pulled from Hugging Face (HF_ENDPOINT) into ~/.cache/clipsight/models.
-# Library: CLIPSIGHT_DATA (default ./clipsight-data).
+# Library: CLIPSIGHT_DATA (default ./clipsight-data). Address: CLIPSIGHT_BIND (default
+# 127.0.0.1:8080). Token for mutating routes: CLIPSIGHT_TOKEN.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 1 ] || { echo "usage: scripts/run.sh PHOTOS_DIR [\"query\"]" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: scripts/run.sh PHOTOS_DIR" >&2; exit 2; }
 PHOTOS=$(cd "$1" && pwd)
-QUERY=${2:-}
 bash scripts/setup.sh
 source scripts/env.sh
 cargo build --release -p clipsight
@@ -18,9 +19,6 @@ if [ -z "${CLIPSIGHT_MODEL:-}" ]; then
   # `model info` succeeds only when the model is already in the cache.
   "$BIN" model info ViT-B-32__openai >/dev/null 2>&1 || "$BIN" model pull ViT-B-32__openai
 fi
+# Index first with a progress bar, then serve and keep watching the folder.
 "$BIN" index "$PHOTOS"
-if [ -n "$QUERY" ]; then
-  "$BIN" search "$QUERY"
-else
-  echo "indexed. search with: $BIN search \"a dog on the beach\"   (model: $CLIPSIGHT_MODEL)"
-fi
+exec "$BIN" -v serve --bind "${CLIPSIGHT_BIND:-127.0.0.1:8080}" --watch "$PHOTOS"

@@ -3,7 +3,7 @@
 # and runs every test of the workspace. `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --browser
 source scripts/env.sh
 echo "test: CARGO_TARGET_DIR=$CARGO_TARGET_DIR ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-unset}" >&2
 if [ ! -f ../shared/tools/make_clip_model.py ]; then

@@ -42,6 +42,10 @@ pub struct Global {
 pub enum Command {
     /// Index (or re-scan) photo folders.
     Index(IndexArgs),
+    /// Serve the library: REST API under /api and the web UI at /.
+    Serve(ServeArgs),
+    /// Verify the library: records, path index, embeddings, thumbnails and graph agree.
+    Check,
     /// Find images matching a query: text terms (weighted, negated), images and filters, e.g.
     /// `"red car" -night 2:sunset +img:42 +file:./pool.jpg folder:trips after:2019-01-01 camera:canon type:png`.
     Search {
@@ -167,18 +171,47 @@ pub enum BenchCommand {
 pub struct IndexArgs {
     /// Folders to index (default: the library's roots).
     pub roots: Vec<PathBuf>,
-    /// Include hidden files and folders.
-    #[arg(long)]
-    pub hidden: bool,
     /// Re-embed every file, changed or not.
     #[arg(long)]
     pub full: bool,
+    #[command(flatten)]
+    pub tuning: IndexTuning,
+}
+
+/// How indexing runs (shared by `index` and `serve`).
+#[derive(Debug, Args)]
+pub struct IndexTuning {
+    /// Include hidden files and folders.
+    #[arg(long)]
+    pub hidden: bool,
     /// Images per encoder batch.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
     /// Automatic-tag vocabulary, one tag per line (default: the built-in everyday tags).
     #[arg(long)]
     pub tags: Option<PathBuf>,
+}
+
+/// `clipsight serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Anything but loopback exposes the library to the network: set --token.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub bind: std::net::SocketAddr,
+    /// Folders to index at start and keep indexing as files change.
+    #[arg(long, num_args = 1..)]
+    pub watch: Vec<PathBuf>,
+    /// Bearer token required by mutating routes (POST /api/index).
+    #[arg(long, env = "CLIPSIGHT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Largest accepted upload, in MB.
+    #[arg(long, default_value_t = 20)]
+    pub upload_limit_mb: usize,
+    /// HTTP worker threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    #[command(flatten)]
+    pub tuning: IndexTuning,
 }
 
 #[derive(Debug, Subcommand)]

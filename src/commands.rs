@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context, Result};
 use clipsight::eval::{self, Manifest};
 use clipsight::keywords::Keywords;
-use clipsight::{ann, describe, duplicates, hub};
+use clipsight::{ann, describe, duplicates, hub, server};
 use clipsight::index::{self, IndexOptions};
 use clipsight::search;
 use clipsight::store::{OpenMode, Store};
@@ -19,13 +19,15 @@ use clipsight_indexer::Embedding;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::cli::{BenchCommand, Cli, Command, Global, IndexArgs, ModelCommand, TextsCommand};
+use crate::cli::{BenchCommand, Cli, Command, Global, IndexArgs, IndexTuning, ModelCommand, ServeArgs, TextsCommand};
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<()> {
     let g = &cli.global;
     match cli.command {
         Command::Index(args) => cmd_index(g, args),
+        Command::Serve(args) => cmd_serve(g, args),
+        Command::Check => cmd_check(g),
         Command::Search { query, k, offset, min_score, exact, mode } => {
             cmd_search(g, &query, search::SearchOptions { k, offset, min_score, allow_files: true, mode }, exact)
         }
@@ -120,12 +122,14 @@ fn cmd_index(g: &Global, args: IndexArgs) -> Result<()> {
         bail!("nothing to index: give a folder, e.g. `clipsight index ~/Pictures`");
     }
     let bar = progress_bar(g, "{spinner} {pos}/{len} images [{elapsed_precise}] {per_sec} ETA {eta} {wide_bar}");
-    let custom = match &args.tags {
-        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?),
-        None => None,
+    let options = IndexOptions {
+        roots,
+        hidden: args.tuning.hidden,
+        full: args.full,
+        batch_size: args.tuning.batch_size,
+        tag_vocabulary: tag_vocabulary(&args.tuning)?,
+        stop: None,
     };
-    let tag_vocabulary = describe::vocabulary_words(custom.as_deref());
-    let options = IndexOptions { roots, hidden: args.hidden, full: args.full, batch_size: args.batch_size, tag_vocabulary };
     let summary = index::run(&store, &clip, &options, report_to(&bar))?;
     bar.finish_and_clear();
     store.flush()?;
@@ -141,6 +145,47 @@ fn cmd_index(g: &Global, args: IndexArgs) -> Result<()> {
             println!("  skipped {}: {}", e.path, e.error);
         }
     }
+    Ok(())
+}
+
+/// The automatic-tag vocabulary: `--tags FILE`, or the built-in one.
+fn tag_vocabulary(tuning: &IndexTuning) -> Result<Vec<String>> {
+    let custom = match &tuning.tags {
+        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?),
+        None => None,
+    };
+    Ok(describe::vocabulary_words(custom.as_deref()))
+}
+
+fn cmd_serve(g: &Global, args: ServeArgs) -> Result<()> {
+    let clip = open_model(g)?;
+    let (store, writable) = match Store::open(&g.data, OpenMode::ReadWrite) {
+        Ok(store) => (store, true),
+        Err(e @ clipsight::store::StoreError::InUse { .. }) => {
+            eprintln!("warning: {e}; serving read-only (no indexing from this server)");
+            (Store::open(&g.data, OpenMode::ReadOnly)?, false)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for root in &args.watch {
+        if !root.is_dir() {
+            bail!("--watch {}: not a folder", root.display());
+        }
+    }
+    let settings = server::IndexSettings {
+        roots: args.watch.clone(),
+        hidden: args.tuning.hidden,
+        batch_size: args.tuning.batch_size,
+        tag_vocabulary: tag_vocabulary(&args.tuning)?,
+    };
+    let options = server::ServeOptions {
+        bind: args.bind,
+        token: args.token.filter(|t| !t.is_empty()),
+        upload_limit: args.upload_limit_mb.saturating_mul(1_000_000),
+        watch: args.watch,
+        workers: args.workers,
+    };
+    server::serve(store, clip, settings, writable, options)?;
     Ok(())
 }
 
@@ -250,24 +295,12 @@ fn cmd_embed(g: &Global, images: &[PathBuf], texts: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Symmetric InfoNCE of matched pairs (row i ↔ column i) over scaled similarities.
-fn info_nce(similarity: &[Vec<f32>], scale: f32) -> Option<f32> {
-    let n = similarity.len();
-    if n == 0 || similarity.iter().any(|r| r.len() != n) {
-        return None;
-    }
-    let ce = |logits: Vec<f32>, target: usize| -> f32 { -softmax(&logits)[target].max(f32::MIN_POSITIVE).ln() };
-    let rows: f32 = (0..n).map(|i| ce(similarity[i].iter().map(|s| s * scale).collect(), i)).sum();
-    let cols: f32 = (0..n).map(|j| ce((0..n).map(|i| similarity[i][j] * scale).collect(), j)).sum();
-    Some((rows + cols) / (2.0 * n as f32))
-}
-
 fn cmd_matrix(g: &Global, images: &[PathBuf], texts: &[String]) -> Result<()> {
     let clip = open_model(g)?;
     let img = embed_images(&clip, images)?;
     let txt = clip.encode_texts(texts)?;
     let similarity: Vec<Vec<f32>> = img.iter().map(|i| txt.iter().map(|t| i.cosine(t)).collect()).collect();
-    let loss = info_nce(&similarity, clip.logit_scale());
+    let loss = eval::info_nce(&similarity, clip.logit_scale());
     if g.json {
         print_json(&json!({"similarity": similarity, "loss": loss}));
     } else {
@@ -320,6 +353,31 @@ fn cmd_eval(g: &Global, dir: &Path) -> Result<()> {
         for (task, acc) in &report.zero_shot {
             println!("zero-shot {task}: {acc:.3}");
         }
+    }
+    Ok(())
+}
+
+fn cmd_check(g: &Global) -> Result<()> {
+    let store = Store::open(&g.data, OpenMode::ReadOnly)?;
+    let model = match store.active_model()? {
+        Some(m) => m,
+        None => open_model(g)?.id(),
+    };
+    let report = clipsight::check::check(&store, model)?;
+    if g.json {
+        print_json(&serde_json::to_value(&report)?);
+    } else {
+        println!(
+            "{} files, {} embeddings, {} thumbnails, graph {}{}",
+            report.files, report.embeddings, report.thumbnails, report.graph,
+            if report.interrupted_run { ", an interrupted run to resume" } else { "" }
+        );
+        for p in &report.problems {
+            println!("  problem: {p}");
+        }
+    }
+    if !report.problems.is_empty() {
+        bail!("{} problems found", report.problems.len());
     }
     Ok(())
 }

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use clipsight_indexer::embedding::dot;
+use clipsight_indexer::embedding::{dot, softmax};
 use clipsight_indexer::Embedding;
 use serde::{Deserialize, Serialize};
 
@@ -152,4 +152,16 @@ mod tests {
         let r = evaluate(&manifest, &images, &swapped, &prompts);
         assert_eq!((r.t2i.r1, r.t2i.r5), (0.0, 1.0));
     }
+}
+
+/// Symmetric InfoNCE of matched pairs (row i ↔ column i) over scaled similarities.
+pub fn info_nce(similarity: &[Vec<f32>], scale: f32) -> Option<f32> {
+    let n = similarity.len();
+    if n == 0 || similarity.iter().any(|r| r.len() != n) {
+        return None;
+    }
+    let ce = |logits: Vec<f32>, target: usize| -> f32 { -softmax(&logits)[target].max(f32::MIN_POSITIVE).ln() };
+    let rows: f32 = (0..n).map(|i| ce(similarity[i].iter().map(|s| s * scale).collect(), i)).sum();
+    let cols: f32 = (0..n).map(|j| ce((0..n).map(|i| similarity[i][j] * scale).collect(), j)).sum();
+    Some((rows + cols) / (2.0 * n as f32))
 }

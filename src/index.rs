@@ -25,6 +25,9 @@ pub struct IndexOptions {
     pub batch_size: usize,
     /// Tags scored for automatic tagging (see [`crate::describe::vocabulary_words`]).
     pub tag_vocabulary: Vec<String>,
+    /// Set to true to end the run early (after the images in flight are committed); the run
+    /// then returns [`IndexError::Stopped`] and the next one resumes.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// A file that could not be indexed, and why.
@@ -85,6 +88,12 @@ pub enum IndexError {
     /// The ANN graph could not be updated.
     #[error(transparent)]
     Ann(#[from] crate::ann::AnnError),
+    /// Stopped on request before the end; what was done is committed and the next run resumes.
+    #[error("indexing stopped before the end ({indexed} images committed); the next run resumes")]
+    Stopped {
+        /// Images committed before the stop.
+        indexed: usize,
+    },
 }
 
 /// Indexes `options.roots` into `store` with `clip`. `progress(done, total)` is called as files
@@ -166,7 +175,7 @@ pub fn run(store: &Store, clip: &Clip, options: &IndexOptions, mut progress: imp
     };
     let mut done = 0usize;
     let mut failure: Option<IndexError> = None;
-    pipeline::run(clip, todo, &known, PipelineOptions { batch_size: options.batch_size }, &times, |outcome| {
+    pipeline::run(clip, todo, &known, PipelineOptions { batch_size: options.batch_size, stop: options.stop.as_deref() }, &times, |outcome| {
         done += 1;
         progress(done, total);
         if failure.is_some() {
@@ -206,6 +215,13 @@ pub fn run(store: &Store, clip: &Clip, options: &IndexOptions, mut progress: imp
         return Err(e);
     }
     writer.flush()?;
+    if options.stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed)) {
+        // The run-in-progress marker stays set; removals wait for a complete walk.
+        if let Some(added) = &writer.added {
+            crate::ann::update(store, model, start_epoch, added, &[])?;
+        }
+        return Err(IndexError::Stopped { indexed: summary.indexed });
+    }
 
     let mut end = store.changes();
     let mut removed = Vec::new();

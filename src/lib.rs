@@ -5,6 +5,7 @@
 
 pub mod ann;
 pub mod bench;
+pub mod check;
 pub mod describe;
 pub mod duplicates;
 pub mod eval;
@@ -12,6 +13,7 @@ pub mod hub;
 pub mod index;
 pub mod keywords;
 pub mod search;
+pub mod server;
 pub mod store;
 
 pub use clipsight_indexer as indexer;

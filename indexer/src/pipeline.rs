@@ -5,13 +5,13 @@
 //! batches and memory stays flat. What to do with outcomes (storing them) is the caller's business.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::bounded;
 use rayon::prelude::*;
 
-use crate::clip::{Clip, PreparedImage};
+use crate::clip::{Clip, ClipError, PreparedImage};
 use crate::decode::{decode, thumbnail_jpeg, ExifMeta};
 use crate::embedding::Embedding;
 use crate::walk::Candidate;
@@ -77,14 +77,17 @@ pub enum Outcome {
 
 /// Pipeline settings.
 #[derive(Debug, Clone, Copy)]
-pub struct PipelineOptions {
+pub struct PipelineOptions<'a> {
     /// Images per encoder call.
     pub batch_size: usize,
+    /// When set to true, files not yet started are skipped: the run ends after the images in
+    /// flight (a server shutting down).
+    pub stop: Option<&'a AtomicBool>,
 }
 
-impl Default for PipelineOptions {
+impl Default for PipelineOptions<'_> {
     fn default() -> Self {
-        Self { batch_size: 32 }
+        Self { batch_size: 32, stop: None }
     }
 }
 
@@ -136,7 +139,7 @@ pub fn run(
     clip: &Clip,
     candidates: Vec<Candidate>,
     known: &dyn KnownContent,
-    options: PipelineOptions,
+    options: PipelineOptions<'_>,
     times: &StageTimes,
     mut sink: impl FnMut(Outcome),
 ) -> Result<(), crate::ClipError> {
@@ -147,9 +150,11 @@ pub fn run(
         // Stage 1+2: read, hash, decode, thumbnail, preprocess — in parallel.
         let decode_outcomes = outcome_tx.clone();
         scope.spawn(move || {
-            candidates.into_par_iter().for_each_with(
-                (prepared_tx, decode_outcomes),
-                |(prepared, outcomes), file| match prepare(clip, file, known, times) {
+            candidates.into_par_iter().for_each_with((prepared_tx, decode_outcomes), |(prepared, outcomes), file| {
+                if options.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                    return;
+                }
+                match prepare(clip, file, known, times) {
                     Ok(Step::Prepared(p)) => {
                         let _ = prepared.send(*p);
                     }
@@ -159,8 +164,8 @@ pub fn run(
                     Err((path, error)) => {
                         let _ = outcomes.send(Outcome::Failed { path, error });
                     }
-                },
-            );
+                }
+            });
         });
         // Stage 3: batch and encode on a dedicated thread.
         let encoder = scope.spawn(move || -> Result<(), crate::ClipError> {
@@ -232,6 +237,22 @@ fn prepare(clip: &Clip, file: Candidate, known: &dyn KnownContent, times: &Stage
 /// (`similar`, `classify`, uploads), without hashing or thumbnails.
 pub fn prepare_file(clip: &Clip, path: &std::path::Path) -> Result<PreparedImage, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let decoded = decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    clip.preprocess().prepare(&decoded.image).map_err(|e| format!("{}: {e}", path.display()))
+    prepare_bytes(clip, &bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Why image bytes could not be turned into encoder input.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// Not decodable (unknown format, too large, corrupt).
+    #[error(transparent)]
+    Decode(#[from] crate::decode::DecodeError),
+    /// Preprocessing failed.
+    #[error(transparent)]
+    Preprocess(#[from] ClipError),
+}
+
+/// Decodes and preprocesses image bytes held in memory (an upload).
+pub fn prepare_bytes(clip: &Clip, bytes: &[u8]) -> Result<PreparedImage, PrepareError> {
+    let decoded = decode(bytes)?;
+    Ok(clip.preprocess().prepare(&decoded.image)?)
 }

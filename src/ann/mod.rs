@@ -26,6 +26,12 @@ use crate::store::{ImageId, Store, StoreError};
 /// linearly, the graph's barely, so they meet near 50k.
 pub const EXACT_BELOW: usize = 50_000;
 
+/// The exact-scan threshold: [`EXACT_BELOW`], or `CLIPSIGHT_EXACT_BELOW` when set (to exercise
+/// the graph on small libraries in tests, or to tune on unusual hardware).
+pub fn exact_below() -> usize {
+    std::env::var("CLIPSIGHT_EXACT_BELOW").ok().and_then(|v| v.parse().ok()).unwrap_or(EXACT_BELOW)
+}
+
 /// Above this share of tombstones the graph is rebuilt instead of patched.
 pub const REBUILD_TOMBSTONE_RATIO: f64 = 0.2;
 
@@ -109,7 +115,7 @@ pub fn open(store: &Store, model: ModelId, params: AnnParams, progress: &mut dyn
         Some(m) if fresh => m.count.saturating_sub(m.tombstones.len()),
         _ => store.count_embeddings(model)?,
     };
-    if count < EXACT_BELOW {
+    if count < exact_below() {
         return Ok(None);
     }
     if fresh {
@@ -256,6 +262,7 @@ impl AnnIndex {
             move |source| AnnError::Io { path, source }
         };
         std::fs::create_dir_all(dir).map_err(io(dir))?;
+        remove_leftovers(dir, model);
         let target = dir.join(model.to_hex());
         let staging = dir.join(format!("{}.tmp-{}", model.to_hex(), std::process::id()));
         let _ = std::fs::remove_dir_all(&staging);
@@ -306,6 +313,18 @@ impl AnnIndex {
             tombstones: manifest.tombstones.iter().copied().collect(),
         };
         Ok((index, manifest))
+    }
+}
+
+/// Removes staging and old copies that a process killed during [`AnnIndex::save`] left behind.
+fn remove_leftovers(dir: &Path, model: ModelId) {
+    let hex = model.to_hex();
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&format!("{hex}.tmp-")) || name.starts_with(&format!("{hex}.old-")) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 

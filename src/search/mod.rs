@@ -93,6 +93,19 @@ pub enum SearchError {
 /// Runs a parsed query: vector ranking, keyword ranking, or both fused (see [`Mode`]).
 pub fn run(store: &Store, clip: &Clip, query: &Query, options: SearchOptions, rankers: Rankers<'_>) -> Result<Vec<Hit>, SearchError> {
     let vector = query_vector(store, clip, query, options.allow_files)?;
+    run_with_vector(store, clip, vector, query, options, rankers)
+}
+
+/// Ranks with a query vector computed elsewhere (an uploaded image's embedding, a cached text
+/// embedding); the query's text terms still drive keyword ranking and its filters still apply.
+pub fn run_with_vector(
+    store: &Store,
+    clip: &Clip,
+    vector: Option<Embedding>,
+    query: &Query,
+    options: SearchOptions,
+    rankers: Rankers<'_>,
+) -> Result<Vec<Hit>, SearchError> {
     let filters = &query.filters;
     let accept = |id: ImageId| -> bool {
         filters.is_empty() || store.file(id).ok().flatten().is_some_and(|r| matches(filters, &r))

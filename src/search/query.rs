@@ -133,7 +133,7 @@ fn tokenize(input: &str) -> Result<Vec<Token>, QueryError> {
     Ok(tokens)
 }
 
-/// Parses a query string.
+/// Parses a query string. An empty one matches every image (browse the library in id order).
 pub fn parse(input: &str) -> Result<Query, QueryError> {
     let mut query = Query::default();
     let mut words: Vec<String> = Vec::new(); // consecutive plain words forming one term
@@ -229,9 +229,6 @@ pub fn parse(input: &str) -> Result<Query, QueryError> {
         }
     }
     flush(&mut words, &mut query);
-    if query.terms.is_empty() && query.filters.is_empty() {
-        return Err(QueryError { column: 1, token: input.to_string(), message: "empty query".into() });
-    }
     Ok(query)
 }
 

@@ -77,7 +77,8 @@ pub enum OpenMode {
 pub struct Store {
     db: DB,
     dir: PathBuf,
-    _lock: Option<File>,
+    /// The writer lock; `None` for a read-only store.
+    writer_lock: Option<File>,
 }
 
 impl Store {
@@ -101,7 +102,7 @@ impl Store {
                 if report.from != report.to && report.from != 0 {
                     tracing::info!("library upgraded from schema v{} to v{}", report.from, report.to);
                 }
-                Ok(Self { db, dir: dir.to_path_buf(), _lock: Some(lock) })
+                Ok(Self { db, dir: dir.to_path_buf(), writer_lock: Some(lock) })
             }
             OpenMode::ReadOnly => {
                 if !db_path.join("CURRENT").is_file() {
@@ -119,7 +120,7 @@ impl Store {
                 if version < clipsight_migrations::LATEST {
                     return Err(StoreError::NeedsUpgrade(dir.to_path_buf()));
                 }
-                Ok(Self { db, dir: dir.to_path_buf(), _lock: None })
+                Ok(Self { db, dir: dir.to_path_buf(), writer_lock: None })
             }
         }
     }
@@ -206,6 +207,23 @@ impl Store {
     /// The JPEG thumbnail of an image.
     pub fn thumbnail(&self, id: ImageId) -> Result<Option<Vec<u8>>> {
         Ok(self.db.get_cf(self.cf(cf::THUMBS), id.to_key())?)
+    }
+
+    /// Ids that have a thumbnail (for consistency checks).
+    pub fn thumbnail_ids(&self) -> impl Iterator<Item = Result<ImageId>> + '_ {
+        self.db.iterator_cf(self.cf(cf::THUMBS), IteratorMode::Start).map(|item| {
+            let (k, _) = item?;
+            ImageId::from_key(&k).ok_or_else(|| StoreError::Corrupt("bad thumbnail key".into()))
+        })
+    }
+
+    /// The path index: (path bytes, image id) pairs (for consistency checks).
+    pub fn path_entries(&self) -> impl Iterator<Item = Result<(Vec<u8>, ImageId)>> + '_ {
+        self.db.iterator_cf(self.cf(cf::PATHS), IteratorMode::Start).map(|item| {
+            let (k, v) = item?;
+            let id = ImageId::from_key(&v).ok_or_else(|| StoreError::Corrupt("bad path entry".into()))?;
+            Ok((k.to_vec(), id))
+        })
     }
 
     /// Roots the library was built from.
@@ -298,6 +316,9 @@ impl Store {
 
     /// Flushes memtables to disk (at shutdown, so reopening is fast).
     pub fn flush(&self) -> Result<()> {
+        if self.writer_lock.is_none() {
+            return Ok(()); // a reader has nothing to flush
+        }
         for name in COLUMN_FAMILIES {
             self.db.flush_cf(self.cf(name))?;
         }

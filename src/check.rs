@@ -1,0 +1,96 @@
+//! `clipsight check`: verifies a library's invariants — every file record has its path entry,
+//! embedding and thumbnail; nothing is orphaned or duplicated; the persisted HNSW graph matches
+//! the store (or is absent, and then rebuilt on use). Used after crashes and by the crash tests.
+
+use std::collections::{HashMap, HashSet};
+
+use clipsight_indexer::ModelId;
+use serde::Serialize;
+
+use crate::ann::{self, AnnIndex};
+use crate::store::{ImageId, Store, StoreError};
+
+/// What a check found. `problems` is empty for a healthy library.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CheckReport {
+    /// File records.
+    pub files: usize,
+    /// Embeddings of the model.
+    pub embeddings: usize,
+    /// Thumbnails.
+    pub thumbnails: usize,
+    /// The persisted graph: `absent`, `fresh` (matches the store) or `stale` (rebuilt on next use).
+    pub graph: String,
+    /// Whether an indexing run was interrupted (the next `index` resumes it).
+    pub interrupted_run: bool,
+    /// Each violated invariant, in words.
+    pub problems: Vec<String>,
+}
+
+/// Checks `store` for `model`.
+pub fn check(store: &Store, model: ModelId) -> Result<CheckReport, StoreError> {
+    let mut problems = Vec::new();
+    let mut ids = HashSet::new();
+    let mut by_path: HashMap<Vec<u8>, ImageId> = HashMap::new();
+    for item in store.files() {
+        let (id, record) = item?;
+        ids.insert(id);
+        if let Some(other) = by_path.insert(record.path.clone(), id) {
+            problems.push(format!("path {} is recorded twice (images {other} and {id})", record.display_path()));
+        }
+        if store.id_by_path(&record.path)? != Some(id) {
+            problems.push(format!("image {id}: its path entry is missing or points elsewhere"));
+        }
+    }
+    let mut embeddings = 0;
+    for item in store.embeddings(model) {
+        let (id, _) = item?;
+        embeddings += 1;
+        if !ids.contains(&id) {
+            problems.push(format!("embedding of image {id} has no file record"));
+        }
+    }
+    let mut thumbnails = 0;
+    let mut thumbed = HashSet::new();
+    for id in store.thumbnail_ids() {
+        let id = id?;
+        thumbnails += 1;
+        thumbed.insert(id);
+        if !ids.contains(&id) {
+            problems.push(format!("thumbnail of image {id} has no file record"));
+        }
+    }
+    for id in &ids {
+        if store.embedding(model, *id)?.is_none() {
+            problems.push(format!("image {id} has no embedding"));
+        }
+        if !thumbed.contains(id) {
+            problems.push(format!("image {id} has no thumbnail"));
+        }
+    }
+    for item in store.path_entries() {
+        let (path, id) = item?;
+        if by_path.get(&path) != Some(&id) {
+            problems.push(format!("path entry {} → {id} has no matching record", String::from_utf8_lossy(&path)));
+        }
+    }
+    let graph = match AnnIndex::manifest(&ann::dir_of(store), model) {
+        None => "absent",
+        Some(m) if m.epoch == store.epoch()? => {
+            if m.count.saturating_sub(m.tombstones.len()) != embeddings {
+                problems.push(format!("the graph claims {} live points, the store has {embeddings} embeddings", m.count - m.tombstones.len()));
+            }
+            "fresh"
+        }
+        Some(_) => "stale",
+    };
+    problems.sort();
+    Ok(CheckReport {
+        files: ids.len(),
+        embeddings,
+        thumbnails,
+        graph: graph.to_string(),
+        interrupted_run: store.interrupted_run()?,
+        problems,
+    })
+}

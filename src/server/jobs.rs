@@ -1,0 +1,207 @@
+//! Indexing jobs: a queue served by one worker thread, so at most one indexing run writes at a
+//! time while searches keep answering. Requests that arrive while a job is queued join it.
+
+use std::collections::BTreeMap;
+use std::sync::{Condvar, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Jobs kept for `GET /api/jobs/{id}` after they finish.
+const KEEP_FINISHED: usize = 100;
+
+/// Where a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Waiting for the running job to finish.
+    Queued,
+    /// Indexing.
+    Running,
+    /// Finished; `summary` tells what it did.
+    Done,
+    /// Stopped by an error; `error` tells why.
+    Failed,
+}
+
+/// What started a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// `POST /api/index`.
+    Api,
+    /// A file change under a watched root.
+    Watch,
+    /// Server start with `--watch`.
+    Startup,
+}
+
+/// One indexing job.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Job {
+    /// Job id (increasing).
+    pub id: u64,
+    /// Where it is.
+    pub state: JobState,
+    /// What started it.
+    pub trigger: Trigger,
+    /// Files processed so far in this run.
+    pub done: usize,
+    /// Files this run has to process (known once the walk is over).
+    pub total: usize,
+    /// Seconds since the Unix epoch.
+    pub queued_at: u64,
+    /// When it started running.
+    pub started_at: Option<u64>,
+    /// When it finished.
+    pub finished_at: Option<u64>,
+    /// The run's summary (counts, skipped files with reasons), once done.
+    #[schema(value_type = Option<Object>)]
+    pub summary: Option<serde_json::Value>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[derive(Default)]
+struct Queue {
+    next_id: u64,
+    jobs: BTreeMap<u64, Job>,
+    queued: Option<u64>,
+    stopping: bool,
+}
+
+/// The job queue.
+#[derive(Default)]
+pub struct Jobs {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+}
+
+impl Jobs {
+    /// Queues an indexing job, or returns the one already queued (it will see the same files).
+    pub fn submit(&self, trigger: Trigger) -> Job {
+        let mut q = self.queue.lock().expect("jobs lock");
+        if let Some(job) = q.queued.and_then(|id| q.jobs.get(&id)) {
+            return job.clone();
+        }
+        q.next_id += 1;
+        let id = q.next_id;
+        let job = Job {
+            id,
+            state: JobState::Queued,
+            trigger,
+            done: 0,
+            total: 0,
+            queued_at: now(),
+            started_at: None,
+            finished_at: None,
+            summary: None,
+            error: None,
+        };
+        q.jobs.insert(id, job.clone());
+        q.queued = Some(id);
+        while q.jobs.len() > KEEP_FINISHED {
+            let oldest = *q.jobs.keys().next().expect("non-empty");
+            q.jobs.remove(&oldest);
+        }
+        self.wake.notify_all();
+        job
+    }
+
+    /// A job by id.
+    pub fn get(&self, id: u64) -> Option<Job> {
+        self.queue.lock().expect("jobs lock").jobs.get(&id).cloned()
+    }
+
+    /// The running job, if any.
+    pub fn running(&self) -> Option<Job> {
+        self.queue.lock().expect("jobs lock").jobs.values().find(|j| j.state == JobState::Running).cloned()
+    }
+
+    /// Whether a job is queued or running.
+    pub fn busy(&self) -> bool {
+        let q = self.queue.lock().expect("jobs lock");
+        q.queued.is_some() || q.jobs.values().any(|j| j.state == JobState::Running)
+    }
+
+    /// Blocks until a job is queued (returns it, now running) or the queue stops (None).
+    pub fn next(&self) -> Option<u64> {
+        let mut q = self.queue.lock().expect("jobs lock");
+        loop {
+            if q.stopping {
+                return None;
+            }
+            if let Some(id) = q.queued.take() {
+                if let Some(job) = q.jobs.get_mut(&id) {
+                    job.state = JobState::Running;
+                    job.started_at = Some(now());
+                }
+                return Some(id);
+            }
+            q = self.wake.wait(q).expect("jobs lock");
+        }
+    }
+
+    /// Records progress of the running job.
+    pub fn progress(&self, id: u64, done: usize, total: usize) {
+        if let Some(job) = self.queue.lock().expect("jobs lock").jobs.get_mut(&id) {
+            job.done = done;
+            job.total = total;
+        }
+    }
+
+    /// Records the end of a job.
+    pub fn finish(&self, id: u64, outcome: Result<serde_json::Value, String>) {
+        if let Some(job) = self.queue.lock().expect("jobs lock").jobs.get_mut(&id) {
+            job.finished_at = Some(now());
+            match outcome {
+                Ok(summary) => {
+                    job.state = JobState::Done;
+                    job.summary = Some(summary);
+                }
+                Err(e) => {
+                    job.state = JobState::Failed;
+                    job.error = Some(e);
+                }
+            }
+        }
+    }
+
+    /// Makes [`Jobs::next`] return `None`: the worker exits after its current job.
+    pub fn stop(&self) {
+        self.queue.lock().expect("jobs lock").stopping = true;
+        self.wake.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn submissions_while_one_is_queued_join_it() {
+        let jobs = Jobs::default();
+        let a = jobs.submit(Trigger::Api);
+        let b = jobs.submit(Trigger::Watch);
+        assert_eq!(a.id, b.id);
+        assert_eq!(jobs.next(), Some(a.id));
+        assert_eq!(jobs.get(a.id).unwrap().state, JobState::Running);
+        let c = jobs.submit(Trigger::Api);
+        assert_ne!(c.id, a.id, "a job submitted while one runs is a new job");
+        jobs.finish(a.id, Ok(serde_json::json!({"indexed": 1})));
+        assert_eq!(jobs.get(a.id).unwrap().state, JobState::Done);
+        assert!(jobs.busy());
+    }
+
+    #[test]
+    fn stopping_wakes_the_worker_with_none() {
+        let jobs = Jobs::default();
+        jobs.stop();
+        assert_eq!(jobs.next(), None);
+    }
+}

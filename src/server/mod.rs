@@ -1,0 +1,182 @@
+//! `clipsight serve`: the REST API (actix-web, OpenAPI 3 via utoipa) and the embedded web UI.
+//!
+//! ```text
+//! request → App middleware (metrics, security headers) → route: parse → Library (blocking pool)
+//!         → JSON view
+//! worker thread: load graph + keywords → run queued indexing jobs → reload them
+//! ```
+
+mod auth;
+mod derived;
+pub mod error;
+mod jobs;
+mod library;
+mod metrics;
+mod routes;
+mod upload;
+pub mod views;
+mod watch;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::Service;
+use actix_web::http::StatusCode;
+use actix_web::middleware::{Compress, DefaultHeaders};
+use actix_web::{web, App, HttpServer};
+use clipsight_indexer::Clip;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_actix_web::{scope, AppExt};
+
+pub use library::{IndexSettings, Library};
+
+use crate::store::Store;
+use error::{extractor_error, ApiError};
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Address to listen on (default 127.0.0.1:8080).
+    pub bind: SocketAddr,
+    /// Bearer token for mutating routes.
+    pub token: Option<String>,
+    /// Upload size limit in bytes.
+    pub upload_limit: usize,
+    /// Folders to watch for changes (and index at start).
+    pub watch: Vec<PathBuf>,
+    /// HTTP worker threads (0: one per core).
+    pub workers: usize,
+}
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Watching a folder failed.
+    #[error("cannot watch the folders: {0}")]
+    Watch(#[from] notify_debouncer_mini::notify::Error),
+    /// The server stopped with an error.
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+    /// Flushing the store at shutdown failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// The OpenAPI document of every `/api` route, generated from the same registration the server
+/// uses.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = App::new().into_utoipa_app().service(scope("/api").configure(routes::api)).split_for_parts();
+    doc.info.title = "clipsight".into();
+    doc.info.version = env!("CARGO_PKG_VERSION").into();
+    doc.info.description = Some("Cross-modal image/text search over a photo library (CLIP). Errors are {\"error\":{\"code\",\"message\"}}.".into());
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    doc
+}
+
+/// Serves the library until SIGINT/SIGTERM; in-flight requests finish, then the store is flushed.
+/// `writable` is false when another process holds the writer lock.
+pub fn serve(store: Store, clip: Clip, settings: IndexSettings, writable: bool, options: ServeOptions) -> Result<(), ServeError> {
+    let started = Instant::now();
+    let library = Arc::new(Library::new(store, clip, settings, writable));
+    let worker = {
+        let library = library.clone();
+        std::thread::Builder::new().name("clipsight-jobs".into()).spawn(move || library.work())?
+    };
+    let _watcher = if options.watch.is_empty() {
+        None
+    } else if !writable {
+        tracing::warn!("--watch ignored: another process owns this library");
+        None
+    } else {
+        let w = watch::watch(library.clone(), &options.watch)?;
+        let _ = library.start_indexing(jobs::Trigger::Startup);
+        Some(w)
+    };
+    if !options.bind.ip().is_loopback() && options.token.is_none() {
+        tracing::warn!("listening on {} beyond loopback without --token: anyone on the network can start indexing jobs", options.bind);
+    }
+
+    let data = web::Data::from(library.clone());
+    let doc = web::Data::new(openapi());
+    let metrics = web::Data::new(metrics::Metrics::default());
+    let token = web::Data::new(auth::Token(options.token.clone()));
+    let limit = web::Data::new(upload::UploadLimit(options.upload_limit));
+    let server = HttpServer::new(move || {
+        let metrics_mw = metrics.clone();
+        App::new()
+            .app_data(data.clone())
+            .app_data(doc.clone())
+            .app_data(metrics.clone())
+            .app_data(token.clone())
+            .app_data(limit.clone())
+            .app_data(web::JsonConfig::default().limit(1 << 20).error_handler(|e, _| {
+                let status = match &e {
+                    actix_web::error::JsonPayloadError::Overflow { .. } | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                    actix_web::error::JsonPayloadError::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                extractor_error("bad_json", e, status)
+            }))
+            .app_data(web::QueryConfig::default().error_handler(|e, _| extractor_error("bad_parameter", e, StatusCode::BAD_REQUEST)))
+            .app_data(web::PathConfig::default().error_handler(|e, _| extractor_error("bad_path", e, StatusCode::BAD_REQUEST)))
+            .wrap(Compress::default())
+            .wrap(
+                DefaultHeaders::new()
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("X-Frame-Options", "DENY"))
+                    .add(("Referrer-Policy", "no-referrer"))
+                    .add(("Content-Security-Policy", "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'")),
+            )
+            .wrap_fn(move |req, srv| {
+                let started = Instant::now();
+                let method = req.method().to_string();
+                let metrics = metrics_mw.clone();
+                let fut = srv.call(req);
+                async move {
+                    let res = fut.await?;
+                    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+                    metrics.observe(&method, &route, res.status().as_u16(), started.elapsed().as_secs_f64());
+                    Ok(res)
+                }
+            })
+            .into_utoipa_app()
+            .service(scope("/api").configure(routes::api))
+            .into_app()
+            .route("/metrics", web::get().to(routes::system::metrics))
+            .route("/", web::get().to(routes::web_ui::index))
+            .route("/{file}", web::get().to(routes::web_ui::asset))
+            .default_service(web::to(|req: actix_web::HttpRequest| async move {
+                Err::<actix_web::HttpResponse, _>(ApiError::new(StatusCode::NOT_FOUND, "no_route", format!("no route for {} {}", req.method(), req.path())))
+            }))
+    })
+    .client_request_timeout(Duration::from_secs(10))
+    .client_disconnect_timeout(Duration::from_secs(2))
+    .keep_alive(Duration::from_secs(30))
+    .shutdown_timeout(30);
+    let server = if options.workers > 0 { server.workers(options.workers) } else { server };
+    let server = server.bind(options.bind).map_err(|source| ServeError::Bind { addr: options.bind, source })?;
+    let addrs = server.addrs();
+    for addr in &addrs {
+        // Printed (not only logged) so scripts and tests can find the port when binding :0.
+        println!("clipsight: serving {} images on http://{addr}/ (ready in {:.2}s)", library.image_count().unwrap_or(0), started.elapsed().as_secs_f64());
+    }
+    actix_web::rt::System::new().block_on(server.run())?;
+    tracing::info!("shutting down: stopping indexing, flushing the library");
+    library.shutdown();
+    if worker.join().is_err() {
+        tracing::error!("the indexing thread panicked");
+    }
+    library.store().flush()?;
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! `/api/images/{id}`: one image's metadata, thumbnail, original, similar images and description.
+
+use actix_files::NamedFile;
+use actix_web::http::header::{CacheControl, CacheDirective, ContentDisposition, DispositionType};
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::search::{Mode, Query, Term, TermKind};
+use crate::server::error::{ApiError, ErrorBody};
+use crate::server::library::Library;
+use crate::server::views::{DescribeResponse, ImageView, Page, SearchResponse};
+
+/// Parameters of `describe`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DescribeParams {
+    /// Captions and tags to return (1–100, default 5).
+    k: Option<usize>,
+}
+
+/// Everything known about an image: path, size, format, EXIF, tags.
+#[utoipa::path(
+    tag = "images",
+    params(("id" = u64, Path, description = "Image id")),
+    responses(
+        (status = 200, description = "The image's record", body = ImageView),
+        (status = 404, description = "No such image", body = ErrorBody),
+    )
+)]
+#[get("/images/{id}")]
+pub async fn image(library: web::Data<Library>, id: web::Path<u64>) -> Result<web::Json<ImageView>, ApiError> {
+    let id = id.into_inner();
+    Ok(web::Json(web::block(move || library.image(id)).await??))
+}
+
+/// The image's thumbnail (JPEG, longest side 256 px).
+#[utoipa::path(
+    tag = "images",
+    params(("id" = u64, Path, description = "Image id")),
+    responses(
+        (status = 200, description = "JPEG bytes", content_type = "image/jpeg"),
+        (status = 404, description = "No such image", body = ErrorBody),
+    )
+)]
+#[get("/images/{id}/thumbnail")]
+pub async fn thumbnail(library: web::Data<Library>, id: web::Path<u64>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let bytes = web::block(move || library.thumbnail(id)).await??;
+    Ok(HttpResponse::Ok()
+        .content_type("image/jpeg")
+        .insert_header(CacheControl(vec![CacheDirective::Private, CacheDirective::MaxAge(3600)]))
+        .body(bytes))
+}
+
+/// The original file — only when it resolves inside an indexed folder (symlinks pointing
+/// elsewhere are refused). Supports range requests.
+#[utoipa::path(
+    tag = "images",
+    params(("id" = u64, Path, description = "Image id")),
+    responses(
+        (status = 200, description = "The file's bytes"),
+        (status = 403, description = "The file resolves outside the indexed folders", body = ErrorBody),
+        (status = 404, description = "No such image, or the file is gone", body = ErrorBody),
+    )
+)]
+#[get("/images/{id}/file")]
+pub async fn file(library: web::Data<Library>, id: web::Path<u64>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let path = web::block(move || library.original(id)).await??;
+    let named = NamedFile::open_async(&path).await.map_err(|_| ApiError::not_found(format!("the file of image {id} cannot be read")))?;
+    let disposition = ContentDisposition { disposition: DispositionType::Inline, parameters: named.content_disposition().parameters.clone() };
+    Ok(named.set_content_disposition(disposition).use_etag(true).use_last_modified(true).into_response(&req))
+}
+
+/// Images most similar to an indexed one ("more like this"); the image itself ranks first.
+#[utoipa::path(
+    tag = "images",
+    params(("id" = u64, Path, description = "Image id"), Page),
+    responses(
+        (status = 200, description = "Ranked images", body = SearchResponse),
+        (status = 404, description = "No such image", body = ErrorBody),
+    )
+)]
+#[get("/images/{id}/similar")]
+pub async fn similar(library: web::Data<Library>, id: web::Path<u64>, page: web::Query<Page>) -> Result<web::Json<SearchResponse>, ApiError> {
+    let (k, offset) = page.resolve()?;
+    let query = Query { terms: vec![Term { weight: 1.0, kind: TermKind::Image(id.into_inner()) }], ..Default::default() };
+    let options = crate::search::SearchOptions { k, offset, min_score: None, allow_files: false, mode: Mode::Vector };
+    Ok(web::Json(web::block(move || library.search(&query, None, options)).await??))
+}
+
+/// Image → text: the closest captions of the library's corpus and the likeliest tags.
+#[utoipa::path(
+    tag = "images",
+    params(("id" = u64, Path, description = "Image id"), DescribeParams),
+    responses(
+        (status = 200, description = "Captions and tags, best first", body = DescribeResponse),
+        (status = 404, description = "No such image", body = ErrorBody),
+    )
+)]
+#[get("/images/{id}/describe")]
+pub async fn describe(library: web::Data<Library>, id: web::Path<u64>, params: web::Query<DescribeParams>) -> Result<web::Json<DescribeResponse>, ApiError> {
+    let k = params.k.unwrap_or(5);
+    if !(1..=100).contains(&k) {
+        return Err(ApiError::bad_request("bad_parameter", "k must be between 1 and 100"));
+    }
+    let id = id.into_inner();
+    Ok(web::Json(web::block(move || library.describe(id, k)).await??))
+}

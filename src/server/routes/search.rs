@@ -1,0 +1,174 @@
+//! `/api/search`: text (query language), structured and upload queries.
+
+use actix_multipart::Multipart;
+use actix_web::{get, post, web};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::search::{self, Mode, Query, SearchOptions, Term, TermKind};
+use crate::server::error::{ApiError, ErrorBody};
+use crate::server::library::Library;
+use crate::server::upload::{self, UploadLimit};
+use crate::server::views::{Page, SearchResponse};
+
+/// Query-string parameters of `GET /api/search`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// The query language: `"red car" -night 2:sunset +img:ID folder:trips after:2019-01-01
+    /// before:2020-01-01 camera:canon type:png`. Empty: browse the library in id order.
+    q: Option<String>,
+    /// Results to return (1–1000, default 20).
+    k: Option<usize>,
+    /// Results to skip.
+    offset: Option<usize>,
+    /// `hybrid` (default), `vector` or `keyword`.
+    #[param(value_type = Option<String>)]
+    mode: Option<Mode>,
+    /// Drop results whose cosine is below this.
+    min_score: Option<f32>,
+}
+
+/// A structured query: the query language and/or explicit weighted terms.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchBody {
+    /// A query in the query language (terms and filters); optional.
+    q: Option<String>,
+    /// Weighted terms added to those of `q`.
+    #[serde(default)]
+    terms: Vec<TermBody>,
+    /// Results to return (1–1000, default 20).
+    k: Option<usize>,
+    /// Results to skip.
+    offset: Option<usize>,
+    /// `hybrid` (default), `vector` or `keyword`.
+    #[schema(value_type = Option<String>)]
+    mode: Option<Mode>,
+    /// Drop results whose cosine is below this.
+    min_score: Option<f32>,
+}
+
+/// One weighted term: exactly one of `text` and `image`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TermBody {
+    /// Text to embed.
+    text: Option<String>,
+    /// An indexed image's id.
+    image: Option<u64>,
+    /// Weight (default 1; negative subtracts).
+    weight: Option<f32>,
+}
+
+/// Parameters of `POST /api/search/image`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImageSearchParams {
+    /// Results to return (1–1000, default 20).
+    k: Option<usize>,
+    /// Results to skip.
+    offset: Option<usize>,
+    /// Filters in the query language (e.g. `folder:trips type:jpeg`); text terms are not allowed.
+    q: Option<String>,
+}
+
+fn options(k: Option<usize>, offset: Option<usize>, mode: Option<Mode>, min_score: Option<f32>) -> Result<SearchOptions, ApiError> {
+    let (k, offset) = Page { k, offset }.resolve()?;
+    if min_score.is_some_and(|m| !m.is_finite()) {
+        return Err(ApiError::bad_request("bad_parameter", "min_score must be a finite number"));
+    }
+    Ok(SearchOptions { k, offset, min_score, allow_files: false, mode: mode.unwrap_or_default() })
+}
+
+impl SearchBody {
+    /// The query: `q` parsed, then `terms` appended.
+    fn query(&self) -> Result<Query, ApiError> {
+        let mut query = search::parse(self.q.as_deref().unwrap_or(""))?;
+        for (i, t) in self.terms.iter().enumerate() {
+            let weight = t.weight.unwrap_or(1.0);
+            if !weight.is_finite() {
+                return Err(ApiError::bad_request("bad_query", format!("terms[{i}].weight must be a finite number")));
+            }
+            let kind = match (&t.text, t.image) {
+                (Some(text), None) if !text.trim().is_empty() => TermKind::Text(text.clone()),
+                (None, Some(id)) => TermKind::Image(id),
+                _ => return Err(ApiError::bad_request("bad_query", format!("terms[{i}] needs exactly one of a non-empty \"text\" and \"image\""))),
+            };
+            query.terms.push(Term { weight, kind });
+        }
+        Ok(query)
+    }
+}
+
+/// Text → image search with the query language.
+#[utoipa::path(
+    tag = "search",
+    params(SearchParams),
+    responses(
+        (status = 200, description = "Ranked images", body = SearchResponse),
+        (status = 400, description = "Malformed query (the message points at the token)", body = ErrorBody),
+    )
+)]
+#[get("/search")]
+pub async fn search_get(library: web::Data<Library>, params: web::Query<SearchParams>) -> Result<web::Json<SearchResponse>, ApiError> {
+    let p = params.into_inner();
+    let options = options(p.k, p.offset, p.mode, p.min_score)?;
+    let query = search::parse(p.q.as_deref().unwrap_or(""))?;
+    Ok(web::Json(web::block(move || library.search(&query, None, options)).await??))
+}
+
+/// Structured search: the query language plus weighted text and image terms.
+#[utoipa::path(
+    tag = "search",
+    request_body = SearchBody,
+    responses(
+        (status = 200, description = "Ranked images", body = SearchResponse),
+        (status = 400, description = "Malformed body or query", body = ErrorBody),
+        (status = 404, description = "An image term names an unknown id", body = ErrorBody),
+    )
+)]
+#[post("/search")]
+pub async fn search_post(library: web::Data<Library>, body: web::Json<SearchBody>) -> Result<web::Json<SearchResponse>, ApiError> {
+    let options = options(body.k, body.offset, body.mode, body.min_score)?;
+    let query = body.query()?;
+    Ok(web::Json(web::block(move || library.search(&query, None, options)).await??))
+}
+
+/// Find similar images by upload (multipart/form-data, file field `image`).
+#[utoipa::path(
+    tag = "search",
+    params(ImageSearchParams),
+    request_body(content_type = "multipart/form-data", description = "A field `image` holding the file"),
+    responses(
+        (status = 200, description = "Images most similar to the upload", body = SearchResponse),
+        (status = 400, description = "No image field, or text terms in q", body = ErrorBody),
+        (status = 413, description = "Larger than the upload limit, or too many pixels", body = ErrorBody),
+        (status = 415, description = "Not an image", body = ErrorBody),
+        (status = 422, description = "A corrupt image", body = ErrorBody),
+    )
+)]
+#[post("/search/image")]
+pub async fn search_image(
+    library: web::Data<Library>,
+    limit: web::Data<UploadLimit>,
+    params: web::Query<ImageSearchParams>,
+    payload: Multipart,
+) -> Result<web::Json<SearchResponse>, ApiError> {
+    let p = params.into_inner();
+    let options = options(p.k, p.offset, Some(Mode::Vector), None)?;
+    let query = search::parse(p.q.as_deref().unwrap_or(""))?;
+    if !query.terms.is_empty() {
+        return Err(ApiError::bad_request("bad_query", "q may only hold filters here (folder:, after:, before:, camera:, type:)"));
+    }
+    let form = upload::read_form(payload, limit.0).await?;
+    let bytes = form.image()?.to_vec();
+    Ok(web::Json(
+        web::block(move || {
+            let prepared = clipsight_indexer::pipeline::prepare_bytes(library.clip(), &bytes).map_err(upload::prepare_error)?;
+            let vector = library.embed_image(prepared)?;
+            library.search(&query, Some(vector), options)
+        })
+        .await??,
+    ))
+}

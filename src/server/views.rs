@@ -1,0 +1,233 @@
+//! What the API returns: JSON views of library data, with their OpenAPI schemas.
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::store::{FileRecord, ImageId};
+
+/// One ranked image.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HitView {
+    /// Image id.
+    pub id: u64,
+    /// Cosine similarity with the query (0 for keyword-only matches without a query vector).
+    pub score: f32,
+    /// File name.
+    pub name: String,
+    /// Full path on the server (for display; never accepted back).
+    pub path: String,
+    /// Width in pixels, EXIF orientation applied.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Container format (`jpeg`, `png`, ...).
+    pub format: String,
+    /// EXIF date taken, `YYYY-MM-DD HH:MM:SS`.
+    pub date_taken: Option<String>,
+    /// URL of the thumbnail.
+    pub thumbnail: String,
+}
+
+impl HitView {
+    /// The view of `record` ranked with `score`.
+    pub fn new(id: ImageId, score: f32, record: &FileRecord) -> Self {
+        let path = record.path();
+        Self {
+            id: id.0,
+            score,
+            name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            path: record.display_path(),
+            width: record.width,
+            height: record.height,
+            format: record.format.clone(),
+            date_taken: record.exif.date_taken.clone(),
+            thumbnail: format!("/api/images/{}/thumbnail", id.0),
+        }
+    }
+}
+
+/// A page of results.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResponse {
+    /// Best first; ties by ascending id.
+    pub results: Vec<HitView>,
+    /// Server time for the query.
+    pub took_ms: f64,
+    /// Images in the library.
+    pub total_images: usize,
+    /// Whether an indexing job is running (results may be incomplete).
+    pub indexing: bool,
+}
+
+/// Everything known about one image.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImageView {
+    /// Image id.
+    pub id: u64,
+    /// File name.
+    pub name: String,
+    /// Full path on the server.
+    pub path: String,
+    /// The folder holding it.
+    pub folder: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Container format.
+    pub format: String,
+    /// EXIF date taken.
+    pub date_taken: Option<String>,
+    /// Camera make and model.
+    pub camera: Option<String>,
+    /// Lens model.
+    pub lens: Option<String>,
+    /// Latitude and longitude in degrees.
+    pub gps: Option<(f64, f64)>,
+    /// User and automatic tags.
+    pub tags: Vec<String>,
+    /// When it was indexed, seconds since the Unix epoch.
+    pub indexed_at: u64,
+    /// URL of the thumbnail.
+    pub thumbnail: String,
+    /// URL of the original file.
+    pub file: String,
+}
+
+impl ImageView {
+    /// The view of `record` with its tags.
+    pub fn new(id: ImageId, record: &FileRecord, tags: Vec<String>) -> Self {
+        let hit = HitView::new(id, 0.0, record);
+        let path = record.path();
+        let exif = &record.exif;
+        let camera = match (&exif.make, &exif.model) {
+            (Some(make), Some(model)) if model.starts_with(make.as_str()) => Some(model.clone()),
+            (Some(make), Some(model)) => Some(format!("{make} {model}")),
+            (make, model) => make.clone().or_else(|| model.clone()),
+        };
+        Self {
+            id: id.0,
+            name: hit.name,
+            folder: path.parent().map(|p| p.display().to_string()).unwrap_or_default(),
+            path: hit.path,
+            size: record.size,
+            width: record.width,
+            height: record.height,
+            format: hit.format,
+            date_taken: hit.date_taken,
+            camera,
+            lens: exif.lens.clone(),
+            gps: exif.gps,
+            tags,
+            indexed_at: record.indexed_at,
+            thumbnail: hit.thumbnail,
+            file: format!("/api/images/{}/file", id.0),
+        }
+    }
+}
+
+/// A caption or tag with its score.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScoredText {
+    /// The caption or tag.
+    pub text: String,
+    /// Cosine (captions) or probability over the vocabulary (tags).
+    pub score: f32,
+}
+
+impl From<crate::describe::Scored> for ScoredText {
+    fn from(s: crate::describe::Scored) -> Self {
+        Self { text: s.text, score: s.score }
+    }
+}
+
+/// Image → text: the closest captions of the library's corpus and the likeliest tags.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DescribeResponse {
+    /// Best captions first (empty without a caption corpus; add one with `clipsight texts add`).
+    pub captions: Vec<ScoredText>,
+    /// Likeliest tags first.
+    pub tags: Vec<ScoredText>,
+}
+
+/// One label's probability.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LabelProbability {
+    /// The label as given.
+    pub label: String,
+    /// Softmax of the scaled cosines over all labels.
+    pub prob: f32,
+}
+
+/// Zero-shot classification result.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClassifyResponse {
+    /// Every label, in the order given.
+    pub labels: Vec<LabelProbability>,
+    /// The most probable label.
+    pub best: String,
+}
+
+/// Body of `POST /api/matrix`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MatrixRequest {
+    /// Indexed image ids (rows).
+    pub images: Vec<u64>,
+    /// Texts (columns).
+    pub texts: Vec<String>,
+}
+
+/// Cosine similarities of images × texts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MatrixResponse {
+    /// `similarity[i][j]` = cosine(image i, text j).
+    pub similarity: Vec<Vec<f32>>,
+    /// Symmetric InfoNCE of the pairs in order (row i ↔ column i), when the matrix is square.
+    pub loss: Option<f32>,
+}
+
+/// Values the library's images have, for filter chips.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct Facets {
+    /// Folders relative to their root (every level), sorted.
+    pub folders: Vec<String>,
+    /// Camera names.
+    pub cameras: Vec<String>,
+    /// Formats.
+    pub types: Vec<String>,
+    /// Earliest EXIF date (`YYYY-MM-DD`).
+    pub date_min: Option<String>,
+    /// Latest EXIF date.
+    pub date_max: Option<String>,
+}
+
+/// Paging parameters shared by result lists.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Page {
+    /// Results to return (1–1000, default 20).
+    pub k: Option<usize>,
+    /// Results to skip.
+    pub offset: Option<usize>,
+}
+
+impl Page {
+    /// The most results one request may ask for.
+    pub const MAX_K: usize = 1000;
+
+    /// `(k, offset)` with defaults, or an error for out-of-range values.
+    pub fn resolve(&self) -> Result<(usize, usize), super::error::ApiError> {
+        let k = self.k.unwrap_or(20);
+        if k == 0 || k > Self::MAX_K {
+            return Err(super::error::ApiError::bad_request("bad_parameter", format!("k must be between 1 and {}", Self::MAX_K)));
+        }
+        let offset = self.offset.unwrap_or(0);
+        if offset > 100_000 {
+            return Err(super::error::ApiError::bad_request("bad_parameter", "offset must be at most 100000"));
+        }
+        Ok((k, offset))
+    }
+}

@@ -1,0 +1,460 @@
+//! The REST API, route by route, against a real `clipsight serve` with the trained fixture model:
+//! results, error shapes (`{"error":{"code","message"}}` with the right status), limits, the
+//! bearer token, the OpenAPI document, `--watch` and clean shutdown.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// A scene folder indexed once, shared by the tests that only read.
+struct Shared {
+    _tmp: tempfile::TempDir,
+    photos: PathBuf,
+    data: PathBuf,
+    manifest: Value,
+}
+
+fn shared() -> &'static Shared {
+    static LIB: OnceLock<Shared> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let photos = tmp.path().join("photos");
+        let data = tmp.path().join("data");
+        let manifest = scenes(&photos, 300, 4242);
+        let summary = json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
+        assert_eq!(summary["indexed"], 300, "{summary}");
+        Shared { _tmp: tmp, photos, data, manifest }
+    })
+}
+
+/// A server over the shared library (several may run at once: the first writes, the rest read).
+fn server() -> Server {
+    Server::start(&shared().data, &[])
+}
+
+fn caption_of(path: &str) -> String {
+    let name = Path::new(path).file_name().unwrap().to_str().unwrap();
+    shared().manifest["images"].as_array().unwrap().iter().find(|i| i["file"] == name).unwrap()["caption"].as_str().unwrap().to_string()
+}
+
+fn single(colour: &str, shape: &str) -> String {
+    shared().manifest["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["labels"]["colour"] == colour && i["labels"]["shape"] == shape)
+        .map(|i| i["file"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("precondition: a single {colour} {shape} in the scenes"))
+}
+
+/// Asserts the error shape and code of a response.
+fn assert_error(status: u16, body: &Value, want_status: u16, want_code: &str) {
+    assert_eq!(status, want_status, "{body}");
+    assert_eq!(body["error"]["code"], want_code, "{body}");
+    assert!(!body["error"]["message"].as_str().unwrap_or("").is_empty(), "an error has a message: {body}");
+}
+
+fn id_of(s: &Server, file: &str) -> u64 {
+    let (_, v) = s.json("GET", "/api/search?q=&k=1000&mode=vector", None);
+    v["results"].as_array().unwrap().iter().find(|r| r["path"].as_str().unwrap().ends_with(file)).unwrap()["id"].as_u64().unwrap()
+}
+
+#[test]
+fn get_search_ranks_a_red_circle_first_with_hit_metadata() {
+    let s = server();
+    let (status, v) = s.json("GET", "/api/search?q=a%20red%20circle&k=5&mode=vector", None);
+    assert_eq!(status, 200, "{v}");
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 5);
+    assert!(caption_of(results[0]["path"].as_str().unwrap()).contains("red circle"), "{}", results[0]);
+    let first = &results[0];
+    assert_eq!(first["thumbnail"], format!("/api/images/{}/thumbnail", first["id"]));
+    assert!(first["width"].as_u64().unwrap() > 0 && first["height"].as_u64().unwrap() > 0);
+    assert_eq!(first["format"], "png");
+    assert!(first["path"].as_str().unwrap().ends_with(first["name"].as_str().unwrap()));
+    assert_eq!(v["total_images"], 300);
+    assert!(v["took_ms"].as_f64().unwrap() >= 0.0);
+}
+
+#[test]
+fn get_search_pages_with_offset_and_defaults_to_hybrid() {
+    let s = server();
+    let (_, all) = s.json("GET", "/api/search?q=a%20green%20star&k=6", None);
+    let (_, page) = s.json("GET", "/api/search?q=a%20green%20star&k=3&offset=3", None);
+    let ids = |v: &Value| v["results"].as_array().unwrap().iter().map(|r| r["id"].as_u64().unwrap()).collect::<Vec<_>>();
+    assert_eq!(ids(&all)[3..], ids(&page)[..]);
+}
+
+#[test]
+fn malformed_queries_and_parameters_are_400_with_a_json_error() {
+    let s = server();
+    let (status, v) = s.json("GET", "/api/search?q=%22unclosed", None);
+    assert_error(status, &v, 400, "bad_query");
+    assert!(v["error"]["message"].as_str().unwrap().contains("column"), "the message points at the token: {v}");
+    let (status, v) = s.json("GET", "/api/search?q=x&k=0", None);
+    assert_error(status, &v, 400, "bad_parameter");
+    let (status, v) = s.json("GET", "/api/search?q=x&k=abc", None);
+    assert_error(status, &v, 400, "bad_parameter");
+    let (status, v) = s.json("GET", "/api/search?q=x&mode=telepathy", None);
+    assert_error(status, &v, 400, "bad_parameter");
+    let (status, v) = s.json("GET", "/api/search?q=%2Bfile:/etc/passwd", None);
+    assert_error(status, &v, 400, "bad_query");
+}
+
+#[test]
+fn post_search_combines_the_query_language_with_weighted_terms() {
+    let s = server();
+    let (status, v) = s.json("POST", "/api/search", Some(json!({"terms": [{"text": "a red circle"}], "k": 3, "mode": "vector"})));
+    assert_eq!(status, 200, "{v}");
+    assert!(caption_of(v["results"][0]["path"].as_str().unwrap()).contains("red circle"));
+    let id = v["results"][0]["id"].as_u64().unwrap();
+    let (status, v) = s.json("POST", "/api/search", Some(json!({"q": "type:png", "terms": [{"image": id, "weight": 2.0}], "k": 1, "mode": "vector"})));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["results"][0]["id"].as_u64(), Some(id), "an image term finds the image itself first");
+    let (status, v) = s.json("POST", "/api/search", Some(json!({"terms": [{"image": 999999}]})));
+    assert_error(status, &v, 404, "not_found");
+    let (status, v) = s.json("POST", "/api/search", Some(json!({"terms": [{"text": "a", "image": 1}]})));
+    assert_error(status, &v, 400, "bad_query");
+    let (status, v) = s.json("POST", "/api/search", Some(json!({"query": "typo in the field name"})));
+    assert_error(status, &v, 400, "bad_json");
+    let (status, body, _) = s.call("POST", "/api/search", Some(("application/json", b"{not json")), &[]);
+    assert_error(status, &serde_json::from_slice(&body).unwrap(), 400, "bad_json");
+}
+
+#[test]
+fn uploading_an_image_finds_it_and_bad_uploads_get_4xx() {
+    let s = server();
+    let file = single("blue", "square");
+    let bytes = std::fs::read(shared().photos.join(&file)).unwrap();
+    let (ct, body) = multipart(&[("image", Some("query.png"), &bytes)]);
+    let (status, out, _) = s.call("POST", "/api/search/image?k=5", Some((&ct, &body)), &[]);
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(status, 200, "{v}");
+    assert!(v["results"][0]["path"].as_str().unwrap().ends_with(&file), "the same picture ranks first: {v}");
+    assert!(v["results"][0]["score"].as_f64().unwrap() > 0.999);
+
+    let cases: Vec<(Vec<u8>, &str, u16, &str)> = vec![
+        (b"just some text, not an image".to_vec(), "image", 415, "not_an_image"),
+        (bytes[..bytes.len() / 3].to_vec(), "image", 422, "corrupt_image"),
+        (bytes.clone(), "picture", 400, "missing_image"),
+    ];
+    for (data, field, want_status, want_code) in cases {
+        let (ct, body) = multipart(&[(field, Some("x.png"), &data)]);
+        let (status, out, _) = s.call("POST", "/api/search/image", Some((&ct, &body)), &[]);
+        assert_error(status, &serde_json::from_slice(&out).unwrap(), want_status, want_code);
+    }
+    let (status, out, _) = s.call("POST", "/api/search/image", Some(("application/json", b"{}")), &[]);
+    assert_error(status, &serde_json::from_slice(&out).unwrap(), 415, "not_multipart");
+    let (status, out, _) = s.call("POST", "/api/search/image?q=cats", Some((&ct, &body)), &[]);
+    assert_error(status, &serde_json::from_slice(&out).unwrap(), 400, "bad_query");
+}
+
+#[test]
+fn uploads_over_the_limit_are_413_and_pixel_bombs_are_refused() {
+    let s = Server::start(&shared().data, &["--upload-limit-mb", "1"]);
+    let big = vec![0xffu8; 1_500_000];
+    let (ct, body) = multipart(&[("image", Some("big.jpg"), &big)]);
+    let (status, out, _) = s.call("POST", "/api/search/image", Some((&ct, &body)), &[]);
+    assert_error(status, &serde_json::from_slice(&out).unwrap(), 413, "payload_too_large");
+    // A valid PNG header claiming 100000×100000 pixels.
+    let bomb = png_header(100_000, 100_000);
+    let (ct, body) = multipart(&[("image", Some("bomb.png"), &bomb)]);
+    let (status, out, _) = s.call("POST", "/api/search/image", Some((&ct, &body)), &[]);
+    assert_error(status, &serde_json::from_slice(&out).unwrap(), 413, "image_too_large");
+}
+
+/// The signature and IHDR chunk of a PNG of `w`×`h` RGB pixels, with no data.
+fn png_header(w: u32, h: u32) -> Vec<u8> {
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let crc = crc32(&ihdr);
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    out.extend_from_slice(&13u32.to_be_bytes());
+    out.extend_from_slice(&ihdr);
+    out.extend_from_slice(&crc.to_be_bytes());
+    out
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for b in bytes {
+        crc ^= u32::from(*b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn image_routes_return_metadata_thumbnail_original_similar_and_description() {
+    let s = server();
+    let file = single("red", "circle");
+    let id = id_of(&s, &file);
+    let (status, v) = s.json("GET", &format!("/api/images/{id}"), None);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["id"], id);
+    assert_eq!(v["name"], file.as_str());
+    assert_eq!(v["format"], "png");
+    assert!(v["tags"].is_array() && v["size"].as_u64().unwrap() > 0);
+
+    let (status, thumb, ct) = s.call("GET", &format!("/api/images/{id}/thumbnail"), None, &[]);
+    assert_eq!((status, ct.as_str()), (200, "image/jpeg"));
+    assert_eq!(&thumb[..3], b"\xff\xd8\xff", "a JPEG");
+
+    let (status, original, ct) = s.call("GET", &format!("/api/images/{id}/file"), None, &[]);
+    assert_eq!((status, ct.as_str()), (200, "image/png"));
+    assert_eq!(original, std::fs::read(shared().photos.join(&file)).unwrap(), "the original's bytes");
+
+    let (status, v) = s.json("GET", &format!("/api/images/{id}/similar?k=4"), None);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["results"][0]["id"], id, "the image itself is most similar");
+    assert_eq!(v["results"].as_array().unwrap().len(), 4);
+
+    let (status, v) = s.json("GET", &format!("/api/images/{id}/describe?k=3"), None);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["tags"].as_array().unwrap().len(), 3);
+    assert!(v["captions"].is_array());
+
+    for path in [format!("/api/images/999999"), format!("/api/images/999999/thumbnail"), format!("/api/images/999999/file"), format!("/api/images/999999/similar"), format!("/api/images/999999/describe")] {
+        let (status, v) = s.json("GET", &path, None);
+        assert_error(status, &v, 404, "not_found");
+    }
+    let (status, v) = s.json("GET", "/api/images/abc", None);
+    assert_error(status, &v, 400, "bad_path");
+    let (status, v) = s.json("GET", &format!("/api/images/{id}/describe?k=0"), None);
+    assert_error(status, &v, 400, "bad_parameter");
+}
+
+#[test]
+fn originals_whose_files_resolve_outside_the_roots_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(&photos).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    let src = shared().photos.join(single("red", "circle"));
+    std::fs::copy(&src, photos.join("inside.png")).unwrap();
+    std::fs::copy(&src, outside.join("secret.png")).unwrap();
+    let data = tmp.path().join("data");
+    json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
+    // After indexing, the file is replaced by a symlink that leads out of the root.
+    std::fs::remove_file(photos.join("inside.png")).unwrap();
+    std::os::unix::fs::symlink(outside.join("secret.png"), photos.join("inside.png")).unwrap();
+    let s = Server::start(&data, &[]);
+    let (_, v) = s.json("GET", "/api/search?q=&k=5", None);
+    let id = v["results"][0]["id"].as_u64().unwrap();
+    let (status, out, _) = s.call("GET", &format!("/api/images/{id}/file"), None, &[]);
+    assert_error(status, &serde_json::from_slice(&out).unwrap(), 403, "outside_roots");
+}
+
+#[test]
+fn classify_picks_the_shape_and_rejects_fewer_than_two_labels() {
+    let s = server();
+    let file = single("green", "triangle");
+    let bytes = std::fs::read(shared().photos.join(&file)).unwrap();
+    let labels = "a photo of a circle,a photo of a square,a photo of a triangle,a photo of a star";
+    let (ct, body) = multipart(&[("image", Some("q.png"), &bytes), ("labels", None, labels.as_bytes())]);
+    let (status, out, _) = s.call("POST", "/api/classify", Some((&ct, &body)), &[]);
+    let v: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["best"], "a photo of a triangle", "{v}");
+    let p = v["labels"][2]["prob"].as_f64().unwrap();
+    assert!(p > 0.5, "{v}");
+    let (ct, body) = multipart(&[("image", Some("q.png"), &bytes), ("labels", None, b"just one")]);
+    let (status, out, _) = s.call("POST", "/api/classify", Some((&ct, &body)), &[]);
+    assert_error(status, &serde_json::from_slice(&out).unwrap(), 400, "bad_labels");
+}
+
+#[test]
+fn matrix_scores_indexed_images_against_texts() {
+    let s = server();
+    let red = id_of(&s, &single("red", "circle"));
+    let blue = id_of(&s, &single("blue", "square"));
+    let (status, v) = s.json("POST", "/api/matrix", Some(json!({"images": [red, blue], "texts": ["a red circle", "a blue square"]})));
+    assert_eq!(status, 200, "{v}");
+    let m: Vec<Vec<f64>> = serde_json::from_value(v["similarity"].clone()).unwrap();
+    assert!(m[0][0] > m[0][1] && m[1][1] > m[1][0], "matching pairs score higher: {m:?}");
+    assert!(v["loss"].as_f64().is_some());
+    let (status, v) = s.json("POST", "/api/matrix", Some(json!({"images": [], "texts": ["x"]})));
+    assert_error(status, &v, 400, "bad_matrix");
+    let (status, v) = s.json("POST", "/api/matrix", Some(json!({"images": [999999], "texts": ["x"]})));
+    assert_error(status, &v, 404, "not_found");
+}
+
+#[test]
+fn stats_facets_health_and_metrics_describe_the_library() {
+    let s = server();
+    let (status, v) = s.json("GET", "/api/stats", None);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["images"], 300);
+    assert_eq!(v["model"].as_str().unwrap().len(), 32);
+    assert_eq!(v["graph"], "exact", "300 images are scanned exactly");
+    let (_, v) = s.json("GET", "/api/facets", None);
+    assert_eq!(v["types"], json!(["png"]));
+    let (status, v) = s.json("GET", "/api/health", None);
+    assert_eq!((status, v["status"].as_str()), (200, Some("ok")));
+    s.json("GET", "/api/search?q=a%20cat", None);
+    let (status, text, _) = s.call("GET", "/metrics", None, &[]);
+    let text = String::from_utf8(text).unwrap();
+    assert_eq!(status, 200);
+    assert!(text.contains("clipsight_images 300"), "{text}");
+    assert!(text.contains("route=\"/api/search\""), "{text}");
+    assert!(text.contains("clipsight_http_request_duration_seconds_bucket"), "{text}");
+}
+
+#[test]
+fn unknown_routes_and_methods_get_a_json_404() {
+    let s = server();
+    for (method, path) in [("GET", "/api/nope"), ("DELETE", "/api/search"), ("GET", "/nope.js"), ("PUT", "/api/images/1")] {
+        let (status, v) = s.json(method, path, None);
+        assert_eq!(status, 404, "{method} {path}: {v}");
+        assert!(v["error"]["code"].is_string(), "{v}");
+    }
+}
+
+#[test]
+fn the_openapi_document_lists_every_route_and_every_listed_route_is_served() {
+    let s = server();
+    let (status, doc) = s.json("GET", "/api/openapi.json", None);
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    let expected = [
+        ("get", "/api/search"),
+        ("post", "/api/search"),
+        ("post", "/api/search/image"),
+        ("get", "/api/images/{id}"),
+        ("get", "/api/images/{id}/thumbnail"),
+        ("get", "/api/images/{id}/file"),
+        ("get", "/api/images/{id}/similar"),
+        ("get", "/api/images/{id}/describe"),
+        ("post", "/api/classify"),
+        ("post", "/api/matrix"),
+        ("post", "/api/index"),
+        ("get", "/api/jobs/{id}"),
+        ("get", "/api/stats"),
+        ("get", "/api/facets"),
+        ("get", "/api/health"),
+        ("get", "/api/openapi.json"),
+    ];
+    let mut listed = Vec::new();
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys().filter(|m| ["get", "post", "put", "delete", "patch"].contains(&m.as_str())) {
+            listed.push((method.clone(), path.clone()));
+        }
+    }
+    listed.sort();
+    let mut want: Vec<(String, String)> = expected.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    want.sort();
+    assert_eq!(listed, want, "the document lists exactly the routes");
+    // Every documented route is routed: whatever it answers, it is not the router's 404/405.
+    for (method, path) in &listed {
+        let concrete = path.replace("{id}", "1");
+        let (status, body, _) = s.call(&method.to_uppercase(), &concrete, if method == "post" { Some(("application/json", b"{}")) } else { None }, &[]);
+        let text = String::from_utf8_lossy(&body);
+        assert!(status != 405 && !text.contains("\"no_route\""), "{method} {concrete} is not routed: {status} {text}");
+    }
+}
+
+#[test]
+fn indexing_over_http_needs_the_token_and_picks_up_new_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    let src = &shared().photos;
+    let files = [single("red", "circle"), single("blue", "square"), single("green", "triangle")];
+    std::fs::copy(src.join(&files[0]), photos.join(&files[0])).unwrap();
+    let data = tmp.path().join("data");
+    json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
+    let s = Server::start(&data, &["--token", "s3cret"]);
+    let (status, out, _) = s.call("POST", "/api/index", None, &[]);
+    assert_error(status, &serde_json::from_slice(&out).unwrap(), 401, "unauthorized");
+    let (status, out, _) = s.call("POST", "/api/index", None, &[("Authorization", "Bearer wrong")]);
+    assert_error(status, &serde_json::from_slice(&out).unwrap(), 403, "forbidden");
+
+    std::fs::copy(src.join(&files[1]), photos.join(&files[1])).unwrap();
+    std::fs::copy(src.join(&files[2]), photos.join(&files[2])).unwrap();
+    let (status, out, _) = s.call("POST", "/api/index", None, &[("Authorization", "Bearer s3cret")]);
+    let job: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_u64().unwrap();
+    s.wait_idle();
+    let (status, job) = s.json("GET", &format!("/api/jobs/{id}"), None);
+    assert_eq!(status, 200);
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["summary"]["indexed"], 2, "{job}");
+    let (_, stats) = s.json("GET", "/api/stats", None);
+    assert_eq!(stats["images"], 3);
+    let (_, v) = s.json("GET", "/api/search?q=a%20blue%20square&k=1&mode=vector", None);
+    assert!(v["results"][0]["path"].as_str().unwrap().ends_with(&files[1]), "the new file is searchable: {v}");
+    let (status, v) = s.json("GET", "/api/jobs/424242", None);
+    assert_error(status, &v, 404, "not_found");
+}
+
+#[test]
+fn watch_indexes_new_files_and_forgets_deleted_ones_while_serving() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    let src = &shared().photos;
+    let red = single("red", "circle");
+    std::fs::copy(src.join(&red), photos.join(&red)).unwrap();
+    let data = tmp.path().join("data");
+    let s = Server::start(&data, &["--watch", photos.to_str().unwrap()]);
+    assert_eq!(s.wait_idle()["images"], 1, "the watched folder is indexed at start");
+    let blue = single("blue", "square");
+    std::fs::copy(src.join(&blue), photos.join(&blue)).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while s.json("GET", "/api/stats", None).1["images"] != 2 {
+        assert!(std::time::Instant::now() < deadline, "the new file was not picked up");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::fs::remove_file(photos.join(&red)).unwrap();
+    while s.json("GET", "/api/stats", None).1["images"] != 1 {
+        assert!(std::time::Instant::now() < deadline, "the deleted file was not forgotten");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let (_, v) = s.json("GET", "/api/search?q=&k=10", None);
+    assert!(v["results"][0]["path"].as_str().unwrap().ends_with(&blue), "{v}");
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly_and_the_library_reopens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    std::fs::copy(shared().photos.join(single("red", "circle")), photos.join("a.png")).unwrap();
+    let data = tmp.path().join("data");
+    let s = Server::start(&data, &["--watch", photos.to_str().unwrap()]);
+    s.wait_idle();
+    let status = s.terminate();
+    assert!(status.success(), "exit status {status}");
+    let stats = json_of(clipsight(&data).args(["--json", "stats"]));
+    assert_eq!(stats["images"], 1);
+    assert_eq!(stats["interrupted_run"], false);
+}
+
+#[test]
+fn a_second_server_on_a_library_in_use_serves_read_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    std::fs::copy(shared().photos.join(single("red", "circle")), photos.join("a.png")).unwrap();
+    let data = tmp.path().join("data");
+    let first = Server::start(&data, &["--watch", photos.to_str().unwrap()]);
+    first.wait_idle();
+    let second = Server::start(&data, &[]);
+    let (_, stats) = second.json("GET", "/api/stats", None);
+    assert_eq!((stats["writable"].as_bool(), stats["images"].as_u64()), (Some(false), Some(1)), "{stats}");
+    let (status, v) = second.json("POST", "/api/index", None);
+    assert_error(status, &v, 409, "read_only");
+    let (status, _) = second.json("GET", "/api/search?q=a%20red%20circle", None);
+    assert_eq!(status, 200, "readers keep working");
+}
