@@ -126,6 +126,7 @@ fn reference() -> &'static (Outcome, Duration) {
         let started = Instant::now();
         assert!(index_cmd(&t).status().unwrap().success());
         let took = started.elapsed();
+        eprintln!("clean run: {:.0} ms", took.as_secs_f64() * 1000.0);
         (outcome(&t), took)
     })
 }

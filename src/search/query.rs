@@ -316,7 +316,6 @@ mod tests {
         assert_eq!(parse("cat +img:abc").unwrap_err().column, 5);
         assert!(parse("\"unclosed").unwrap_err().message.contains("unclosed"));
         assert!(parse("x color:red").unwrap_err().message.contains("unknown operator"));
-        assert!(parse("   ").unwrap_err().message.contains("empty"));
         assert!(parse("type:psd").is_err());
         assert!(parse("12x:dog").is_err());
     }
@@ -324,6 +323,30 @@ mod tests {
     #[test]
     fn quoted_text_may_contain_colons_and_operators() {
         assert_eq!(parse(r#""time: 5:30 -ish""#).unwrap().terms, vec![text(1.0, "time: 5:30 -ish")]);
+    }
+
+    #[test]
+    fn an_empty_query_matches_everything() {
+        assert_eq!(parse("   ").unwrap(), Query::default());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Any input parses or yields an error whose column lies inside the input.
+        #[test]
+        fn arbitrary_input_never_panics(input in "\\PC{0,60}|[-+:\"a-z0-9 ._/]{0,40}") {
+            if let Err(e) = parse(&input) {
+                proptest::prop_assert!(e.column >= 1 && e.column <= input.chars().count() + 1, "{e:?} for {input:?}");
+            }
+        }
+
+        /// Operator-shaped input (weights, prefixes, filters with odd values) never panics.
+        #[test]
+        fn operator_soup_never_panics(parts in proptest::collection::vec("(-|\\+|[0-9.]{1,4}:)?(img|file|folder|after|before|camera|type)?:?[a-z0-9\"-]{0,8}", 0..6)) {
+            let input = parts.join(" ");
+            let _ = parse(&input);
+        }
     }
 
     #[test]
