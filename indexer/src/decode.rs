@@ -58,6 +58,11 @@ pub enum DecodeError {
 /// Decodes `bytes` (format sniffed from content), applying EXIF orientation and size limits.
 pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
     let format = crate::walk::sniff(bytes).ok_or(DecodeError::UnknownFormat)?;
+    if format == ImageFormat::Jpeg && jpeg_is_truncated(bytes) {
+        // The decoder would fill the missing part with grey and succeed; an index of half
+        // pictures helps nobody, so say what is wrong instead.
+        return Err(DecodeError::Corrupt("truncated JPEG (the data ends before the end-of-image marker)".into()));
+    }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_DIMENSION);
@@ -74,6 +79,17 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
     let mut image = DynamicImage::from_decoder(decoder).map_err(classify)?;
     image.apply_orientation(orientation);
     Ok(Decoded { image, format, exif: read_exif(bytes) })
+}
+
+/// Whether a JPEG lacks the end-of-image marker after its last scan. Inside entropy-coded data
+/// every 0xFF byte is stuffed (FF 00), so FF D9 after the last start-of-scan (FF DA) marks a
+/// complete file, even with trailing bytes some cameras append.
+fn jpeg_is_truncated(bytes: &[u8]) -> bool {
+    let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    match last_scan {
+        None => true,
+        Some(sos) => !bytes[sos..].windows(2).any(|w| w == [0xFF, 0xD9]),
+    }
 }
 
 fn classify(e: image::ImageError) -> DecodeError {
@@ -159,6 +175,17 @@ mod tests {
         let bytes = png_bytes(&DynamicImage::new_rgb8(64, 64));
         assert!(matches!(decode(&bytes[..bytes.len() / 2]), Err(DecodeError::Corrupt(_))));
         assert!(matches!(decode(b"hello"), Err(DecodeError::UnknownFormat)));
+    }
+
+    #[test]
+    fn a_truncated_jpeg_is_corrupt_but_trailing_bytes_are_fine() {
+        let jpeg = thumbnail_jpeg(&DynamicImage::new_rgb8(300, 200));
+        assert!(decode(&jpeg).is_ok());
+        let mut trailing = jpeg.clone();
+        trailing.extend_from_slice(b"vendor data after the image");
+        assert!(decode(&trailing).is_ok());
+        let err = decode(&jpeg[..jpeg.len() - 40]).err().unwrap();
+        assert!(err.to_string().contains("truncated JPEG"), "{err}");
     }
 
     #[test]

@@ -96,9 +96,26 @@ pub fn inspect(path: &Path) -> Result<Option<Candidate>, WalkIssue> {
     let mut head = [0u8; 32];
     let n = read_prefix(path, &mut head).map_err(issue)?;
     let Some(format) = sniff(&head[..n]) else {
-        return Ok(None);
+        // Other files are none of our business, but one named like an image is worth a report.
+        return match claimed_image_extension(path) {
+            Some(ext) if n == 0 => Err(WalkIssue { path: path.to_path_buf(), error: format!("empty file (named .{ext})") }),
+            Some(ext) => Err(WalkIssue {
+                path: path.to_path_buf(),
+                error: format!("not a supported image: named .{ext} but the content is not JPEG, PNG, WebP, GIF, BMP or TIFF"),
+            }),
+            None => Ok(None),
+        };
     };
     Ok(Some(Candidate { path: path.to_path_buf(), size: meta.len(), mtime_ns: mtime_ns(&meta), format }))
+}
+
+/// Extensions people give image files (including formats clipsight cannot decode yet).
+const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "jpe", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif", "avif"];
+
+/// The file's extension, lower-cased, when it names an image format.
+fn claimed_image_extension(path: &Path) -> Option<String> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    IMAGE_EXTENSIONS.contains(&ext.as_str()).then_some(ext)
 }
 
 /// The supported format whose signature `head` starts with.

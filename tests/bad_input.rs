@@ -1,0 +1,148 @@
+//! Bad input: a generated corpus of broken, odd and hostile files (tests/reference/
+//! make_bad_inputs.py plus links, names and depths made here). Each bad file is reported with a
+//! reason, valid oddities are indexed, the run never stops, and a fixed file is picked up by the
+//! next run.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::*;
+use serde_json::Value;
+
+/// The corpus and what should happen to each file (relative path → "indexed" | "reported" | "ignored").
+fn corpus(dir: &Path) -> BTreeMap<String, String> {
+    let out = run_python(&["tests/reference/make_bad_inputs.py", dir.to_str().unwrap()]);
+    let mut expect: BTreeMap<String, String> = serde_json::from_str(&out).unwrap();
+    let good = dir.join("one-pixel.png");
+    // A symlink loop, a link to a file that no longer exists (a file gone between listing and
+    // reading), a non-UTF-8 name and a very deep path.
+    std::os::unix::fs::symlink(dir, dir.join("loop")).unwrap();
+    std::os::unix::fs::symlink(dir.join("vanished.png"), dir.join("gone.png")).unwrap();
+    expect.insert("gone.png".into(), "reported".into());
+    let odd = std::ffi::OsStr::from_bytes(b"caf\xe9-\xff.png");
+    std::fs::copy(&good, dir.join(odd)).unwrap();
+    let mut deep = dir.to_path_buf();
+    let mut rel = PathBuf::new();
+    for i in 0..120 {
+        let part = format!("level-{i:03}-of-a-deep-tree");
+        deep.push(&part);
+        rel.push(&part);
+    }
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::copy(&good, deep.join("deep.png")).unwrap();
+    expect.insert(rel.join("deep.png").display().to_string(), "indexed".into());
+    expect
+}
+
+use std::os::unix::ffi::OsStrExt;
+
+fn errors_by_file(summary: &Value, root: &Path) -> BTreeMap<String, String> {
+    let root = std::fs::canonicalize(root).unwrap();
+    summary["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let path = PathBuf::from(e["path"].as_str().unwrap());
+            let rel = path.strip_prefix(&root).map(Path::to_path_buf).unwrap_or(path);
+            (rel.display().to_string(), e["error"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn every_bad_input_is_reported_with_a_reason_and_the_run_continues() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    let expect = corpus(&photos);
+    let data = tmp.path().join("data");
+    let summary = json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
+    let errors = errors_by_file(&summary, &photos);
+    eprintln!("{} cases; reported: {errors:#?}", expect.len() + 2);
+    for (file, outcome) in &expect {
+        match outcome.as_str() {
+            "reported" => assert!(errors.get(file).is_some_and(|e| !e.is_empty()), "{file} is reported with a reason: {errors:?}"),
+            _ => assert!(!errors.contains_key(file), "{file} is not an error: {:?}", errors.get(file)),
+        }
+    }
+    assert!(errors.keys().any(|k| k.starts_with("loop")), "the symlink loop is reported: {errors:?}");
+    let bomb = &errors["bomb.png"];
+    assert!(bomb.contains("too large"), "the decompression bomb is refused by the limits: {bomb}");
+    // Indexed: the valid oddities, the non-UTF-8 name and the deep path.
+    let indexed = expect.values().filter(|o| *o == "indexed").count() + 1;
+    assert_eq!(summary["indexed"].as_u64().unwrap() as usize, indexed, "{summary}");
+    let check = json_of(clipsight(&data).args(["--json", "check"]));
+    assert_eq!(check["problems"], serde_json::json!([]), "{check}");
+    let listing = json_of(clipsight(&data).args(["--json", "search", "", "-k", "100"]));
+    assert!(
+        listing["results"].as_array().unwrap().iter().any(|r| r["path"].as_str().unwrap().contains("caf\u{fffd}-\u{fffd}.png")),
+        "the non-UTF-8 name is indexed and shown lossily: {listing}"
+    );
+
+    // Fix two files; the next run picks them up and still reports the rest.
+    std::fs::copy(photos.join("one-pixel.png"), photos.join("corrupt.png")).unwrap();
+    std::fs::copy(photos.join("cmyk.jpg"), photos.join("text-named.jpg")).unwrap();
+    let again = json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
+    assert_eq!(again["indexed"], 2, "{again}");
+    let errors = errors_by_file(&again, &photos);
+    assert!(!errors.contains_key("corrupt.png") && !errors.contains_key("text-named.jpg"));
+    assert!(errors.contains_key("bomb.png"));
+}
+
+#[test]
+fn an_unreadable_file_is_reported_and_the_rest_indexed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    let expect = corpus(&photos);
+    let _ = expect;
+    std::fs::copy(photos.join("one-pixel.png"), photos.join("locked.png")).unwrap();
+    set_mode(&photos.join("locked.png"), 0o000);
+    let data = tmp.path().join("data");
+    let summary = if running_as_root() {
+        // Root reads anything: run the indexer as `nobody` instead, with everything it needs
+        // (binary, model, photos, data dir) reachable by that user.
+        for p in [tmp.path(), &photos] {
+            set_mode(p, 0o755);
+        }
+        let bin = tmp.path().join("clipsight");
+        std::fs::copy(env!("CARGO_BIN_EXE_clipsight"), &bin).unwrap();
+        set_mode(&bin, 0o755);
+        std::fs::create_dir_all(&data).unwrap();
+        chown_nobody(&data);
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&bin)
+            .arg("--data")
+            .arg(&data)
+            .arg("--model")
+            .arg(fixture_model())
+            .args(["--json", "index"])
+            .arg(&photos)
+            .env("HOME", tmp.path())
+            .output()
+            .unwrap();
+        assert_success(&out);
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    } else {
+        json_of(clipsight(&data).args(["--json", "index"]).arg(&photos))
+    };
+    let errors = errors_by_file(&summary, &photos);
+    let locked = errors.get("locked.png").unwrap_or_else(|| panic!("the unreadable file is reported: {errors:?}"));
+    assert!(locked.contains("ermission denied"), "{locked}");
+    assert!(summary["indexed"].as_u64().unwrap() >= 6, "the rest is indexed: {summary}");
+}
+
+fn running_as_root() -> bool {
+    std::process::Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn chown_nobody(path: &Path) {
+    assert!(std::process::Command::new("chown").args(["65534:65534"]).arg(path).status().unwrap().success());
+}
