@@ -165,6 +165,41 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 200)]
         ef_construction: usize,
     },
+    /// Indexing throughput: model-only floor vs end to end vs a Python/PIL peer, on generated
+    /// 12-megapixel photos, with the time per stage and peak memory. Uses --model.
+    Index {
+        /// Photo folder to use, generated there if missing (default: a temporary folder).
+        #[arg(long)]
+        photos: Option<std::path::PathBuf>,
+        /// 4000×3000 JPEGs to generate (plus 4 two-megapixel JPEGs and 4 PNGs).
+        #[arg(long, default_value_t = 40)]
+        large: usize,
+        /// Encoder batch sizes to try for the model-only floor.
+        #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+        batch: Vec<usize>,
+        /// Skip the Python peer pipeline.
+        #[arg(long)]
+        no_peer: bool,
+    },
+    /// Query latency: text encoder alone vs search in process, over REST (distinct and repeated
+    /// queries) and per CLI process, plus REST throughput. Uses --model.
+    Query {
+        /// Stored vectors (synthetic, CLIP-like).
+        #[arg(long, default_value_t = 100_000)]
+        n: usize,
+        /// Queries per latency figure.
+        #[arg(long, default_value_t = 100)]
+        samples: usize,
+        /// Concurrent clients of the throughput run.
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        /// Seconds of the throughput run.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Where the synthetic library is kept between runs.
+        #[arg(long)]
+        work: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -228,5 +263,11 @@ pub enum ModelCommand {
         /// Target directory (default: the model cache).
         #[arg(long)]
         to: Option<PathBuf>,
+    },
+    /// Write an int8 copy of --model (dynamic quantization of the MatMuls with ONNX Runtime's
+    /// tooling; needs Python with onnxruntime) and report its speed-up and cosine against fp32.
+    Quantize {
+        /// Where to write the quantized model.
+        out: PathBuf,
     },
 }

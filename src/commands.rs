@@ -39,12 +39,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Stats => cmd_stats(g),
         Command::Model(ModelCommand::Info { dir }) => cmd_model_info(g, dir.as_deref()),
         Command::Model(ModelCommand::Pull { name, to }) => cmd_model_pull(g, &name, to),
+        Command::Model(ModelCommand::Quantize { out }) => cmd_model_quantize(g, &out),
         Command::Texts(TextsCommand::Add { file }) => cmd_texts_add(g, &file),
         Command::Describe { image, k } => cmd_describe(g, &image, k),
         Command::Duplicates { threshold } => cmd_duplicates(g, threshold),
         Command::Bench(BenchCommand::Ann { n, dim, queries, ef, m, ef_construction }) => {
             let params = ann::AnnParams { m, ef_construction, ef_search: 0 };
-            let report = clipsight::bench::ann(n, dim, queries, &ef, params, |line| {
+            let report = clipsight::bench::ann::run(n, dim, queries, &ef, params, |line| {
                 if !g.json {
                     eprintln!("{line}");
                 }
@@ -59,7 +60,67 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Bench(BenchCommand::Index { photos, large, batch, no_peer }) => cmd_bench_index(g, photos, large, &batch, no_peer),
+        Command::Bench(BenchCommand::Query { n, samples, clients, seconds, work }) => cmd_bench_query(g, n, samples, clients, seconds, work),
     }
+}
+
+/// The Python with onnxruntime, numpy and Pillow: CLIPSIGHT_PYTHON, else `python3`.
+fn python() -> PathBuf {
+    std::env::var_os("CLIPSIGHT_PYTHON").map_or_else(|| PathBuf::from("python3"), PathBuf::from)
+}
+
+fn bench_progress(g: &Global) -> impl FnMut(&str) + '_ {
+    move |line| {
+        if !g.json {
+            eprintln!("{line}");
+        }
+    }
+}
+
+fn cmd_bench_index(g: &Global, photos: Option<PathBuf>, large: usize, batches: &[usize], no_peer: bool) -> Result<()> {
+    let clip = open_model(g)?;
+    let tmp = tempfile::tempdir()?;
+    let dir = photos.unwrap_or_else(|| tmp.path().join("photos"));
+    let set = clipsight::bench::photos::PhotoSet { large_jpegs: large, medium_jpegs: 4, pngs: 4 };
+    eprintln!("photos: {} in {} (generated once)", set.len(), dir.display());
+    clipsight::bench::photos::generate(&dir, set)?;
+    let py = python();
+    let report = clipsight::bench::index::run(&clip, &dir, batches, (!no_peer).then_some(py.as_path()), bench_progress(g))?;
+    if g.json {
+        print_json(&serde_json::to_value(&report)?);
+    } else {
+        println!("{} images, batch {}:", report.images, report.batch);
+        println!("  model only   {:7.2} images/s", report.model_only_images_per_s);
+        println!("  end to end   {:7.2} images/s  ({:.2}x the model-only floor)", report.end_to_end_images_per_s, report.ratio);
+        if let (Some(p), Some(r)) = (report.peer_images_per_s, report.peer_ratio) {
+            println!("  Python peer  {p:7.2} images/s  (clipsight {r:.2}x the peer)");
+        }
+        println!("  stages (s, summed over threads): {}", report.stages_s.iter().map(|(k, v)| format!("{k} {v:.1}")).collect::<Vec<_>>().join(", "));
+        println!("  peak RSS {:.0} MiB{}", report.peak_rss_mb, report.peer_peak_rss_mb.map(|p| format!(" (peer {p:.0} MiB)")).unwrap_or_default());
+    }
+    Ok(())
+}
+
+fn cmd_bench_query(g: &Global, n: usize, samples: usize, clients: usize, seconds: u64, work: Option<PathBuf>) -> Result<()> {
+    let clip = open_model(g)?;
+    let work = work.unwrap_or_else(|| clipsight::bench::query::default_work_dir(&clip, n));
+    let exe = std::env::current_exe()?;
+    let model_dir = clip.dir().root.clone();
+    let r = clipsight::bench::query::run(&clip, &model_dir, &work, n, samples.max(2), clients.max(1), seconds.max(1), &exe, bench_progress(g))?;
+    if g.json {
+        print_json(&serde_json::to_value(&r)?);
+    } else {
+        let row = |name: &str, l: clipsight::bench::query::Latency| println!("  {name:28} p50 {:8.2} ms   p99 {:8.2} ms", l.p50_ms, l.p99_ms);
+        println!("{} vectors ({}), setup {:.1}s:", r.vectors, if r.graph { "HNSW graph" } else { "exact scan" }, r.setup_s);
+        row("text encoder alone", r.text_encoder);
+        row("search in process", r.in_process);
+        row("REST, distinct queries", r.rest);
+        row("REST, repeated queries", r.rest_repeated);
+        row("CLI process per query", r.cli);
+        println!("  in process ÷ encoder {:.2}x, REST ÷ encoder {:.2}x; REST {:.1} q/s at {} clients", r.in_process_ratio, r.rest_ratio, r.rest_qps, r.clients);
+    }
+    Ok(())
 }
 
 /// Resolves `--model`: a directory, or the name of a pulled model.
@@ -470,6 +531,58 @@ fn cmd_model_pull(g: &Global, name: &str, to: Option<PathBuf>) -> Result<()> {
         print_json(&json!({"name": name, "path": dir.display().to_string(), "id": clip.id().to_hex()}));
     } else {
         println!("{name} → {} (model id {})", dir.display(), clip.id());
+    }
+    Ok(())
+}
+
+/// The quantization script, embedded so the command works from any directory.
+const QUANTIZE_SCRIPT: &str = include_str!("../tools/quantize.py");
+
+fn cmd_model_quantize(g: &Global, out: &Path) -> Result<()> {
+    let fp32 = open_model(g)?;
+    let tmp = tempfile::tempdir()?;
+    let script = tmp.path().join("quantize.py");
+    std::fs::write(&script, QUANTIZE_SCRIPT)?;
+    let status = std::process::Command::new(python()).arg(&script).arg(&fp32.dir().root).arg(out).status().context("running Python (set CLIPSIGHT_PYTHON to one with onnxruntime)")?;
+    if !status.success() {
+        bail!("quantization failed (see above)");
+    }
+    let int8 = Clip::open(out, RuntimeOptions { device: g.device, intra_threads: g.threads })?;
+    // Agreement: cosine of fp32 and int8 embeddings of the same photos and texts.
+    let photos = clipsight::bench::photos::generate(&tmp.path().join("photos"), clipsight::bench::photos::PhotoSet { large_jpegs: 0, medium_jpegs: 8, pngs: 0 })?;
+    let texts: Vec<String> = ["a dog on the beach", "a red car at night", "a birthday cake", "snowy mountains", "a cat asleep on a sofa", "a city street in the rain"].map(String::from).to_vec();
+    let cosines = |a: &[Embedding], b: &[Embedding]| -> (f32, f32) {
+        let c: Vec<f32> = a.iter().zip(b).map(|(x, y)| x.cosine(y)).collect();
+        (c.iter().sum::<f32>() / c.len() as f32, c.iter().copied().fold(f32::INFINITY, f32::min))
+    };
+    let (image_mean, image_min) = cosines(&embed_images(&fp32, &photos)?, &embed_images(&int8, &photos)?);
+    let (text_mean, text_min) = cosines(&fp32.encode_texts(&texts)?, &int8.encode_texts(&texts)?);
+    // Speed: model-only image throughput, and text encodings per second, same run.
+    let image_speed = |clip: &Clip| clipsight::bench::index::model_only(clip, 8, 32);
+    let text_speed = |clip: &Clip| -> Result<f64> {
+        let started = Instant::now();
+        for _ in 0..4 {
+            clip.encode_texts(&texts)?;
+        }
+        Ok((4 * texts.len()) as f64 / started.elapsed().as_secs_f64())
+    };
+    let (img32, img8) = (image_speed(&fp32)?, image_speed(&int8)?);
+    let (txt32, txt8) = (text_speed(&fp32)?, text_speed(&int8)?);
+    let report = json!({
+        "out": out.display().to_string(),
+        "id": int8.id().to_hex(),
+        "image_cosine_mean": image_mean, "image_cosine_min": image_min,
+        "text_cosine_mean": text_mean, "text_cosine_min": text_min,
+        "image_images_per_s": {"fp32": img32, "int8": img8, "speedup": img8 / img32},
+        "text_texts_per_s": {"fp32": txt32, "int8": txt8, "speedup": txt8 / txt32},
+    });
+    if g.json {
+        print_json(&report);
+    } else {
+        println!("int8 model written to {} (id {})", out.display(), int8.id());
+        println!("  image encoder: {img32:.1} → {img8:.1} images/s ({:.2}x), cosine vs fp32 mean {image_mean:.4} min {image_min:.4}", img8 / img32);
+        println!("  text encoder:  {txt32:.1} → {txt8:.1} texts/s ({:.2}x), cosine vs fp32 mean {text_mean:.4} min {text_min:.4}", txt8 / txt32);
+        println!("  index with it: clipsight --model {} index PHOTOS (a new model id: the library re-embeds)", out.display());
     }
     Ok(())
 }

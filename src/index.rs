@@ -172,6 +172,7 @@ pub fn run(store: &Store, clip: &Clip, options: &IndexOptions, mut progress: imp
         vocabulary: vocabulary.as_ref(),
         // Only collected when a persisted graph exists to be patched.
         added: crate::ann::AnnIndex::manifest(&crate::ann::dir_of(store), model).map(|_| Vec::new()),
+        commit_s: 0.0,
     };
     let mut done = 0usize;
     let mut failure: Option<IndexError> = None;
@@ -242,6 +243,7 @@ pub fn run(store: &Store, clip: &Clip, options: &IndexOptions, mut progress: imp
     summary.elapsed_s = started.elapsed().as_secs_f64();
     summary.images_per_s = if summary.elapsed_s > 0.0 { summary.indexed as f64 / summary.elapsed_s } else { 0.0 };
     summary.stages_s = times.seconds();
+    summary.stages_s.push(("commit", writer.commit_s));
     Ok(summary)
 }
 
@@ -327,6 +329,8 @@ struct BatchWriter<'a> {
     batch_size: usize,
     /// Embeddings written by this run, for patching a persisted ANN graph.
     added: Option<Vec<(ImageId, clipsight_indexer::Embedding)>>,
+    /// Seconds spent building and committing batches.
+    commit_s: f64,
 }
 
 impl BatchWriter<'_> {
@@ -351,6 +355,13 @@ impl BatchWriter<'_> {
         if self.pending.is_empty() {
             return Ok(());
         }
+        let started = Instant::now();
+        let result = self.write_pending();
+        self.commit_s += started.elapsed().as_secs_f64();
+        result
+    }
+
+    fn write_pending(&mut self) -> Result<(), IndexError> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let mut changes = self.store.changes();
         for p in std::mem::take(&mut self.pending) {

@@ -33,8 +33,12 @@ pub struct ExifMeta {
 
 /// A decoded image, upright, with what was learnt about it.
 pub struct Decoded {
-    /// The pixels, EXIF orientation applied.
+    /// The pixels, EXIF orientation applied — possibly smaller than the file (see [`decode_at_least`]).
     pub image: DynamicImage,
+    /// Width of the picture in the file, upright.
+    pub width: u32,
+    /// Height of the picture in the file, upright.
+    pub height: u32,
     /// The container format.
     pub format: ImageFormat,
     /// EXIF metadata.
@@ -55,8 +59,18 @@ pub enum DecodeError {
     Corrupt(String),
 }
 
-/// Decodes `bytes` (format sniffed from content), applying EXIF orientation and size limits.
+/// Decodes `bytes` at full size (format sniffed from content), applying EXIF orientation and
+/// size limits.
 pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
+    decode_at_least(bytes, u32::MAX)
+}
+
+/// Decodes `bytes` for a consumer that needs no more than `min_side` pixels on the shorter side.
+/// JPEGs are then decoded at a reduced DCT scale (1/2, 1/4 or 1/8) that still leaves at least
+/// `min_side`: a 12-megapixel photo needed at 224 px skips most of its inverse DCT, colour
+/// conversion and memory traffic. Other formats, and JPEGs the scaled decoder does not handle
+/// (CMYK, 16-bit), are decoded at full size.
+pub fn decode_at_least(bytes: &[u8], min_side: u32) -> Result<Decoded, DecodeError> {
     let format = crate::walk::sniff(bytes).ok_or(DecodeError::UnknownFormat)?;
     if format == ImageFormat::Jpeg && jpeg_is_truncated(bytes) {
         // The decoder would fill the missing part with grey and succeed; an index of half
@@ -76,9 +90,37 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
         return Err(DecodeError::TooLarge(format!("{w}x{h} needs {} MiB", bytes_needed >> 20)));
     }
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut image = DynamicImage::from_decoder(decoder).map_err(classify)?;
+    let scaled = if format == ImageFormat::Jpeg && w.min(h) / 2 >= min_side { decode_jpeg_scaled(bytes, w, h, min_side) } else { None };
+    let mut image = match scaled {
+        Some(image) => image,
+        None => DynamicImage::from_decoder(decoder).map_err(classify)?,
+    };
     image.apply_orientation(orientation);
-    Ok(Decoded { image, format, exif: read_exif(bytes) })
+    let (width, height) = match orientation {
+        image::metadata::Orientation::Rotate90
+        | image::metadata::Orientation::Rotate270
+        | image::metadata::Orientation::Rotate90FlipH
+        | image::metadata::Orientation::Rotate270FlipH => (h, w),
+        _ => (w, h),
+    };
+    Ok(Decoded { image, width, height, format, exif: read_exif(bytes) })
+}
+
+/// A JPEG decoded at the smallest DCT scale whose shorter side is still `min_side` or more;
+/// `None` when the scaled decoder cannot (the caller then decodes at full size).
+fn decode_jpeg_scaled(bytes: &[u8], w: u32, h: u32, min_side: u32) -> Option<DynamicImage> {
+    let short = w.min(h);
+    let want = |side: u32| -> u16 { (u64::from(side) * u64::from(min_side)).div_ceil(u64::from(short)).min(u64::from(u16::MAX)) as u16 };
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.read_info().ok()?;
+    let (sw, sh) = decoder.scale(want(w), want(h)).ok()?;
+    let pixels = decoder.decode().ok()?;
+    let (sw, sh) = (u32::from(sw), u32::from(sh));
+    match decoder.info()?.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => image::RgbImage::from_raw(sw, sh, pixels).map(DynamicImage::ImageRgb8),
+        jpeg_decoder::PixelFormat::L8 => image::GrayImage::from_raw(sw, sh, pixels).map(DynamicImage::ImageLuma8),
+        _ => None,
+    }
 }
 
 /// Whether a JPEG lacks the end-of-image marker after its last scan. Inside entropy-coded data
@@ -186,6 +228,19 @@ mod tests {
         assert!(decode(&trailing).is_ok());
         let err = decode(&jpeg[..jpeg.len() - 40]).err().unwrap();
         assert!(err.to_string().contains("truncated JPEG"), "{err}");
+    }
+
+    #[test]
+    fn large_jpegs_are_decoded_at_a_reduced_dct_scale_that_still_covers_the_need() {
+        let mut jpeg = Vec::new();
+        let img = DynamicImage::ImageRgb8(image::RgbImage::from_fn(2000, 1500, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 99])));
+        img.write_with_encoder(JpegEncoder::new_with_quality(&mut jpeg, 90)).unwrap();
+        let d = decode_at_least(&jpeg, 180).unwrap();
+        assert_eq!((d.image.width(), d.image.height()), (250, 188), "1/8 scale: the shorter side stays ≥ 180");
+        assert_eq!((d.width, d.height), (2000, 1500), "the record keeps the file's size");
+        let d = decode_at_least(&jpeg, 300).unwrap();
+        assert_eq!(d.image.height(), 375, "1/4 scale");
+        assert_eq!(decode(&jpeg).unwrap().image.width(), 2000, "full size when asked");
     }
 
     #[test]

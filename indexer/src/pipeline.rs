@@ -12,7 +12,7 @@ use crossbeam_channel::bounded;
 use rayon::prelude::*;
 
 use crate::clip::{Clip, ClipError, PreparedImage};
-use crate::decode::{decode, thumbnail_jpeg, ExifMeta};
+use crate::decode::{decode_at_least, thumbnail_jpeg, ExifMeta, THUMBNAIL_SIZE};
 use crate::embedding::Embedding;
 use crate::walk::Candidate;
 
@@ -213,7 +213,7 @@ fn prepare(clip: &Clip, file: Candidate, known: &dyn KnownContent, times: &Stage
     if known.is_known(&hash) {
         return Ok(Step::Known { file, hash });
     }
-    let decoded = decode(&bytes).map_err(|e| (file.path.clone(), e.to_string()))?;
+    let decoded = decode_at_least(&bytes, decode_side(clip)).map_err(|e| (file.path.clone(), e.to_string()))?;
     let t = StageTimes::add(&times.decode, t);
     let input = clip
         .preprocess()
@@ -223,8 +223,8 @@ fn prepare(clip: &Clip, file: Candidate, known: &dyn KnownContent, times: &Stage
     let thumbnail = thumbnail_jpeg(&decoded.image);
     StageTimes::add(&times.thumbnail, t);
     Ok(Step::Prepared(Box::new(Prepared {
-        width: decoded.image.width(),
-        height: decoded.image.height(),
+        width: decoded.width,
+        height: decoded.height,
         exif: decoded.exif,
         file,
         hash,
@@ -232,6 +232,17 @@ fn prepare(clip: &Clip, file: Candidate, known: &dyn KnownContent, times: &Stage
         input,
     })))
 }
+
+/// How many pixels the shorter side of a decoded image needs: the model's input side and the
+/// thumbnail's, times [`OVERSAMPLE`] so the resampling filter still sees the detail it would at
+/// full size (parity with the reference preprocessing, tests/parity.rs).
+fn decode_side(clip: &Clip) -> u32 {
+    let (w, h) = clip.preprocess().size;
+    OVERSAMPLE * w.max(h).max(THUMBNAIL_SIZE)
+}
+
+/// See [`decode_side`].
+const OVERSAMPLE: u32 = 1;
 
 /// Reads, decodes and preprocesses one image file for the encoder — the query-side path
 /// (`similar`, `classify`, uploads), without hashing or thumbnails.
@@ -253,6 +264,6 @@ pub enum PrepareError {
 
 /// Decodes and preprocesses image bytes held in memory (an upload).
 pub fn prepare_bytes(clip: &Clip, bytes: &[u8]) -> Result<PreparedImage, PrepareError> {
-    let decoded = decode(bytes)?;
+    let decoded = decode_at_least(bytes, decode_side(clip))?;
     Ok(clip.preprocess().prepare(&decoded.image)?)
 }

@@ -154,11 +154,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("photo.dat"), PNG_MAGIC).unwrap();
         std::fs::write(dir.path().join("notes.jpg"), b"just text").unwrap();
+        std::fs::write(dir.path().join("readme.txt"), b"just text").unwrap();
         std::fs::create_dir(dir.path().join("folder.jpg")).unwrap();
-        let found: Vec<_> = walk(&[dir.path().to_path_buf()], WalkOptions::default())
-            .map(|r| r.unwrap().path.file_name().unwrap().to_owned())
-            .collect();
+        let (found, issues): (Vec<_>, Vec<_>) = walk(&[dir.path().to_path_buf()], WalkOptions::default()).partition(Result::is_ok);
+        let found: Vec<_> = found.into_iter().map(|r| r.unwrap().path.file_name().unwrap().to_owned()).collect();
         assert_eq!(found, vec![std::ffi::OsString::from("photo.dat")]);
+        // A non-image named like one is reported; other files and folders are not.
+        let issues: Vec<_> = issues.into_iter().map(|r| r.unwrap_err()).collect();
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert!(issues[0].path.ends_with("notes.jpg") && issues[0].error.contains("not a supported image"));
     }
 
     #[test]

@@ -198,6 +198,17 @@ fn vector_hits(
 
 /// The unit query vector of the terms (`None` for a filter-only query).
 pub fn query_vector(store: &Store, clip: &Clip, query: &Query, allow_files: bool) -> Result<Option<Embedding>, SearchError> {
+    query_vector_with(store, clip, query, allow_files, &|texts| clip.encode_texts(texts))
+}
+
+/// [`query_vector`] with the text encoder supplied by the caller (the server's cached one).
+pub fn query_vector_with(
+    store: &Store,
+    clip: &Clip,
+    query: &Query,
+    allow_files: bool,
+    encode_texts: &dyn Fn(&[&str]) -> Result<Vec<Embedding>, ClipError>,
+) -> Result<Option<Embedding>, SearchError> {
     let texts: Vec<&str> = query
         .terms
         .iter()
@@ -206,7 +217,7 @@ pub fn query_vector(store: &Store, clip: &Clip, query: &Query, allow_files: bool
             _ => None,
         })
         .collect();
-    let mut text_embeddings = clip.encode_texts(&texts)?.into_iter();
+    let mut text_embeddings = if texts.is_empty() { Vec::new() } else { encode_texts(&texts)? }.into_iter();
     let mut parts: Vec<(f32, Embedding)> = Vec::new();
     for term in &query.terms {
         let e = match &term.kind {

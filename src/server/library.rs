@@ -45,13 +45,27 @@ pub struct Library {
     facets: Mutex<Option<(u64, Facets)>>,
     count: Mutex<Option<(u64, usize)>>,
     stop: Arc<AtomicBool>,
+    text_cache: Mutex<lru::LruCache<String, Embedding>>,
 }
+
+/// Text embeddings kept by the server.
+const TEXT_CACHE_ENTRIES: usize = 4096;
 
 impl Library {
     /// Serves `store` with `clip`; `writable` is false when another process holds the writer lock
     /// (indexing routes then answer 409).
     pub fn new(store: Store, clip: Clip, settings: IndexSettings, writable: bool) -> Self {
-        Self { store, clip, derived: Derived::default(), jobs: Jobs::default(), settings, writable, facets: Mutex::new(None), count: Mutex::new(None), stop: Arc::default() }
+        Self {
+            store,
+            clip,
+            derived: Derived::default(),
+            jobs: Jobs::default(),
+            settings,
+            writable,
+            facets: Mutex::new(None), count: Mutex::new(None),
+            stop: Arc::default(),
+            text_cache: Mutex::new(lru::LruCache::new(std::num::NonZeroUsize::new(TEXT_CACHE_ENTRIES).expect("non-zero"))),
+        }
     }
 
     /// The store.
@@ -147,10 +161,11 @@ impl Library {
             _ => self.derived.keywords(),
         };
         let rankers = search::Rankers { graph: graph.as_deref(), keywords: keywords.as_deref() };
-        let hits = match vector {
-            Some(v) => search::run_with_vector(&self.store, &self.clip, Some(v), query, options, rankers)?,
-            None => search::run(&self.store, &self.clip, query, options, rankers)?,
+        let vector = match vector {
+            Some(v) => Some(v),
+            None => search::query_vector_with(&self.store, &self.clip, query, false, &|texts| self.encode_texts(texts))?,
         };
+        let hits = search::run_with_vector(&self.store, &self.clip, vector, query, options, rankers)?;
         let mut results = Vec::with_capacity(hits.len());
         for hit in hits {
             if let Some(record) = self.store.file(hit.id)? {
@@ -163,6 +178,27 @@ impl Library {
             total_images: self.image_count()?,
             indexing: self.jobs.busy(),
         })
+    }
+
+    /// Text embeddings through a small LRU cache: a repeated query (paging, a shared link, the
+    /// UI's search-as-you-type settling on the same words) skips the text encoder.
+    fn encode_texts(&self, texts: &[&str]) -> Result<Vec<Embedding>, clipsight_indexer::ClipError> {
+        let mut out: Vec<Option<Embedding>> = {
+            let mut cache = self.text_cache.lock().expect("text cache lock");
+            texts.iter().map(|t| cache.get(*t).cloned()).collect()
+        };
+        let missing: Vec<&str> = texts.iter().zip(&out).filter(|(_, e)| e.is_none()).map(|(t, _)| *t).collect();
+        if !missing.is_empty() {
+            let fresh = self.clip.encode_texts(&missing)?;
+            let mut cache = self.text_cache.lock().expect("text cache lock");
+            let mut fresh = missing.iter().zip(fresh);
+            for slot in out.iter_mut().filter(|e| e.is_none()) {
+                let (text, embedding) = fresh.next().expect("one embedding per missing text");
+                cache.put((*text).to_string(), embedding.clone());
+                *slot = Some(embedding);
+            }
+        }
+        Ok(out.into_iter().map(|e| e.expect("filled")).collect())
     }
 
     /// Images in the library (a key scan, cached per store epoch: cheap on every query).

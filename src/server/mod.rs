@@ -163,7 +163,10 @@ pub fn serve(store: Store, clip: Clip, settings: IndexSettings, writable: bool, 
     .client_request_timeout(Duration::from_secs(10))
     .client_disconnect_timeout(Duration::from_secs(2))
     .keep_alive(Duration::from_secs(30))
-    .shutdown_timeout(30);
+    .shutdown_timeout(30)
+    // Blocking work (inference, RocksDB) is CPU-bound: more threads than cores only add memory
+    // (a malloc arena and a stack each) and contention.
+    .worker_max_blocking_threads(2 * std::thread::available_parallelism().map_or(2, |n| n.get()));
     let server = if options.workers > 0 { server.workers(options.workers) } else { server };
     let server = server.bind(options.bind).map_err(|source| ServeError::Bind { addr: options.bind, source })?;
     let addrs = server.addrs();

@@ -107,22 +107,16 @@ fn exact_top(vectors: &[(ImageId, Embedding)], q: &Embedding, k: usize) -> Vec<H
     hits
 }
 
-fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
-        .map_or(0.0, |kb| kb / 1024.0)
-}
 
 /// Runs the benchmark. `progress` receives one line per finished step.
-pub fn ann(n: usize, dim: usize, queries: usize, efs: &[usize], params: AnnParams, mut progress: impl FnMut(&str)) -> AnnReport {
+pub fn run(n: usize, dim: usize, queries: usize, efs: &[usize], params: AnnParams, mut progress: impl FnMut(&str)) -> AnnReport {
     let data = Dataset::generate(n, dim, queries, 7);
     progress(&format!("generated {n} vectors of {dim} dimensions"));
-    let before = rss_mb();
+    let before = super::rss_mb();
     let started = Instant::now();
     let index = AnnIndex::build(&data.vectors, params);
     let build_s = started.elapsed().as_secs_f64();
-    let memory_mb = rss_mb() - before;
+    let memory_mb = super::rss_mb() - before;
     progress(&format!("built the graph in {build_s:.1}s"));
     let mut runs = Vec::new();
     let mut exact_seconds = 0.0;
@@ -174,7 +168,7 @@ mod tests {
 
     #[test]
     fn the_graph_finds_most_true_neighbours_on_clustered_data() {
-        let r = ann(3000, 64, 30, &[128], AnnParams::default(), |_| {});
+        let r = run(3000, 64, 30, &[128], AnnParams::default(), |_| {});
         assert!(r.runs.iter().all(|run| run.recall_at_10 > 0.9), "{:?}", r.runs);
     }
 }

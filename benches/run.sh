@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The performance benches in one command, on the model given by CLIPSIGHT_MODEL / --model, or —
+# when there is none — the `vit-b-32` preset of ../shared/tools/make_clip_model.py (random
+# weights, the true ViT-B/32 size and cost). Prints figures; every target is a ratio against a
+# baseline measured in the same run. Add --json for machine-readable output.
+#   benches/run.sh [--json] [index|query|ann|quantize|all]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JSON=""
+if [ "${1:-}" = "--json" ]; then JSON="--json"; shift; fi
+WHAT=${1:-all}
+bash scripts/setup.sh
+source scripts/env.sh
+cargo build --release -p clipsight
+BIN="$CARGO_TARGET_DIR/release/clipsight"
+if [ -z "${CLIPSIGHT_MODEL:-}" ]; then
+  TOOL=../shared/tools/make_clip_model.py
+  [ -f "$TOOL" ] || { echo "set CLIPSIGHT_MODEL to a model directory ($TOOL is absent)" >&2; exit 2; }
+  export CLIPSIGHT_MODEL="$HOME/.cache/clipsight/bench-models/vit-b-32"
+  [ -f "$CLIPSIGHT_MODEL/visual/model.onnx" ] || "$CLIPSIGHT_PYTHON" "$TOOL" --preset vit-b-32 --out "$CLIPSIGHT_MODEL"
+fi
+PHOTOS="$HOME/.cache/clipsight/bench-photos"
+case "$WHAT" in
+  index) "$BIN" $JSON bench index --photos "$PHOTOS" ;;
+  query) "$BIN" $JSON bench query ;;
+  ann) "$BIN" $JSON bench ann --n 100000 ;;
+  quantize) rm -rf /tmp/clipsight-int8 && "$BIN" $JSON model quantize /tmp/clipsight-int8 ;;
+  all)
+    "$BIN" $JSON bench index --photos "$PHOTOS"
+    "$BIN" $JSON bench query
+    "$BIN" $JSON bench ann --n 100000
+    ;;
+  *) echo "usage: benches/run.sh [--json] [index|query|ann|quantize|all]" >&2; exit 2 ;;
+esac

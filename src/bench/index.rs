@@ -1,0 +1,186 @@
+//! `clipsight bench index`: how close end-to-end indexing comes to the model's own speed.
+//!
+//! In one run, on one machine: the model-only floor (prepared tensors straight into the image
+//! encoder, best batch size), end-to-end `index` of a photo folder (fresh library, the tag
+//! vocabulary embedded beforehand as in steady state), the time per stage, the peak RSS, and a
+//! plain Python ONNX Runtime + PIL pipeline on the same model and photos (the peer baseline).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use clipsight_indexer::clip::PreparedImage;
+use clipsight_indexer::Clip;
+use serde::{Deserialize, Serialize};
+
+use crate::describe;
+use crate::index::{self, IndexOptions};
+use crate::store::{OpenMode, Store};
+
+/// The peer pipeline's script, embedded so the bench runs from any directory.
+const PEER_SCRIPT: &str = include_str!("../../tools/bench/peer_index.py");
+
+/// Why the bench failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The model failed.
+    #[error(transparent)]
+    Model(#[from] clipsight_indexer::ClipError),
+    /// Indexing failed.
+    #[error(transparent)]
+    Index(#[from] crate::index::IndexError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The tag vocabulary failed.
+    #[error(transparent)]
+    Describe(#[from] describe::DescribeError),
+    /// Files could not be written or read.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The peer pipeline failed.
+    #[error("the Python peer pipeline failed: {0}")]
+    Peer(String),
+}
+
+/// Model-only throughput at one batch size.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchRun {
+    /// Images per encoder call.
+    pub batch: usize,
+    /// Images per second.
+    pub images_per_s: f64,
+}
+
+/// What the Python peer pipeline reported.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerReport {
+    /// Images embedded.
+    pub images: usize,
+    /// Wall time.
+    pub seconds: f64,
+    /// Throughput.
+    pub images_per_s: f64,
+    /// Its peak RSS.
+    pub peak_rss_mb: f64,
+}
+
+/// The bench's figures (`--json` prints them).
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexReport {
+    /// Images in the photo folder.
+    pub images: usize,
+    /// The floor: the best model-only throughput.
+    pub model_only_images_per_s: f64,
+    /// Every batch size tried.
+    pub model_only: Vec<BatchRun>,
+    /// `index` on the photo folder.
+    pub end_to_end_images_per_s: f64,
+    /// End to end ÷ model only (target ≥ 0.9).
+    pub ratio: f64,
+    /// The Python/PIL pipeline's throughput, when it ran.
+    pub peer_images_per_s: Option<f64>,
+    /// End to end ÷ peer (target ≥ 2).
+    pub peer_ratio: Option<f64>,
+    /// Seconds per stage, summed over threads (read, decode, resize, thumbnail, encode, commit).
+    pub stages_s: BTreeMap<String, f64>,
+    /// Peak RSS of this process during the end-to-end run.
+    pub peak_rss_mb: f64,
+    /// The peer's peak RSS.
+    pub peer_peak_rss_mb: Option<f64>,
+    /// Encoder batch size used end to end (the best model-only one).
+    pub batch: usize,
+}
+
+/// Model-only throughput: model-sized images, already decoded and resized, straight into the
+/// encoder, `rounds` batches after one warm-up batch.
+pub fn model_only(clip: &Clip, batch: usize, min_images: usize) -> Result<f64, BenchError> {
+    let (w, h) = clip.preprocess().size;
+    let mut seed = 1u32;
+    let prepared: Vec<PreparedImage> = (0..batch)
+        .map(|_| {
+            let pixels = (0..w * h * 3)
+                .map(|_| {
+                    seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (seed >> 24) as u8
+                })
+                .collect();
+            PreparedImage { width: w, height: h, pixels }
+        })
+        .collect();
+    clip.encode_images(&prepared)?;
+    let rounds = min_images.div_ceil(batch).max(2);
+    let started = Instant::now();
+    for _ in 0..rounds {
+        clip.encode_images(&prepared)?;
+    }
+    Ok((rounds * batch) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Runs the whole bench on the photos in `photos`. `peer` is the Python to run the peer pipeline
+/// with (None skips it).
+pub fn run(clip: &Clip, photos: &Path, batches: &[usize], peer: Option<&Path>, mut progress: impl FnMut(&str)) -> Result<IndexReport, BenchError> {
+    let images = crate::indexer::walk::walk(&[photos.to_path_buf()], Default::default()).filter(Result::is_ok).count();
+    let mut model_only_runs = Vec::new();
+    for &batch in batches {
+        let ips = model_only(clip, batch, images.max(32))?;
+        progress(&format!("model only, batch {batch}: {ips:.2} images/s"));
+        model_only_runs.push(BatchRun { batch, images_per_s: ips });
+    }
+    let best = model_only_runs.iter().max_by(|a, b| a.images_per_s.total_cmp(&b.images_per_s)).cloned().unwrap_or(BatchRun { batch: 32, images_per_s: f64::NAN });
+
+    let tmp = tempfile::tempdir()?;
+    let store = Store::open(tmp.path(), OpenMode::ReadWrite)?;
+    let words = describe::vocabulary_words(None);
+    progress("embedding the tag vocabulary (once per model, not timed)");
+    describe::Vocabulary::load(&store, clip, &words, true)?;
+    super::reset_peak_rss();
+    let options = IndexOptions { roots: vec![photos.to_path_buf()], hidden: false, full: false, batch_size: best.batch, tag_vocabulary: words, stop: None };
+    let summary = index::run(&store, clip, &options, |_, _| {})?;
+    store.flush()?;
+    let peak_rss_mb = super::peak_rss_mb();
+    let e2e = summary.indexed as f64 / summary.elapsed_s;
+    progress(&format!("end to end: {} images in {:.1}s = {e2e:.2} images/s", summary.indexed, summary.elapsed_s));
+    drop(store);
+
+    let peer_report = match peer {
+        Some(python) => {
+            progress("peer: Python + PIL + ONNX Runtime on the same photos");
+            Some(run_peer(python, &clip.dir().root, photos, best.batch)?)
+        }
+        None => None,
+    };
+    Ok(IndexReport {
+        images: summary.indexed,
+        model_only_images_per_s: best.images_per_s,
+        model_only: model_only_runs,
+        end_to_end_images_per_s: e2e,
+        ratio: e2e / best.images_per_s,
+        peer_images_per_s: peer_report.as_ref().map(|p| p.images_per_s),
+        peer_ratio: peer_report.as_ref().map(|p| e2e / p.images_per_s),
+        stages_s: summary.stages_s.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        peak_rss_mb,
+        peer_peak_rss_mb: peer_report.as_ref().map(|p| p.peak_rss_mb),
+        batch: best.batch,
+    })
+}
+
+fn run_peer(python: &Path, model: &Path, photos: &Path, batch: usize) -> Result<PeerReport, BenchError> {
+    let script = std::env::temp_dir().join(format!("clipsight-peer-{}.py", std::process::id()));
+    std::fs::write(&script, PEER_SCRIPT)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let out = std::process::Command::new(python)
+        .arg(&script)
+        .arg("--model")
+        .arg(model)
+        .arg("--photos")
+        .arg(photos)
+        .args(["--batch", &batch.to_string(), "--threads", &threads.to_string()])
+        .output();
+    let _ = std::fs::remove_file(&script);
+    let out = out.map_err(|e| BenchError::Peer(format!("{}: {e}", python.display())))?;
+    if !out.status.success() {
+        return Err(BenchError::Peer(String::from_utf8_lossy(&out.stderr).into_owned()));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| BenchError::Peer(format!("unreadable output ({e}): {}", String::from_utf8_lossy(&out.stdout))))
+}

@@ -1,0 +1,275 @@
+//! `clipsight bench query`: what a text query costs beyond the text encoder, with `n` stored
+//! vectors (synthetic, CLIP-like: see [`super::ann::Dataset`]).
+//!
+//! Measured in one run: the text encoder alone; search in process (encode + graph or scan +
+//! hydrate); the same through `clipsight serve` over HTTP, with distinct and with repeated
+//! queries (the server caches text embeddings); one `clipsight search` process per query; and
+//! REST throughput with concurrent clients on 127.0.0.1. The library is kept in `work` so its
+//! HNSW graph is built once.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clipsight_indexer::Clip;
+use serde::Serialize;
+
+use super::index::BenchError;
+use super::quantile;
+use crate::ann::{self, AnnParams};
+use crate::keywords::Keywords;
+use crate::search::{self, Mode, SearchOptions};
+use crate::store::{ExifMeta, FileRecord, ImageId, OpenMode, Store};
+
+/// p50 and p99 in milliseconds.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+}
+
+impl Latency {
+    fn of(mut samples_ms: Vec<f64>) -> Self {
+        samples_ms.sort_by(f64::total_cmp);
+        Self { p50_ms: quantile(&samples_ms, 0.5), p99_ms: quantile(&samples_ms, 0.99) }
+    }
+}
+
+/// The bench's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryReport {
+    /// Stored vectors.
+    pub vectors: usize,
+    /// Whether the HNSW graph answered (else the exact scan).
+    pub graph: bool,
+    /// The text encoder alone, one query at a time.
+    pub text_encoder: Latency,
+    /// Search in process: encode, rank, hydrate records.
+    pub in_process: Latency,
+    /// `GET /api/search`, distinct queries.
+    pub rest: Latency,
+    /// `GET /api/search`, repeated queries (text embedding cache).
+    pub rest_repeated: Latency,
+    /// One `clipsight search` process per query (model and library opened each time).
+    pub cli: Latency,
+    /// REST queries per second with `clients` concurrent connections, distinct queries.
+    pub rest_qps: f64,
+    /// Concurrent clients of the throughput run.
+    pub clients: usize,
+    /// in_process p50 ÷ text_encoder p50 (target ≤ 1.3).
+    pub in_process_ratio: f64,
+    /// rest p50 ÷ text_encoder p50.
+    pub rest_ratio: f64,
+    /// Seconds spent building or loading the library and graph (not part of the figures).
+    pub setup_s: f64,
+}
+
+/// Distinct, caption-like query texts.
+fn queries(count: usize) -> Vec<String> {
+    let colours = ["red", "blue", "green", "yellow", "black", "white", "orange", "purple", "brown", "grey"];
+    let things = ["dog", "cat", "car", "house", "beach", "mountain", "bicycle", "flower", "child", "boat", "tree", "cake"];
+    let places = ["in the snow", "at sunset", "on a table", "in the city", "by the sea", "in a forest", "at night", "indoors"];
+    (0..count)
+        .map(|i| format!("a {} {} {}", colours[i % colours.len()], things[(i / colours.len()) % things.len()], places[(i / (colours.len() * things.len())) % places.len()]))
+        .collect()
+}
+
+/// Fills `work` with `n` synthetic records and embeddings for `clip`'s model, unless it already
+/// holds them, and returns the store.
+fn library(work: &Path, clip: &Clip, n: usize, progress: &mut dyn FnMut(&str)) -> Result<Store, BenchError> {
+    let store = Store::open(work, OpenMode::ReadWrite)?;
+    if store.count_embeddings(clip.id())? == n {
+        return Ok(store);
+    }
+    progress(&format!("writing {n} synthetic vectors to {}", work.display()));
+    let data = super::ann::Dataset::generate(n, clip.dim(), 0, 7);
+    for chunk in data.vectors.chunks(10_000) {
+        let mut changes = store.changes();
+        for (id, e) in chunk {
+            let record = FileRecord {
+                path: format!("/bench/photos/{:03}/img-{:07}.jpg", id.0 % 997, id.0).into_bytes(),
+                size: 1,
+                mtime_ns: 0,
+                hash: distinct_hash(id.0),
+                width: 4000,
+                height: 3000,
+                format: "jpeg".into(),
+                exif: ExifMeta::default(),
+                indexed_at: 0,
+            };
+            changes.put_image(*id, &record, clip.id(), e, &[]);
+        }
+        changes.set_next_image_id(ImageId(n as u64 + 1));
+        changes.set_active_model(clip.id());
+        changes.commit()?;
+    }
+    store.flush()?;
+    Ok(store)
+}
+
+/// A distinct 32-byte content hash per id.
+fn distinct_hash(id: u64) -> [u8; 32] {
+    let mut h = [0u8; 32];
+    h[..8].copy_from_slice(&id.to_le_bytes());
+    h
+}
+
+/// Runs the bench. `exe` is the `clipsight` binary (for the REST and CLI figures).
+pub fn run(clip: &Clip, model_dir: &Path, work: &Path, n: usize, samples: usize, clients: usize, seconds: u64, exe: &Path, mut progress: impl FnMut(&str)) -> Result<QueryReport, BenchError> {
+    let setup = Instant::now();
+    let store = library(work, clip, n, &mut progress)?;
+    progress("opening the graph (built once, then loaded)");
+    let graph = ann::open(&store, clip.id(), AnnParams::default(), &mut |_, _| {}).map_err(|e| BenchError::Peer(e.to_string()))?;
+    let keywords = Keywords::open(&store).map_err(|e| BenchError::Peer(e.to_string()))?;
+    let setup_s = setup.elapsed().as_secs_f64();
+    let texts = queries(samples * 4);
+    let (encoder_set, process_set, rest_set) = (&texts[..samples], &texts[samples..samples * 2], &texts[samples * 2..samples * 3]);
+
+    clip.encode_texts(&["warm up"])?;
+    let text_encoder = Latency::of(encoder_set.iter().map(|t| time_ms(|| clip.encode_texts(&[t.as_str()]).map(drop))).collect::<Result<_, _>>()?);
+    progress(&format!("text encoder p50 {:.2} ms", text_encoder.p50_ms));
+    let rankers = search::Rankers { graph: graph.as_ref(), keywords: Some(&keywords) };
+    let options = SearchOptions { k: 20, mode: Mode::Hybrid, ..Default::default() };
+    let in_process = Latency::of(
+        process_set
+            .iter()
+            .map(|t| {
+                time_ms(|| {
+                    let query = search::parse(t).map_err(|e| BenchError::Peer(e.to_string()))?;
+                    let hits = search::run(&store, clip, &query, options, rankers).map_err(|e| BenchError::Peer(e.to_string()))?;
+                    for h in hits {
+                        store.file(h.id)?;
+                    }
+                    Ok::<(), BenchError>(())
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    );
+    progress(&format!("search in process p50 {:.2} ms", in_process.p50_ms));
+    drop(graph);
+    drop(keywords);
+    drop(store);
+
+    let server = Server::start(exe, work, model_dir)?;
+    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).build();
+    let get = |agent: &ureq::Agent, text: &str| -> Result<(), BenchError> {
+        let url = format!("{}/api/search?k=20&q={}", server.base, urlencode(text));
+        agent.get(&url).call().map_err(|e| BenchError::Peer(format!("GET {url}: {e}")))?.into_string()?;
+        Ok(())
+    };
+    get(&agent, "warm up")?;
+    let rest = Latency::of(rest_set.iter().map(|t| time_ms(|| get(&agent, t))).collect::<Result<_, _>>()?);
+    let rest_repeated = Latency::of(rest_set.iter().map(|t| time_ms(|| get(&agent, t))).collect::<Result<_, _>>()?);
+    progress(&format!("REST p50 {:.2} ms (repeated {:.2} ms)", rest.p50_ms, rest_repeated.p50_ms));
+    let load_set = &texts[samples * 3..];
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for c in 0..clients {
+            let (done, agent, get) = (&done, agent.clone(), &get);
+            scope.spawn(move || {
+                let mut i = c;
+                while Instant::now() < deadline {
+                    if get(&agent, &format!("{} {i}", load_set[i % load_set.len()])).is_ok() {
+                        done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    i += clients;
+                }
+            });
+        }
+    });
+    let rest_qps = done.into_inner() as f64 / seconds as f64;
+    progress(&format!("REST throughput {rest_qps:.1} q/s at {clients} clients"));
+    drop(server);
+
+    let cli_samples: Vec<f64> = texts[..samples.min(10)]
+        .iter()
+        .map(|t| {
+            time_ms(|| {
+                let out = std::process::Command::new(exe).arg("--data").arg(work).arg("--model").arg(model_dir).args(["search", t.as_str(), "-k", "20"]).output()?;
+                if out.status.success() {
+                    Ok(())
+                } else {
+                    Err(BenchError::Peer(String::from_utf8_lossy(&out.stderr).into_owned()))
+                }
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let cli = Latency::of(cli_samples);
+    Ok(QueryReport {
+        vectors: n,
+        graph: n >= ann::exact_below(),
+        text_encoder,
+        in_process,
+        rest,
+        rest_repeated,
+        cli,
+        rest_qps,
+        clients,
+        in_process_ratio: in_process.p50_ms / text_encoder.p50_ms,
+        rest_ratio: rest.p50_ms / text_encoder.p50_ms,
+        setup_s,
+    })
+}
+
+fn time_ms<E>(f: impl FnOnce() -> Result<(), E>) -> Result<f64, E> {
+    let t = Instant::now();
+    f()?;
+    Ok(t.elapsed().as_secs_f64() * 1000.0)
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
+/// A `clipsight serve` child on a free port, ready when its graph is in use; killed on drop.
+struct Server {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Server {
+    fn start(exe: &Path, data: &Path, model: &Path) -> Result<Self, BenchError> {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(exe)
+            .arg("--data")
+            .arg(data)
+            .arg("--model")
+            .arg(model)
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        let mut lines = std::io::BufReader::new(child.stdout.take().expect("piped")).lines();
+        let line = lines.next().transpose()?.unwrap_or_default();
+        let base = line.split_whitespace().find(|w| w.starts_with("http://")).map(|u| u.trim_end_matches('/').to_string());
+        std::thread::spawn(move || for _ in lines {});
+        let server = Self { child, base: base.ok_or_else(|| BenchError::Peer(format!("serve did not start: {line:?}")))? };
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let body = ureq::get(&format!("{}/api/stats", server.base)).call().map_err(|e| BenchError::Peer(e.to_string()))?.into_string()?;
+            let stats: serde_json::Value = serde_json::from_str(&body).map_err(|e| BenchError::Peer(e.to_string()))?;
+            if stats["graph"] != "loading" {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(BenchError::Peer("the server's graph did not load in 10 minutes".into()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(server)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The default work directory for `n` vectors of `model` (kept between runs).
+pub fn default_work_dir(clip: &Clip, n: usize) -> PathBuf {
+    std::env::temp_dir().join(format!("clipsight-bench-query-{}-{n}", clip.id().to_hex()))
+}
