@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything clipsight needs to build, run and test on Debian/Ubuntu, idempotently:
 #   - system packages: a C toolchain, libclang (bindgen), Debian's librocksdb (linked instead of
-#     compiling RocksDB's C++), and, with --browser, Chromium + ChromeDriver for the UI tests;
+#     compiling RocksDB's C++) and libjpeg-turbo (scaled JPEG decoding), and, with --browser, Chromium + ChromeDriver for the UI tests;
 #   - a Rust toolchain if cargo is missing (rustup, from crates.io's mirror is not possible: rustup);
 #   - .venv: ONNX Runtime (the shared library ort loads) and the Python reference for the tests.
 # Prints the environment variables the other scripts export.
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pkg in build-essential pkg-config libclang-dev librocksdb-dev python3-venv; do
+for pkg in build-essential pkg-config libclang-dev librocksdb-dev libturbojpeg0-dev python3-venv; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ "${1:-}" = "--browser" ]; then

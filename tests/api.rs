@@ -11,24 +11,9 @@ use common::*;
 use serde_json::{json, Value};
 
 /// A scene folder indexed once, shared by the tests that only read.
-struct Shared {
-    _tmp: tempfile::TempDir,
-    photos: PathBuf,
-    data: PathBuf,
-    manifest: Value,
-}
-
-fn shared() -> &'static Shared {
-    static LIB: OnceLock<Shared> = OnceLock::new();
-    LIB.get_or_init(|| {
-        let tmp = tempfile::tempdir().unwrap();
-        let photos = tmp.path().join("photos");
-        let data = tmp.path().join("data");
-        let manifest = scenes(&photos, 300, 4242);
-        let summary = json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
-        assert_eq!(summary["indexed"], 300, "{summary}");
-        Shared { _tmp: tmp, photos, data, manifest }
-    })
+fn shared() -> &'static SceneLibrary {
+    static LIB: OnceLock<SceneLibrary> = OnceLock::new();
+    LIB.get_or_init(|| SceneLibrary::index(300, 4242))
 }
 
 /// A server over the shared library (several may run at once: the first writes, the rest read).
@@ -37,18 +22,11 @@ fn server() -> Server {
 }
 
 fn caption_of(path: &str) -> String {
-    let name = Path::new(path).file_name().unwrap().to_str().unwrap();
-    shared().manifest["images"].as_array().unwrap().iter().find(|i| i["file"] == name).unwrap()["caption"].as_str().unwrap().to_string()
+    shared().caption_of(path)
 }
 
 fn single(colour: &str, shape: &str) -> String {
-    shared().manifest["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["labels"]["colour"] == colour && i["labels"]["shape"] == shape)
-        .map(|i| i["file"].as_str().unwrap().to_string())
-        .unwrap_or_else(|| panic!("precondition: a single {colour} {shape} in the scenes"))
+    shared().single(colour, shape)
 }
 
 /// Asserts the error shape and code of a response.
@@ -56,11 +34,6 @@ fn assert_error(status: u16, body: &Value, want_status: u16, want_code: &str) {
     assert_eq!(status, want_status, "{body}");
     assert_eq!(body["error"]["code"], want_code, "{body}");
     assert!(!body["error"]["message"].as_str().unwrap_or("").is_empty(), "an error has a message: {body}");
-}
-
-fn id_of(s: &Server, file: &str) -> u64 {
-    let (_, v) = s.json("GET", "/api/search?q=&k=1000&mode=vector", None);
-    v["results"].as_array().unwrap().iter().find(|r| r["path"].as_str().unwrap().ends_with(file)).unwrap()["id"].as_u64().unwrap()
 }
 
 #[test]
@@ -196,7 +169,7 @@ fn crc32(bytes: &[u8]) -> u32 {
 fn image_routes_return_metadata_thumbnail_original_similar_and_description() {
     let s = server();
     let file = single("red", "circle");
-    let id = id_of(&s, &file);
+    let id = s.id_of(&file);
     let (status, v) = s.json("GET", &format!("/api/images/{id}"), None);
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["id"], id);
@@ -275,8 +248,8 @@ fn classify_picks_the_shape_and_rejects_fewer_than_two_labels() {
 #[test]
 fn matrix_scores_indexed_images_against_texts() {
     let s = server();
-    let red = id_of(&s, &single("red", "circle"));
-    let blue = id_of(&s, &single("blue", "square"));
+    let red = s.id_of(&single("red", "circle"));
+    let blue = s.id_of(&single("blue", "square"));
     let (status, v) = s.json("POST", "/api/matrix", Some(json!({"images": [red, blue], "texts": ["a red circle", "a blue square"]})));
     assert_eq!(status, 200, "{v}");
     let m: Vec<Vec<f64>> = serde_json::from_value(v["similarity"].clone()).unwrap();

@@ -82,48 +82,14 @@ async fn first_result(client: &Client) -> u64 {
     id.as_str().unwrap().parse().unwrap()
 }
 
-/// A small indexed library: the tiny model's scenes.
-struct Library {
-    _tmp: tempfile::TempDir,
-    photos: PathBuf,
-    data: PathBuf,
-    manifest: Value,
-}
-
-fn library() -> Library {
-    let tmp = tempfile::tempdir().unwrap();
-    let photos = tmp.path().join("photos");
-    let data = tmp.path().join("data");
-    let manifest = scenes(&photos, 300, 4242);
-    json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
-    Library { _tmp: tmp, photos, data, manifest }
-}
-
-impl Library {
-    fn single(&self, colour: &str, shape: &str) -> String {
-        self.manifest["images"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["labels"]["colour"] == colour && i["labels"]["shape"] == shape)
-            .map(|i| i["file"].as_str().unwrap().to_string())
-            .unwrap()
-    }
-
-    fn id_of(&self, server: &Server, file: &str) -> u64 {
-        let (_, v) = server.json("GET", "/api/search?q=&k=1000&mode=vector", None);
-        v["results"].as_array().unwrap().iter().find(|r| r["path"].as_str().unwrap().ends_with(file)).unwrap()["id"].as_u64().unwrap()
-    }
-}
-
 /// All flows in one browser session (starting Chromium costs seconds on 2 cores).
 #[tokio::test(flavor = "current_thread")]
 async fn the_web_ui_searches_uploads_opens_details_and_goes_back() {
-    let lib = library();
+    let lib = SceneLibrary::index(300, 4242);
     let server = Server::start(&lib.data, &[]);
     let driver = chromedriver();
     let client = browser(&driver).await;
-    let red_circle = lib.id_of(&server, &lib.single("red", "circle"));
+    let red_circle = server.id_of(&lib.single("red", "circle"));
 
     // Type a query: results appear as you type, the red circle first (CLIP ranking).
     client.goto(&format!("{}/?mode=vector", server.base)).await.unwrap();
@@ -154,7 +120,7 @@ async fn the_web_ui_searches_uploads_opens_details_and_goes_back() {
 
     // A second search, then Back restores the first one.
     client.goto(&format!("{}/?mode=vector&q=a+blue+square", server.base)).await.unwrap();
-    let blue_square = lib.id_of(&server, &lib.single("blue", "square"));
+    let blue_square = server.id_of(&lib.single("blue", "square"));
     until(&client, "blue results", "document.querySelector('#results .result')").await;
     client.back().await.unwrap();
     until(&client, "the first search restored", "document.querySelector('#q') && document.querySelector('#q').value === 'a red circle'").await;

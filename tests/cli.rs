@@ -10,56 +10,22 @@ use common::*;
 use serde_json::Value;
 
 /// A scene folder indexed once and shared by the read-only tests.
-struct Library {
-    _tmp: tempfile::TempDir,
-    photos: PathBuf,
-    data: PathBuf,
-    manifest: Value,
-}
-
-fn library() -> &'static Library {
-    static LIB: OnceLock<Library> = OnceLock::new();
-    LIB.get_or_init(|| {
-        let tmp = tempfile::tempdir().unwrap();
-        let photos = tmp.path().join("photos");
-        let data = tmp.path().join("data");
-        let manifest = scenes(&photos, 300, 4242);
-        let summary = json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
-        assert_eq!(summary["indexed"], 300, "{summary}");
-        Library { _tmp: tmp, photos, data, manifest }
-    })
-}
-
-fn caption_of(lib: &Library, path: &str) -> String {
-    let name = Path::new(path).file_name().unwrap().to_str().unwrap();
-    lib.manifest["images"].as_array().unwrap().iter().find(|i| i["file"] == name).unwrap()["caption"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-/// Files of single-object scenes with these labels.
-fn singles(lib: &Library, colour: &str, shape: &str) -> Vec<String> {
-    lib.manifest["images"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|i| i["labels"]["colour"] == colour && i["labels"]["shape"] == shape)
-        .map(|i| i["file"].as_str().unwrap().to_string())
-        .collect()
+fn library() -> &'static SceneLibrary {
+    static LIB: OnceLock<SceneLibrary> = OnceLock::new();
+    LIB.get_or_init(|| SceneLibrary::index(300, 4242))
 }
 
 #[test]
 fn text_search_ranks_a_red_circle_first() {
     let lib = library();
-    assert!(!singles(lib, "red", "circle").is_empty(), "precondition: the scene seed contains a red circle");
+    assert!(!lib.singles("red", "circle").is_empty(), "precondition: the scene seed contains a red circle");
     // The CLIP ranking alone (hybrid mode would also fuse in automatic tags, which the tiny model
     // assigns from a vocabulary it was never trained on).
     let v = json_of(clipsight(&lib.data).args(["--json", "search", "a red circle", "-k", "5", "--mode", "vector"]));
     let results = v["results"].as_array().unwrap();
     assert_eq!(results.len(), 5);
     assert!(v["took_ms"].as_f64().unwrap() >= 0.0);
-    let top = caption_of(lib, results[0]["path"].as_str().unwrap());
+    let top = lib.caption_of(results[0]["path"].as_str().unwrap());
     assert!(top.contains("red circle"), "top result is {top:?}");
     let scores: Vec<f64> = results.iter().map(|r| r["score"].as_f64().unwrap()).collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "scores descend: {scores:?}");
@@ -107,13 +73,13 @@ fn classify_picks_the_right_shape_with_probability_above_half() {
 #[test]
 fn similar_on_a_blue_square_returns_blue_squares_first() {
     let lib = library();
-    let squares = singles(lib, "blue", "square");
+    let squares = lib.singles("blue", "square");
     assert!(squares.len() >= 2, "precondition: the scene seed contains two single blue squares");
     let v = json_of(clipsight(&lib.data).args(["--json", "similar"]).arg(lib.photos.join(&squares[0])).args(["-k", "10"]));
     let results = v["results"].as_array().unwrap();
     assert!(results[0]["path"].as_str().unwrap().ends_with(&squares[0]), "the image itself comes first");
     assert!(results[0]["score"].as_f64().unwrap() > 0.999);
-    let captions: Vec<String> = results.iter().map(|r| caption_of(lib, r["path"].as_str().unwrap())).collect();
+    let captions: Vec<String> = results.iter().map(|r| lib.caption_of(r["path"].as_str().unwrap())).collect();
     let next_square = results[1..]
         .iter()
         .position(|r| squares[1..].iter().any(|s| r["path"].as_str().unwrap().ends_with(s.as_str())))
@@ -325,7 +291,7 @@ fn query_language_combines_images_negatives_and_filters() {
     assert_eq!(by_id["results"][0]["id"].as_u64(), Some(id));
     // Subtracting "blue" moves blue images down.
     let blue_in = |v: &Value| {
-        v["results"].as_array().unwrap().iter().filter(|r| caption_of(lib, r["path"].as_str().unwrap()).contains("blue")).count()
+        v["results"].as_array().unwrap().iter().filter(|r| lib.caption_of(r["path"].as_str().unwrap()).contains("blue")).count()
     };
     let plain = json_of(clipsight(&lib.data).args(["--json", "search", "a square", "-k", "10"]));
     let minus = json_of(clipsight(&lib.data).args(["--json", "search", "a square -blue", "-k", "10"]));

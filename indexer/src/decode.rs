@@ -106,21 +106,17 @@ pub fn decode_at_least(bytes: &[u8], min_side: u32) -> Result<Decoded, DecodeErr
     Ok(Decoded { image, width, height, format, exif: read_exif(bytes) })
 }
 
-/// A JPEG decoded at the smallest DCT scale whose shorter side is still `min_side` or more;
-/// `None` when the scaled decoder cannot (the caller then decodes at full size).
+/// A JPEG decoded by libjpeg-turbo at the smallest DCT scale (1/2, 1/4 or 1/8) whose shorter
+/// side is still `min_side` or more; `None` when none is smaller than full size or libjpeg-turbo
+/// declines (CMYK): the caller then decodes at full size.
 fn decode_jpeg_scaled(bytes: &[u8], w: u32, h: u32, min_side: u32) -> Option<DynamicImage> {
-    let short = w.min(h);
-    let want = |side: u32| -> u16 { (u64::from(side) * u64::from(min_side)).div_ceil(u64::from(short)).min(u64::from(u16::MAX)) as u16 };
-    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
-    decoder.read_info().ok()?;
-    let (sw, sh) = decoder.scale(want(w), want(h)).ok()?;
-    let pixels = decoder.decode().ok()?;
-    let (sw, sh) = (u32::from(sw), u32::from(sh));
-    match decoder.info()?.pixel_format {
-        jpeg_decoder::PixelFormat::RGB24 => image::RgbImage::from_raw(sw, sh, pixels).map(DynamicImage::ImageRgb8),
-        jpeg_decoder::PixelFormat::L8 => image::GrayImage::from_raw(sw, sh, pixels).map(DynamicImage::ImageLuma8),
-        _ => None,
-    }
+    let denom = [8u32, 4, 2].into_iter().find(|d| w.div_ceil(*d).min(h.div_ceil(*d)) >= min_side)?;
+    let (sw, sh) = (w.div_ceil(denom) as usize, h.div_ceil(denom) as usize);
+    let mut decompressor = turbojpeg::Decompressor::new().ok()?;
+    let mut image = turbojpeg::Image { pixels: vec![0u8; sw * sh * 3], width: sw, pitch: sw * 3, height: sh, format: turbojpeg::PixelFormat::RGB };
+    // TurboJPEG 2 picks the DCT scaling factor that fits the requested size.
+    decompressor.decompress(bytes, image.as_deref_mut()).ok()?;
+    image::RgbImage::from_raw(sw as u32, sh as u32, image.pixels).map(DynamicImage::ImageRgb8)
 }
 
 /// Whether a JPEG lacks the end-of-image marker after its last scan. Inside entropy-coded data
@@ -237,6 +233,7 @@ mod tests {
         img.write_with_encoder(JpegEncoder::new_with_quality(&mut jpeg, 90)).unwrap();
         let d = decode_at_least(&jpeg, 180).unwrap();
         assert_eq!((d.image.width(), d.image.height()), (250, 188), "1/8 scale: the shorter side stays ≥ 180");
+        assert!(d.image.to_rgb8().get_pixel(100, 50)[2].abs_diff(99) <= 3, "the pixels are the picture's");
         assert_eq!((d.width, d.height), (2000, 1500), "the record keeps the file's size");
         let d = decode_at_least(&jpeg, 300).unwrap();
         assert_eq!(d.image.height(), 375, "1/4 scale");

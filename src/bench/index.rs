@@ -134,11 +134,11 @@ pub fn run(clip: &Clip, photos: &Path, batches: &[usize], peer: Option<&Path>, m
     let words = describe::vocabulary_words(None);
     progress("embedding the tag vocabulary (once per model, not timed)");
     describe::Vocabulary::load(&store, clip, &words, true)?;
-    super::reset_peak_rss();
     let options = IndexOptions { roots: vec![photos.to_path_buf()], hidden: false, full: false, batch_size: best.batch, tag_vocabulary: words, stop: None };
+    let sampler = super::RssSampler::start();
     let summary = index::run(&store, clip, &options, |_, _| {})?;
     store.flush()?;
-    let peak_rss_mb = super::peak_rss_mb();
+    let peak_rss_mb = sampler.peak_mb();
     let e2e = summary.indexed as f64 / summary.elapsed_s;
     progress(&format!("end to end: {} images in {:.1}s = {e2e:.2} images/s", summary.indexed, summary.elapsed_s));
     drop(store);

@@ -11,19 +11,39 @@ pub mod index;
 pub mod photos;
 pub mod query;
 
-/// The process's peak resident set size in MiB (`VmHWM`), 0 where /proc is unavailable.
-pub fn peak_rss_mb() -> f64 {
-    proc_status_kib("VmHWM:") as f64 / 1024.0
-}
-
 /// The process's current resident set size in MiB (`VmRSS`).
 pub fn rss_mb() -> f64 {
     proc_status_kib("VmRSS:") as f64 / 1024.0
 }
 
-/// Resets the peak RSS so the next phase is measured alone (Linux `clear_refs`; best effort).
-pub fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+/// Samples this process's RSS every 20 ms until [`RssSampler::peak_mb`] is asked: the peak of
+/// one phase (the kernel's own high-water mark covers the whole process life).
+pub struct RssSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<f64>,
+}
+
+impl RssSampler {
+    /// Starts sampling.
+    pub fn start() -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut peak = rss_mb();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(rss_mb());
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            peak.max(rss_mb())
+        });
+        Self { stop, thread }
+    }
+
+    /// Stops sampling and returns the peak in MiB.
+    pub fn peak_mb(self) -> f64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or(0.0)
+    }
 }
 
 fn proc_status_kib(field: &str) -> u64 {

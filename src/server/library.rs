@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use clipsight_indexer::clip::PreparedImage;
 use clipsight_indexer::embedding::softmax;
 use clipsight_indexer::{Clip, Embedding};
 
@@ -215,9 +214,10 @@ impl Library {
         }
     }
 
-    /// The embedding of an uploaded image.
-    pub fn embed_image(&self, image: PreparedImage) -> Result<Embedding, ApiError> {
-        Ok(self.clip.encode_images(&[image])?.remove(0))
+    /// The embedding of uploaded image bytes (413 for too many pixels, 422 for corrupt data).
+    pub fn embed_upload(&self, bytes: &[u8]) -> Result<Embedding, ApiError> {
+        let prepared = clipsight_indexer::pipeline::prepare_bytes(&self.clip, bytes).map_err(super::upload::prepare_error)?;
+        Ok(self.clip.encode_images(&[prepared])?.remove(0))
     }
 
     /// Everything known about one image.

@@ -226,3 +226,57 @@ pub fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
+
+/// A folder of generated scenes indexed into a fresh library with the fixture model.
+pub struct SceneLibrary {
+    _tmp: tempfile::TempDir,
+    /// The scene images.
+    pub photos: PathBuf,
+    /// The library.
+    pub data: PathBuf,
+    /// The generator's manifest (file, caption, labels per image).
+    pub manifest: serde_json::Value,
+}
+
+impl SceneLibrary {
+    /// Generates `count` scenes from `seed` and indexes them.
+    pub fn index(count: usize, seed: u64) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let photos = tmp.path().join("photos");
+        let data = tmp.path().join("data");
+        let manifest = scenes(&photos, count, seed);
+        let summary = json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
+        assert_eq!(summary["indexed"], count, "{summary}");
+        SceneLibrary { _tmp: tmp, photos, data, manifest }
+    }
+
+    /// The caption the generator wrote for the image at `path`.
+    pub fn caption_of(&self, path: &str) -> String {
+        let name = Path::new(path).file_name().unwrap().to_str().unwrap();
+        self.manifest["images"].as_array().unwrap().iter().find(|i| i["file"] == name).unwrap()["caption"].as_str().unwrap().to_string()
+    }
+
+    /// Files of single-object scenes with these labels.
+    pub fn singles(&self, colour: &str, shape: &str) -> Vec<String> {
+        self.manifest["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["labels"]["colour"] == colour && i["labels"]["shape"] == shape)
+            .map(|i| i["file"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// The first single-object scene with these labels.
+    pub fn single(&self, colour: &str, shape: &str) -> String {
+        self.singles(colour, shape).into_iter().next().unwrap_or_else(|| panic!("precondition: a single {colour} {shape} in the scenes"))
+    }
+}
+
+impl Server {
+    /// The id of the indexed file whose path ends with `file`.
+    pub fn id_of(&self, file: &str) -> u64 {
+        let (_, v) = self.json("GET", "/api/search?q=&k=1000&mode=vector", None);
+        v["results"].as_array().unwrap().iter().find(|r| r["path"].as_str().unwrap().ends_with(file)).unwrap()["id"].as_u64().unwrap()
+    }
+}

@@ -9,7 +9,6 @@ Prints {"images", "seconds", "images_per_s", "peak_rss_mb"} as JSON.
 """
 import argparse
 import json
-import resource
 import time
 from pathlib import Path
 
@@ -65,7 +64,9 @@ def main():
             done += len(batch)
             batch = []
     seconds = time.perf_counter() - started
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM of this process image (ru_maxrss would include the parent's, kept across execve).
+    status = Path("/proc/self/status").read_text()
+    rss = next(int(l.split()[1]) for l in status.splitlines() if l.startswith("VmHWM:")) / 1024
     print(json.dumps({"images": done, "seconds": seconds, "images_per_s": done / seconds, "peak_rss_mb": rss}))
 
 

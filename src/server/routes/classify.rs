@@ -38,8 +38,7 @@ pub async fn classify(library: web::Data<Library>, limit: web::Data<UploadLimit>
     let bytes = form.image()?.to_vec();
     Ok(web::Json(
         web::block(move || {
-            let prepared = clipsight_indexer::pipeline::prepare_bytes(library.clip(), &bytes).map_err(upload::prepare_error)?;
-            let embedding = library.embed_image(prepared)?;
+            let embedding = library.embed_upload(&bytes)?;
             library.classify(&embedding, labels)
         })
         .await??,

@@ -165,8 +165,7 @@ pub async fn search_image(
     let bytes = form.image()?.to_vec();
     Ok(web::Json(
         web::block(move || {
-            let prepared = clipsight_indexer::pipeline::prepare_bytes(library.clip(), &bytes).map_err(upload::prepare_error)?;
-            let vector = library.embed_image(prepared)?;
+            let vector = library.embed_upload(&bytes)?;
             library.search(&query, Some(vector), options)
         })
         .await??,
