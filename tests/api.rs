@@ -585,3 +585,52 @@ mod fuzz {
             .unwrap();
     }
 }
+
+#[test]
+fn oversized_bodies_and_headers_are_refused_and_slow_clients_are_cut_off() {
+    use std::io::{Read, Write};
+    let s = server();
+    // A JSON body over the 1 MB limit.
+    let big = format!("{{\"q\": \"{}\"}}", "a".repeat(1_100_000));
+    let (status, out, _) = s.call("POST", "/api/search", Some(("application/json", big.as_bytes())), &[]);
+    assert_error(status, &serde_json::from_slice(&out).unwrap(), 413, "bad_json");
+    // A 64 KiB header.
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    write!(stream, "GET /api/health HTTP/1.1\r\nHost: {addr}\r\nX-Big: {}\r\n\r\n", "b".repeat(64 * 1024)).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let head = String::from_utf8_lossy(&response[..response.len().min(64)]).to_string();
+    assert!(head.starts_with("HTTP/1.1 431"), "an oversized header is refused: {head:?}");
+    // A client that sends half a request line and stalls is answered 408 and disconnected.
+    let started = std::time::Instant::now();
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    slow.write_all(b"GET /api/hea").unwrap();
+    let mut response = Vec::new();
+    let _ = slow.read_to_end(&mut response);
+    let waited = started.elapsed();
+    assert!(waited < std::time::Duration::from_secs(20), "the slow client was cut off after {waited:?}");
+    let head = String::from_utf8_lossy(&response);
+    assert!(head.is_empty() || head.starts_with("HTTP/1.1 408"), "{head:?}");
+    let (status, _) = s.json("GET", "/api/health", None);
+    assert_eq!(status, 200, "the server still answers");
+}
+
+#[test]
+fn listening_beyond_loopback_without_a_token_logs_a_warning() {
+    let mut child = clipsight(&shared().data)
+        .args(["serve", "--bind", "0.0.0.0:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    assert!(line.contains("http://0.0.0.0:"), "{line}");
+    signal(child.id(), "TERM");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("beyond loopback without --token"), "{stderr}");
+}

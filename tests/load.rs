@@ -84,7 +84,7 @@ fn mixed_traffic_at_64_connections_while_indexing_has_no_errors_and_bounded_memo
             })
         })
         .collect();
-    let warm_at = started + Duration::from_secs(seconds / 6);
+    let warm_at = started + Duration::from_secs(seconds / 4);
     while Instant::now() < warm_at {
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -89,7 +89,9 @@ impl Keywords {
         std::fs::create_dir_all(&staging).map_err(io)?;
         let index = Index::create_in_dir(&staging, schema())?;
         let (id, text) = fields(&index.schema());
-        let mut writer: tantivy::IndexWriter = index.writer(50_000_000)?;
+        // One thread with tantivy's minimum budget: a rebuild is a background task, and a
+        // server rebuilding after every indexing job should not grow by 50 MB of arena each time.
+        let mut writer: tantivy::IndexWriter = index.writer_with_num_threads(1, 15_000_000)?;
         for item in store.files() {
             let (image, record) = item?;
             let tags = store.tags(image)?;

@@ -35,6 +35,9 @@ pub use library::{IndexSettings, Library};
 use crate::store::Store;
 use error::{extractor_error, ApiError};
 
+/// Largest total size of a request's headers.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
 /// How the server runs.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -138,6 +141,17 @@ pub fn serve(store: Store, clip: Clip, settings: IndexSettings, writable: bool, 
                     .add(("Referrer-Policy", "no-referrer"))
                     .add(("Content-Security-Policy", "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'")),
             )
+            .wrap_fn(|req, srv| {
+                // actix reads at most 128 KiB of request head; we accept 16 KiB of headers.
+                let size: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+                let fut = (size <= MAX_HEADER_BYTES).then(|| srv.call(req));
+                async move {
+                    match fut {
+                        Some(fut) => fut.await,
+                        None => Err(ApiError::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large", format!("request headers are limited to {MAX_HEADER_BYTES} bytes")).into()),
+                    }
+                }
+            })
             .wrap_fn(move |req, srv| {
                 let started = Instant::now();
                 let method = req.method().to_string();
