@@ -264,8 +264,12 @@ fn matrix_scores_indexed_images_against_texts() {
 #[test]
 fn stats_facets_health_and_metrics_describe_the_library() {
     let s = server();
-    let (status, v) = s.json("GET", "/api/stats", None);
+    let (status, mut v) = s.json("GET", "/api/stats", None);
     assert_eq!(status, 200, "{v}");
+    while v["graph"] == "loading" {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        v = s.json("GET", "/api/stats", None).1;
+    }
     assert_eq!(v["images"], 300);
     assert_eq!(v["model"].as_str().unwrap().len(), 32);
     assert_eq!(v["graph"], "exact", "300 images are scanned exactly");

@@ -17,7 +17,7 @@ use crate::store::Store;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum GraphState {
-    /// Exact scan: the library is small enough, or no graph has been asked for yet.
+    /// Exact scan: the library is small enough for it.
     Exact,
     /// Exact scan while the graph loads (or builds) in the background.
     Loading,
@@ -32,8 +32,9 @@ pub struct Derived {
 }
 
 impl Default for Derived {
+    /// Loading until the first [`Derived::refresh`] has decided (exact scan meanwhile).
     fn default() -> Self {
-        Self { graph: RwLock::new((GraphState::Exact, None)), keywords: RwLock::new(None) }
+        Self { graph: RwLock::new((GraphState::Loading, None)), keywords: RwLock::new(None) }
     }
 }
 

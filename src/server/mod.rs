@@ -174,6 +174,13 @@ pub fn serve(store: Store, clip: Clip, settings: IndexSettings, writable: bool, 
                 Err::<actix_web::HttpResponse, _>(ApiError::new(StatusCode::NOT_FOUND, "no_route", format!("no route for {} {}", req.method(), req.path())))
             }))
     })
+    // Responses go out as soon as they are written: with Nagle's algorithm a keep-alive client's
+    // delayed ACK added ~40 ms to every response (measured with `clipsight bench query`).
+    .on_connect(|conn, _| {
+        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            let _ = tcp.set_nodelay(true);
+        }
+    })
     .client_request_timeout(Duration::from_secs(10))
     .client_disconnect_timeout(Duration::from_secs(2))
     .keep_alive(Duration::from_secs(30))
