@@ -75,6 +75,19 @@ pub enum ServeError {
     Store(#[from] crate::store::StoreError),
 }
 
+/// Caps glibc's malloc arenas. By default every thread that allocates may get its own arena (up
+/// to 8 per core), each keeping its high-water mark: under 64 concurrent connections while
+/// indexing, the server's RSS grew 12–20 % in a minute without leaking anything; with two
+/// arenas it grew 0.4 % at the same throughput (tests/load.rs).
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator tunable; it is called before the server's threads
+    // start and takes no pointers.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
 /// The OpenAPI document of every `/api` route, generated from the same registration the server
 /// uses.
 pub fn openapi() -> utoipa::openapi::OpenApi {
@@ -91,6 +104,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// `writable` is false when another process holds the writer lock.
 pub fn serve(store: Store, clip: Clip, settings: IndexSettings, writable: bool, options: ServeOptions) -> Result<(), ServeError> {
     let started = Instant::now();
+    limit_malloc_arenas();
     let library = Arc::new(Library::new(store, clip, settings, writable));
     let worker = {
         let library = library.clone();
