@@ -146,3 +146,49 @@ fn set_mode(path: &Path, mode: u32) {
 fn chown_nobody(path: &Path) {
     assert!(std::process::Command::new("chown").args(["65534:65534"]).arg(path).status().unwrap().success());
 }
+
+#[test]
+fn files_that_change_or_vanish_during_a_run_leave_a_consistent_library() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    scenes(&photos, 40, 5);
+    let a = std::fs::read(photos.join("000001.png")).unwrap();
+    let b = std::fs::read(photos.join("000002.png")).unwrap();
+    let data = tmp.path().join("data");
+    // While the run lists, reads and decodes, one file keeps changing content and another keeps
+    // disappearing and coming back.
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let churn = {
+        let (stop, photos, a, b) = (stop.clone(), photos.clone(), a.clone(), b.clone());
+        std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                std::fs::write(photos.join("changing.png"), if i % 2 == 0 { &a } else { &b }).unwrap();
+                if i % 2 == 0 {
+                    let _ = std::fs::remove_file(photos.join("vanishing.png"));
+                } else {
+                    std::fs::write(photos.join("vanishing.png"), &a[..]).unwrap();
+                }
+                i += 1;
+                std::thread::sleep(std::time::Duration::from_millis(3));
+            }
+        })
+    };
+    let first = json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
+    stop.store(true, Ordering::Relaxed);
+    churn.join().unwrap();
+    assert!(first["indexed"].as_u64().unwrap() >= 40, "the run went on: {first}");
+    // Settle: the last content of the changing file is `b` or `a`; the next run must match it.
+    std::fs::write(photos.join("changing.png"), &b).unwrap();
+    std::fs::write(photos.join("vanishing.png"), &a).unwrap();
+    json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
+    let check = json_of(clipsight(&data).args(["--json", "check"]));
+    assert_eq!(check["problems"], serde_json::json!([]), "{check}");
+    assert_eq!(check["files"], 42, "{check}");
+    // The stored embedding of the changing file is that of its final content.
+    let query = format!("+file:{}", photos.join("000002.png").display());
+    let hits = json_of(clipsight(&data).args(["--json", "search", &query, "-k", "3", "--mode", "vector"]));
+    let top: Vec<&str> = hits["results"].as_array().unwrap().iter().take(2).map(|r| r["path"].as_str().unwrap()).collect();
+    assert!(top.iter().any(|p| p.ends_with("changing.png")) && top.iter().any(|p| p.ends_with("000002.png")), "{hits}");
+}
