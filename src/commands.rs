@@ -13,7 +13,6 @@ use clipsight::index::{self, IndexOptions};
 use clipsight::search;
 use clipsight::store::{OpenMode, Store};
 use clipsight_indexer::clip::{Clip, RuntimeOptions};
-use clipsight_indexer::embedding::softmax;
 use clipsight_indexer::pipeline::prepare_file;
 use clipsight_indexer::Embedding;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -107,7 +106,8 @@ fn cmd_bench_query(g: &Global, n: usize, samples: usize, clients: usize, seconds
     let work = work.unwrap_or_else(|| clipsight::bench::query::default_work_dir(&clip, n));
     let exe = std::env::current_exe()?;
     let model_dir = clip.dir().root.clone();
-    let r = clipsight::bench::query::run(&clip, &model_dir, &work, n, samples.max(2), clients.max(1), seconds.max(1), &exe, bench_progress(g))?;
+    let bench = clipsight::bench::query::QueryBench { n, samples: samples.max(2), clients: clients.max(1), seconds: seconds.max(1) };
+    let r = clipsight::bench::query::run(&clip, &model_dir, &work, &exe, bench, bench_progress(g))?;
     if g.json {
         print_json(&serde_json::to_value(&r)?);
     } else {
@@ -324,10 +324,7 @@ fn cmd_classify(g: &Global, image: &Path, labels: &str) -> Result<()> {
     }
     let clip = open_model(g)?;
     let img = embed_images(&clip, &[image.to_path_buf()])?.remove(0);
-    let texts = clip.encode_texts(&labels)?;
-    let logits: Vec<f32> = texts.iter().map(|t| clip.logit_scale() * img.cosine(t)).collect();
-    let probs = softmax(&logits);
-    let best = probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
+    let (probs, best) = describe::zero_shot(&clip, &img, &labels)?;
     if g.json {
         let rows: Vec<_> = labels.iter().zip(&probs).map(|(l, p)| json!({"label": l, "prob": p})).collect();
         print_json(&json!({"labels": rows, "best": labels[best]}));
@@ -360,7 +357,7 @@ fn cmd_matrix(g: &Global, images: &[PathBuf], texts: &[String]) -> Result<()> {
     let clip = open_model(g)?;
     let img = embed_images(&clip, images)?;
     let txt = clip.encode_texts(texts)?;
-    let similarity: Vec<Vec<f32>> = img.iter().map(|i| txt.iter().map(|t| i.cosine(t)).collect()).collect();
+    let similarity = eval::similarity(&img, &txt);
     let loss = eval::info_nce(&similarity, clip.logit_scale());
     if g.json {
         print_json(&json!({"similarity": similarity, "loss": loss}));

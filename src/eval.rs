@@ -124,6 +124,23 @@ fn fraction(part: usize, whole: usize) -> f64 {
     }
 }
 
+/// Cosine similarities of `images` (rows) × `texts` (columns).
+pub fn similarity(images: &[Embedding], texts: &[Embedding]) -> Vec<Vec<f32>> {
+    images.iter().map(|i| texts.iter().map(|t| i.cosine(t)).collect()).collect()
+}
+
+/// Symmetric InfoNCE of matched pairs (row i ↔ column i) over scaled similarities.
+pub fn info_nce(similarity: &[Vec<f32>], scale: f32) -> Option<f32> {
+    let n = similarity.len();
+    if n == 0 || similarity.iter().any(|r| r.len() != n) {
+        return None;
+    }
+    let ce = |logits: Vec<f32>, target: usize| -> f32 { -softmax(&logits)[target].max(f32::MIN_POSITIVE).ln() };
+    let rows: f32 = (0..n).map(|i| ce(similarity[i].iter().map(|s| s * scale).collect(), i)).sum();
+    let cols: f32 = (0..n).map(|j| ce((0..n).map(|i| similarity[i][j] * scale).collect(), j)).sum();
+    Some((rows + cols) / (2.0 * n as f32))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,16 +169,4 @@ mod tests {
         let r = evaluate(&manifest, &images, &swapped, &prompts);
         assert_eq!((r.t2i.r1, r.t2i.r5), (0.0, 1.0));
     }
-}
-
-/// Symmetric InfoNCE of matched pairs (row i ↔ column i) over scaled similarities.
-pub fn info_nce(similarity: &[Vec<f32>], scale: f32) -> Option<f32> {
-    let n = similarity.len();
-    if n == 0 || similarity.iter().any(|r| r.len() != n) {
-        return None;
-    }
-    let ce = |logits: Vec<f32>, target: usize| -> f32 { -softmax(&logits)[target].max(f32::MIN_POSITIVE).ln() };
-    let rows: f32 = (0..n).map(|i| ce(similarity[i].iter().map(|s| s * scale).collect(), i)).sum();
-    let cols: f32 = (0..n).map(|j| ce((0..n).map(|i| similarity[i][j] * scale).collect(), j)).sum();
-    Some((rows + cols) / (2.0 * n as f32))
 }

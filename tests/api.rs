@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use common::*;
@@ -195,8 +194,8 @@ fn image_routes_return_metadata_thumbnail_original_similar_and_description() {
     assert_eq!(v["tags"].as_array().unwrap().len(), 3);
     assert!(v["captions"].is_array());
 
-    for path in [format!("/api/images/999999"), format!("/api/images/999999/thumbnail"), format!("/api/images/999999/file"), format!("/api/images/999999/similar"), format!("/api/images/999999/describe")] {
-        let (status, v) = s.json("GET", &path, None);
+    for path in ["/api/images/999999", "/api/images/999999/thumbnail", "/api/images/999999/file", "/api/images/999999/similar", "/api/images/999999/describe"] {
+        let (status, v) = s.json("GET", path, None);
         assert_error(status, &v, 404, "not_found");
     }
     let (status, v) = s.json("GET", "/api/images/abc", None);

@@ -164,8 +164,8 @@ fn files_that_change_or_vanish_during_a_run_leave_a_consistent_library() {
         std::thread::spawn(move || {
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                std::fs::write(photos.join("changing.png"), if i % 2 == 0 { &a } else { &b }).unwrap();
-                if i % 2 == 0 {
+                std::fs::write(photos.join("changing.png"), if i.is_multiple_of(2) { &a } else { &b }).unwrap();
+                if i.is_multiple_of(2) {
                     let _ = std::fs::remove_file(photos.join("vanishing.png"));
                 } else {
                     std::fs::write(photos.join("vanishing.png"), &a[..]).unwrap();

@@ -115,8 +115,22 @@ fn distinct_hash(id: u64) -> [u8; 32] {
     h
 }
 
+/// What the query bench measures.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryBench {
+    /// Stored vectors.
+    pub n: usize,
+    /// Queries per latency figure.
+    pub samples: usize,
+    /// Concurrent clients of the throughput run.
+    pub clients: usize,
+    /// Seconds of the throughput run.
+    pub seconds: u64,
+}
+
 /// Runs the bench. `exe` is the `clipsight` binary (for the REST and CLI figures).
-pub fn run(clip: &Clip, model_dir: &Path, work: &Path, n: usize, samples: usize, clients: usize, seconds: u64, exe: &Path, mut progress: impl FnMut(&str)) -> Result<QueryReport, BenchError> {
+pub fn run(clip: &Clip, model_dir: &Path, work: &Path, exe: &Path, bench: QueryBench, mut progress: impl FnMut(&str)) -> Result<QueryReport, BenchError> {
+    let QueryBench { n, samples, clients, seconds } = bench;
     let setup = Instant::now();
     let store = library(work, clip, n, &mut progress)?;
     progress("opening the graph (built once, then loaded)");

@@ -133,6 +133,16 @@ fn embed_tags(clip: &Clip, tags: &[&str]) -> Result<Vec<(String, Embedding)>, De
         .collect())
 }
 
+/// Zero-shot classification (CLIP's recipe): the softmax of the model's scaled cosines between
+/// `image` and each label, and the index of the most probable label.
+pub fn zero_shot<S: AsRef<str>>(clip: &Clip, image: &Embedding, labels: &[S]) -> Result<(Vec<f32>, usize), ClipError> {
+    let texts = clip.encode_texts(labels)?;
+    let logits: Vec<f32> = texts.iter().map(|t| clip.logit_scale() * image.cosine(t)).collect();
+    let probs = softmax(&logits);
+    let best = probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
+    Ok((probs, best))
+}
+
 /// Adds the lines of a caption corpus to the store (embedded with `clip`); returns how many
 /// new captions were added.
 pub fn add_corpus(store: &Store, clip: &Clip, lines: &[String]) -> Result<usize, DescribeError> {

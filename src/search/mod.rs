@@ -201,13 +201,16 @@ pub fn query_vector(store: &Store, clip: &Clip, query: &Query, allow_files: bool
     query_vector_with(store, clip, query, allow_files, &|texts| clip.encode_texts(texts))
 }
 
+/// Embeds texts for a query (the model's encoder, or a cache in front of it).
+pub type TextEncoder<'a> = dyn Fn(&[&str]) -> Result<Vec<Embedding>, ClipError> + 'a;
+
 /// [`query_vector`] with the text encoder supplied by the caller (the server's cached one).
 pub fn query_vector_with(
     store: &Store,
     clip: &Clip,
     query: &Query,
     allow_files: bool,
-    encode_texts: &dyn Fn(&[&str]) -> Result<Vec<Embedding>, ClipError>,
+    encode_texts: &TextEncoder<'_>,
 ) -> Result<Option<Embedding>, SearchError> {
     let texts: Vec<&str> = query
         .terms

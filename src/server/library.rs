@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use clipsight_indexer::embedding::softmax;
 use clipsight_indexer::{Clip, Embedding};
 
 use super::derived::{Derived, GraphState};
@@ -61,7 +60,8 @@ impl Library {
             jobs: Jobs::default(),
             settings,
             writable,
-            facets: Mutex::new(None), count: Mutex::new(None),
+            facets: Mutex::new(None),
+            count: Mutex::new(None),
             stop: Arc::default(),
             text_cache: Mutex::new(lru::LruCache::new(std::num::NonZeroUsize::new(TEXT_CACHE_ENTRIES).expect("non-zero"))),
         }
@@ -266,10 +266,7 @@ impl Library {
 
     /// Zero-shot classification of an image over labels.
     pub fn classify(&self, image: &Embedding, labels: Vec<String>) -> Result<ClassifyResponse, ApiError> {
-        let texts = self.clip.encode_texts(&labels)?;
-        let logits: Vec<f32> = texts.iter().map(|t| self.clip.logit_scale() * image.cosine(t)).collect();
-        let probs = softmax(&logits);
-        let best = probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
+        let (probs, best) = describe::zero_shot(&self.clip, image, &labels)?;
         Ok(ClassifyResponse {
             best: labels[best].clone(),
             labels: labels.into_iter().zip(probs).map(|(label, prob)| LabelProbability { label, prob }).collect(),
@@ -287,7 +284,7 @@ impl Library {
             );
         }
         let columns = self.clip.encode_texts(texts)?;
-        let similarity: Vec<Vec<f32>> = rows.iter().map(|i| columns.iter().map(|t| i.cosine(t)).collect()).collect();
+        let similarity = crate::eval::similarity(&rows, &columns);
         let loss = crate::eval::info_nce(&similarity, self.clip.logit_scale());
         Ok(MatrixResponse { similarity, loss })
     }
@@ -303,7 +300,7 @@ impl Library {
         let roots = self.store.roots()?;
         let (mut folders, mut cameras, mut types, mut dates) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
         for item in self.store.files() {
-            let (id, record) = item?;
+            let (_, record) = item?;
             let path = record.path();
             if let Some(rel) = roots.iter().find_map(|r| path.strip_prefix(r).ok()).and_then(Path::parent) {
                 let mut prefix = PathBuf::new();
@@ -312,8 +309,7 @@ impl Library {
                     folders.insert(prefix.to_string_lossy().into_owned());
                 }
             }
-            let view = ImageView::new(id, &record, Vec::new());
-            cameras.extend(view.camera);
+            cameras.extend(super::views::camera_name(&record.exif));
             types.insert(record.format.clone());
             dates.extend(record.exif.date_taken.as_deref().map(|d| d[..d.len().min(10)].to_string()));
         }

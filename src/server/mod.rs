@@ -206,8 +206,9 @@ pub fn serve(store: Store, clip: Clip, settings: IndexSettings, writable: bool, 
     let server = server.bind(options.bind).map_err(|source| ServeError::Bind { addr: options.bind, source })?;
     let addrs = server.addrs();
     for addr in &addrs {
-        // Printed (not only logged) so scripts and tests can find the port when binding :0.
-        println!("clipsight: serving {} images on http://{addr}/ (ready in {:.2}s)", library.image_count().unwrap_or(0), started.elapsed().as_secs_f64());
+        // Printed (not only logged) so scripts and tests can find the port when binding :0. No
+        // image count here: counting is a key scan, and start-up should not wait for one.
+        println!("clipsight: serving {} on http://{addr}/ (ready in {:.2}s)", library.store().dir().display(), started.elapsed().as_secs_f64());
     }
     actix_web::rt::System::new().block_on(server.run())?;
     tracing::info!("shutting down: stopping indexing, flushing the library");

@@ -102,11 +102,7 @@ impl ImageView {
         let hit = HitView::new(id, 0.0, record);
         let path = record.path();
         let exif = &record.exif;
-        let camera = match (&exif.make, &exif.model) {
-            (Some(make), Some(model)) if model.starts_with(make.as_str()) => Some(model.clone()),
-            (Some(make), Some(model)) => Some(format!("{make} {model}")),
-            (make, model) => make.clone().or_else(|| model.clone()),
-        };
+        let camera = camera_name(exif);
         Self {
             id: id.0,
             name: hit.name,
@@ -125,6 +121,16 @@ impl ImageView {
             thumbnail: hit.thumbnail,
             file: format!("/api/images/{}/file", id.0),
         }
+    }
+}
+
+/// The camera as people name it: make and model, without repeating a make the model already
+/// starts with ("Canon Canon EOS 5D" → "Canon EOS 5D").
+pub fn camera_name(exif: &crate::store::ExifMeta) -> Option<String> {
+    match (&exif.make, &exif.model) {
+        (Some(make), Some(model)) if model.starts_with(make.as_str()) => Some(model.clone()),
+        (Some(make), Some(model)) => Some(format!("{make} {model}")),
+        (make, model) => make.clone().or_else(|| model.clone()),
     }
 }
 

@@ -129,8 +129,7 @@ impl Server {
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         signal(self.child.id(), "TERM");
-        let status = wait_timeout(&mut self.child, std::time::Duration::from_secs(40)).expect("server exits after SIGTERM");
-        status
+        wait_timeout(&mut self.child, std::time::Duration::from_secs(40)).expect("server exits after SIGTERM")
     }
 
     /// `METHOD path` with an optional body and content type → (status, body bytes, content type).
