@@ -158,11 +158,11 @@ pub enum BenchCommand {
         /// ef values to measure.
         #[arg(long, value_delimiter = ',', default_value = "32,64,128,256,512")]
         ef: Vec<usize>,
-        /// Links per node.
-        #[arg(long, default_value_t = 24)]
+        /// Links per node (default: the library's).
+        #[arg(long, default_value_t = clipsight::ann::AnnParams::default().m)]
         m: usize,
-        /// Build-time ef.
-        #[arg(long, default_value_t = 200)]
+        /// Build-time ef (default: the library's).
+        #[arg(long, default_value_t = clipsight::ann::AnnParams::default().ef_construction)]
         ef_construction: usize,
     },
     /// Indexing throughput: model-only floor vs end to end vs a Python/PIL peer, on generated

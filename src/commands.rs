@@ -119,6 +119,8 @@ fn cmd_bench_query(g: &Global, n: usize, samples: usize, clients: usize, seconds
         row("REST, repeated queries", r.rest_repeated);
         row("CLI process per query", r.cli);
         println!("  in process ÷ encoder {:.2}x, REST ÷ encoder {:.2}x; REST {:.1} q/s at {} clients", r.in_process_ratio, r.rest_ratio, r.rest_qps, r.clients);
+        let t = r.serve_start;
+        println!("  serve start: listening {:.2}s, first answer {:.2}s, graph in use {:.2}s", t.listening_s, t.first_answer_s, t.graph_in_use_s);
     }
     Ok(())
 }
@@ -289,16 +291,26 @@ fn open_graph(g: &Global, store: &Store, clip: &Clip) -> Result<Option<ann::AnnI
     Ok(graph)
 }
 
+/// What one CLI query ranks vectors with: the flat copy of a fresh graph's vectors when there
+/// is one (mapping it is instant and one exact scan costs well under a second at a million
+/// images, where loading the graph takes seconds), else the graph (built when needed).
+fn vectors_for_one_query(g: &Global, store: &Store, clip: &Clip, exact: bool) -> Result<(Option<ann::AnnIndex>, Option<ann::FlatVectors>)> {
+    if let Some(flat) = ann::open_flat(store, clip.id())? {
+        return Ok((None, Some(flat)));
+    }
+    Ok((if exact { None } else { open_graph(g, store, clip)? }, None))
+}
+
 fn cmd_search(g: &Global, text: &str, options: search::SearchOptions, exact: bool) -> Result<()> {
     let started = Instant::now();
     let query = search::parse(text)?;
     let (store, clip) = open_for_query(g)?;
-    let graph = if exact { None } else { open_graph(g, &store, &clip)? };
+    let (graph, vectors) = vectors_for_one_query(g, &store, &clip, exact)?;
     let keywords = match options.mode {
         search::Mode::Vector => None,
         _ => Some(Keywords::open(&store)?),
     };
-    let rankers = search::Rankers { graph: graph.as_ref(), keywords: keywords.as_ref() };
+    let rankers = search::Rankers { graph: graph.as_ref(), vectors: vectors.as_ref(), keywords: keywords.as_ref() };
     let hits = search::run(&store, &clip, &query, options, rankers)?;
     print_hits(g, &store, &hits, started)
 }
@@ -310,8 +322,8 @@ fn cmd_similar(g: &Global, path: &Path, k: usize) -> Result<()> {
         terms: vec![search::Term { weight: 1.0, kind: search::TermKind::File(path.display().to_string()) }],
         filters: search::Filters::default(),
     };
-    let graph = open_graph(g, &store, &clip)?;
-    let rankers = search::Rankers { graph: graph.as_ref(), keywords: None };
+    let (graph, vectors) = vectors_for_one_query(g, &store, &clip, false)?;
+    let rankers = search::Rankers { graph: graph.as_ref(), vectors: vectors.as_ref(), keywords: None };
     let options = search::SearchOptions { k, allow_files: true, mode: search::Mode::Vector, ..Default::default() };
     let hits = search::run(&store, &clip, &query, options, rankers)?;
     print_hits(g, &store, &hits, started)

@@ -459,3 +459,38 @@ fn duplicates_groups_identical_and_near_identical_images() {
     assert!(groups.contains(&vec!["000004.png".to_string(), "copy_of_4.png".to_string()]), "{groups:?}");
     assert!(groups.contains(&vec!["000007.png".to_string(), "recompressed_7.jpg".to_string()]), "{groups:?}");
 }
+
+/// A library with a persisted graph keeps a flat copy of its vectors beside it; a one-shot
+/// `search` maps that copy instead of loading the graph, and ranks exactly as a scan of the
+/// store does.
+#[test]
+fn one_shot_searches_scan_the_graphs_flat_vectors_and_rank_like_the_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    scenes(&photos, 40, 77);
+    let data = tmp.path().join("data");
+    let run = |args: &[&str]| {
+        let mut cmd = clipsight(&data);
+        cmd.env("CLIPSIGHT_EXACT_BELOW", "10").args(args);
+        json_of(&mut cmd)
+    };
+    let ranking = |v: &Value| -> Vec<(u64, f64)> {
+        v["results"].as_array().unwrap().iter().map(|r| (r["id"].as_u64().unwrap(), r["score"].as_f64().unwrap())).collect()
+    };
+    run(&["--json", "index", photos.to_str().unwrap()]);
+    let built = run(&["--json", "search", "a red circle", "-k", "40", "--mode", "vector"]);
+    let ann = data.join("ann");
+    let graph_dir = std::fs::read_dir(&ann).unwrap().next().unwrap().unwrap().path();
+    assert!(graph_dir.join("vectors.f32").is_file(), "the graph was saved with its flat vectors");
+    let flat = run(&["--json", "search", "a red circle", "-k", "40", "--mode", "vector"]);
+    std::fs::remove_dir_all(&ann).unwrap();
+    let store = run(&["--json", "search", "a red circle", "-k", "40", "--mode", "vector", "--exact"]);
+    assert!(!ann.exists(), "--exact scans the store without building a graph");
+    let (flat, store, built) = (ranking(&flat), ranking(&store), ranking(&built));
+    assert_eq!(flat.len(), 40);
+    for ((a, s), (b, t)) in flat.iter().zip(&store) {
+        assert_eq!(a, b, "same order: {flat:?} vs {store:?}");
+        assert!((s - t).abs() < 1e-6);
+    }
+    assert_eq!(built.iter().map(|h| h.0).collect::<Vec<_>>()[..10], store.iter().map(|h| h.0).collect::<Vec<_>>()[..10], "the graph agrees on the top 10");
+}

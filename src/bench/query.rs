@@ -63,6 +63,8 @@ pub struct QueryReport {
     pub rest_ratio: f64,
     /// Seconds spent building or loading the library and graph (not part of the figures).
     pub setup_s: f64,
+    /// The server's start-up with this library (target: first answer within 2 s at 1M vectors).
+    pub serve_start: StartTimes,
 }
 
 /// Distinct, caption-like query texts.
@@ -144,7 +146,7 @@ pub fn run(clip: &Clip, model_dir: &Path, work: &Path, exe: &Path, bench: QueryB
         clip.encode_texts(&["warm up"])?;
     }
     // Interleaved, so drift in the machine's speed affects both figures alike.
-    let rankers = search::Rankers { graph: graph.as_ref(), keywords: Some(&keywords) };
+    let rankers = search::Rankers { graph: graph.as_ref(), keywords: Some(&keywords), vectors: None };
     let options = SearchOptions { k: 20, mode: Mode::Hybrid, ..Default::default() };
     let search_once = |t: &str| -> Result<(), BenchError> {
         let query = search::parse(t).map_err(|e| BenchError::Peer(e.to_string()))?;
@@ -167,6 +169,11 @@ pub fn run(clip: &Clip, model_dir: &Path, work: &Path, exe: &Path, bench: QueryB
     drop(store);
 
     let server = Server::start(exe, work, model_dir)?;
+    let serve_start = server.times;
+    progress(&format!(
+        "serve: listening after {:.2}s, first answer after {:.2}s, graph in use after {:.2}s",
+        serve_start.listening_s, serve_start.first_answer_s, serve_start.graph_in_use_s
+    ));
     let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).build();
     let get = |agent: &ureq::Agent, text: &str| -> Result<(), BenchError> {
         let url = format!("{}/api/search?k=20&q={}", server.base, urlencode(text));
@@ -225,6 +232,7 @@ pub fn run(clip: &Clip, model_dir: &Path, work: &Path, exe: &Path, bench: QueryB
         in_process_ratio: in_process.p50_ms / text_encoder.p50_ms,
         rest_ratio: rest.p50_ms / text_encoder.p50_ms,
         setup_s,
+        serve_start,
     })
 }
 
@@ -238,15 +246,29 @@ fn urlencode(s: &str) -> String {
     s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
+/// How long a `clipsight serve` took, from process start, to listen, to answer its first
+/// search (by exact scan while the graph loads), and to put its graph in use.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct StartTimes {
+    /// Until it printed its URL.
+    pub listening_s: f64,
+    /// Until the first `GET /api/search` (polled from the moment it listens) returned results.
+    pub first_answer_s: f64,
+    /// Until `GET /api/stats` reported the graph in use (or the library small enough to scan).
+    pub graph_in_use_s: f64,
+}
+
 /// A `clipsight serve` child on a free port, ready when its graph is in use; killed on drop.
 struct Server {
     child: std::process::Child,
     base: String,
+    times: StartTimes,
 }
 
 impl Server {
     fn start(exe: &Path, data: &Path, model: &Path) -> Result<Self, BenchError> {
         use std::io::BufRead;
+        let started = Instant::now();
         let mut child = std::process::Command::new(exe)
             .arg("--data")
             .arg(data)
@@ -259,20 +281,31 @@ impl Server {
         let mut lines = std::io::BufReader::new(child.stdout.take().expect("piped")).lines();
         let line = lines.next().transpose()?.unwrap_or_default();
         let base = line.split_whitespace().find(|w| w.starts_with("http://")).map(|u| u.trim_end_matches('/').to_string());
+        let listening_s = started.elapsed().as_secs_f64();
         std::thread::spawn(move || for _ in lines {});
-        let server = Self { child, base: base.ok_or_else(|| BenchError::Peer(format!("serve did not start: {line:?}")))? };
-        let deadline = Instant::now() + Duration::from_secs(600);
-        loop {
-            let body = ureq::get(&format!("{}/api/stats", server.base)).call().map_err(|e| BenchError::Peer(e.to_string()))?.into_string()?;
-            let stats: serde_json::Value = serde_json::from_str(&body).map_err(|e| BenchError::Peer(e.to_string()))?;
-            if stats["graph"] != "loading" {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err(BenchError::Peer("the server's graph did not load in 10 minutes".into()));
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        let mut server = Self {
+            child,
+            base: base.ok_or_else(|| BenchError::Peer(format!("serve did not start: {line:?}")))?,
+            times: StartTimes { listening_s, first_answer_s: 0.0, graph_in_use_s: 0.0 },
+        };
+        let json = |path: &str| -> Result<serde_json::Value, BenchError> {
+            let body = ureq::get(&format!("{}{path}", server.base)).call().map_err(|e| BenchError::Peer(format!("GET {path}: {e}")))?.into_string()?;
+            serde_json::from_str(&body).map_err(|e| BenchError::Peer(e.to_string()))
+        };
+        let answer = json("/api/search?q=a%20dog%20on%20the%20beach&k=10")?;
+        if answer["results"].as_array().is_none_or(|r| r.is_empty()) {
+            return Err(BenchError::Peer(format!("the first search found nothing: {answer}")));
         }
+        let first_answer_s = started.elapsed().as_secs_f64();
+        let deadline = Instant::now() + Duration::from_secs(1800);
+        while json("/api/stats")?["graph"] == "loading" {
+            if Instant::now() > deadline {
+                return Err(BenchError::Peer("the server's graph did not load in 30 minutes".into()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server.times.first_answer_s = first_answer_s;
+        server.times.graph_in_use_s = started.elapsed().as_secs_f64();
         Ok(server)
     }
 }

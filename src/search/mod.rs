@@ -57,6 +57,9 @@ pub enum Mode {
 pub struct Rankers<'a> {
     /// The HNSW graph, when the library is large enough to have one.
     pub graph: Option<&'a crate::ann::AnnIndex>,
+    /// A flat copy of the vectors (see [`crate::ann::flat`]) for an exact scan without reading
+    /// RocksDB, used when there is no graph (yet).
+    pub vectors: Option<&'a crate::ann::FlatVectors>,
     /// The keyword index.
     pub keywords: Option<&'a crate::keywords::Keywords>,
 }
@@ -123,11 +126,11 @@ pub fn run_with_vector(
     };
     let hits = match options.mode {
         Mode::Keyword => keyword_hits(wanted)?,
-        Mode::Vector => vector_hits(store, clip, vector.as_ref(), &accept, rankers.graph, wanted)?,
+        Mode::Vector => vector_hits(store, clip, vector.as_ref(), &accept, rankers, wanted)?,
         Mode::Hybrid => {
             let pool = (wanted * 4).max(100);
             let lexical = keyword_hits(pool)?;
-            let semantic = vector_hits(store, clip, vector.as_ref(), &accept, rankers.graph, if lexical.is_empty() { wanted } else { pool })?;
+            let semantic = vector_hits(store, clip, vector.as_ref(), &accept, rankers, if lexical.is_empty() { wanted } else { pool })?;
             if lexical.is_empty() {
                 semantic
             } else {
@@ -172,17 +175,20 @@ fn keyword_text(query: &Query) -> String {
 }
 
 /// The best `limit` images by cosine with `vector` (all accepted images, by id, when the query
-/// has no vector), through the graph when there is one.
+/// has no vector): through the graph when there is one, else by an exact scan of the flat
+/// vectors when they are mapped, else of the store.
 fn vector_hits(
     store: &Store,
     clip: &Clip,
     vector: Option<&Embedding>,
-    accept: &dyn Fn(ImageId) -> bool,
-    graph: Option<&crate::ann::AnnIndex>,
+    accept: &(dyn Fn(ImageId) -> bool + Sync),
+    rankers: Rankers<'_>,
     limit: usize,
 ) -> Result<Vec<Hit>, SearchError> {
-    if let (Some(ann), Some(v)) = (graph, vector) {
-        return Ok(ann.search(v.as_slice(), limit, ann.params().ef_search.max(limit), accept));
+    match (rankers.graph, rankers.vectors, vector) {
+        (Some(ann), _, Some(v)) => return Ok(ann.search(v.as_slice(), limit, ann.params().ef_search.max(limit), accept)),
+        (None, Some(flat), Some(v)) => return Ok(flat.search(v.as_slice(), limit, accept)),
+        _ => {}
     }
     let mut hits = Vec::new();
     for item in store.embeddings(clip.id()) {

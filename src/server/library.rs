@@ -53,10 +53,11 @@ impl Library {
     /// Serves `store` with `clip`; `writable` is false when another process holds the writer lock
     /// (indexing routes then answer 409).
     pub fn new(store: Store, clip: Clip, settings: IndexSettings, writable: bool) -> Self {
+        let derived = Derived::new(&store, clip.id());
         Self {
             store,
             clip,
-            derived: Derived::default(),
+            derived,
             jobs: Jobs::default(),
             settings,
             writable,
@@ -159,7 +160,8 @@ impl Library {
             search::Mode::Vector => None,
             _ => self.derived.keywords(),
         };
-        let rankers = search::Rankers { graph: graph.as_deref(), keywords: keywords.as_deref() };
+        let vectors = if graph.is_none() { self.derived.vectors() } else { None };
+        let rankers = search::Rankers { graph: graph.as_deref(), vectors: vectors.as_deref(), keywords: keywords.as_deref() };
         let vector = match vector {
             Some(v) => Some(v),
             None => search::query_vector_with(&self.store, &self.clip, query, false, &|texts| self.encode_texts(texts))?,

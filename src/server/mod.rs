@@ -110,6 +110,18 @@ pub fn serve(store: Store, clip: Clip, settings: IndexSettings, writable: bool, 
         let library = library.clone();
         std::thread::Builder::new().name("clipsight-jobs".into()).spawn(move || library.work())?
     };
+    {
+        // Load the text tower now rather than on the first query (a ViT-B/32 text session takes
+        // about a second to create); a query arriving meanwhile waits for this one load.
+        let library = library.clone();
+        std::thread::Builder::new().name("clipsight-warm".into()).spawn(move || {
+            let started = Instant::now();
+            match library.clip().encode_texts(&["a photo"]) {
+                Ok(_) => tracing::info!("text encoder ready after {:.2}s", started.elapsed().as_secs_f64()),
+                Err(e) => tracing::warn!("cannot load the text encoder: {e}"),
+            }
+        })?;
+    }
     let _watcher = if options.watch.is_empty() {
         None
     } else if !writable {

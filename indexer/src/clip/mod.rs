@@ -65,6 +65,9 @@ pub struct Clip {
     tokenizer: TextTokenizer,
     visual: OnceLock<Mutex<ImageEncoder>>,
     textual: OnceLock<Mutex<TextEncoder>>,
+    /// Held while a tower loads, so concurrent first uses wait for one load instead of each
+    /// creating a session.
+    loading: Mutex<()>,
 }
 
 impl Clip {
@@ -74,7 +77,7 @@ impl Clip {
         let dir = ModelDir::open(dir)?;
         let tokenizer = TextTokenizer::from_file(&dir.tokenizer(), dir.config.context_length, &dir.pad_token)?;
         let id = dir.model_id()?;
-        Ok(Self { dir, id, options, tokenizer, visual: OnceLock::new(), textual: OnceLock::new() })
+        Ok(Self { dir, id, options, tokenizer, visual: OnceLock::new(), textual: OnceLock::new(), loading: Mutex::new(()) })
     }
 
     /// Opens a model and loads both towers now, checking that they agree with each other and
@@ -166,6 +169,10 @@ impl Clip {
         if let Some(v) = self.visual.get() {
             return Ok(v);
         }
+        let _loading = lock(&self.loading);
+        if let Some(v) = self.visual.get() {
+            return Ok(v);
+        }
         let path = self.dir.visual_model();
         let enc = ImageEncoder::load(&path, &self.options, &self.dir.preprocess)?;
         check_declared_dim(&path, enc.output_dim(), self.dim())?;
@@ -173,6 +180,10 @@ impl Clip {
     }
 
     fn textual(&self) -> Result<&Mutex<TextEncoder>, ClipError> {
+        if let Some(t) = self.textual.get() {
+            return Ok(t);
+        }
+        let _loading = lock(&self.loading);
         if let Some(t) = self.textual.get() {
             return Ok(t);
         }
