@@ -63,7 +63,7 @@ pub enum Command {
         /// Scan every embedding instead of using the HNSW graph.
         #[arg(long)]
         exact: bool,
-        /// Rankings to use: vector (CLIP), keyword (file names, folders, EXIF) or hybrid (fused).
+        /// Rankings to use: vector (CLIP), keyword (file names, folders, EXIF, automatic tags) or hybrid (CLIP fused with file names, folders, EXIF).
         #[arg(long, value_enum, default_value_t = clipsight::search::Mode::Hybrid)]
         mode: clipsight::search::Mode,
     },

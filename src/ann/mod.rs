@@ -65,6 +65,26 @@ impl Default for AnnParams {
     }
 }
 
+/// Graphs of at least this many points search with ef ≥ [`LARGE_GRAPH_EF`].
+pub const LARGE_GRAPH: usize = 250_000;
+
+/// ef_search of large graphs. `bench ann --n 1000000` (M 16, ef_construction 100): ef 64 gave
+/// recall@10 0.989 (image-like queries) and 0.981 (text-like), ef 128 gave 0.994 and 0.992 at
+/// 138 and 128 q/s, 41x and 38x the exact scan's 3.4 q/s.
+pub const LARGE_GRAPH_EF: usize = 128;
+
+impl AnnParams {
+    /// The ef_search to use on a graph of `points`: large graphs need a longer candidate list
+    /// to keep recall@10 above 0.99.
+    pub fn ef_search_for(&self, points: usize) -> usize {
+        if points >= LARGE_GRAPH {
+            self.ef_search.max(LARGE_GRAPH_EF)
+        } else {
+            self.ef_search
+        }
+    }
+}
+
 /// What a persisted graph reflects.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -127,16 +147,19 @@ pub fn open(store: &Store, model: ModelId, params: AnnParams, progress: &mut dyn
     if count < exact_below() {
         return Ok(None);
     }
+    let ef_search = params.ef_search_for(count);
     if fresh {
         match AnnIndex::load(&dir, model) {
             Ok((mut index, _)) => {
-                index.params.ef_search = params.ef_search;
+                index.params.ef_search = ef_search;
                 return Ok(Some(index));
             }
             Err(e) => tracing::warn!("{e}; rebuilding the graph"),
         }
     }
-    Ok(Some(rebuild(store, model, params, epoch, progress)?))
+    let mut index = rebuild(store, model, params, epoch, progress)?;
+    index.params.ef_search = ef_search;
+    Ok(Some(index))
 }
 
 fn rebuild(store: &Store, model: ModelId, params: AnnParams, epoch: u64, progress: &mut dyn FnMut(usize, usize)) -> Result<AnnIndex, AnnError> {
@@ -375,6 +398,14 @@ mod tests {
                 (ImageId(i as u64 + 1), Embedding::normalized(v))
             })
             .collect()
+    }
+
+    #[test]
+    fn large_graphs_search_with_a_longer_candidate_list() {
+        let p = AnnParams::default();
+        assert_eq!(p.ef_search_for(100_000), p.ef_search);
+        assert_eq!(p.ef_search_for(LARGE_GRAPH), LARGE_GRAPH_EF.max(p.ef_search));
+        assert_eq!(AnnParams { ef_search: 400, ..p }.ef_search_for(2_000_000), 400, "a longer list asked for is kept");
     }
 
     #[test]

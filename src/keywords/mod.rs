@@ -1,5 +1,6 @@
 //! Keyword search (tantivy BM25) over what the file system and EXIF say about each image (file
-//! name tokens, folder names, camera make/model/lens, date, format) and its automatic tags.
+//! name tokens, folder names, camera make/model/lens, date, format) and its automatic tags, kept
+//! in two fields so a query can leave the tags out (see [`Scope`]).
 //!
 //! Derived data: the index lives in `DATA/keywords/`, records the store epoch it reflects, and is
 //! rebuilt from RocksDB when that differs (about 80k documents a second).
@@ -36,12 +37,33 @@ pub enum KeywordError {
 pub struct Keywords {
     index: Index,
     reader: IndexReader,
-    id: Field,
-    text: Field,
+    fields: Fields,
 }
 
-/// The searchable words of a record and its automatic tags.
-pub fn document_text(record: &FileRecord, tags: &[String]) -> String {
+/// The index's fields.
+#[derive(Clone, Copy)]
+struct Fields {
+    id: Field,
+    /// What the file system and EXIF say: [`document_text`].
+    metadata: Field,
+    /// The automatic tags.
+    tags: Field,
+}
+
+/// Which words a keyword query matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// File system and EXIF words and automatic tags (keyword mode).
+    All,
+    /// File system and EXIF words only. Hybrid ranking uses this: automatic tags are a coarse
+    /// projection of the same CLIP embedding the vector ranking already scores, so fusing them
+    /// counts CLIP twice, and a broad tag ("circle" on hundreds of images) lets its arbitrary
+    /// BM25 order outrank the vector ranking.
+    Metadata,
+}
+
+/// The searchable file system and EXIF words of a record.
+pub fn document_text(record: &FileRecord) -> String {
     let path = record.path();
     let mut parts: Vec<String> = Vec::new();
     if let Some(stem) = path.file_stem() {
@@ -58,7 +80,6 @@ pub fn document_text(record: &FileRecord, tags: &[String]) -> String {
         parts.push(date.get(..10).unwrap_or(date).to_string());
     }
     parts.push(record.format.clone());
-    parts.extend(tags.iter().cloned());
     parts.join(" ")
 }
 
@@ -75,8 +96,9 @@ impl Keywords {
         let epoch_file = dir.join("epoch");
         let fresh = std::fs::read_to_string(&epoch_file).ok().and_then(|s| s.trim().parse::<u64>().ok()) == Some(epoch);
         if fresh {
-            if let Ok(index) = Index::open_in_dir(&dir) {
-                return Self::from_index(index);
+            // An index of an older schema (no tags field) is rebuilt.
+            if let Some(keywords) = Index::open_in_dir(&dir).ok().and_then(|index| Self::from_index(index).ok()) {
+                return Ok(keywords);
             }
         }
         Self::rebuild(store, &dir, epoch)
@@ -88,14 +110,14 @@ impl Keywords {
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir_all(&staging).map_err(io)?;
         let index = Index::create_in_dir(&staging, schema())?;
-        let (id, text) = fields(&index.schema());
+        let f = fields(&index.schema()).expect("the schema just built");
         // One thread with tantivy's minimum budget: a rebuild is a background task, and a
         // server rebuilding after every indexing job should not grow by 50 MB of arena each time.
         let mut writer: tantivy::IndexWriter = index.writer_with_num_threads(1, 15_000_000)?;
         for item in store.files() {
             let (image, record) = item?;
             let tags = store.tags(image)?;
-            writer.add_document(doc!(id => image.0, text => document_text(&record, &tags)))?;
+            writer.add_document(doc!(f.id => image.0, f.metadata => document_text(&record), f.tags => tags.join(" ")))?;
         }
         writer.commit()?;
         drop(writer);
@@ -106,21 +128,26 @@ impl Keywords {
     }
 
     fn from_index(index: Index) -> Result<Self, KeywordError> {
-        let (id, text) = fields(&index.schema());
+        let fields = fields(&index.schema())?;
         let reader = index.reader()?;
-        Ok(Self { index, reader, id, text })
+        Ok(Self { index, reader, fields })
     }
 
-    /// The best `limit` images for the words of `text` (BM25), best first with their scores.
-    pub fn search(&self, text: &str, limit: usize) -> Result<Vec<(ImageId, f32)>, KeywordError> {
-        let parser = QueryParser::for_index(&self.index, vec![self.text]);
+    /// The best `limit` images for the words of `text` (BM25) within `scope`, best first with
+    /// their scores.
+    pub fn search(&self, text: &str, scope: Scope, limit: usize) -> Result<Vec<(ImageId, f32)>, KeywordError> {
+        let searched = match scope {
+            Scope::All => vec![self.fields.metadata, self.fields.tags],
+            Scope::Metadata => vec![self.fields.metadata],
+        };
+        let parser = QueryParser::for_index(&self.index, searched);
         let (query, _errors) = parser.parse_query_lenient(text);
         let searcher = self.reader.searcher();
         let top = searcher.search(&query, &TopDocs::with_limit(limit.max(1)).order_by_score())?;
         let mut out = Vec::with_capacity(top.len());
         for (score, address) in top {
             let doc: TantivyDocument = searcher.doc(address)?;
-            if let Some(id) = doc.get_first(self.id).and_then(|v| v.as_u64()) {
+            if let Some(id) = doc.get_first(self.fields.id).and_then(|v| v.as_u64()) {
                 out.push((ImageId(id), score));
             }
         }
@@ -131,12 +158,13 @@ impl Keywords {
 fn schema() -> Schema {
     let mut b = Schema::builder();
     b.add_u64_field("id", STORED | FAST);
-    b.add_text_field("text", TEXT);
+    b.add_text_field("metadata", TEXT);
+    b.add_text_field("tags", TEXT);
     b.build()
 }
 
-fn fields(schema: &Schema) -> (Field, Field) {
-    (schema.get_field("id").expect("id field"), schema.get_field("text").expect("text field"))
+fn fields(schema: &Schema) -> Result<Fields, KeywordError> {
+    Ok(Fields { id: schema.get_field("id")?, metadata: schema.get_field("metadata")?, tags: schema.get_field("tags")? })
 }
 
 /// Reciprocal rank fusion of ranked lists: score(d) = Σ 1 / (K + rank(d)), K = 60.
@@ -185,8 +213,8 @@ mod tests {
             },
             indexed_at: 0,
         };
-        let text = document_text(&record, &["sunset".to_string()]);
-        for word in ["IMG_beach-party", "trips", "2019", "Canon", "2019-06-01", "jpeg", "sunset"] {
+        let text = document_text(&record);
+        for word in ["IMG_beach-party", "trips", "2019", "Canon", "2019-06-01", "jpeg"] {
             assert!(text.contains(word), "{text}");
         }
     }

@@ -11,6 +11,7 @@ use clipsight_indexer::pipeline::prepare_file;
 use clipsight_indexer::{Clip, ClipError, Embedding};
 use serde::Serialize;
 
+use crate::keywords::Scope;
 use crate::store::{FileRecord, ImageId, Store, StoreError};
 pub use query::{parse, Filters, Query, QueryError, Term, TermKind};
 
@@ -44,9 +45,10 @@ pub struct SearchOptions {
 pub enum Mode {
     /// Cosine similarity of CLIP embeddings only.
     Vector,
-    /// BM25 over file names, folders and EXIF only.
+    /// BM25 over file names, folders, EXIF and automatic tags only.
     Keyword,
-    /// Both, fused by reciprocal rank fusion when the keywords match anything.
+    /// Both, fused by reciprocal rank fusion when the file system or EXIF words match anything
+    /// (automatic tags are left to keyword mode: see [`Scope::Metadata`]).
     #[default]
     Hybrid,
 }
@@ -115,21 +117,21 @@ pub fn run_with_vector(
     };
     let wanted = options.k + options.offset;
     let words = keyword_text(query);
-    let keyword_hits = |limit: usize| -> Result<Vec<Hit>, SearchError> {
+    let keyword_hits = |scope: Scope, limit: usize| -> Result<Vec<Hit>, SearchError> {
         let Some(keywords) = rankers.keywords.filter(|_| !words.is_empty()) else { return Ok(Vec::new()) };
         Ok(keywords
-            .search(&words, limit)?
+            .search(&words, scope, limit)?
             .into_iter()
             .filter(|(id, _)| accept(*id))
             .map(|(id, score)| Hit { id, score })
             .collect())
     };
     let hits = match options.mode {
-        Mode::Keyword => keyword_hits(wanted)?,
+        Mode::Keyword => keyword_hits(Scope::All, wanted)?,
         Mode::Vector => vector_hits(store, clip, vector.as_ref(), &accept, rankers, wanted)?,
         Mode::Hybrid => {
             let pool = (wanted * 4).max(100);
-            let lexical = keyword_hits(pool)?;
+            let lexical = keyword_hits(Scope::Metadata, pool)?;
             let semantic = vector_hits(store, clip, vector.as_ref(), &accept, rankers, if lexical.is_empty() { wanted } else { pool })?;
             if lexical.is_empty() {
                 semantic

@@ -96,6 +96,11 @@ impl Library {
     /// The worker loop: loads the derived indexes, then runs queued jobs until the queue stops.
     /// Indexing and index loading share this one thread, so they never race on the files.
     pub fn work(self: Arc<Self>) {
+        // Count the images now (a key scan: about a second at a million) so the first search's
+        // `total_images` finds it cached, or waits for this one scan instead of starting another.
+        if let Err(e) = self.image_count() {
+            tracing::warn!("cannot count the images: {e}");
+        }
         self.derived.refresh(&self.store, self.clip.id());
         while let Some(id) = self.jobs.next() {
             let outcome = self.index_once(id);

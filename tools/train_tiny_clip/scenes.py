@@ -228,9 +228,13 @@ def _obj_phrase(o: dict, rng, p_size=0.75, p_colour=0.9, p_pos=0.7, with_pos=Tru
     return phrase
 
 
-def random_caption(spec: dict, rng) -> str:
-    """A training caption: templates, synonyms, attributes sometimes left out."""
+def random_caption(spec: dict, rng, pos_scale: float = 1.0, size_scale: float = 1.0) -> str:
+    """A training caption: templates, synonyms, attributes sometimes left out.
+
+    pos_scale / size_scale multiply the probabilities that an object phrase states its position /
+    size (1.0 = the shipped recipe; the random draws are the same whatever the scales)."""
     objs = spec["objects"]
+    kw = {"p_size": 0.75 * size_scale}
     prefix = _pick(rng, PREFIXES)
     if len(objs) == 1:
         o = objs[0]
@@ -239,12 +243,13 @@ def random_caption(spec: dict, rng) -> str:
             return f"a photo of {article(o['colour'])} {o['colour']} object"
         if u < 0.12:
             return f"a photo of {article(o['shape'])} {o['shape']}"
-        return prefix + _obj_phrase(o, rng)
+        return prefix + _obj_phrase(o, rng, p_pos=0.7 * pos_scale, **kw)
     a, b = objs
     u = rng.random()
     if u < 0.45:  # positions stated per object, random order
         x, y = (a, b) if rng.random() < 0.5 else (b, a)
-        return prefix + _obj_phrase(x, rng, p_pos=0.8) + " and " + _obj_phrase(y, rng, p_pos=0.8)
+        return (prefix + _obj_phrase(x, rng, p_pos=0.8 * pos_scale, **kw) + " and "
+                + _obj_phrase(y, rng, p_pos=0.8 * pos_scale, **kw))
     if u < 0.75:  # relational
         pa = _obj_phrase(a, rng, with_pos=False)
         pb = _obj_phrase(b, rng, with_pos=False)
@@ -254,8 +259,8 @@ def random_caption(spec: dict, rng) -> str:
         else:
             rel = _pick(rng, [(pa, "above", pb), (pb, "below", pa), (pa, "over", pb), (pb, "under", pa)])
         return prefix + " ".join(rel)
-    pa = _obj_phrase(a, rng, with_pos=False)
-    pb = _obj_phrase(b, rng, with_pos=False)
+    pa = _obj_phrase(a, rng, with_pos=False, **kw)
+    pb = _obj_phrase(b, rng, with_pos=False, **kw)
     x, y = (pa, pb) if rng.random() < 0.5 else (pb, pa)
     return prefix + _pick(rng, [f"{x} and {y}", f"{x} with {y}", f"two shapes: {x} and {y}"])
 
@@ -311,6 +316,20 @@ def _train_chunk(args):
         crng = np.random.default_rng([seed, i, 7])
         caps.append([canonical_caption(spec)] + [random_caption(spec, crng) for _ in range(n_captions - 1)])
     return imgs, caps
+
+
+def training_captions(count: int, seed: int = 0, n_captions: int = 6, pos_scale: float = 1.0,
+                      size_scale: float = 1.0) -> list:
+    """The captions of make_training_arrays(count, seed, n_captions=n_captions) without rendering (the
+    spec is drawn first from the scene's rng, the captions use their own rng), optionally with other
+    position / size mention rates (see random_caption)."""
+    caps = []
+    for i in range(count):
+        spec = sample_scene(np.random.default_rng([seed, i]))
+        crng = np.random.default_rng([seed, i, 7])
+        caps.append([canonical_caption(spec)] + [random_caption(spec, crng, pos_scale, size_scale)
+                                                 for _ in range(n_captions - 1)])
+    return caps
 
 
 def make_training_arrays(count: int, seed: int = 0, size: int = 64, n_captions: int = 6,

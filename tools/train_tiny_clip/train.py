@@ -51,7 +51,17 @@ def main(argv=None):
                     help="fraction of batches drawn from single-object images sharing one colour (or one shape), so the "
                          "captions in the batch differ by the other attributes")
     ap.add_argument("--hard-groups", default="colour",
-                    help="attributes to group hard batches by (comma list of colour, shape)")
+                    help="attributes to group hard batches by (comma list of colour, shape, size, position; "
+                         "'a+b' groups by both, e.g. position+size)")
+    ap.add_argument("--pos-scale", type=float, default=1.0,
+                    help="multiply the probability that a random caption variant states an object's position "
+                         "(1 = shipped recipe; otherwise the captions are regenerated from the scene specs, "
+                         "the images are reused)")
+    ap.add_argument("--size-scale", type=float, default=1.0,
+                    help="same for stating an object's size")
+    ap.add_argument("--canon-weight", type=float, default=1.0,
+                    help="sampling weight of the canonical caption (variant 0) relative to each random "
+                         "variant (1 = uniform, the shipped recipe)")
     ap.add_argument("--lr", type=float, default=1.5e-3)
     ap.add_argument("--wd", type=float, default=0.02)
     ap.add_argument("--threads", type=int, default=1,
@@ -75,6 +85,13 @@ def main(argv=None):
     enc = ClipTextEncoder(tok_dir / "tokenizer.json", tok_dir / "tokenizer_config.json")
 
     images, captions = load_data(a.count, a.seed, cfg.image_size, a.captions, workers=a.threads)
+    if a.pos_scale != 1.0 or a.size_scale != 1.0:
+        t_cap = time.time()
+        regen = scenes.training_captions(a.count, a.seed, a.captions, a.pos_scale, a.size_scale)
+        assert all(r[0] == c[0] for r, c in zip(regen, captions)), "scene specs do not match the cached images"
+        captions = regen
+        print(f"captions regenerated (pos_scale {a.pos_scale}, size_scale {a.size_scale}) in "
+              f"{time.time() - t_cap:.1f}s", flush=True)
     t_data = time.time()
     uniq = sorted({c for caps in captions for c in caps})
     index = {c: i for i, c in enumerate(uniq)}
@@ -104,16 +121,18 @@ def main(argv=None):
 
     # Single-object images grouped by colour and by shape (parsed from the canonical caption, variant 0:
     # "a|an <size> <colour> <shape> <position...>").
-    field = {"colour": 2, "shape": 3}
+    field = {"colour": 2, "shape": 3, "size": 1, "position": -1}
     groups = {}
     for attr in a.hard_groups.split(","):
         for i, caps in enumerate(captions):
             if " and " not in caps[0]:
-                groups.setdefault((attr, caps[0].split()[field[attr]]), []).append(i)
+                words = caps[0].split()
+                groups.setdefault((attr, "+".join(words[field[p]] for p in attr.split("+"))), []).append(i)
     groups = [torch.tensor(v) for _, v in sorted(groups.items())]
     print("hard-batch groups:", [len(v) for v in groups], flush=True)
 
     g = torch.Generator().manual_seed(a.seed)
+    variant_w = torch.tensor([a.canon_weight] + [1.0] * (a.captions - 1))
     n = len(images_t)
     perm, pos = torch.randperm(n, generator=g), 0
     model.train()
@@ -128,7 +147,10 @@ def main(argv=None):
                 perm, pos = torch.randperm(n, generator=g), 0
             bi = perm[pos:pos + a.batch]
             pos += a.batch
-        variant = torch.randint(0, a.captions, (len(bi),), generator=g)
+        if a.canon_weight == 1.0:
+            variant = torch.randint(0, a.captions, (len(bi),), generator=g)
+        else:
+            variant = torch.multinomial(variant_w, len(bi), replacement=True, generator=g)
         ci = cap_idx[bi, variant]
         ids = ids_table[ci]
         ids = ids[:, : int(eot_pos[ci].max()) + 1]  # exact: causal mask + EOT pooling
@@ -161,6 +183,9 @@ def main(argv=None):
             "total_seconds": round(total_s, 1), "data_seconds": round(t_data - t_start, 1),
             "distinct_captions": len(uniq), "parameters": n_params, "torch": torch.__version__,
             "final_logit_scale": model.logit_scale.exp().item()}
+    for k, default in (("pos_scale", 1.0), ("size_scale", 1.0), ("canon_weight", 1.0)):
+        if getattr(a, k) != default:
+            meta[k] = getattr(a, k)
     torch.save({"config": cfg.to_dict(), "state_dict": model.state_dict(), "meta": meta}, a.out)
     (a.out.with_suffix(".json")).write_text(json.dumps(meta, indent=2))
     print(f"training loop {train_s:.1f}s, total wall {total_s:.1f}s -> {a.out}", flush=True)
