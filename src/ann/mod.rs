@@ -15,7 +15,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use clipsight_indexer::{Embedding, ModelId};
-use hnsw_rs::prelude::{AnnT, DistDot, Hnsw, HnswIo};
+use hnsw_rs::prelude::{AnnT, DistDot, Hnsw, HnswIo, ReloadOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::search::Hit;
@@ -355,6 +355,7 @@ impl AnnIndex {
         // The loaded graph borrows its reader; the reader is leaked so the graph can be 'static.
         // A process loads a graph once (or after a rebuild), so this costs a few bytes.
         let io: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(&graph_dir, "graph")));
+        io.set_options(ReloadOptions::default().set_mmap(true));
         let hnsw: Hnsw<'static, f32, DistDot> =
             io.load_hnsw().map_err(|e| AnnError::Graph { path: graph_dir.clone(), message: e.to_string() })?;
         let index = Self {
