@@ -50,7 +50,7 @@ impl Embedding {
     /// Parses little-endian bytes written by [`Embedding::to_le_bytes`]; `None` if the length is
     /// not a multiple of four.
     pub fn from_le_bytes(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() % 4 != 0 {
+        if !bytes.len().is_multiple_of(4) {
             return None;
         }
         let values = bytes
