@@ -26,7 +26,7 @@ use clipsight_indexer::embedding::dot;
 use rayon::prelude::*;
 
 use super::AnnError;
-use crate::search::Hit;
+use crate::search::{by_rank, Hit};
 use crate::store::ImageId;
 
 /// File name inside a graph directory.
@@ -130,23 +130,26 @@ impl FlatVectors {
             .par_chunks(ROWS_PER_TASK)
             .zip(vectors.par_chunks(ROWS_PER_TASK * self.dim))
             .flat_map_iter(|(ids, rows)| {
-                let mut best: Vec<Hit> = ids
+                let mut scored: Vec<Hit> = ids
                     .iter()
                     .zip(rows.chunks_exact(self.dim))
                     .filter(|(id, _)| !self.tombstones.contains(id))
                     .map(|(id, row)| Hit { id: ImageId(*id), score: dot(query, row) })
                     .collect();
-                best.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
-                // Keep the best few per task; `accept` (which may read the store) runs on those
-                // in order until k pass, so a selective filter still fills k.
+                // Keep the task's best k that pass `accept` (which may read the store). Rows are
+                // ordered only as far as needed: the best k of the rest, again, until k pass, so
+                // an unfiltered query selects and sorts k rows instead of the whole task.
                 let mut kept = Vec::with_capacity(k);
-                for hit in best {
-                    if kept.len() == k {
-                        break;
+                let mut rest = scored.as_mut_slice();
+                while kept.len() < k && !rest.is_empty() {
+                    let want = (k - kept.len()).min(rest.len());
+                    if want < rest.len() {
+                        rest.select_nth_unstable_by(want - 1, by_rank);
                     }
-                    if accept(hit.id) {
-                        kept.push(hit);
-                    }
+                    let (next, tail) = rest.split_at_mut(want);
+                    next.sort_by(by_rank);
+                    kept.extend(next.iter().filter(|hit| accept(hit.id)));
+                    rest = tail;
                 }
                 kept
             })

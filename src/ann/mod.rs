@@ -147,18 +147,16 @@ pub fn open(store: &Store, model: ModelId, params: AnnParams, progress: &mut dyn
     if count < exact_below() {
         return Ok(None);
     }
-    let ef_search = params.ef_search_for(count);
-    if fresh {
-        match AnnIndex::load(&dir, model) {
-            Ok((mut index, _)) => {
-                index.params.ef_search = ef_search;
-                return Ok(Some(index));
-            }
-            Err(e) => tracing::warn!("{e}; rebuilding the graph"),
-        }
-    }
-    let mut index = rebuild(store, model, params, epoch, progress)?;
-    index.params.ef_search = ef_search;
+    let loaded = if fresh {
+        AnnIndex::load(&dir, model).map(|(index, _)| index).inspect_err(|e| tracing::warn!("{e}; rebuilding the graph")).ok()
+    } else {
+        None
+    };
+    let mut index = match loaded {
+        Some(index) => index,
+        None => rebuild(store, model, params, epoch, progress)?,
+    };
+    index.params.ef_search = params.ef_search_for(count);
     Ok(Some(index))
 }
 

@@ -267,7 +267,12 @@ pub fn matches(filters: &Filters, record: &FileRecord) -> bool {
 
 /// Sorts hits best first; equal scores by ascending id.
 pub fn rank(hits: &mut [Hit]) {
-    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+    hits.sort_by(by_rank);
+}
+
+/// The ranking order: higher score first, ties by lower image id.
+pub fn by_rank(a: &Hit, b: &Hit) -> std::cmp::Ordering {
+    b.score.total_cmp(&a.score).then(a.id.cmp(&b.id))
 }
 
 #[cfg(test)]

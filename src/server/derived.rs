@@ -105,7 +105,8 @@ mod tests {
     use crate::store::{ExifMeta, FileRecord, ImageId, OpenMode};
     use clipsight_indexer::Embedding;
 
-    fn library(dir: &std::path::Path, model: ModelId, n: u64) -> (Store, Vec<(ImageId, Embedding)>) {
+    /// A library of `n` images with a graph saved at its current epoch.
+    fn library_with_saved_graph(dir: &std::path::Path, model: ModelId, n: u64) -> (Store, Vec<(ImageId, Embedding)>) {
         let store = Store::open(dir, OpenMode::ReadWrite).unwrap();
         let vectors: Vec<(ImageId, Embedding)> =
             (1..=n).map(|i| (ImageId(i), Embedding::normalized((0..8).map(|d| (i as f32 * 0.37 + d as f32 * 1.3).sin()).collect()))).collect();
@@ -125,6 +126,7 @@ mod tests {
             changes.put_image(*id, &record, model, e, &[]);
         }
         changes.commit().unwrap();
+        AnnIndex::build(&vectors, AnnParams::default()).save(&ann::dir_of(&store), model, store.epoch().unwrap()).unwrap();
         (store, vectors)
     }
 
@@ -132,8 +134,7 @@ mod tests {
     fn a_fresh_persisted_graph_answers_at_once_through_its_flat_vectors_until_the_graph_decides() {
         let dir = tempfile::tempdir().unwrap();
         let model = ModelId([9; 16]);
-        let (store, vectors) = library(dir.path(), model, 200);
-        AnnIndex::build(&vectors, AnnParams::default()).save(&ann::dir_of(&store), model, store.epoch().unwrap()).unwrap();
+        let (store, vectors) = library_with_saved_graph(dir.path(), model, 200);
 
         let derived = Derived::new(&store, model);
         assert_eq!(derived.graph_state(), GraphState::Loading);
@@ -154,8 +155,7 @@ mod tests {
     fn flat_vectors_of_a_stale_graph_are_not_used() {
         let dir = tempfile::tempdir().unwrap();
         let model = ModelId([9; 16]);
-        let (store, vectors) = library(dir.path(), model, 50);
-        AnnIndex::build(&vectors, AnnParams::default()).save(&ann::dir_of(&store), model, store.epoch().unwrap()).unwrap();
+        let (store, _) = library_with_saved_graph(dir.path(), model, 50);
         let mut changes = store.changes();
         changes.delete_image(ImageId(1), &store.file(ImageId(1)).unwrap().unwrap());
         changes.commit().unwrap();

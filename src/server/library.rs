@@ -165,7 +165,7 @@ impl Library {
             search::Mode::Vector => None,
             _ => self.derived.keywords(),
         };
-        let vectors = if graph.is_none() { self.derived.vectors() } else { None };
+        let vectors = self.derived.vectors();
         let rankers = search::Rankers { graph: graph.as_deref(), vectors: vectors.as_deref(), keywords: keywords.as_deref() };
         let vector = match vector {
             Some(v) => Some(v),
