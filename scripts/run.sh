@@ -5,12 +5,13 @@
 # Model: --model/CLIPSIGHT_MODEL (a directory in Immich's layout or a pulled name); without one,
 # ViT-B-32__openai is pulled from Hugging Face (HF_ENDPOINT) into ~/.cache/clipsight/models.
 # Library: CLIPSIGHT_DATA (default ./clipsight-data). Address: CLIPSIGHT_BIND (default
-# 127.0.0.1:8080). Token for mutating routes: CLIPSIGHT_TOKEN.
+# 127.0.0.1:8080). Token for mutating routes: CLIPSIGHT_TOKEN. NVIDIA GPU: CLIPSIGHT_GPU=1 installs
+# onnxruntime-gpu with its CUDA libraries and runs the model on CUDA (CPU when no GPU answers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 1 ] || { echo "usage: scripts/run.sh PHOTOS_DIR" >&2; exit 2; }
 PHOTOS=$(cd "$1" && pwd)
-bash scripts/setup.sh
+bash scripts/setup.sh $([ "${CLIPSIGHT_GPU:-0}" = 1 ] && echo --gpu)
 source scripts/env.sh
 cargo build --release -p clipsight
 BIN="$CARGO_TARGET_DIR/release/clipsight"

@@ -3,16 +3,28 @@
 #   - system packages: a C toolchain, libclang (bindgen), Debian's librocksdb (linked instead of
 #     compiling RocksDB's C++) and libjpeg-turbo (scaled JPEG decoding), and, with --browser, Chromium + ChromeDriver for the UI tests;
 #   - a Rust toolchain if cargo is missing (rustup, from crates.io's mirror is not possible: rustup);
-#   - .venv: ONNX Runtime (the shared library ort loads) and the Python reference for the tests.
+#   - .venv: ONNX Runtime (the shared library ort loads) and the Python reference for the tests;
+#     with --gpu, onnxruntime-gpu and the CUDA 13 + cuDNN 9 libraries from pip (NVIDIA driver ≥ 580
+#     needed) instead of the CPU-only onnxruntime.
+#   setup.sh [--browser] [--gpu]
 # Prints the environment variables the other scripts export.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+browser=0; gpu=0
+for arg in "$@"; do
+  case "$arg" in
+    --browser) browser=1 ;;
+    --gpu) gpu=1 ;;
+    *) echo "usage: setup.sh [--browser] [--gpu]" >&2; exit 2 ;;
+  esac
+done
 
 need_apt=()
 for pkg in build-essential pkg-config libclang-dev librocksdb-dev libturbojpeg0-dev python3-venv; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
-if [ "${1:-}" = "--browser" ]; then
+if [ "$browser" = 1 ]; then
   for pkg in chromium chromium-driver; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
   done
@@ -39,4 +51,12 @@ if ! .venv/bin/python -c "import onnxruntime, numpy, PIL, tokenizers" 2>/dev/nul
   echo "setup: installing Python packages into .venv" >&2
   .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt
   cp scripts/requirements.txt .venv/.requirements.installed
+fi
+
+# The GPU wheel and the CPU wheel install the same `onnxruntime` package: keep exactly one.
+ORT_GPU="onnxruntime-gpu[cuda,cudnn]==1.31.1"
+if [ "$gpu" = 1 ] && ! .venv/bin/python -c "import onnxruntime, sys; sys.exit('CUDAExecutionProvider' not in onnxruntime.get_available_providers())" 2>/dev/null; then
+  echo "setup: installing $ORT_GPU into .venv" >&2
+  .venv/bin/pip uninstall -q -y onnxruntime onnxruntime-gpu >/dev/null 2>&1 || true
+  .venv/bin/pip install -q --disable-pip-version-check "$ORT_GPU"
 fi

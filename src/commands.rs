@@ -89,8 +89,9 @@ fn cmd_bench_index(g: &Global, photos: Option<PathBuf>, large: usize, batches: &
     if g.json {
         print_json(&serde_json::to_value(&report)?);
     } else {
-        println!("{} images, batch {}:", report.images, report.batch);
-        println!("  model only   {:7.2} images/s", report.model_only_images_per_s);
+        println!("{} images, batch {}, on {}:", report.images, report.batch, report.device);
+        let per_batch: Vec<String> = report.model_only.iter().map(|b| format!("batch {} {:.2}", b.batch, b.images_per_s)).collect();
+        println!("  model only   {:7.2} images/s  ({})", report.model_only_images_per_s, per_batch.join(", "));
         println!("  end to end   {:7.2} images/s  ({:.2}x the model-only floor)", report.end_to_end_images_per_s, report.ratio);
         if let (Some(p), Some(r)) = (report.peer_images_per_s, report.peer_ratio) {
             println!("  Python peer  {p:7.2} images/s  (clipsight {r:.2}x the peer)");

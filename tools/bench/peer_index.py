@@ -3,7 +3,10 @@
 PIL decode, PIL bicubic resize + centre crop, numpy normalise, ONNX Runtime in batches — one
 process, files in order, on the same model and photos.
 
-    peer_index.py --model DIR --photos DIR [--batch 32] [--threads N]
+    peer_index.py --model DIR --photos DIR [--batch 32] [--threads N] [--device cpu|cuda]
+
+With --device cuda it runs on ONNX Runtime's CUDA provider (onnxruntime-gpu), as clipsight does
+when it indexes on a GPU, so the two are compared on the same device.
 
 Prints {"images", "seconds", "images_per_s", "peak_rss_mb"} as JSON.
 """
@@ -38,6 +41,7 @@ def main():
     ap.add_argument("--photos", required=True)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     a = ap.parse_args()
     model = Path(a.model)
     cfg = json.loads((model / "visual" / "preprocess_cfg.json").read_text())
@@ -47,7 +51,13 @@ def main():
     opts = ort.SessionOptions()
     if a.threads:
         opts.intra_op_num_threads = a.threads
-    sess = ort.InferenceSession(str(model / "visual" / "model.onnx"), opts, providers=["CPUExecutionProvider"])
+    providers = ["CPUExecutionProvider"]
+    if a.device == "cuda":
+        ort.preload_dlls()
+        providers.insert(0, "CUDAExecutionProvider")
+    sess = ort.InferenceSession(str(model / "visual" / "model.onnx"), opts, providers=providers)
+    if sess.get_providers()[0] != providers[0]:
+        raise SystemExit(f"{providers[0]} is unavailable (session providers: {sess.get_providers()})")
     inp = sess.get_inputs()[0]
     files = sorted(p for p in Path(a.photos).rglob("*") if p.suffix.lower() in EXTS)
     started = time.perf_counter()

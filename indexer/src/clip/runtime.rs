@@ -128,6 +128,48 @@ fn site_packages_dirs() -> Vec<PathBuf> {
         .collect()
 }
 
+/// Loads, once, the CUDA and cuDNN libraries that pip's `nvidia-*` packages (the extras of
+/// `onnxruntime-gpu[cuda,cudnn]`) keep under `site-packages/nvidia/`. ONNX Runtime's CUDA provider
+/// asks for its dependencies by name only and those folders are not on the loader's path; once a
+/// library of that name is loaded, the loader reuses it. This is what onnxruntime's
+/// `preload_dlls()` does for Python. Libraries found nowhere are left to the system's loader path.
+pub(crate) fn preload_cuda_libraries() {
+    static DONE: std::sync::Once = std::sync::Once::new();
+    DONE.call_once(|| {
+        let mut dirs: Vec<PathBuf> = locate_library().and_then(|lib| site_packages_of(&lib)).into_iter().collect();
+        dirs.extend(site_packages_dirs());
+        for lib in pip_cuda_libraries(&dirs) {
+            match ort::util::preload_dylib(&lib) {
+                Ok(()) => tracing::debug!("preloaded {}", lib.display()),
+                Err(e) => tracing::debug!("cannot preload {}: {e}", lib.display()),
+            }
+        }
+    });
+}
+
+/// The site-packages folder holding an `onnxruntime/capi/libonnxruntime.so*`.
+fn site_packages_of(lib: &Path) -> Option<PathBuf> {
+    let capi = lib.parent().filter(|capi| capi.ends_with("onnxruntime/capi"))?;
+    capi.parent()?.parent().map(Path::to_path_buf)
+}
+
+/// The CUDA provider's libraries found in `site-packages/nvidia/*/lib` of `site_packages` (first
+/// folder wins), in `ort`'s dependency order: CUDA's (`nvidia/cu13/lib`, or one package per
+/// component before CUDA 13), then cuDNN's.
+fn pip_cuda_libraries(site_packages: &[PathBuf]) -> Vec<PathBuf> {
+    let lib_dirs: Vec<PathBuf> = site_packages
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir.join("nvidia")).into_iter().flatten().flatten())
+        .map(|package| package.path().join("lib"))
+        .filter(|lib| lib.is_dir())
+        .collect();
+    ort::ep::cuda::CUDA_DYLIBS
+        .iter()
+        .chain(ort::ep::cuda::CUDNN_DYLIBS)
+        .filter_map(|name| lib_dirs.iter().map(|dir| dir.join(name)).find(|p| p.is_file()))
+        .collect()
+}
+
 fn find_in_site_packages(dir: &Path) -> Option<PathBuf> {
     let capi = dir.join("onnxruntime/capi");
     let mut libs: Vec<PathBuf> = std::fs::read_dir(&capi)
@@ -143,4 +185,45 @@ fn find_in_site_packages(dir: &Path) -> Option<PathBuf> {
     // Prefer the fully versioned name (libonnxruntime.so.1.32.0) the wheel ships.
     libs.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
     libs.into_iter().next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(path: &Path) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"").unwrap();
+    }
+
+    #[test]
+    fn pip_cuda_libraries_are_found_in_dependency_order_first_folder_winning() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (gpu_venv, other) = (tmp.path().join("a/site-packages"), tmp.path().join("b/site-packages"));
+        // CUDA 13's consolidated package, cuDNN's own, and a second copy of cudart elsewhere.
+        for name in ["libcublas.so.13", "libcudart.so.13", "libcublasLt.so.13"] {
+            touch(&gpu_venv.join("nvidia/cu13/lib").join(name));
+        }
+        touch(&gpu_venv.join("nvidia/cudnn/lib/libcudnn.so.9"));
+        touch(&other.join("nvidia/cuda_runtime/lib/libcudart.so.13"));
+        touch(&other.join("nvidia/curand/lib/libcurand.so.10"));
+
+        let found = pip_cuda_libraries(&[gpu_venv.clone(), other.clone()]);
+        let expected = vec![
+            gpu_venv.join("nvidia/cu13/lib/libcudart.so.13"),
+            gpu_venv.join("nvidia/cu13/lib/libcublasLt.so.13"),
+            gpu_venv.join("nvidia/cu13/lib/libcublas.so.13"),
+            other.join("nvidia/curand/lib/libcurand.so.10"),
+            gpu_venv.join("nvidia/cudnn/lib/libcudnn.so.9"),
+        ];
+        assert_eq!(found, expected);
+        assert!(pip_cuda_libraries(&[tmp.path().join("nowhere")]).is_empty());
+    }
+
+    #[test]
+    fn the_site_packages_of_a_wheel_library_is_two_folders_up() {
+        let lib = Path::new("/v/lib/python3.12/site-packages/onnxruntime/capi/libonnxruntime.so.1.31.1");
+        assert_eq!(site_packages_of(lib), Some(PathBuf::from("/v/lib/python3.12/site-packages")));
+        assert_eq!(site_packages_of(Path::new("/opt/ort/lib/libonnxruntime.so")), None);
+    }
 }

@@ -94,6 +94,7 @@ fn build_session(path: &Path, opts: &RuntimeOptions) -> Result<(Session, ActiveD
         Device::Auto => CUDA::is_available().unwrap_or(false),
     };
     if want_cuda {
+        runtime::preload_cuda_libraries();
         let attempt = base()?
             .with_execution_providers([CUDA::default().build().error_on_failure()])
             .map_err(|e| ort_error(path, ort::Error::<()>::from(e)))
@@ -104,7 +105,7 @@ fn build_session(path: &Path, opts: &RuntimeOptions) -> Result<(Session, ActiveD
                 return Ok((session, ActiveDevice::Cuda));
             }
             Err(e) => DEVICE_LOG.call_once(|| {
-                tracing::warn!("CUDA is unavailable ({e}); falling back to CPU")
+                tracing::warn!("CUDA is unavailable ({}); falling back to CPU", e.to_string().trim_end())
             }),
         }
     }
