@@ -3,7 +3,9 @@
 # when there is none — the `vit-b-32` preset of ../shared/tools/make_clip_model.py (random
 # weights, the true ViT-B/32 size and cost). Prints figures; every target is a ratio against a
 # baseline measured in the same run. Add --json for machine-readable output.
-#   benches/run.sh [--json] [index|query|ann|quantize|all|million]
+#   benches/run.sh [--json] [index|query|ann|quantize|all|million|gpu]
+# `gpu` installs onnxruntime-gpu into .venv (scripts/setup.sh --gpu) and runs the index bench on
+# CUDA at batch 1, 32 and 256 (the Python peer on CUDA too).
 # `million` runs the ann and query benches at 1,000,000 vectors (two graph builds: about 1.5 hours
 # on 2 cores; the query bench keeps its library and graph in $TMPDIR for reruns).
 set -euo pipefail
@@ -11,7 +13,7 @@ cd "$(dirname "$0")/.."
 JSON=""
 if [ "${1:-}" = "--json" ]; then JSON="--json"; shift; fi
 WHAT=${1:-all}
-bash scripts/setup.sh
+bash scripts/setup.sh $([ "$WHAT" = gpu ] && echo --gpu)
 source scripts/env.sh
 cargo build --release -p clipsight
 BIN="$CARGO_TARGET_DIR/release/clipsight"
@@ -27,6 +29,7 @@ case "$WHAT" in
   query) "$BIN" $JSON bench query ;;
   ann) "$BIN" $JSON bench ann --n 100000 ;;
   quantize) rm -rf /tmp/clipsight-int8 && "$BIN" $JSON model quantize /tmp/clipsight-int8 ;;
+  gpu) "$BIN" --device cuda $JSON bench index --photos "$PHOTOS" --batch 1,32,256 ;;
   million)
     "$BIN" $JSON bench ann --n 1000000 --ef 32,64,128,256
     "$BIN" $JSON bench query --n 1000000 --samples 50 --seconds 10
@@ -36,5 +39,5 @@ case "$WHAT" in
     "$BIN" $JSON bench query
     "$BIN" $JSON bench ann --n 100000
     ;;
-  *) echo "usage: benches/run.sh [--json] [index|query|ann|quantize|all|million]" >&2; exit 2 ;;
+  *) echo "usage: benches/run.sh [--json] [index|query|ann|quantize|all|million|gpu]" >&2; exit 2 ;;
 esac

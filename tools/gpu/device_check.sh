@@ -5,6 +5,8 @@
 #                           package), make the vit-b-32 model, then bench index on CUDA (batch
 #                           1/32/256, end to end, the Python peer on CUDA), on the 16 CPU cores,
 #                           and check the fall-back to CPU when no GPU is visible.
+#   device_check.sh quick   the same unpacking, then only the CUDA model-only figures at batch
+#                           1/32/64/128/256 and end to end on 100 photos.
 # Figures go to $OUT (JSON) and the end of the output.
 set -uo pipefail
 W=/tmp/clipsight-gpu
@@ -18,7 +20,7 @@ stage)
   unxz .devcarry/a/provider_cuda.so.xz "$CAPI/libonnxruntime_providers_cuda.so"
   ls -la "$CAPI"
   ;;
-run)
+run|quick)
   [ -s "$CAPI/libonnxruntime_providers_cuda.so" ] || { echo "not staged: run 'stage' first on this machine"; exit 3; }
   step unpack
   python3 -c 'import lzma, tarfile, sys; tarfile.open(fileobj=lzma.open(sys.argv[1])).extractall(sys.argv[2])' .devcarry/b/onnxruntime-site.tar.xz "$W/site"
@@ -35,7 +37,12 @@ run)
   python3 -c 'import onnxruntime as o; print("python onnxruntime", o.__version__, o.get_available_providers())'
 
   step model
-  python3 .devcarry/b/make_clip_model.py --out "$W/m" --preset vit-b-32 >/dev/null || exit 4
+  python3 .devcarry/b/make_clip_model.py --out "$W/m" --preset vit-b-32 --bpe .devcarry/b/bpe_simple_vocab_16e6.txt.gz >/dev/null || exit 4
+  if [ "$1" = quick ]; then
+    step "cuda: model only at batch 1/32/64/128/256, end to end"
+    "$BIN" --device cuda --model "$W/m" bench index --photos "$W/photos" --large 100 --batch 1,32,64,128,256 --no-peer
+    exit
+  fi
   step "cuda: model only at batch 1/32/256"
   "$BIN" -v --device cuda --model "$W/m" bench index --photos "$W/photos" --large 300 --batch 1,32,256 --no-peer --json >"$OUT/gpu_batches.json" || exit 5
   step "cuda: end to end and the Python peer, batch 64"
@@ -47,5 +54,5 @@ run)
   step done
   for f in gpu_batches gpu_e2e cpu16; do echo "$f: $(cat "$OUT/$f.json")"; done
   ;;
-*) echo "usage: device_check.sh stage|run" >&2; exit 2 ;;
+*) echo "usage: device_check.sh stage|run|quick" >&2; exit 2 ;;
 esac

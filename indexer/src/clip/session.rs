@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::sync::Once;
 
-use ndarray::{Array2, Array4, ArrayViewD, Axis};
+use ndarray::{Array2, ArrayView4, ArrayViewD, Axis};
+use rayon::prelude::*;
 use ort::ep::{ExecutionProvider, CUDA};
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
@@ -49,6 +50,11 @@ pub(crate) struct ImageEncoder {
     layout: ImageLayout,
     fixed_batch: Option<usize>,
     pub(crate) device: ActiveDevice,
+    /// The input batch, kept between calls: a fresh 154 MB float32 batch of 256 images is
+    /// page-faulted in on every call (measured on an H200: batch 256 ran at 0.4× batch 32).
+    input_f32: Vec<f32>,
+    /// The same for uint8 towers.
+    input_u8: Vec<u8>,
 }
 
 /// The text tower.
@@ -105,13 +111,25 @@ fn build_session(path: &Path, opts: &RuntimeOptions) -> Result<(Session, ActiveD
                 return Ok((session, ActiveDevice::Cuda));
             }
             Err(e) => DEVICE_LOG.call_once(|| {
-                tracing::warn!("CUDA is unavailable ({}); falling back to CPU", e.to_string().trim_end())
+                tracing::warn!("CUDA is unavailable ({}); falling back to CPU", cuda_failure_reason(&e.to_string()))
             }),
         }
     }
     let session = base()?.commit_from_file(path).map_err(|e| ort_error(path, e))?;
     DEVICE_LOG.call_once(|| tracing::info!("inference device: CPU ({} threads)", opts.threads()));
     Ok((session, ActiveDevice::Cpu))
+}
+
+/// The part of ONNX Runtime's error that says why CUDA failed, without the C++ source location
+/// and signature it starts with: "CUDA failure 100: no CUDA-capable device is detected" or
+/// "Failed to load library …: libcublasLt.so.13: cannot open shared object file …".
+fn cuda_failure_reason(message: &str) -> &str {
+    let reason = match (message.find("CUDA failure"), message.rfind("FAIL : ")) {
+        (Some(at), _) => message[at..].split(" ; ").next().unwrap_or_default(),
+        (None, Some(at)) => &message[at + "FAIL : ".len()..],
+        (None, None) => message,
+    };
+    reason.trim()
 }
 
 /// The single input of a tower: its name, element type and shape (-1 for dynamic dims).
@@ -170,7 +188,7 @@ impl ImageEncoder {
                 ))
             }
         };
-        Ok(Self { fixed_batch: fixed_batch(&shape), session, input, layout, device })
+        Ok(Self { fixed_batch: fixed_batch(&shape), session, input, layout, device, input_f32: Vec::new(), input_u8: Vec::new() })
     }
 
     pub(crate) fn layout(&self) -> ImageLayout {
@@ -193,24 +211,32 @@ impl ImageEncoder {
 
     fn run_batch(&mut self, pre: &PreprocessConfig, images: &[PreparedImage], path: &Path) -> Result<Vec<Embedding>, ClipError> {
         let (h, w) = (pre.size.0 as usize, pre.size.1 as usize);
-        let n = images.len();
+        let (n, per_image) = (images.len(), 3 * h * w);
+        // Images are laid into the batch in parallel: at GPU speed one thread doing it is the
+        // bottleneck.
         match self.layout {
             ImageLayout::Float32Nchw => {
-                let mut x = Array4::<f32>::zeros((n, 3, h, w));
-                for (img, mut slot) in images.iter().zip(x.axis_iter_mut(Axis(0))) {
-                    pre.normalize_into(img, slot.as_slice_mut().expect("standard layout"));
-                }
-                run(&mut self.session, &self.input, &x, path)
+                let x = reuse(&mut self.input_f32, n * per_image);
+                x.par_chunks_mut(per_image).zip(images).for_each(|(slot, img)| pre.normalize_into(img, slot));
+                let x = ArrayView4::from_shape((n, 3, h, w), &*x).expect("buffer sized to the batch");
+                run(&mut self.session, &self.input, x, path)
             }
             ImageLayout::Uint8Nhwc => {
-                let mut x = Array4::<u8>::zeros((n, h, w, 3));
-                for (img, mut slot) in images.iter().zip(x.axis_iter_mut(Axis(0))) {
-                    slot.as_slice_mut().expect("standard layout").copy_from_slice(&img.pixels);
-                }
-                run(&mut self.session, &self.input, &x, path)
+                let x = reuse(&mut self.input_u8, n * per_image);
+                x.par_chunks_mut(per_image).zip(images).for_each(|(slot, img)| slot.copy_from_slice(&img.pixels));
+                let x = ArrayView4::from_shape((n, h, w, 3), &*x).expect("buffer sized to the batch");
+                run(&mut self.session, &self.input, x, path)
             }
         }
     }
+}
+
+/// The first `len` elements of `buf`, grown (never shrunk) to hold them.
+fn reuse<T: Clone + Default>(buf: &mut Vec<T>, len: usize) -> &mut [T] {
+    if buf.len() < len {
+        buf.resize(len, T::default());
+    }
+    &mut buf[..len]
 }
 
 fn check_spatial(path: &Path, graph: (i64, i64), cfg: (i64, i64)) -> Result<(), ClipError> {
@@ -278,18 +304,18 @@ impl TextEncoder {
         match self.ids {
             IdType::Int32 => {
                 let x = Array2::from_shape_fn((n, len), |(i, j)| ids[i][j] as i32);
-                run(&mut self.session, &self.input, &x, path)
+                run(&mut self.session, &self.input, x.view(), path)
             }
             IdType::Int64 => {
                 let x = Array2::from_shape_fn((n, len), |(i, j)| ids[i][j] as i64);
-                run(&mut self.session, &self.input, &x, path)
+                run(&mut self.session, &self.input, x.view(), path)
             }
         }
     }
 }
 
 /// Runs a one-input tower on `x` and returns the L2-normalised rows of output 0.
-fn run<T, D>(session: &mut Session, input: &str, x: &ndarray::Array<T, D>, path: &Path) -> Result<Vec<Embedding>, ClipError>
+fn run<T, D>(session: &mut Session, input: &str, x: ndarray::ArrayView<'_, T, D>, path: &Path) -> Result<Vec<Embedding>, ClipError>
 where
     T: ort::value::PrimitiveTensorElementType + std::fmt::Debug + Clone + 'static,
     D: ndarray::Dimension + 'static,
@@ -297,4 +323,26 @@ where
     let t = TensorRef::from_array_view(x).map_err(|e| ort_error(path, e))?;
     let out = session.run(ort::inputs![input => t]).map_err(|e| ort_error(path, e))?;
     rows(out[0].try_extract_array::<f32>().map_err(|e| ort_error(path, e))?, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cuda_failure_reason;
+
+    #[test]
+    fn a_cuda_failure_is_reported_by_its_reason_alone() {
+        let no_gpu = "m/visual/model.onnx: /onnxruntime_src/onnxruntime/core/providers/cuda/cuda_call.cc:154 \
+            std::conditional_t<THRW, void, onnxruntime::common::Status> onnxruntime::CudaCall(ERRTYPE, const char*) \
+            [with ERRTYPE = cudaError; bool THRW = true] CUDA failure 100: no CUDA-capable device is detected ; \
+            GPU=0 ; hostname=h ; file=cuda_execution_provider.cc ; line=282 ; expr=cudaSetDevice(info_.device_id);\n";
+        assert_eq!(cuda_failure_reason(no_gpu), "CUDA failure 100: no CUDA-capable device is detected");
+        let no_lib = "m/visual/model.onnx: /onnxruntime_src/onnxruntime/core/session/provider_bridge_ort.cc:2043 \
+            onnxruntime::Provider& onnxruntime::ProviderLibrary::Get() [ONNXRuntimeError] : 1 : FAIL : Failed to load \
+            library /x/libonnxruntime_providers_cuda.so with error: libcublasLt.so.13: cannot open shared object file\n";
+        assert_eq!(
+            cuda_failure_reason(no_lib),
+            "Failed to load library /x/libonnxruntime_providers_cuda.so with error: libcublasLt.so.13: cannot open shared object file"
+        );
+        assert_eq!(cuda_failure_reason(" something else \n"), "something else");
+    }
 }
