@@ -5,7 +5,6 @@ use std::path::Path;
 use std::sync::Once;
 
 use ndarray::{Array2, ArrayView4, ArrayViewD, Axis};
-use rayon::prelude::*;
 use ort::ep::{ExecutionProvider, CUDA};
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
@@ -212,23 +211,44 @@ impl ImageEncoder {
     fn run_batch(&mut self, pre: &PreprocessConfig, images: &[PreparedImage], path: &Path) -> Result<Vec<Embedding>, ClipError> {
         let (h, w) = (pre.size.0 as usize, pre.size.1 as usize);
         let (n, per_image) = (images.len(), 3 * h * w);
-        // Images are laid into the batch in parallel: at GPU speed one thread doing it is the
-        // bottleneck.
         match self.layout {
             ImageLayout::Float32Nchw => {
                 let x = reuse(&mut self.input_f32, n * per_image);
-                x.par_chunks_mut(per_image).zip(images).for_each(|(slot, img)| pre.normalize_into(img, slot));
+                fill_parallel(x, images, |slot, img| pre.normalize_into(img, slot));
                 let x = ArrayView4::from_shape((n, 3, h, w), &*x).expect("buffer sized to the batch");
                 run(&mut self.session, &self.input, x, path)
             }
             ImageLayout::Uint8Nhwc => {
                 let x = reuse(&mut self.input_u8, n * per_image);
-                x.par_chunks_mut(per_image).zip(images).for_each(|(slot, img)| slot.copy_from_slice(&img.pixels));
+                fill_parallel(x, images, |slot, img| slot.copy_from_slice(&img.pixels));
                 let x = ArrayView4::from_shape((n, h, w, 3), &*x).expect("buffer sized to the batch");
                 run(&mut self.session, &self.input, x, path)
             }
         }
     }
+}
+
+/// Lays `images` into `batch` (equal slots, one per image) on scoped threads, one per core: at
+/// GPU speed a single thread doing it is the bottleneck. Not on rayon's pool: the indexing
+/// pipeline's decoders run there and can all be blocked on a full channel until this batch is
+/// encoded, which would deadlock.
+fn fill_parallel<T: Send>(batch: &mut [T], images: &[PreparedImage], fill: impl Fn(&mut [T], &PreparedImage) + Sync) {
+    let per_image = batch.len() / images.len().max(1);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(images.len()).max(1);
+    let per_thread = images.len().div_ceil(threads);
+    let fill_part = |slots: &mut [T], part: &[PreparedImage]| {
+        for (slot, img) in slots.chunks_mut(per_image).zip(part) {
+            fill(slot, img);
+        }
+    };
+    if threads == 1 {
+        return fill_part(batch, images);
+    }
+    std::thread::scope(|scope| {
+        for (slots, part) in batch.chunks_mut(per_thread * per_image).zip(images.chunks(per_thread)) {
+            scope.spawn(|| fill_part(slots, part));
+        }
+    });
 }
 
 /// The first `len` elements of `buf`, grown (never shrunk) to hold them.
@@ -327,7 +347,57 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::cuda_failure_reason;
+    use super::{cuda_failure_reason, fill_parallel};
+    use crate::clip::PreparedImage;
+    use std::sync::{Arc, Condvar, Mutex};
+    use std::time::Duration;
+
+    fn images(n: usize) -> Vec<PreparedImage> {
+        (0..n).map(|i| PreparedImage { width: 2, height: 1, pixels: vec![i as u8; 6] }).collect()
+    }
+
+    #[test]
+    fn every_image_lands_in_its_own_slot_of_the_batch() {
+        for n in [1, 2, 3, 7, 64] {
+            let mut batch = vec![u8::MAX; 6 * n];
+            fill_parallel(&mut batch, &images(n), |slot, img| slot.copy_from_slice(&img.pixels));
+            let expected: Vec<u8> = (0..n).flat_map(|i| [i as u8; 6]).collect();
+            assert_eq!(batch, expected, "{n} images");
+        }
+    }
+
+    #[test]
+    fn filling_a_batch_does_not_wait_for_rayons_pool() {
+        // The indexing pipeline's decoders can occupy every rayon worker, blocked until the
+        // encoder takes their images: the encoder must fill its batch without that pool.
+        let gate = Arc::new((Mutex::new((0usize, false)), Condvar::new()));
+        let workers = rayon::current_num_threads();
+        for _ in 0..workers {
+            let gate = Arc::clone(&gate);
+            rayon::spawn(move || {
+                let (state, cv) = &*gate;
+                let mut s = state.lock().unwrap();
+                s.0 += 1;
+                cv.notify_all();
+                while !s.1 {
+                    s = cv.wait(s).unwrap();
+                }
+            });
+        }
+        let (state, cv) = &*gate;
+        drop(cv.wait_while(state.lock().unwrap(), |s| s.0 < workers).unwrap());
+
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut batch = vec![0u8; 6 * 16];
+            fill_parallel(&mut batch, &images(16), |slot, img| slot.copy_from_slice(&img.pixels));
+            let _ = done_tx.send(());
+        });
+        let filled = done_rx.recv_timeout(Duration::from_secs(30));
+        state.lock().unwrap().1 = true;
+        cv.notify_all();
+        assert!(filled.is_ok(), "the batch was not filled while rayon's workers were busy");
+    }
 
     #[test]
     fn a_cuda_failure_is_reported_by_its_reason_alone() {
