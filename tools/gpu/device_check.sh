@@ -6,11 +6,15 @@
 #                           1/32/256, end to end, the Python peer on CUDA), on the 16 CPU cores,
 #                           and check the fall-back to CPU when no GPU is visible.
 #   device_check.sh quick   the same unpacking, then only the CUDA model-only figures at batch
-#                           1/32/64/128/256 and end to end on 100 photos.
+#                           1/32/64/128/256, end to end on 100 photos, and the fall-back.
 # Figures go to $OUT (JSON) and the end of the output.
 set -uo pipefail
 W=/tmp/clipsight-gpu
 CAPI=$W/site/onnxruntime/capi
+fallback() {
+  step "fall-back: --device cuda with no visible GPU"
+  CUDA_VISIBLE_DEVICES= "$BIN" --device cuda --model "$W/m" bench index --photos "$W/photos_small" --large 2 --batch 8 --no-peer 2>&1 | grep -E "WARN|on cpu|on cuda"
+}
 unxz() { python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2"; }
 step() { echo "== $(date +%T) $*"; }
 
@@ -41,6 +45,7 @@ run|quick)
   if [ "$1" = quick ]; then
     step "cuda: model only at batch 1/32/64/128/256, end to end"
     "$BIN" --device cuda --model "$W/m" bench index --photos "$W/photos" --large 100 --batch 1,32,64,128,256 --no-peer
+    fallback
     exit
   fi
   step "cuda: model only at batch 1/32/256"
@@ -49,8 +54,7 @@ run|quick)
   "$BIN" --device cuda --model "$W/m" bench index --photos "$W/photos" --large 300 --batch 64 --json >"$OUT/gpu_e2e.json" || exit 6
   step "cpu (16 cores): model only and end to end, batch 32"
   "$BIN" --device cpu --model "$W/m" bench index --photos "$W/photos" --large 300 --batch 32 --no-peer --json >"$OUT/cpu16.json" || exit 7
-  step "fall-back: --device cuda with no visible GPU"
-  CUDA_VISIBLE_DEVICES= "$BIN" --device cuda --model "$W/m" bench index --photos "$W/photos_small" --large 2 --batch 8 --no-peer 2>&1 | grep -E "WARN|on cpu|on cuda" | cut -c1-400
+  fallback
   step done
   for f in gpu_batches gpu_e2e cpu16; do echo "$f: $(cat "$OUT/$f.json")"; done
   ;;
