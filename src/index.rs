@@ -190,11 +190,11 @@ pub fn run(store: &Store, clip: &Clip, options: &IndexOptions, mut progress: imp
             Outcome::Known { file, hash } => match classify_known(store, model, &mut missing, &file, hash) {
                 Ok(KnownKind::Moved(id, old)) => {
                     summary.moved += 1;
-                    writer.push(Pending::Moved { id, old, file, hash })
+                    writer.push(Pending::Moved { id, old: Box::new(old), file, hash })
                 }
                 Ok(KnownKind::Touched(id, old)) => {
                     summary.unchanged += 1;
-                    writer.push(Pending::Moved { id, old, file, hash })
+                    writer.push(Pending::Moved { id, old: Box::new(old), file, hash })
                 }
                 Ok(KnownKind::Copy(source)) => {
                     summary.indexed += 1;
@@ -315,7 +315,7 @@ fn classify_known(
 
 enum Pending {
     Indexed(Box<IndexedImage>),
-    Moved { id: ImageId, old: FileRecord, file: Candidate, hash: ContentHash },
+    Moved { id: ImageId, old: Box<FileRecord>, file: Candidate, hash: ContentHash },
     Copy { source: ImageId, file: Candidate, hash: ContentHash },
 }
 
@@ -392,7 +392,7 @@ impl BatchWriter<'_> {
                 }
                 Pending::Moved { id, old, file, hash } => {
                     changes.unindex_record(id, &old);
-                    let record = FileRecord { path: path_to_bytes(&file.path), size: file.size, mtime_ns: file.mtime_ns, hash: hash.0, ..old };
+                    let record = FileRecord { path: path_to_bytes(&file.path), size: file.size, mtime_ns: file.mtime_ns, hash: hash.0, ..*old };
                     changes.put_record(id, &record);
                 }
                 Pending::Copy { source, file, hash } => {
