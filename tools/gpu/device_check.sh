@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The GPU figures of issue 6, on a lent device machine (no network there; see tools/gpu/README.md):
+# The GPU figures of issue 6, on a lent device machine (no network there; tools/gpu/pack.sh
+# builds the .devcarry/ folders this unpacks, and says how the two calls carry them):
 #   device_check.sh stage   unpack .devcarry/a (onnxruntime-gpu's CUDA provider, pruned to sm_90)
 #   device_check.sh run     unpack .devcarry/b (clipsight, its libraries, onnxruntime-gpu's Python
 #                           package), make the vit-b-32 model, then bench index on CUDA (batch
