@@ -233,8 +233,11 @@ impl ImageEncoder {
 /// pipeline's decoders run there and can all be blocked on a full channel until this batch is
 /// encoded, which would deadlock.
 fn fill_parallel<T: Send>(batch: &mut [T], images: &[PreparedImage], fill: impl Fn(&mut [T], &PreparedImage) + Sync) {
-    let per_image = batch.len() / images.len().max(1);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(images.len()).max(1);
+    if images.is_empty() {
+        return;
+    }
+    let per_image = batch.len() / images.len();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(images.len());
     let per_thread = images.len().div_ceil(threads);
     let fill_part = |slots: &mut [T], part: &[PreparedImage]| {
         for (slot, img) in slots.chunks_mut(per_image).zip(part) {
@@ -358,7 +361,7 @@ mod tests {
 
     #[test]
     fn every_image_lands_in_its_own_slot_of_the_batch() {
-        for n in [1, 2, 3, 7, 64] {
+        for n in [0, 1, 2, 3, 7, 64] {
             let mut batch = vec![u8::MAX; 6 * n];
             fill_parallel(&mut batch, &images(n), |slot, img| slot.copy_from_slice(&img.pixels));
             let expected: Vec<u8> = (0..n).flat_map(|i| [i as u8; 6]).collect();
