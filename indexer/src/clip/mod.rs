@@ -1,6 +1,7 @@
 //! CLIP on ONNX Runtime: a model directory in Immich's layout, its two towers, tokenizer and
 //! preprocessing, behind [`Clip::encode_images`] and [`Clip::encode_texts`].
 
+mod id_cache;
 mod model_dir;
 mod preprocess;
 mod runtime;

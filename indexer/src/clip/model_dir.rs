@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::id_cache::IdCache;
 use super::preprocess::PreprocessConfig;
 use super::ClipError;
 
@@ -168,8 +169,14 @@ impl ModelDir {
         Ok(Self { root, config, preprocess, pad_token })
     }
 
-    /// The content-derived id of this model (hashes both ONNX files).
+    /// The content-derived id of this model: a hash of both ONNX files, remembered by their
+    /// identity in the user's cache so a start need not read them (see [`IdCache`]).
     pub fn model_id(&self) -> Result<ModelId, ClipError> {
+        IdCache::user().get_or_compute(&[self.visual_model(), self.textual_model()], || self.hash_id())
+    }
+
+    /// Hashes both ONNX files.
+    fn hash_id(&self) -> Result<ModelId, ClipError> {
         let mut hasher = blake3::Hasher::new();
         for path in [self.visual_model(), self.textual_model()] {
             let mut file = std::fs::File::open(&path).map_err(|e| ClipError::io(&path, e))?;
@@ -246,6 +253,14 @@ mod tests {
         let id = ModelId([7; 16]);
         assert_eq!(ModelId::from_hex(&id.to_hex()), Some(id));
         assert_eq!(ModelId::from_hex("zz"), None);
+    }
+
+    #[test]
+    fn the_model_id_is_the_hash_of_both_onnx_files_cached_or_not() {
+        let dir = ModelDir::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/models/clipsight-tiny")).unwrap();
+        let hashed = dir.hash_id().unwrap();
+        assert_eq!(dir.model_id().unwrap(), hashed);
+        assert_eq!(dir.model_id().unwrap(), hashed, "from the cache");
     }
 
     #[test]
