@@ -104,11 +104,7 @@ pub fn cache_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("CLIPSIGHT_MODELS") {
         return PathBuf::from(d);
     }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from(".cache"));
-    base.join("clipsight/models")
+    clipsight_indexer::clip::user_cache_dir().join("models")
 }
 
 /// The local directory of a pulled model name.

@@ -91,7 +91,7 @@ pub struct IndexReport {
     /// Encoder batch size used end to end (the best model-only one).
     pub batch: usize,
     /// Where the image encoder ran: "cpu" or "cuda" (the peer runs on the same).
-    pub device: String,
+    pub device: &'static str,
 }
 
 /// Model-only throughput: model-sized images, already decoded and resized, straight into the
@@ -151,10 +151,11 @@ pub fn run(clip: &Clip, photos: &Path, batches: &[usize], peer: Option<&Path>, m
     progress(&format!("end to end: {} images in {:.1}s = {e2e:.2} images/s", summary.indexed, summary.elapsed_s));
     drop(store);
 
+    let device = clip.device()?;
     let peer_report = match peer {
         Some(python) => {
             progress("peer: Python + PIL + ONNX Runtime on the same photos");
-            Some(run_peer(python, &clip.dir().root, photos, best.batch, clip.device()?)?)
+            Some(run_peer(python, &clip.dir().root, photos, best.batch, device)?)
         }
         None => None,
     };
@@ -170,7 +171,7 @@ pub fn run(clip: &Clip, photos: &Path, batches: &[usize], peer: Option<&Path>, m
         peak_rss_mb,
         peer_peak_rss_mb: peer_report.as_ref().map(|p| p.peak_rss_mb),
         batch: best.batch,
-        device: format!("{:?}", clip.device()?).to_lowercase(),
+        device: device.name(),
     })
 }
 
@@ -185,7 +186,7 @@ fn run_peer(python: &Path, model: &Path, photos: &Path, batch: usize, device: Ac
         .arg("--photos")
         .arg(photos)
         .args(["--batch", &batch.to_string(), "--threads", &threads.to_string()])
-        .args(["--device", if device == ActiveDevice::Cuda { "cuda" } else { "cpu" }])
+        .args(["--device", device.name()])
         .output();
     let _ = std::fs::remove_file(&script);
     let out = out.map_err(|e| BenchError::Peer(format!("{}: {e}", python.display())))?;

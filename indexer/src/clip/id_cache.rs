@@ -13,6 +13,15 @@ use std::time::UNIX_EPOCH;
 use super::model_dir::ModelId;
 use super::ClipError;
 
+/// clipsight's per-user cache folder: `$XDG_CACHE_HOME/clipsight`, else `~/.cache/clipsight`.
+pub fn user_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from(".cache"))
+        .join("clipsight")
+}
+
 /// Entries kept (most recent first); a user rarely has more models than this.
 const MAX_ENTRIES: usize = 64;
 
@@ -22,13 +31,9 @@ pub(crate) struct IdCache {
 }
 
 impl IdCache {
-    /// `$XDG_CACHE_HOME/clipsight/model-ids`, else `~/.cache/clipsight/model-ids`.
+    /// `model-ids` in [`user_cache_dir`].
     pub(crate) fn user() -> Self {
-        let base = std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
-            .unwrap_or_else(|| PathBuf::from(".cache"));
-        Self::at(base.join("clipsight/model-ids"))
+        Self::at(user_cache_dir().join("model-ids"))
     }
 
     /// A cache kept in `path`.
@@ -39,18 +44,18 @@ impl IdCache {
     /// The id remembered for `files` as they are now, else `compute()` — remembered when the
     /// files did not change while it ran.
     pub(crate) fn get_or_compute(&self, files: &[PathBuf], compute: impl FnOnce() -> Result<ModelId, ClipError>) -> Result<ModelId, ClipError> {
-        let Some(key) = key(files) else { return compute() };
+        let Some(before) = key(files) else { return compute() };
         let lines = std::fs::read_to_string(&self.path).unwrap_or_default();
         let cached = lines.lines().find_map(|line| {
             let (id, k) = line.split_once(' ')?;
-            (k == key).then(|| ModelId::from_hex(id)).flatten()
+            (k == before).then(|| ModelId::from_hex(id)).flatten()
         });
         if let Some(id) = cached {
             return Ok(id);
         }
         let id = compute()?;
-        if self::key(files).as_deref() == Some(key.as_str()) {
-            if let Err(e) = self.store(&lines, &key, id) {
+        if key(files).as_deref() == Some(before.as_str()) {
+            if let Err(e) = self.store(&lines, &before, id) {
                 tracing::debug!("cannot remember the model id in {}: {e}", self.path.display());
             }
         }

@@ -11,6 +11,7 @@ mod tokenize;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
+pub use id_cache::user_cache_dir;
 pub use model_dir::{ModelConfig, ModelDir, ModelId, DEFAULT_LOGIT_SCALE};
 pub use preprocess::{flatten_to_rgb, Interpolation, PreparedImage, PreprocessConfig, ResizeMode};
 pub use runtime::{locate_library, Device, RuntimeOptions};

@@ -42,6 +42,16 @@ pub enum ActiveDevice {
     Cuda,
 }
 
+impl ActiveDevice {
+    /// "cpu" or "cuda", as `--device` spells them.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::Cuda => "cuda",
+        }
+    }
+}
+
 /// The image tower.
 pub(crate) struct ImageEncoder {
     session: Session,
