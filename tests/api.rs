@@ -418,6 +418,25 @@ fn sigterm_stops_the_server_cleanly_and_the_library_reopens() {
 }
 
 #[test]
+fn a_stop_signal_as_soon_as_the_address_is_printed_stops_cleanly_and_indexing_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    let names: Vec<String> = ["red", "green", "blue"].iter().map(|c| single(c, "circle")).collect();
+    for name in &names {
+        std::fs::copy(shared().photos.join(name), photos.join(name)).unwrap();
+    }
+    let data = tmp.path().join("data");
+    // The watched folder is being indexed when the signal arrives.
+    for name in ["TERM", "INT", "TERM"] {
+        let status = Server::start(&data, &["--watch", photos.to_str().unwrap()]).stop_with(name);
+        assert!(status.success(), "SIG{name}: exit status {status}");
+    }
+    let s = Server::start(&data, &["--watch", photos.to_str().unwrap()]);
+    assert_eq!(s.wait_idle()["images"], names.len(), "the next start finishes the indexing");
+}
+
+#[test]
 fn a_second_server_on_a_library_in_use_serves_read_only() {
     let tmp = tempfile::tempdir().unwrap();
     let photos = tmp.path().join("photos");

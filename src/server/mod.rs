@@ -122,13 +122,13 @@ pub fn serve(store: Store, clip: Clip, settings: IndexSettings, writable: bool, 
             }
         })?;
     }
-    let _watcher = if options.watch.is_empty() {
+    let watcher = if options.watch.is_empty() {
         None
     } else if !writable {
         tracing::warn!("--watch ignored: another process owns this library");
         None
     } else {
-        let w = watch::watch(library.clone(), &options.watch)?;
+        let w = watch::watch(&library, &options.watch)?;
         let _ = library.start_indexing(jobs::Trigger::Startup);
         Some(w)
     };
@@ -215,19 +215,80 @@ pub fn serve(store: Store, clip: Clip, settings: IndexSettings, writable: bool, 
     // (a malloc arena and a stack each) and contention.
     .worker_max_blocking_threads(2 * std::thread::available_parallelism().map_or(2, |n| n.get()));
     let server = if options.workers > 0 { server.workers(options.workers) } else { server };
-    let server = server.bind(options.bind).map_err(|source| ServeError::Bind { addr: options.bind, source })?;
+    let server = server.bind(options.bind).map_err(|source| ServeError::Bind { addr: options.bind, source })?.disable_signals();
     let addrs = server.addrs();
-    for addr in &addrs {
-        // Printed (not only logged) so scripts and tests can find the port when binding :0. No
-        // image count here: counting is a key scan, and start-up should not wait for one.
-        println!("clipsight: serving {} on http://{addr}/ (ready in {:.2}s)", library.store().dir().display(), started.elapsed().as_secs_f64());
-    }
-    actix_web::rt::System::new().block_on(server.run())?;
+    let dir = library.store().dir().to_path_buf();
+    actix_web::rt::System::new().block_on(async move {
+        let stop = StopSignals::listen()?;
+        // Announced only now, with the signal handlers in place: from this line on, SIGTERM or
+        // SIGINT always stops the server cleanly.
+        for addr in &addrs {
+            // Printed (not only logged) so scripts and tests can find the port when binding :0. No
+            // image count here: counting is a key scan, and start-up should not wait for one.
+            println!("clipsight: serving {} on http://{addr}/ (ready in {:.2}s)", dir.display(), started.elapsed().as_secs_f64());
+        }
+        stop.serve(server.run()).await
+    })?;
     tracing::info!("shutting down: stopping indexing, flushing the library");
+    drop(watcher);
     library.shutdown();
     if worker.join().is_err() {
         tracing::error!("the indexing thread panicked");
     }
     library.store().flush()?;
+    close(library);
     Ok(())
+}
+
+/// SIGTERM and SIGINT, listened for from before the server announces its address (actix-web
+/// only installs its own handlers when the server first runs, and a signal in between killed
+/// the process outright).
+struct StopSignals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Installs the handlers; needs the runtime it will be awaited on.
+    fn listen() -> std::io::Result<StopSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(StopSignals { terminate: signal(SignalKind::terminate())?, interrupt: signal(SignalKind::interrupt())? })
+    }
+
+    /// Runs `server` until it ends or a signal arrives; then in-flight requests finish (within the
+    /// server's shutdown timeout) before this returns.
+    async fn serve(mut self, server: actix_web::dev::Server) -> std::io::Result<()> {
+        let handle = server.handle();
+        let mut running = actix_web::rt::spawn(server);
+        tokio::select! {
+            ended = &mut running => return ended.map_err(std::io::Error::other)?,
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+        tracing::info!("stop signal: finishing the requests in flight");
+        handle.stop(true).await;
+        running.await.map_err(std::io::Error::other)?
+    }
+}
+
+/// How long shutdown waits for the HTTP workers to let go of the library.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
+
+/// Drops the library on this thread once nothing else holds it, so that RocksDB and the ONNX
+/// Runtime sessions are closed before the process exits. actix-web's workers report that they
+/// stopped before they drop their copy of the app, and one of them closing the library while
+/// `exit` already tears down those C++ libraries can abort the process (the likely cause of one
+/// "terminate called without an active exception" after SIGTERM in CI).
+fn close(mut library: Arc<Library>) {
+    let deadline = Instant::now() + CLOSE_WAIT;
+    loop {
+        match Arc::try_unwrap(library) {
+            Ok(library) => return drop(library),
+            Err(shared) if Instant::now() < deadline => {
+                library = shared;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(_) => return tracing::warn!("the library is still in use after {}s; exiting without closing it (its data is flushed)", CLOSE_WAIT.as_secs()),
+        }
+    }
 }

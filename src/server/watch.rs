@@ -2,7 +2,7 @@
 //! changed and deleted photos are picked up while the server keeps answering.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use notify_debouncer_mini::notify::{self, RecommendedWatcher, RecursiveMode};
@@ -15,11 +15,15 @@ use super::library::Library;
 const DEBOUNCE: Duration = Duration::from_secs(1);
 
 /// Watches `roots` until dropped. Changes inside the library's own data directory are ignored
-/// (indexing writes there and must not trigger itself).
-pub fn watch(library: Arc<Library>, roots: &[PathBuf]) -> Result<Debouncer<RecommendedWatcher>, notify::Error> {
+/// (indexing writes there and must not trigger itself). The watcher's thread only holds a weak
+/// reference: it is not joined when the watcher is dropped, and must not keep the library (its
+/// RocksDB and ONNX Runtime sessions) open while the server shuts down.
+pub fn watch(library: &Arc<Library>, roots: &[PathBuf]) -> Result<Debouncer<RecommendedWatcher>, notify::Error> {
     let data_dir = std::fs::canonicalize(library.store().dir()).unwrap_or_else(|_| library.store().dir().to_path_buf());
+    let library: Weak<Library> = Arc::downgrade(library);
     let handler = move |result: DebounceEventResult| match result {
         Ok(events) => {
+            let Some(library) = library.upgrade() else { return };
             if events.iter().any(|e| !e.path.starts_with(&data_dir)) {
                 tracing::info!("{} file changes under the watched folders; queueing an indexing job", events.len());
                 if let Err(e) = library.start_indexing(Trigger::Watch) {

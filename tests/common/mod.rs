@@ -127,8 +127,13 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits for the exit status.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
-        signal(self.child.id(), "TERM");
+    pub fn terminate(self) -> std::process::ExitStatus {
+        self.stop_with("TERM")
+    }
+
+    /// Sends the signal `name` (as kill(1) spells it) and waits for the exit status.
+    pub fn stop_with(mut self, name: &str) -> std::process::ExitStatus {
+        signal(self.child.id(), name);
         wait_timeout(&mut self.child, std::time::Duration::from_secs(40)).expect("server exits after SIGTERM")
     }
 
