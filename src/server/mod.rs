@@ -100,7 +100,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// Serves the library until SIGINT/SIGTERM; in-flight requests finish, then the store is flushed.
+/// Serves the library until SIGINT/SIGTERM; in-flight requests finish, then the store is flushed
+/// and closed before this returns.
 /// `writable` is false when another process holds the writer lock.
 pub fn serve(store: Store, clip: Clip, settings: IndexSettings, writable: bool, options: ServeOptions) -> Result<(), ServeError> {
     let started = Instant::now();
