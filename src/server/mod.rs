@@ -216,11 +216,11 @@ pub fn serve(store: Store, clip: Clip, settings: IndexSettings, writable: bool, 
     // (a malloc arena and a stack each) and contention.
     .worker_max_blocking_threads(2 * std::thread::available_parallelism().map_or(2, |n| n.get()));
     let server = if options.workers > 0 { server.workers(options.workers) } else { server };
-    let server = server.bind(options.bind).map_err(|source| ServeError::Bind { addr: options.bind, source })?.disable_signals();
+    let server = server.bind(options.bind).map_err(|source| ServeError::Bind { addr: options.bind, source })?;
     let addrs = server.addrs();
     let dir = library.store().dir().to_path_buf();
     actix_web::rt::System::new().block_on(async move {
-        let stop = StopSignals::listen()?;
+        let server = server.shutdown_signal(stop_signal()?);
         // Announced only now, with the signal handlers in place: from this line on, SIGTERM or
         // SIGINT always stops the server cleanly.
         for addr in &addrs {
@@ -228,7 +228,7 @@ pub fn serve(store: Store, clip: Clip, settings: IndexSettings, writable: bool, 
             // image count here: counting is a key scan, and start-up should not wait for one.
             println!("clipsight: serving {} on http://{addr}/ (ready in {:.2}s)", dir.display(), started.elapsed().as_secs_f64());
         }
-        stop.serve(server.run()).await
+        server.run().await
     })?;
     tracing::info!("shutting down: stopping indexing, flushing the library");
     drop(watcher);
@@ -241,35 +241,20 @@ pub fn serve(store: Store, clip: Clip, settings: IndexSettings, writable: bool, 
     Ok(())
 }
 
-/// SIGTERM and SIGINT, listened for from before the server announces its address (actix-web
-/// only installs its own handlers when the server first runs, and a signal in between killed
-/// the process outright).
-struct StopSignals {
-    terminate: tokio::signal::unix::Signal,
-    interrupt: tokio::signal::unix::Signal,
-}
-
-impl StopSignals {
-    /// Installs the handlers; needs the runtime it will be awaited on.
-    fn listen() -> std::io::Result<StopSignals> {
-        use tokio::signal::unix::{signal, SignalKind};
-        Ok(StopSignals { terminate: signal(SignalKind::terminate())?, interrupt: signal(SignalKind::interrupt())? })
-    }
-
-    /// Runs `server` until it ends or a signal arrives; then in-flight requests finish (within the
-    /// server's shutdown timeout) before this returns.
-    async fn serve(mut self, server: actix_web::dev::Server) -> std::io::Result<()> {
-        let handle = server.handle();
-        let mut running = actix_web::rt::spawn(server);
+/// A future that completes at the first SIGTERM or SIGINT, for actix-web's `shutdown_signal`
+/// (a graceful stop: in-flight requests finish within the shutdown timeout). The handlers are
+/// installed by this call, before the server announces its address: actix-web's own are only
+/// installed when the server first runs, and a signal in between killed the process outright.
+/// Needs the runtime the server will run on.
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut terminate, mut interrupt) = (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?);
+    Ok(async move {
         tokio::select! {
-            ended = &mut running => return ended.map_err(std::io::Error::other)?,
-            _ = self.terminate.recv() => {}
-            _ = self.interrupt.recv() => {}
+            _ = terminate.recv() => tracing::info!("SIGTERM received; stopping"),
+            _ = interrupt.recv() => tracing::info!("SIGINT received; stopping"),
         }
-        tracing::info!("stop signal: finishing the requests in flight");
-        handle.stop(true).await;
-        running.await.map_err(std::io::Error::other)?
-    }
+    })
 }
 
 /// How long shutdown waits for the HTTP workers to let go of the library.
