@@ -18,7 +18,10 @@ BIN="$CARGO_TARGET_DIR/release/clipsight"
 if [ -z "${CLIPSIGHT_MODEL:-}" ]; then
   export CLIPSIGHT_MODEL=ViT-B-32__openai
   # `model info` succeeds only when the model is already in the cache.
-  "$BIN" model info ViT-B-32__openai >/dev/null 2>&1 || "$BIN" model pull ViT-B-32__openai
+  if ! "$BIN" model info ViT-B-32__openai >/dev/null 2>&1 && ! "$BIN" model pull ViT-B-32__openai; then
+    echo "run.sh: no model to index with (see the line above); nothing was indexed" >&2
+    exit 1
+  fi
 fi
 # Index first with a progress bar, then serve and keep watching the folder.
 "$BIN" index "$PHOTOS"

@@ -85,20 +85,20 @@ pub enum Command {
     },
     /// Print embeddings of images or texts.
     Embed {
-        /// Image files.
-        #[arg(long = "image")]
+        /// Image files: `--image a.jpg b.jpg`, a shell glob (`--image photos/*.jpg`) or repeated.
+        #[arg(long = "image", num_args = 1..)]
         images: Vec<PathBuf>,
-        /// Texts.
-        #[arg(long = "text")]
+        /// Texts: `--text "a dog" "a cat"` or repeated.
+        #[arg(long = "text", num_args = 1..)]
         texts: Vec<String>,
     },
     /// Cosine similarity matrix of images × texts and the InfoNCE loss of the pairs in order.
     Matrix {
-        /// Image files (rows).
-        #[arg(long = "image", required = true)]
+        /// Image files (rows): several after one `--image`, a shell glob, or repeated.
+        #[arg(long = "image", required = true, num_args = 1..)]
         images: Vec<PathBuf>,
-        /// Texts (columns).
-        #[arg(long = "text", required = true)]
+        /// Texts (columns): several after one `--text`, or repeated.
+        #[arg(long = "text", required = true, num_args = 1..)]
         texts: Vec<String>,
     },
     /// Retrieval quality on a labelled folder (manifest.json): recall@k and zero-shot accuracy.

@@ -35,6 +35,14 @@ pub enum HubError {
         /// What happened.
         message: String,
     },
+    /// The hub could not be reached at all (offline, no DNS, connection refused).
+    #[error("cannot reach the model hub at {endpoint} ({reason}). Offline? Copy a model directory in Immich's layout (config.json, visual/, textual/) to this machine and pass --model DIR (or set CLIPSIGHT_MODEL=DIR), or set HF_ENDPOINT to a mirror you can reach")]
+    Unreachable {
+        /// The hub's address.
+        endpoint: String,
+        /// Why the connection failed.
+        reason: String,
+    },
     /// The repository lacks a file every model needs.
     #[error("{repo} has no {file}; is it an Immich CLIP model repository (e.g. immich-app/ViT-B-32__openai)?")]
     MissingFile {
@@ -162,11 +170,17 @@ pub fn pull(name: &str, endpoint: &str, dest: &Path, progress: &dyn PullProgress
 }
 
 fn http_error(url: &str, e: ureq::Error) -> HubError {
-    let message = match e {
-        ureq::Error::Status(code, resp) => format!("HTTP {code} {}", resp.status_text()),
-        ureq::Error::Transport(t) => t.to_string(),
-    };
-    HubError::Http { url: url.to_string(), message }
+    match e {
+        ureq::Error::Status(code, resp) => HubError::Http { url: url.to_string(), message: format!("HTTP {code} {}", resp.status_text()) },
+        // The transport error's own text repeats the URL; name the host once, then the reason.
+        ureq::Error::Transport(t) => HubError::Unreachable {
+            endpoint: t.url().map(|u| u.origin().ascii_serialization()).unwrap_or_else(|| url.to_string()),
+            reason: match t.message() {
+                Some(m) => format!("{}: {m}", t.kind()),
+                None => t.kind().to_string(),
+            },
+        },
+    }
 }
 
 /// Fetches one file into `target.part` (continuing it if present), verifies, then renames.

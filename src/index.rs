@@ -39,6 +39,15 @@ pub struct FileError {
     pub error: String,
 }
 
+/// A file indexed despite a problem with it (an EXIF date that is not a date), and the problem.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FileWarning {
+    /// The path (lossy for non-UTF-8 names).
+    pub path: String,
+    /// What was wrong and what was done about it.
+    pub warning: String,
+}
+
 /// What a run did; printed by `clipsight index --json`.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct IndexSummary {
@@ -56,6 +65,8 @@ pub struct IndexSummary {
     pub failed: usize,
     /// The failures, with reasons.
     pub errors: Vec<FileError>,
+    /// Files indexed with a problem in their metadata.
+    pub warnings: Vec<FileWarning>,
     /// Wall time of the run.
     pub elapsed_s: f64,
     /// Files indexed per second of wall time.
@@ -185,6 +196,8 @@ pub fn run(store: &Store, clip: &Clip, options: &IndexOptions, mut progress: imp
         let result = match outcome {
             Outcome::Indexed(image) => {
                 summary.indexed += 1;
+                let path = image.file.path.display().to_string();
+                summary.warnings.extend(image.warnings.iter().map(|w| FileWarning { path: path.clone(), warning: w.clone() }));
                 writer.push(Pending::Indexed(Box::new(image)))
             }
             Outcome::Known { file, hash } => match classify_known(store, model, &mut missing, &file, hash) {

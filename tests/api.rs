@@ -112,7 +112,7 @@ fn uploading_an_image_finds_it_and_bad_uploads_get_4xx() {
     let cases: Vec<(Vec<u8>, &str, u16, &str)> = vec![
         (b"just some text, not an image".to_vec(), "image", 415, "not_an_image"),
         (bytes[..bytes.len() / 3].to_vec(), "image", 422, "corrupt_image"),
-        (bytes.clone(), "picture", 400, "missing_image"),
+        (bytes.clone(), "picture", 400, "unknown_field"),
     ];
     for (data, field, want_status, want_code) in cases {
         let (ct, body) = multipart(&[(field, Some("x.png"), &data)]);
@@ -374,31 +374,54 @@ fn indexing_over_http_needs_the_token_and_picks_up_new_files() {
     assert_error(status, &v, 404, "not_found");
 }
 
+/// How many indexing jobs the server has run or queued (ids count up from 1).
+fn job_count(s: &Server) -> u64 {
+    (1..).find(|id| s.json("GET", &format!("/api/jobs/{id}"), None).0 == 404).unwrap() - 1
+}
+
+/// Waits until `GET /api/stats` reports `images`, then for the watcher's debounce and any job it
+/// queues to settle, and returns how many jobs have run.
+fn settle(s: &Server, images: u64, what: &str) -> u64 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while s.json("GET", "/api/stats", None).1["images"] != images {
+        assert!(std::time::Instant::now() < deadline, "{what} was not picked up");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    s.wait_idle();
+    job_count(s)
+}
+
 #[test]
-fn watch_indexes_new_files_and_forgets_deleted_ones_while_serving() {
+fn watch_indexes_an_idle_folder_once_and_each_change_with_one_job() {
     let tmp = tempfile::tempdir().unwrap();
     let photos = tmp.path().join("photos");
-    std::fs::create_dir_all(&photos).unwrap();
+    std::fs::create_dir_all(photos.join("trip")).unwrap();
     let src = &shared().photos;
-    let red = single("red", "circle");
-    std::fs::copy(src.join(&red), photos.join(&red)).unwrap();
+    let names: Vec<String> = ["red", "green", "blue", "yellow"].iter().map(|c| single(c, "circle")).collect();
+    for (i, name) in names.iter().enumerate() {
+        let folder = if i % 2 == 0 { photos.clone() } else { photos.join("trip") };
+        std::fs::copy(src.join(name), folder.join(name)).unwrap();
+    }
     let data = tmp.path().join("data");
     let s = Server::start(&data, &["--watch", photos.to_str().unwrap()]);
-    assert_eq!(s.wait_idle()["images"], 1, "the watched folder is indexed at start");
-    let blue = single("blue", "square");
-    std::fs::copy(src.join(&blue), photos.join(&blue)).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while s.json("GET", "/api/stats", None).1["images"] != 2 {
-        assert!(std::time::Instant::now() < deadline, "the new file was not picked up");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    std::fs::remove_file(photos.join(&red)).unwrap();
-    while s.json("GET", "/api/stats", None).1["images"] != 1 {
-        assert!(std::time::Instant::now() < deadline, "the deleted file was not forgotten");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    assert_eq!(s.wait_idle()["images"], 4, "the watched folder is indexed at start");
+    // Indexing opens every folder and file it reads; reads are not changes. The old watcher
+    // queued a job for them, whose own reads queued the next, without end.
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    assert_eq!(job_count(&s), 1, "an idle folder causes no job after the first");
+
+    let square = single("blue", "square");
+    std::fs::copy(src.join(&square), photos.join("trip").join(&square)).unwrap();
+    assert_eq!(settle(&s, 5, "a new file"), 2, "one job for a new file");
+    std::fs::rename(photos.join("trip").join(&square), photos.join("moved.png")).unwrap();
+    assert_eq!(settle(&s, 5, "a rename"), 3, "one job for a rename");
+    let (_, v) = s.json("GET", "/api/search?q=a%20blue%20square&k=1&mode=vector", None);
+    assert!(v["results"][0]["path"].as_str().unwrap().ends_with("moved.png"), "the renamed file is found at its new path: {v}");
+    std::fs::remove_file(photos.join(&names[0])).unwrap();
+    assert_eq!(settle(&s, 4, "a deletion"), 4, "one job for a deletion");
     let (_, v) = s.json("GET", "/api/search?q=&k=10", None);
-    assert!(v["results"][0]["path"].as_str().unwrap().ends_with(&blue), "{v}");
+    assert!(v["results"].as_array().unwrap().iter().all(|r| !r["path"].as_str().unwrap().ends_with(&names[0])), "{v}");
 }
 
 #[test]
@@ -655,4 +678,49 @@ fn listening_beyond_loopback_without_a_token_logs_a_warning() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("beyond loopback without --token"), "{stderr}");
+}
+
+/// The OpenAPI document and the server agree, as an independent tester sees it: schemathesis
+/// (pinned in scripts/requirements.txt) runs every check with its default phases against a
+/// library of real files, one of them with broken EXIF text, with and without `--token`.
+/// tests/schemathesis.toml turns off, by name and operation, only the checks whose expectation
+/// is wrong for us (the README says why).
+#[test]
+fn schemathesis_finds_no_failure_and_no_schema_error() {
+    use std::io::Write;
+    let tool = python().parent().unwrap().join("schemathesis");
+    assert!(tool.exists(), "{} is missing: scripts/setup.sh installs it into .venv", tool.display());
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    std::fs::create_dir_all(photos.join("trips")).unwrap();
+    for (i, name) in shared().manifest["images"].as_array().unwrap().iter().take(20).enumerate() {
+        let name = name["file"].as_str().unwrap();
+        let folder = if i % 2 == 0 { photos.clone() } else { photos.join("trips") };
+        std::fs::copy(shared().photos.join(name), folder.join(name)).unwrap();
+    }
+    let odd = [(exif::Tag::DateTimeOriginal, "2019:06:0é 10:00:00".as_bytes().to_vec()), (exif::Tag::Make, b"Ca\xffnon".to_vec())];
+    std::fs::write(photos.join("odd-exif.jpg"), jpeg_with_exif([200, 30, 30], &odd)).unwrap();
+    let data = tmp.path().join("data");
+    json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
+    for token in [None, Some("s3cret")] {
+        let extra: Vec<&str> = token.map(|t| vec!["--token", t]).unwrap_or_default();
+        let server = Server::start(&data, &extra);
+        let mut cmd = std::process::Command::new(&tool);
+        cmd.arg("--config-file")
+            .arg(root().join("tests/schemathesis.toml"))
+            .args(["--no-color", "run"])
+            .arg(format!("{}/api/openapi.json", server.base))
+            .args(["--checks", "all", "--seed", "1"])
+            .current_dir(tmp.path());
+        if let Some(t) = token {
+            cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+        }
+        let out = cmd.output().expect("schemathesis runs");
+        let report = String::from_utf8_lossy(&out.stdout);
+        // The summary goes to the test log even when the test passes (libtest captures only
+        // the print macros).
+        let summary: String = report.lines().skip_while(|l| !l.contains("SUMMARY")).collect::<Vec<_>>().join("\n");
+        let _ = writeln!(std::io::stderr(), "schemathesis (token: {}):\n{summary}", token.is_some());
+        assert!(out.status.success(), "schemathesis found problems (token: {}):\n{report}\n{}", token.is_some(), String::from_utf8_lossy(&out.stderr));
+    }
 }

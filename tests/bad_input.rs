@@ -192,3 +192,81 @@ fn files_that_change_or_vanish_during_a_run_leave_a_consistent_library() {
     let top: Vec<&str> = hits["results"].as_array().unwrap().iter().take(2).map(|r| r["path"].as_str().unwrap()).collect();
     assert!(top.iter().any(|p| p.ends_with("changing.png")) && top.iter().any(|p| p.ends_with("000002.png")), "{hits}");
 }
+
+/// One photo's EXIF text as written: the date's bytes (and the day it means, when it is one),
+/// and arbitrary bytes for the camera make and model.
+#[derive(Debug, Clone)]
+struct OddExif {
+    date: Vec<u8>,
+    day: Option<String>,
+    make: Vec<u8>,
+    model: Vec<u8>,
+}
+
+fn odd_exif() -> impl proptest::strategy::Strategy<Value = OddExif> {
+    use proptest::prelude::*;
+    let valid = (1990u32..2030, 1u32..=12, 1u32..=28, 0u32..24, 0u32..60).prop_map(|(y, m, d, h, s)| {
+        (format!("{y:04}:{m:02}:{d:02} {h:02}:{s:02}:{s:02}").into_bytes(), Some(format!("{y:04}-{m:02}-{d:02}")))
+    });
+    // A date cut short by a byte that is not ASCII (as "2019:06:0" + UTF-8 "é"), then anything.
+    let broken = (0x80u8..=0xFF, proptest::collection::vec(any::<u8>(), 0..12)).prop_map(|(first, rest)| {
+        ([b"2019:06:0".as_slice(), &[first], &rest].concat(), None)
+    });
+    let bytes = || proptest::collection::vec(any::<u8>(), 0..24);
+    (prop_oneof![valid, broken], bytes(), bytes()).prop_map(|((date, day), make, model)| OddExif { date, day, make, model })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 4, failure_persistence: None, ..Default::default() })]
+
+    /// EXIF text of any bytes is indexed; unparseable dates are reported and mean "no date";
+    /// facets and every filter keep answering, with the right photos.
+    #[test]
+    fn exif_text_of_any_bytes_never_breaks_facets_or_filters(photos in proptest::collection::vec(odd_exif(), 6)) {
+        use exif::Tag;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("photos");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut photos = photos;
+        // One photo with a known camera and date, so every filter has something to find.
+        photos.push(OddExif { date: b"2020:02:29 12:00:00".to_vec(), day: Some("2020-02-29".into()), make: b"Canon".to_vec(), model: b"EOS \xff".to_vec() });
+        for (i, p) in photos.iter().enumerate() {
+            let fields = [(Tag::DateTimeOriginal, p.date.clone()), (Tag::Make, p.make.clone()), (Tag::Model, p.model.clone())];
+            std::fs::write(dir.join(format!("{i}.jpg")), jpeg_with_exif([(i * 40) as u8, 90, 160], &fields)).unwrap();
+        }
+        let data = tmp.path().join("data");
+        let summary = json_of(clipsight(&data).args(["--json", "index"]).arg(&dir));
+        proptest::prop_assert_eq!(summary["indexed"].as_u64(), Some(photos.len() as u64), "{}", summary);
+        let warned: Vec<String> = summary["warnings"].as_array().unwrap().iter().map(|w| w["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string()).collect();
+        let broken: Vec<String> = (0..photos.len()).filter(|i| photos[*i].day.is_none()).map(|i| format!("{i}.jpg")).collect();
+        proptest::prop_assert_eq!(&warned, &broken, "each unparseable date is reported: {}", summary);
+
+        let server = Server::start(&data, &[]);
+        let (status, facets) = server.json("GET", "/api/facets", None);
+        proptest::prop_assert_eq!(status, 200, "{}", facets);
+        let days: std::collections::BTreeSet<&str> = photos.iter().filter_map(|p| p.day.as_deref()).collect();
+        proptest::prop_assert_eq!(facets["date_min"].as_str(), days.first().copied());
+        proptest::prop_assert_eq!(facets["date_max"].as_str(), days.last().copied());
+        let found = |q: &str| -> Vec<String> {
+            let (status, v) = server.json("GET", &format!("/api/search?k=100&q={}", q.replace(' ', "%20")), None);
+            assert_eq!(status, 200, "{q}: {v}");
+            let mut names: Vec<String> = v["results"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_string()).collect();
+            names.sort();
+            names
+        };
+        let named = |keep: &dyn Fn(&OddExif) -> bool| -> Vec<String> {
+            let mut names: Vec<String> = photos.iter().enumerate().filter(|(_, p)| keep(p)).map(|(i, _)| format!("{i}.jpg")).collect();
+            names.sort();
+            names
+        };
+        proptest::prop_assert_eq!(found("after:2020-02-29"), named(&|p| p.day.as_deref().is_some_and(|d| d >= "2020-02-29")));
+        proptest::prop_assert_eq!(found("before:2020-02-29"), named(&|p| p.day.as_deref().is_some_and(|d| d < "2020-02-29")));
+        let canon = format!("{}.jpg", photos.len() - 1);
+        proptest::prop_assert!(found("camera:canon").contains(&canon), "the Canon photo is found");
+        for name in found("camera:canon") {
+            let i: usize = name.trim_end_matches(".jpg").parse().unwrap();
+            let camera = String::from_utf8_lossy(&[photos[i].make.as_slice(), b" ", &photos[i].model].concat()).to_lowercase();
+            proptest::prop_assert!(camera.contains("canon"), "{} has camera {:?}", name, camera);
+        }
+    }
+}

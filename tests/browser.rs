@@ -1,6 +1,6 @@
 //! The web UI in headless Chromium (Debian's chromium + chromedriver, installed by
 //! scripts/setup.sh --browser), driven over WebDriver: search as you type, upload for similar
-//! images, the large view, and the back button. Screenshots are saved under
+//! images, the large view, the back button, and a phone-width viewport. Screenshots are saved under
 //! `$CARGO_TARGET_TMPDIR/screenshots/` for people to look at.
 
 mod common;
@@ -137,6 +137,25 @@ async fn the_web_ui_searches_uploads_opens_details_and_goes_back() {
     input.send_keys(upload.to_str().unwrap()).await.unwrap();
     until(&client, "similar results", &format!("document.querySelector('#results .result') && document.querySelector('#results .result').dataset.id === '{blue_square}'")).await;
     screenshot(&client, "4-similar-by-upload").await;
+
+    // A phone's width: nothing sticks out sideways (the page does not scroll horizontally) and
+    // every filter stays on screen.
+    client.set_window_size(420, 900).await.unwrap();
+    client.goto(&format!("{}/?q=a+red+circle", server.base)).await.unwrap();
+    until(&client, "results at 420 px", "document.querySelector('#results .result')").await;
+    until(&client, "a 420 px viewport", "window.innerWidth <= 420").await;
+    let overflow = client
+        .execute(
+            "const w = document.documentElement.clientWidth;
+             const out = [...document.querySelectorAll('body *')].filter(e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.right > w + 0.5 && !e.closest('#results'); });
+             return {scroll: document.documentElement.scrollWidth, width: w, out: out.map(e => e.tagName + '#' + e.id + '.' + e.className)};",
+            vec![],
+        )
+        .await
+        .unwrap();
+    screenshot(&client, "5-narrow-420px").await;
+    assert!(overflow["scroll"].as_u64() <= overflow["width"].as_u64(), "the page scrolls sideways at 420 px: {overflow}");
+    assert_eq!(overflow["out"], json!([]), "elements past the right edge at 420 px: {overflow}");
 
     client.close().await.unwrap();
     drop(server);

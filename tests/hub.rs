@@ -140,5 +140,8 @@ fn pull_reports_an_unreachable_hub() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:9"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("127.0.0.1:9").count(), 1, "the address once: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(err.contains("cannot reach the model hub") && err.contains("--model DIR") && err.contains("HF_ENDPOINT"), "what failed and what to do: {err}");
 }

@@ -5,9 +5,10 @@ use std::io::Cursor;
 
 use image::codecs::jpeg::JpegEncoder;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
-use serde::{Deserialize, Serialize};
 
 use crate::clip::flatten_to_rgb;
+use crate::exif::{read_exif, ExifRead};
+use crate::exif::ExifMeta;
 
 /// Largest accepted width or height.
 pub const MAX_DIMENSION: u32 = 30_000;
@@ -15,21 +16,6 @@ pub const MAX_DIMENSION: u32 = 30_000;
 pub const MAX_DECODED_BYTES: u64 = 512 * 1024 * 1024;
 /// Longest side of stored thumbnails.
 pub const THUMBNAIL_SIZE: u32 = 256;
-
-/// Metadata read from EXIF, when the file has it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ExifMeta {
-    /// DateTimeOriginal as "YYYY-MM-DD HH:MM:SS".
-    pub date_taken: Option<String>,
-    /// Camera make.
-    pub make: Option<String>,
-    /// Camera model.
-    pub model: Option<String>,
-    /// Lens model.
-    pub lens: Option<String>,
-    /// GPS position (latitude, longitude) in degrees.
-    pub gps: Option<(f64, f64)>,
-}
 
 /// A decoded image, upright, with what was learnt about it.
 pub struct Decoded {
@@ -43,6 +29,8 @@ pub struct Decoded {
     pub format: ImageFormat,
     /// EXIF metadata.
     pub exif: ExifMeta,
+    /// What was wrong with the metadata but did not stop the decoding (see [`read_exif`]).
+    pub warnings: Vec<String>,
 }
 
 /// Why an image could not be decoded.
@@ -103,7 +91,8 @@ pub fn decode_at_least(bytes: &[u8], min_side: u32) -> Result<Decoded, DecodeErr
         | image::metadata::Orientation::Rotate270FlipH => (h, w),
         _ => (w, h),
     };
-    Ok(Decoded { image, width, height, format, exif: read_exif(bytes) })
+    let ExifRead { meta: exif, warnings } = read_exif(bytes);
+    Ok(Decoded { image, width, height, format, exif, warnings })
 }
 
 /// A JPEG decoded by libjpeg-turbo at the smallest DCT scale (1/2, 1/4 or 1/8) whose shorter
@@ -151,44 +140,6 @@ pub fn thumbnail_jpeg(image: &DynamicImage) -> Vec<u8> {
         .encode_image(&rgb)
         .expect("encoding an RGB8 buffer to memory cannot fail");
     out
-}
-
-/// EXIF fields clipsight keeps; empty when the file has no (readable) EXIF.
-pub fn read_exif(bytes: &[u8]) -> ExifMeta {
-    let Ok(exif) = exif::Reader::new().read_from_container(&mut Cursor::new(bytes)) else {
-        return ExifMeta::default();
-    };
-    let text = |tag: exif::Tag| -> Option<String> {
-        let field = exif.get_field(tag, exif::In::PRIMARY)?;
-        match &field.value {
-            exif::Value::Ascii(parts) => parts
-                .first()
-                .map(|p| String::from_utf8_lossy(p).trim().trim_end_matches('\0').to_string())
-                .filter(|s| !s.is_empty()),
-            _ => Some(field.display_value().to_string()),
-        }
-    };
-    let date_taken = text(exif::Tag::DateTimeOriginal).or_else(|| text(exif::Tag::DateTime)).map(|d| {
-        // EXIF writes "YYYY:MM:DD HH:MM:SS"; keep ISO-like dashes in the date part.
-        let (date, time) = d.split_at(d.find(' ').unwrap_or(d.len()));
-        format!("{}{}", date.replace(':', "-"), time)
-    });
-    let coordinate = |value: exif::Tag, reference: exif::Tag, negative: &str| -> Option<f64> {
-        let field = exif.get_field(value, exif::In::PRIMARY)?;
-        let exif::Value::Rational(parts) = &field.value else { return None };
-        let deg = parts.iter().take(3).enumerate().map(|(i, r)| r.to_f64() / 60f64.powi(i as i32)).sum::<f64>();
-        let sign = if text(reference).is_some_and(|r| r.starts_with(negative)) { -1.0 } else { 1.0 };
-        deg.is_finite().then_some(sign * deg)
-    };
-    let gps = coordinate(exif::Tag::GPSLatitude, exif::Tag::GPSLatitudeRef, "S")
-        .zip(coordinate(exif::Tag::GPSLongitude, exif::Tag::GPSLongitudeRef, "W"));
-    ExifMeta {
-        date_taken,
-        make: text(exif::Tag::Make),
-        model: text(exif::Tag::Model),
-        lens: text(exif::Tag::LensModel),
-        gps,
-    }
 }
 
 #[cfg(test)]

@@ -10,5 +10,6 @@ pub mod embedding;
 pub use clip::{Clip, ClipError, ModelId};
 pub use embedding::Embedding;
 pub mod decode;
+pub mod exif;
 pub mod pipeline;
 pub mod walk;

@@ -12,7 +12,8 @@ use crossbeam_channel::bounded;
 use rayon::prelude::*;
 
 use crate::clip::{Clip, ClipError, PreparedImage};
-use crate::decode::{decode_at_least, thumbnail_jpeg, ExifMeta, THUMBNAIL_SIZE};
+use crate::decode::{decode_at_least, thumbnail_jpeg, THUMBNAIL_SIZE};
+use crate::exif::ExifMeta;
 use crate::embedding::Embedding;
 use crate::walk::Candidate;
 
@@ -48,6 +49,8 @@ pub struct IndexedImage {
     pub height: u32,
     /// EXIF metadata.
     pub exif: ExifMeta,
+    /// Problems with the file's metadata that did not stop its indexing.
+    pub warnings: Vec<String>,
     /// JPEG thumbnail.
     pub thumbnail: Vec<u8>,
     /// Unit-length image embedding.
@@ -128,6 +131,7 @@ struct Prepared {
     width: u32,
     height: u32,
     exif: ExifMeta,
+    warnings: Vec<String>,
     thumbnail: Vec<u8>,
     input: PreparedImage,
 }
@@ -186,6 +190,7 @@ pub fn run(
                         width: p.width,
                         height: p.height,
                         exif: p.exif,
+                        warnings: p.warnings,
                         thumbnail: p.thumbnail,
                         embedding,
                     }));
@@ -226,6 +231,7 @@ fn prepare(clip: &Clip, file: Candidate, known: &dyn KnownContent, times: &Stage
         width: decoded.width,
         height: decoded.height,
         exif: decoded.exif,
+        warnings: decoded.warnings,
         file,
         hash,
         thumbnail,

@@ -76,8 +76,8 @@ pub fn document_text(record: &FileRecord) -> String {
     parts.extend(folders);
     let exif = &record.exif;
     parts.extend([&exif.make, &exif.model, &exif.lens].into_iter().flatten().cloned());
-    if let Some(date) = &exif.date_taken {
-        parts.push(date.get(..10).unwrap_or(date).to_string());
+    if let Some(date) = exif.date_taken {
+        parts.push(date.day().to_string());
     }
     parts.push(record.format.clone());
     parts.join(" ")
@@ -208,7 +208,7 @@ mod tests {
             format: "jpeg".into(),
             exif: crate::store::ExifMeta {
                 make: Some("Canon".into()),
-                date_taken: Some("2019-06-01 10:00:00".into()),
+                date_taken: crate::store::CaptureDate::parse("2019:06:01 10:00:00"),
                 ..Default::default()
             },
             indexed_at: 0,

@@ -40,7 +40,7 @@ pub struct SearchOptions {
 }
 
 /// Which rankings a query uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Cosine similarity of CLIP embeddings only.
@@ -254,10 +254,10 @@ pub fn matches(filters: &Filters, record: &FileRecord) -> bool {
         let needle = format!("/{folder}/");
         format!("/{}", path.trim_start_matches('/')).contains(&needle)
     };
-    let date = record.exif.date_taken.as_deref().map(|d| &d[..d.len().min(10)]);
+    let day = record.exif.date_taken.map(|d| d.day());
     filters.folders.iter().all(in_folder)
-        && filters.after.as_deref().is_none_or(|a| date.is_some_and(|d| d >= a))
-        && filters.before.as_deref().is_none_or(|b| date.is_some_and(|d| d < b))
+        && filters.after.is_none_or(|a| day.is_some_and(|d| d >= a))
+        && filters.before.is_none_or(|b| day.is_some_and(|d| d < b))
         && filters.camera.as_deref().is_none_or(|c| {
             let cam = format!("{} {}", record.exif.make.as_deref().unwrap_or(""), record.exif.model.as_deref().unwrap_or(""));
             cam.to_lowercase().contains(c)
@@ -278,7 +278,7 @@ pub fn by_rank(a: &Hit, b: &Hit) -> std::cmp::Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::ExifMeta;
+    use crate::store::{CaptureDate, ExifMeta};
 
     #[test]
     fn ties_are_ordered_by_id() {
@@ -301,7 +301,7 @@ mod tests {
             width: 1,
             height: 1,
             format: format.into(),
-            exif: ExifMeta { date_taken: date.map(String::from), make: make.map(String::from), ..Default::default() },
+            exif: ExifMeta { date_taken: date.and_then(CaptureDate::parse), make: make.map(String::from), ..Default::default() },
             indexed_at: 0,
         }
     }

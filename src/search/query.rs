@@ -39,10 +39,10 @@ pub struct Term {
 pub struct Filters {
     /// Path must contain this folder (a path fragment, matched on whole components).
     pub folders: Vec<String>,
-    /// Taken on or after this date (YYYY-MM-DD), from EXIF.
-    pub after: Option<String>,
-    /// Taken before this date (YYYY-MM-DD), from EXIF.
-    pub before: Option<String>,
+    /// Taken on or after this day (`after:YYYY-MM-DD`), from EXIF.
+    pub after: Option<jiff::civil::Date>,
+    /// Taken before this day (`before:YYYY-MM-DD`), from EXIF.
+    pub before: Option<jiff::civil::Date>,
     /// Camera make or model contains this (case-insensitive).
     pub camera: Option<String>,
     /// File format ("jpeg", "png", ...).
@@ -171,10 +171,7 @@ pub fn parse(input: &str) -> Result<Query, QueryError> {
                 }
                 "after" | "before" => {
                     flush(&mut words, &mut query);
-                    let date = filter_value()?;
-                    if !is_date(&date) {
-                        return Err(err("expected a date YYYY-MM-DD"));
-                    }
+                    let date = parse_day(&filter_value()?).ok_or_else(|| err("expected a date YYYY-MM-DD"))?;
                     if key == "after" {
                         query.filters.after = Some(date);
                     } else {
@@ -254,13 +251,9 @@ fn split_weight(raw: &str) -> Result<(Option<f32>, &str), String> {
     Ok((None, raw))
 }
 
-fn is_date(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() == 3
-        && parts[0].len() == 4
-        && parts.iter().all(|p| p.chars().all(|c| c.is_ascii_digit()) && !p.is_empty())
-        && (1..=12).contains(&parts[1].parse::<u32>().unwrap_or(0))
-        && (1..=31).contains(&parts[2].parse::<u32>().unwrap_or(0))
+/// A calendar day written `YYYY-MM-DD` (four-digit year); `None` for anything else.
+fn parse_day(s: &str) -> Option<jiff::civil::Date> {
+    jiff::civil::Date::strptime("%Y-%m-%d", s).ok().filter(|_| s.len() == 10)
 }
 
 #[cfg(test)]
@@ -288,8 +281,8 @@ mod tests {
             q.filters,
             Filters {
                 folders: vec!["trips/2019".into()],
-                after: Some("2019-01-01".into()),
-                before: Some("2020-01-01".into()),
+                after: parse_day("2019-01-01"),
+                before: parse_day("2020-01-01"),
                 camera: Some("canon".into()),
                 format: Some("png".into()),
             }

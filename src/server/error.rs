@@ -48,10 +48,15 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
-    /// 500: our fault; the message names the cause and the details go to the log.
+    /// 500: our fault; the message names the cause (logged with the route by the server).
     pub fn internal(error: impl std::fmt::Display) -> Self {
-        tracing::error!("internal error: {error}");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string())
+    }
+
+    /// 500 for a handler that panicked: a bug of ours, whose details are in the server's log,
+    /// never in the response.
+    pub fn panicked() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred while answering this request; the server logged it and keeps serving")
     }
 
     /// The code, for tests and metrics.
@@ -89,9 +94,26 @@ impl From<crate::search::QueryError> for ApiError {
     }
 }
 
+/// The blocking pool reports a panicked task only as "shut down unexpectedly"; the panic itself
+/// was printed by the panic hook, on the pool's thread.
 impl From<actix_web::error::BlockingError> for ApiError {
-    fn from(e: actix_web::error::BlockingError) -> Self {
-        Self::internal(e)
+    fn from(_: actix_web::error::BlockingError) -> Self {
+        Self::panicked()
+    }
+}
+
+/// The text of a panic's payload (`panic!` with a literal or a formatted message).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload.downcast_ref::<&str>().copied().or_else(|| payload.downcast_ref::<String>().map(String::as_str)).unwrap_or("(no message)")
+}
+
+/// Logs a 5xx response with its method, route and cause.
+pub fn log_server_error(res: &actix_web::dev::ServiceResponse) {
+    if res.status().is_server_error() {
+        let request = res.request();
+        let route = request.match_pattern().unwrap_or_else(|| request.path().to_string());
+        let cause = res.response().error().map(ToString::to_string).unwrap_or_default();
+        tracing::error!("{} {route} → {}: {cause}", request.method(), res.status().as_u16());
     }
 }
 

@@ -318,14 +318,14 @@ impl Library {
             }
             cameras.extend(super::views::camera_name(&record.exif));
             types.insert(record.format.clone());
-            dates.extend(record.exif.date_taken.as_deref().map(|d| d[..d.len().min(10)].to_string()));
+            dates.extend(record.exif.date_taken.map(|d| d.day()));
         }
         let facets = Facets {
             folders: folders.into_iter().collect(),
             cameras: cameras.into_iter().collect(),
             types: types.into_iter().collect(),
-            date_min: dates.first().cloned(),
-            date_max: dates.last().cloned(),
+            date_min: dates.first().map(ToString::to_string),
+            date_max: dates.last().map(ToString::to_string),
         };
         *self.facets.lock().expect("facets lock") = Some((epoch, facets.clone()));
         Ok(facets)

@@ -10,8 +10,10 @@ mod auth;
 mod derived;
 pub mod error;
 mod jobs;
+mod json;
 mod library;
 mod metrics;
+pub mod openapi;
 mod routes;
 mod upload;
 pub mod views;
@@ -25,9 +27,9 @@ use std::time::{Duration, Instant};
 use actix_web::dev::Service;
 use actix_web::http::StatusCode;
 use actix_web::middleware::{Compress, DefaultHeaders};
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App, HttpServer, ResponseError};
+use futures_util::FutureExt;
 use clipsight_indexer::Clip;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_actix_web::{scope, AppExt};
 
 pub use library::{IndexSettings, Library};
@@ -88,18 +90,6 @@ fn limit_malloc_arenas() {
     }
 }
 
-/// The OpenAPI document of every `/api` route, generated from the same registration the server
-/// uses.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, mut doc) = App::new().into_utoipa_app().service(scope("/api").configure(routes::api)).split_for_parts();
-    doc.info.title = "clipsight".into();
-    doc.info.version = env!("CARGO_PKG_VERSION").into();
-    doc.info.description = Some("Cross-modal image/text search over a photo library (CLIP). Errors are {\"error\":{\"code\",\"message\"}}.".into());
-    let components = doc.components.get_or_insert_with(Default::default);
-    components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
-    doc
-}
-
 /// Serves the library until SIGINT/SIGTERM; in-flight requests finish, then the store is flushed
 /// and closed before this returns.
 /// `writable` is false when another process holds the writer lock.
@@ -138,7 +128,7 @@ pub fn serve(store: Store, clip: Clip, settings: IndexSettings, writable: bool, 
     }
 
     let data = web::Data::from(library.clone());
-    let doc = web::Data::new(openapi());
+    let doc = web::Data::new(openapi::document(options.token.is_some()));
     let metrics = web::Data::new(metrics::Metrics::default());
     let token = web::Data::new(auth::Token(options.token.clone()));
     let limit = web::Data::new(upload::UploadLimit(options.upload_limit));
@@ -160,6 +150,30 @@ pub fn serve(store: Store, clip: Clip, settings: IndexSettings, writable: bool, 
             }))
             .app_data(web::QueryConfig::default().error_handler(|e, _| extractor_error("bad_parameter", e, StatusCode::BAD_REQUEST)))
             .app_data(web::PathConfig::default().error_handler(|e, _| extractor_error("bad_path", e, StatusCode::BAD_REQUEST)))
+            .wrap_fn(|req, srv| {
+                // Innermost: a handler that panics (or a blocking task that did) is answered as
+                // a JSON 500, and every 5xx is logged with its route; the worker keeps serving.
+                // (The request must not be cloned before routing: actix panics on a shared one.)
+                let route = format!("{} {}", req.method(), req.path());
+                let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| srv.call(req)));
+                async move {
+                    let outcome = match call {
+                        Ok(fut) => std::panic::AssertUnwindSafe(fut).catch_unwind().await,
+                        Err(panic) => Err(panic),
+                    };
+                    match outcome {
+                        Ok(res) => {
+                            let res = res?;
+                            error::log_server_error(&res);
+                            Ok(res)
+                        }
+                        Err(panic) => {
+                            tracing::error!("{route} → 500: the handler panicked: {}", error::panic_message(panic.as_ref()));
+                            Err(ApiError::panicked().into())
+                        }
+                    }
+                }
+            })
             .wrap(Compress::default())
             .wrap(
                 DefaultHeaders::new()
@@ -197,8 +211,16 @@ pub fn serve(store: Store, clip: Clip, settings: IndexSettings, writable: bool, 
             .route("/metrics", web::get().to(routes::system::metrics))
             .route("/", web::get().to(routes::web_ui::index))
             .route("/{file}", web::get().to(routes::web_ui::asset))
-            .default_service(web::to(|req: actix_web::HttpRequest| async move {
-                Err::<actix_web::HttpResponse, _>(ApiError::new(StatusCode::NOT_FOUND, "no_route", format!("no route for {} {}", req.method(), req.path())))
+            .default_service(web::to(|req: actix_web::HttpRequest, doc: web::Data<utoipa::openapi::OpenApi>| async move {
+                // A path the document defines, with a method it does not: 405 and what is allowed.
+                let allowed = openapi::allowed_methods(&doc, req.path());
+                if allowed.is_empty() {
+                    return ApiError::new(StatusCode::NOT_FOUND, "no_route", format!("no route for {} {}", req.method(), req.path())).error_response();
+                }
+                let message = format!("{} is not allowed on {}; use {}", req.method(), req.path(), allowed.join(", "));
+                let mut response = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", message).error_response();
+                response.headers_mut().insert(actix_web::http::header::ALLOW, actix_web::http::header::HeaderValue::from_str(&allowed.join(", ")).expect("method names are header-safe"));
+                response
             }))
     })
     // Responses go out as soon as they are written: with Nagle's algorithm a keep-alive client's

@@ -31,23 +31,28 @@ pub struct Form {
     pub fields: HashMap<String, String>,
 }
 
-/// Reads a whole multipart form, refusing more than `limit` bytes (413) or a slower client than
-/// [`UPLOAD_TIMEOUT`] (408).
-pub async fn read_form(payload: Multipart, limit: usize) -> Result<Form, ApiError> {
-    match actix_web::rt::time::timeout(UPLOAD_TIMEOUT, collect(payload, limit)).await {
+/// Reads a whole multipart form with the file field `image` and the text fields `fields`,
+/// refusing any other field (400, as the route's documented form allows no other), more than
+/// `limit` bytes (413) or a slower client than [`UPLOAD_TIMEOUT`] (408).
+pub async fn read_form(payload: Multipart, limit: usize, fields: &[&str]) -> Result<Form, ApiError> {
+    match actix_web::rt::time::timeout(UPLOAD_TIMEOUT, collect(payload, limit, fields)).await {
         Ok(result) => result,
         Err(_) => Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, "timeout", "the upload took too long")),
     }
 }
 
-async fn collect(mut payload: Multipart, limit: usize) -> Result<Form, ApiError> {
+async fn collect(mut payload: Multipart, limit: usize, fields: &[&str]) -> Result<Form, ApiError> {
     let mut form = Form::default();
     let mut total = 0usize;
     while let Some(field) = payload.next().await {
         let mut field = field.map_err(multipart_error)?;
         let name = field.name().unwrap_or_default().to_string();
         let is_image = name == "image";
-        // Files under other names are read (and counted) but not kept.
+        if !is_image && !fields.contains(&name.as_str()) {
+            let known = std::iter::once("image").chain(fields.iter().copied()).collect::<Vec<_>>().join(", ");
+            return Err(ApiError::bad_request("unknown_field", format!("the form has a field {name:?}; this route reads only {known}")));
+        }
+        // A file under a text field's name is read (and counted) but not kept.
         let ignored = !is_image && field.content_disposition().and_then(|cd| cd.get_filename()).is_some();
         let mut bytes = Vec::new();
         while let Some(chunk) = field.next().await {
@@ -94,7 +99,10 @@ impl Form {
     /// The uploaded image's bytes, sniffed: 400 without one, 415 when it is not an image format
     /// clipsight reads.
     pub fn image(&self) -> Result<&[u8], ApiError> {
-        let bytes = self.image.as_deref().filter(|b| !b.is_empty()).ok_or_else(|| ApiError::bad_request("missing_image", "the form has no \"image\" file field"))?;
+        let bytes = self.image.as_deref().ok_or_else(|| ApiError::bad_request("missing_image", "the form has no \"image\" file field"))?;
+        if bytes.is_empty() {
+            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_an_image", "the \"image\" field is empty"));
+        }
         if clipsight_indexer::walk::sniff(bytes).is_none() {
             return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_an_image", "the upload is not an image clipsight reads (JPEG, PNG, WebP, GIF, BMP, TIFF)"));
         }

@@ -40,7 +40,7 @@ impl HitView {
             width: record.width,
             height: record.height,
             format: record.format.clone(),
-            date_taken: record.exif.date_taken.clone(),
+            date_taken: record.exif.date_taken.map(|d| d.to_string()),
             thumbnail: format!("/api/images/{}/thumbnail", id.0),
         }
     }
@@ -85,6 +85,7 @@ pub struct ImageView {
     /// Lens model.
     pub lens: Option<String>,
     /// Latitude and longitude in degrees.
+    #[schema(value_type = Option<Vec<f64>>, min_items = 2, max_items = 2)]
     pub gps: Option<(f64, f64)>,
     /// User and automatic tags.
     pub tags: Vec<String>,
@@ -181,8 +182,10 @@ pub struct ClassifyResponse {
 #[serde(deny_unknown_fields)]
 pub struct MatrixRequest {
     /// Indexed image ids (rows).
-    pub images: Vec<u64>,
+    #[schema(value_type = Vec<u64>, min_items = 1, max_items = 256)]
+    pub images: Vec<super::json::WholeNumber>,
     /// Texts (columns).
+    #[schema(min_items = 1, max_items = 256)]
     pub texts: Vec<String>,
 }
 
@@ -215,8 +218,10 @@ pub struct Facets {
 #[into_params(parameter_in = Query)]
 pub struct Page {
     /// Results to return (1–1000, default 20).
+    #[param(minimum = 1, maximum = 1000)]
     pub k: Option<usize>,
-    /// Results to skip.
+    /// Results to skip (at most 100000).
+    #[param(maximum = 100000)]
     pub offset: Option<usize>,
 }
 

@@ -17,7 +17,7 @@ use clipsight_indexer::{Embedding, ModelId};
 use clipsight_migrations::{cf, COLUMN_FAMILIES};
 use rocksdb::{ColumnFamily, IteratorMode, Options, WriteBatch, DB};
 
-pub use records::{path_from_bytes, path_to_bytes, ExifMeta, FileRecord, ImageId};
+pub use records::{path_from_bytes, path_to_bytes, CaptureDate, ExifMeta, FileRecord, ImageId};
 
 const NEXT_ID_KEY: &[u8] = b"next_image_id";
 const ROOTS_KEY: &[u8] = b"roots";

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use clipsight_indexer::decode::ExifMeta;
+pub use clipsight_indexer::exif::{CaptureDate, ExifMeta};
 
 /// Stable identifier of an indexed image within one library.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

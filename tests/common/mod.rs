@@ -284,3 +284,24 @@ impl Server {
         v["results"].as_array().unwrap().iter().find(|r| r["path"].as_str().unwrap().ends_with(file)).unwrap()["id"].as_u64().unwrap()
     }
 }
+
+/// A small JPEG of one colour carrying the given EXIF fields as ASCII values of arbitrary
+/// bytes (what a buggy phone or editor may write), in an APP1 segment after SOI.
+pub fn jpeg_with_exif(rgb: [u8; 3], fields: &[(exif::Tag, Vec<u8>)]) -> Vec<u8> {
+    let image = image::RgbImage::from_pixel(96, 64, image::Rgb(rgb));
+    let mut jpeg = Vec::new();
+    image::DynamicImage::ImageRgb8(image).write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
+    let fields: Vec<exif::Field> = fields
+        .iter()
+        .map(|(tag, bytes)| exif::Field { tag: *tag, ifd_num: exif::In::PRIMARY, value: exif::Value::Ascii(vec![bytes.clone()]) })
+        .collect();
+    let mut writer = exif::experimental::Writer::new();
+    for field in &fields {
+        writer.push_field(field);
+    }
+    let mut tiff = std::io::Cursor::new(Vec::new());
+    writer.write(&mut tiff, false).expect("EXIF serialises");
+    let payload = [b"Exif\0\0".as_slice(), tiff.get_ref()].concat();
+    let length = u16::try_from(payload.len() + 2).expect("EXIF fits one segment");
+    [&jpeg[..2], &[0xFF, 0xE1], &length.to_be_bytes(), &payload, &jpeg[2..]].concat()
+}

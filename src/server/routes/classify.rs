@@ -2,11 +2,40 @@
 
 use actix_multipart::Multipart;
 use actix_web::{post, web};
+use serde::Deserialize;
+use utoipa::ToSchema;
 
 use crate::server::error::{ApiError, ErrorBody};
 use crate::server::library::Library;
 use crate::server::upload::{self, UploadLimit};
 use crate::server::views::{ClassifyResponse, MatrixRequest, MatrixResponse};
+
+/// The multipart body of `POST /api/classify`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)] // the schema lists exactly these fields
+#[allow(dead_code)] // describes the form that `upload::read_form` reads
+pub struct ClassifyForm {
+    /// The image file.
+    #[schema(value_type = String, format = Binary)]
+    image: Vec<u8>,
+    /// 2 to 256 labels: comma-separated in one field, or one field per label.
+    #[schema(schema_with = labels_schema)]
+    labels: String,
+}
+
+/// `labels`: one string holding two labels or more (`a dog,a cat`), or the field repeated, each
+/// holding one label or more. JSON Schema cannot count to the limit of 256; the server answers 400
+/// past it.
+fn labels_schema() -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+    let text = |pattern: &str| ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern));
+    OneOfBuilder::new()
+        .item(text(r"[^,\s]\s*,\s*[^,\s]"))
+        .item(ArrayBuilder::new().items(text(r"[^,\s]")).min_items(Some(2)))
+        .description(Some("2 to 256 labels: comma-separated in one field (`a dog,a cat`), or one field per label"))
+        .build()
+        .into()
+}
 
 /// Most labels one request may score.
 const MAX_LABELS: usize = 256;
@@ -15,7 +44,7 @@ const MAX_LABELS: usize = 256;
 /// label) → the softmax of the model's scaled cosines.
 #[utoipa::path(
     tag = "image-to-text",
-    request_body(content_type = "multipart/form-data", description = "Fields `image` (file) and `labels` (comma-separated, or repeated)"),
+    request_body(content = ClassifyForm, content_type = "multipart/form-data", description = "Fields `image` (file) and `labels` (comma-separated, or repeated)"),
     responses(
         (status = 200, description = "Probabilities per label", body = ClassifyResponse),
         (status = 400, description = "Fewer than two labels, or no image", body = ErrorBody),
@@ -26,7 +55,7 @@ const MAX_LABELS: usize = 256;
 )]
 #[post("/classify")]
 pub async fn classify(library: web::Data<Library>, limit: web::Data<UploadLimit>, payload: Multipart) -> Result<web::Json<ClassifyResponse>, ApiError> {
-    let form = upload::read_form(payload, limit.0).await?;
+    let form = upload::read_form(payload, limit.0, &["labels"]).await?;
     let labels: Vec<String> = form
         .fields
         .get("labels")
@@ -61,5 +90,6 @@ pub async fn matrix(library: web::Data<Library>, body: web::Json<MatrixRequest>)
     if body.images.is_empty() || body.texts.is_empty() || body.images.len() > MAX_LABELS || body.texts.len() > MAX_LABELS {
         return Err(ApiError::bad_request("bad_matrix", format!("give 1 to {MAX_LABELS} image ids and 1 to {MAX_LABELS} texts")));
     }
-    Ok(web::Json(web::block(move || library.matrix(&body.images, &body.texts)).await??))
+    let images: Vec<u64> = body.images.iter().map(|id| id.0).collect();
+    Ok(web::Json(web::block(move || library.matrix(&images, &body.texts)).await??))
 }

@@ -16,6 +16,7 @@ use crate::server::views::{DescribeResponse, ImageView, Page, SearchResponse};
 #[into_params(parameter_in = Query)]
 pub struct DescribeParams {
     /// Captions and tags to return (1–100, default 5).
+    #[param(minimum = 1, maximum = 100)]
     k: Option<usize>,
 }
 

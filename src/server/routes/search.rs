@@ -7,6 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::search::{self, Mode, Query, SearchOptions, Term, TermKind};
 use crate::server::error::{ApiError, ErrorBody};
+use crate::server::json::WholeNumber;
 use crate::server::library::Library;
 use crate::server::upload::{self, UploadLimit};
 use crate::server::views::{Page, SearchResponse};
@@ -19,14 +20,17 @@ pub struct SearchParams {
     /// before:2020-01-01 camera:canon type:png`. Empty: browse the library in id order.
     q: Option<String>,
     /// Results to return (1–1000, default 20).
+    #[param(minimum = 1, maximum = 1000)]
     k: Option<usize>,
-    /// Results to skip.
+    /// Results to skip (at most 100000).
+    #[param(maximum = 100000)]
     offset: Option<usize>,
     /// `hybrid` (default), `vector` or `keyword`.
-    #[param(value_type = Option<String>)]
+    #[param(inline)]
     mode: Option<Mode>,
-    /// Drop results whose cosine is below this.
-    min_score: Option<f32>,
+    /// Drop results whose cosine is below this (−1 to 1).
+    #[param(minimum = -1.0, maximum = 1.0)]
+    min_score: Option<f64>,
 }
 
 /// A structured query: the query language and/or explicit weighted terms.
@@ -39,26 +43,61 @@ pub struct SearchBody {
     #[serde(default)]
     terms: Vec<TermBody>,
     /// Results to return (1–1000, default 20).
-    k: Option<usize>,
-    /// Results to skip.
-    offset: Option<usize>,
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 1000)]
+    k: Option<WholeNumber>,
+    /// Results to skip (at most 100000).
+    #[schema(value_type = Option<u64>, maximum = 100000)]
+    offset: Option<WholeNumber>,
     /// `hybrid` (default), `vector` or `keyword`.
-    #[schema(value_type = Option<String>)]
+    #[schema(inline)]
     mode: Option<Mode>,
-    /// Drop results whose cosine is below this.
-    min_score: Option<f32>,
+    /// Drop results whose cosine is below this (−1 to 1).
+    #[schema(minimum = -1.0, maximum = 1.0)]
+    min_score: Option<f64>,
 }
 
-/// One weighted term: exactly one of `text` and `image`.
+/// One weighted term: a text or an indexed image.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum TermBody {
+    /// A text to embed.
+    Text(TextTerm),
+    /// An indexed image's embedding.
+    Image(ImageTerm),
+}
+
+/// A weighted text term.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct TermBody {
-    /// Text to embed.
-    text: Option<String>,
+pub struct TextTerm {
+    /// Text to embed (not only white space).
+    #[schema(pattern = r"\S")]
+    text: String,
+    /// Weight (default 1; negative subtracts; −100 to 100).
+    #[schema(minimum = -100.0, maximum = 100.0)]
+    weight: Option<f64>,
+}
+
+/// A weighted image term.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageTerm {
     /// An indexed image's id.
-    image: Option<u64>,
-    /// Weight (default 1; negative subtracts).
-    weight: Option<f32>,
+    #[schema(value_type = u64)]
+    image: WholeNumber,
+    /// Weight (default 1; negative subtracts; −100 to 100).
+    #[schema(minimum = -100.0, maximum = 100.0)]
+    weight: Option<f64>,
+}
+
+/// The multipart body of `POST /api/search/image`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)] // the schema lists exactly these fields
+#[allow(dead_code)] // describes the form that `upload::read_form` reads
+pub struct ImageUpload {
+    /// The image file (JPEG, PNG, WebP, GIF, BMP or TIFF).
+    #[schema(value_type = String, format = Binary)]
+    image: Vec<u8>,
 }
 
 /// Parameters of `POST /api/search/image`.
@@ -66,19 +105,21 @@ pub struct TermBody {
 #[into_params(parameter_in = Query)]
 pub struct ImageSearchParams {
     /// Results to return (1–1000, default 20).
+    #[param(minimum = 1, maximum = 1000)]
     k: Option<usize>,
-    /// Results to skip.
+    /// Results to skip (at most 100000).
+    #[param(maximum = 100000)]
     offset: Option<usize>,
     /// Filters in the query language (e.g. `folder:trips type:jpeg`); text terms are not allowed.
     q: Option<String>,
 }
 
-fn options(k: Option<usize>, offset: Option<usize>, mode: Option<Mode>, min_score: Option<f32>) -> Result<SearchOptions, ApiError> {
+fn options(k: Option<usize>, offset: Option<usize>, mode: Option<Mode>, min_score: Option<f64>) -> Result<SearchOptions, ApiError> {
     let (k, offset) = Page { k, offset }.resolve()?;
-    if min_score.is_some_and(|m| !m.is_finite()) {
-        return Err(ApiError::bad_request("bad_parameter", "min_score must be a finite number"));
+    if min_score.is_some_and(|m| !(-1.0..=1.0).contains(&m)) {
+        return Err(ApiError::bad_request("bad_parameter", "min_score must be a cosine, between -1 and 1"));
     }
-    Ok(SearchOptions { k, offset, min_score, allow_files: false, mode: mode.unwrap_or_default() })
+    Ok(SearchOptions { k, offset, min_score: min_score.map(|m| m as f32), allow_files: false, mode: mode.unwrap_or_default() })
 }
 
 impl SearchBody {
@@ -86,16 +127,16 @@ impl SearchBody {
     fn query(&self) -> Result<Query, ApiError> {
         let mut query = search::parse(self.q.as_deref().unwrap_or(""))?;
         for (i, t) in self.terms.iter().enumerate() {
-            let weight = t.weight.unwrap_or(1.0);
-            if !weight.is_finite() {
-                return Err(ApiError::bad_request("bad_query", format!("terms[{i}].weight must be a finite number")));
-            }
-            let kind = match (&t.text, t.image) {
-                (Some(text), None) if !text.trim().is_empty() => TermKind::Text(text.clone()),
-                (None, Some(id)) => TermKind::Image(id),
-                _ => return Err(ApiError::bad_request("bad_query", format!("terms[{i}] needs exactly one of a non-empty \"text\" and \"image\""))),
+            let (weight, kind) = match t {
+                TermBody::Text(t) if !t.text.trim().is_empty() => (t.weight, TermKind::Text(t.text.clone())),
+                TermBody::Text(_) => return Err(ApiError::bad_request("bad_query", format!("terms[{i}].text is empty"))),
+                TermBody::Image(t) => (t.weight, TermKind::Image(t.image.0)),
             };
-            query.terms.push(Term { weight, kind });
+            let weight = weight.unwrap_or(1.0);
+            if !(-100.0..=100.0).contains(&weight) {
+                return Err(ApiError::bad_request("bad_query", format!("terms[{i}].weight must be between -100 and 100")));
+            }
+            query.terms.push(Term { weight: weight as f32, kind });
         }
         Ok(query)
     }
@@ -130,7 +171,7 @@ pub async fn search_get(library: web::Data<Library>, params: web::Query<SearchPa
 )]
 #[post("/search")]
 pub async fn search_post(library: web::Data<Library>, body: web::Json<SearchBody>) -> Result<web::Json<SearchResponse>, ApiError> {
-    let options = options(body.k, body.offset, body.mode, body.min_score)?;
+    let options = options(body.k.map(WholeNumber::count), body.offset.map(WholeNumber::count), body.mode, body.min_score)?;
     let query = body.query()?;
     Ok(web::Json(web::block(move || library.search(&query, None, options)).await??))
 }
@@ -139,7 +180,7 @@ pub async fn search_post(library: web::Data<Library>, body: web::Json<SearchBody
 #[utoipa::path(
     tag = "search",
     params(ImageSearchParams),
-    request_body(content_type = "multipart/form-data", description = "A field `image` holding the file"),
+    request_body(content = ImageUpload, content_type = "multipart/form-data", description = "A field `image` holding the file"),
     responses(
         (status = 200, description = "Images most similar to the upload", body = SearchResponse),
         (status = 400, description = "No image field, or text terms in q", body = ErrorBody),
@@ -161,7 +202,7 @@ pub async fn search_image(
     if !query.terms.is_empty() {
         return Err(ApiError::bad_request("bad_query", "q may only hold filters here (folder:, after:, before:, camera:, type:)"));
     }
-    let form = upload::read_form(payload, limit.0).await?;
+    let form = upload::read_form(payload, limit.0, &[]).await?;
     let bytes = form.image()?.to_vec();
     Ok(web::Json(
         web::block(move || {
