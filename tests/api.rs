@@ -398,7 +398,7 @@ fn watch_indexes_an_idle_folder_once_and_each_change_with_one_job() {
     let photos = tmp.path().join("photos");
     std::fs::create_dir_all(photos.join("trip")).unwrap();
     let src = &shared().photos;
-    let names: Vec<String> = ["red", "green", "blue", "yellow"].iter().map(|c| single(c, "circle")).collect();
+    let names: Vec<String> = [("red", "circle"), ("green", "circle"), ("blue", "circle"), ("green", "square")].iter().map(|(c, s)| single(c, s)).collect();
     for (i, name) in names.iter().enumerate() {
         let folder = if i % 2 == 0 { photos.clone() } else { photos.join("trip") };
         std::fs::copy(src.join(name), folder.join(name)).unwrap();

@@ -237,7 +237,8 @@ proptest::proptest! {
         let data = tmp.path().join("data");
         let summary = json_of(clipsight(&data).args(["--json", "index"]).arg(&dir));
         proptest::prop_assert_eq!(summary["indexed"].as_u64(), Some(photos.len() as u64), "{}", summary);
-        let warned: Vec<String> = summary["warnings"].as_array().unwrap().iter().map(|w| w["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string()).collect();
+        let mut warned: Vec<String> = summary["warnings"].as_array().unwrap().iter().map(|w| w["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string()).collect();
+        warned.sort();
         let broken: Vec<String> = (0..photos.len()).filter(|i| photos[*i].day.is_none()).map(|i| format!("{i}.jpg")).collect();
         proptest::prop_assert_eq!(&warned, &broken, "each unparseable date is reported: {}", summary);
 

@@ -1,6 +1,11 @@
 //! The one error shape every route returns: `{"error":{"code","message"}}` with a fitting status.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
+use futures_util::FutureExt;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -102,13 +107,42 @@ impl From<actix_web::error::BlockingError> for ApiError {
     }
 }
 
+/// Middleware (`App::wrap_fn`): a handler that panics, or whose blocking task did, is answered
+/// as a JSON 500 ([`ApiError::panicked`]) and logged with its route, and the worker keeps serving;
+/// every other 5xx is logged with its route too. (The request must not be cloned before routing:
+/// actix panics on a shared one, so the route is kept as text.)
+pub fn answer_panics<S, B>(req: ServiceRequest, srv: &S) -> impl Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + use<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let route = format!("{} {}", req.method(), req.path());
+    let call = std::panic::catch_unwind(AssertUnwindSafe(|| srv.call(req)));
+    async move {
+        let outcome = match call {
+            Ok(fut) => AssertUnwindSafe(fut).catch_unwind().await,
+            Err(panic) => Err(panic),
+        };
+        match outcome {
+            Ok(res) => {
+                let res = res?;
+                log_server_error(&res);
+                Ok(res)
+            }
+            Err(panic) => {
+                tracing::error!("{route} → 500: the handler panicked: {}", panic_message(panic.as_ref()));
+                Err(ApiError::panicked().into())
+            }
+        }
+    }
+}
+
 /// The text of a panic's payload (`panic!` with a literal or a formatted message).
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
     payload.downcast_ref::<&str>().copied().or_else(|| payload.downcast_ref::<String>().map(String::as_str)).unwrap_or("(no message)")
 }
 
 /// Logs a 5xx response with its method, route and cause.
-pub fn log_server_error(res: &actix_web::dev::ServiceResponse) {
+fn log_server_error<B>(res: &ServiceResponse<B>) {
     if res.status().is_server_error() {
         let request = res.request();
         let route = request.match_pattern().unwrap_or_else(|| request.path().to_string());
@@ -138,4 +172,36 @@ impl From<crate::describe::DescribeError> for ApiError {
 /// Turns extractor failures (bad JSON, bad query string, bad path segment) into JSON 4xx errors.
 pub fn extractor_error(code: &'static str, error: impl std::fmt::Display, status: StatusCode) -> actix_web::Error {
     ApiError::new(status, code, error.to_string()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::{test, web, App};
+
+    #[actix_web::test]
+    async fn a_panicking_handler_is_a_json_500_and_the_server_keeps_serving() {
+        let app = test::init_service(
+            App::new()
+                .wrap_fn(answer_panics)
+                .route("/async", web::get().to(|| async { panic!("boom in the handler") as &'static str }))
+                .route("/blocking", web::get().to(|| async { web::block(|| panic!("boom in the pool") as &'static str).await.map_err(ApiError::from) }))
+                .route("/fine", web::get().to(|| async { "fine" })),
+        )
+        .await;
+        for route in ["/async", "/blocking"] {
+            // The error is answered by actix as the response `error_response()` makes.
+            let res = match test::try_call_service(&app, test::TestRequest::get().uri(route).to_request()).await {
+                Ok(res) => res.into_parts().1,
+                Err(e) => e.error_response(),
+            };
+            assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR, "{route}");
+            let bytes = actix_web::body::to_bytes(res.into_body()).await.unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(body["error"]["code"], "internal", "{route}: {body}");
+            assert!(body["error"]["message"].as_str().unwrap().contains("an internal error occurred"), "{route}: {body}");
+            let fine = test::call_service(&app, test::TestRequest::get().uri("/fine").to_request()).await;
+            assert_eq!(fine.status(), StatusCode::OK, "the server keeps serving after {route}");
+        }
+    }
 }

@@ -28,7 +28,6 @@ use actix_web::dev::Service;
 use actix_web::http::StatusCode;
 use actix_web::middleware::{Compress, DefaultHeaders};
 use actix_web::{web, App, HttpServer, ResponseError};
-use futures_util::FutureExt;
 use clipsight_indexer::Clip;
 use utoipa_actix_web::{scope, AppExt};
 
@@ -150,30 +149,8 @@ pub fn serve(store: Store, clip: Clip, settings: IndexSettings, writable: bool, 
             }))
             .app_data(web::QueryConfig::default().error_handler(|e, _| extractor_error("bad_parameter", e, StatusCode::BAD_REQUEST)))
             .app_data(web::PathConfig::default().error_handler(|e, _| extractor_error("bad_path", e, StatusCode::BAD_REQUEST)))
-            .wrap_fn(|req, srv| {
-                // Innermost: a handler that panics (or a blocking task that did) is answered as
-                // a JSON 500, and every 5xx is logged with its route; the worker keeps serving.
-                // (The request must not be cloned before routing: actix panics on a shared one.)
-                let route = format!("{} {}", req.method(), req.path());
-                let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| srv.call(req)));
-                async move {
-                    let outcome = match call {
-                        Ok(fut) => std::panic::AssertUnwindSafe(fut).catch_unwind().await,
-                        Err(panic) => Err(panic),
-                    };
-                    match outcome {
-                        Ok(res) => {
-                            let res = res?;
-                            error::log_server_error(&res);
-                            Ok(res)
-                        }
-                        Err(panic) => {
-                            tracing::error!("{route} → 500: the handler panicked: {}", error::panic_message(panic.as_ref()));
-                            Err(ApiError::panicked().into())
-                        }
-                    }
-                }
-            })
+            // Innermost: panics become JSON 500s, and every 5xx is logged with its route.
+            .wrap_fn(error::answer_panics)
             .wrap(Compress::default())
             .wrap(
                 DefaultHeaders::new()
