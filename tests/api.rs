@@ -90,7 +90,12 @@ fn post_search_combines_the_query_language_with_weighted_terms() {
     let (status, v) = s.json("POST", "/api/search", Some(json!({"terms": [{"image": 999999}]})));
     assert_error(status, &v, 404, "not_found");
     let (status, v) = s.json("POST", "/api/search", Some(json!({"terms": [{"text": "a", "image": 1}]})));
+    assert_error(status, &v, 400, "bad_json");
+    assert!(v["error"]["message"].as_str().unwrap().contains("exactly one of \"text\" and \"image\""), "{v}");
+    let (status, v) = s.json("POST", "/api/search", Some(json!({"terms": [{"text": "  "}]})));
     assert_error(status, &v, 400, "bad_query");
+    let (status, v) = s.json("POST", "/api/search", Some(json!({"terms": [{"image": 1.0, "weight": 2}], "k": 2.0})));
+    assert_eq!(status, 200, "JSON Schema integers may be written 1.0: {v}");
     let (status, v) = s.json("POST", "/api/search", Some(json!({"query": "typo in the field name"})));
     assert_error(status, &v, 400, "bad_json");
     let (status, body, _) = s.call("POST", "/api/search", Some(("application/json", b"{not json")), &[]);
@@ -286,12 +291,19 @@ fn stats_facets_health_and_metrics_describe_the_library() {
 }
 
 #[test]
-fn unknown_routes_and_methods_get_a_json_404() {
+fn unknown_routes_get_a_json_404_and_undocumented_methods_a_405_with_allow() {
     let s = server();
-    for (method, path) in [("GET", "/api/nope"), ("DELETE", "/api/search"), ("GET", "/nope.js"), ("PUT", "/api/images/1")] {
+    for (method, path) in [("GET", "/api/nope"), ("GET", "/nope.js"), ("GET", "/api/images/1/nope")] {
         let (status, v) = s.json(method, path, None);
         assert_eq!(status, 404, "{method} {path}: {v}");
         assert!(v["error"]["code"].is_string(), "{v}");
+    }
+    for (method, path, allow) in [("DELETE", "/api/search", "GET, POST"), ("PUT", "/api/images/1", "GET"), ("GET", "/api/index", "POST")] {
+        let response = ureq::request(method, &format!("{}{path}", s.base)).call();
+        let Err(ureq::Error::Status(status, response)) = response else { panic!("{method} {path} succeeded") };
+        assert_eq!((status, response.header("allow")), (405, Some(allow)), "{method} {path}");
+        let v: Value = serde_json::from_str(&response.into_string().unwrap()).unwrap();
+        assert_eq!(v["error"]["code"], "method_not_allowed", "{v}");
     }
 }
 
@@ -411,8 +423,12 @@ fn watch_indexes_an_idle_folder_once_and_each_change_with_one_job() {
     std::thread::sleep(std::time::Duration::from_secs(6));
     assert_eq!(job_count(&s), 1, "an idle folder causes no job after the first");
 
+    // A new file arrives whole, as a browser download or a sync tool delivers it: written
+    // elsewhere, then renamed into the folder (a copy in place is several events, which a loaded
+    // machine may spread over two debounce windows, rightly giving two jobs).
     let square = single("blue", "square");
-    std::fs::copy(src.join(&square), photos.join("trip").join(&square)).unwrap();
+    std::fs::copy(src.join(&square), tmp.path().join(&square)).unwrap();
+    std::fs::rename(tmp.path().join(&square), photos.join("trip").join(&square)).unwrap();
     assert_eq!(settle(&s, 5, "a new file"), 2, "one job for a new file");
     std::fs::rename(photos.join("trip").join(&square), photos.join("moved.png")).unwrap();
     assert_eq!(settle(&s, 5, "a rename"), 3, "one job for a rename");

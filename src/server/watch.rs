@@ -32,7 +32,8 @@ pub fn watch(library: &Arc<Library>, roots: &[PathBuf]) -> Result<Debouncer<Chan
         Ok(events) => {
             let Some(library) = library.upgrade() else { return };
             if events.iter().any(|e| !e.path.starts_with(&data_dir)) {
-                tracing::info!("{} file changes under the watched folders; queueing an indexing job", events.len());
+                let first = events.iter().find(|e| !e.path.starts_with(&data_dir)).map(|e| e.path.display().to_string()).unwrap_or_default();
+                tracing::info!("{} file changes under the watched folders (first: {first}); queueing an indexing job", events.len());
                 if let Err(e) = library.start_indexing(Trigger::Watch) {
                     tracing::warn!("cannot index after a change: {e}");
                 }
@@ -56,6 +57,7 @@ pub struct ChangeWatcher(RecommendedWatcher);
 impl Watcher for ChangeWatcher {
     fn new<F: EventHandler>(mut handler: F, config: notify::Config) -> notify::Result<Self> {
         let filtered = move |event: notify::Result<Event>| {
+            tracing::trace!("file event {event:?}");
             if event.as_ref().map_or(true, changes_content) {
                 handler.handle_event(event);
             }

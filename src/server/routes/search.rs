@@ -56,9 +56,10 @@ pub struct SearchBody {
     min_score: Option<f64>,
 }
 
-/// One weighted term: a text or an indexed image.
+/// One weighted term: a text or an indexed image (documented as `oneOf`; read through
+/// [`RawTerm`] so that a term with both or neither says so).
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(untagged)]
+#[serde(untagged, try_from = "RawTerm")]
 pub enum TermBody {
     /// A text to embed.
     Text(TextTerm),
@@ -88,6 +89,27 @@ pub struct ImageTerm {
     /// Weight (default 1; negative subtracts; −100 to 100).
     #[schema(minimum = -100.0, maximum = 100.0)]
     weight: Option<f64>,
+}
+
+/// A term as written, before it is known to be a text or an image.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTerm {
+    text: Option<String>,
+    image: Option<WholeNumber>,
+    weight: Option<f64>,
+}
+
+impl TryFrom<RawTerm> for TermBody {
+    type Error = &'static str;
+
+    fn try_from(raw: RawTerm) -> Result<Self, Self::Error> {
+        match (raw.text, raw.image) {
+            (Some(text), None) => Ok(Self::Text(TextTerm { text, weight: raw.weight })),
+            (None, Some(image)) => Ok(Self::Image(ImageTerm { image, weight: raw.weight })),
+            _ => Err("a term needs exactly one of \"text\" and \"image\""),
+        }
+    }
 }
 
 /// The multipart body of `POST /api/search/image`.
