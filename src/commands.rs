@@ -208,6 +208,9 @@ fn cmd_index(g: &Global, args: IndexArgs) -> Result<()> {
         for e in &summary.errors {
             println!("  skipped {}: {}", e.path, e.error);
         }
+        for w in &summary.warnings {
+            println!("  indexed {}, but: {}", w.path, w.warning);
+        }
     }
     Ok(())
 }
@@ -531,7 +534,7 @@ impl hub::PullProgress for BarProgress {
 }
 
 fn cmd_model_pull(g: &Global, name: &str, to: Option<PathBuf>) -> Result<()> {
-    let endpoint = std::env::var("HF_ENDPOINT").unwrap_or_else(|_| hub::DEFAULT_ENDPOINT.to_string());
+    let endpoint = std::env::var("HF_ENDPOINT").ok().filter(|e| !e.trim().is_empty()).unwrap_or_else(|| hub::DEFAULT_ENDPOINT.to_string());
     let dest = to.unwrap_or_else(|| hub::model_path(name));
     let bar = progress_bar(g, "{msg:24} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {wide_bar}");
     let dir = hub::pull(name, &endpoint, &dest, &BarProgress(bar.clone()))?;
