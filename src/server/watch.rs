@@ -5,7 +5,8 @@
 //! every `open` of a watched file or folder (`IN_OPEN` → `Access(Open)`), and the debouncer
 //! passes every event on whatever its kind; so an indexing job's own walk (which opens every
 //! folder, and every file it fingerprints or decodes) used to queue the next job, forever, on an
-//! idle folder. [`ChangeWatcher`] drops such reads before they reach the debouncer.
+//! idle folder. [`ChangeWatcher`] drops such reads before they reach the debouncer, and only the
+//! debouncer's final event for a path (not its "still changing" one) queues a job.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use notify_debouncer_mini::notify::event::{AccessKind, AccessMode, MetadataKind, ModifyKind};
 use notify_debouncer_mini::notify::{self, Event, EventHandler, EventKind, RecommendedWatcher, RecursiveMode, Watcher, WatcherKind};
-use notify_debouncer_mini::{new_debouncer_opt, Config, DebounceEventResult, Debouncer};
+use notify_debouncer_mini::{new_debouncer_opt, Config, DebounceEventResult, DebouncedEventKind, Debouncer};
 
 use super::jobs::Trigger;
 use super::library::Library;
@@ -31,9 +32,13 @@ pub fn watch(library: &Arc<Library>, roots: &[PathBuf]) -> Result<Debouncer<Chan
     let handler = move |result: DebounceEventResult| match result {
         Ok(events) => {
             let Some(library) = library.upgrade() else { return };
-            if events.iter().any(|e| !e.path.starts_with(&data_dir)) {
-                let first = events.iter().find(|e| !e.path.starts_with(&data_dir)).map(|e| e.path.display().to_string()).unwrap_or_default();
-                tracing::info!("{} file changes under the watched folders (first: {first}); queueing an indexing job", events.len());
+            // `AnyContinuous` means "still changing": the debouncer times a path from its first
+            // event, so even a copy whose few events span a millisecond gets one, followed by the
+            // final `Any` once the path is quiet. Index once, on the final event.
+            let settled: Vec<&PathBuf> =
+                events.iter().filter(|e| e.kind == DebouncedEventKind::Any && !e.path.starts_with(&data_dir)).map(|e| &e.path).collect();
+            if let Some(first) = settled.first() {
+                tracing::info!("{} file changes under the watched folders (first: {}); queueing an indexing job", settled.len(), first.display());
                 if let Err(e) = library.start_indexing(Trigger::Watch) {
                     tracing::warn!("cannot index after a change: {e}");
                 }
