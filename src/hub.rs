@@ -35,8 +35,9 @@ pub enum HubError {
         /// What happened.
         message: String,
     },
-    /// The hub could not be reached at all (offline, no DNS, connection refused).
-    #[error("cannot reach the model hub at {endpoint} ({reason}). Offline? Copy a model directory in Immich's layout (config.json, visual/, textual/) to this machine and pass --model DIR (or set CLIPSIGHT_MODEL=DIR), or set HF_ENDPOINT to a mirror you can reach")]
+    /// The hub could not be reached at all (offline, no DNS, connection refused, TLS, a malformed
+    /// `HF_ENDPOINT`).
+    #[error("cannot reach the model hub at {endpoint} ({reason}). Without access to it: copy a model directory in Immich's layout (config.json, visual/, textual/) to this machine and pass --model DIR (or set CLIPSIGHT_MODEL=DIR), or set HF_ENDPOINT to a mirror you can reach")]
     Unreachable {
         /// The hub's address.
         endpoint: String,

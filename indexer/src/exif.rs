@@ -8,8 +8,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// Metadata read from EXIF, when the file has it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExifMeta {
-    /// DateTimeOriginal (else DateTime). Records written before dates were typed held the raw
-    /// text; one that does not parse reads back as no date.
+    /// DateTimeOriginal (else DateTime). Records written before dates were typed held the EXIF
+    /// text with dashes in the date (`2019-06-01 10:00:00`), whatever bytes it had; one that does
+    /// not parse reads back as no date.
     #[serde(deserialize_with = "lenient_date")]
     pub date_taken: Option<CaptureDate>,
     /// Camera make.
@@ -32,6 +33,17 @@ impl CaptureDate {
     /// `None` for anything else, including impossible dates.
     pub fn parse(text: &str) -> Option<Self> {
         let text = text.trim_matches(|c: char| c.is_whitespace() || c == '\0');
+        // The exact shape first: strptime alone also takes signs, spaces and unpadded fields.
+        let shaped = text.len() == 19
+            && text.bytes().enumerate().all(|(i, b)| match i {
+                4 | 7 => b == b':' || b == b'-',
+                10 => b == b' ',
+                13 | 16 => b == b':',
+                _ => b.is_ascii_digit(),
+            });
+        if !shaped {
+            return None;
+        }
         ["%Y:%m:%d %H:%M:%S", "%Y-%m-%d %H:%M:%S"]
             .iter()
             .find_map(|format| jiff::civil::DateTime::strptime(format, text).ok())
@@ -91,16 +103,22 @@ pub fn read_exif(bytes: &[u8]) -> ExifRead {
         let clean: String = raw.chars().filter(|c| !c.is_control()).collect();
         Some(clean.trim().to_string()).filter(|s| !s.is_empty())
     };
-    let mut warnings = Vec::new();
-    let date_text = text(exif::Tag::DateTimeOriginal).or_else(|| text(exif::Tag::DateTime));
-    let date_taken = date_text.as_deref().and_then(|d| {
-        let date = CaptureDate::parse(d);
+    // DateTimeOriginal, else DateTime (when the first is missing or not a date).
+    let mut not_dates = Vec::new();
+    let date_taken = [exif::Tag::DateTimeOriginal, exif::Tag::DateTime].into_iter().find_map(|tag| {
+        let d = text(tag)?;
+        let date = CaptureDate::parse(&d);
         // Cameras without a set clock write blanks or zeros: no date, nothing to report.
         if date.is_none() && d.chars().any(|c| c.is_alphanumeric() && c != '0') {
-            warnings.push(format!("EXIF date {d:?} is not a date (YYYY:MM:DD HH:MM:SS); the photo has no date"));
+            not_dates.push(format!("{tag} {d:?}"));
         }
         date
     });
+    let mut warnings = Vec::new();
+    if !not_dates.is_empty() {
+        let outcome = if date_taken.is_some() { "DateTime is used instead" } else { "the photo has no date" };
+        warnings.push(format!("EXIF {} is not a date (YYYY:MM:DD HH:MM:SS); {outcome}", not_dates.join(", ")));
+    }
     let coordinate = |value: exif::Tag, reference: exif::Tag, negative: &str| -> Option<f64> {
         let field = exif.get_field(value, exif::In::PRIMARY)?;
         let exif::Value::Rational(parts) = &field.value else { return None };
@@ -131,7 +149,7 @@ mod tests {
         assert_eq!(CaptureDate::parse(&d.to_string()), Some(d), "what it writes it reads");
         assert_eq!(d.day().to_string(), "2019-06-01");
         assert!(CaptureDate::parse("2019:06:01 10:20:31").unwrap() > d);
-        for bad in ["2019:06:0\u{e9} 10:00:00", "2019:13:01 10:00:00", "0000:00:00 00:00:00", "    :  :     :  :  ", "", "2019"] {
+        for bad in ["2019:06:0\u{e9} 10:00:00", "2019:13:01 10:00:00", "0000:00:00 00:00:00", "    :  :     :  :  ", "", "2019", "-2019:06:01 10:00:00", "2019:6:01 10:00:00", "2019: 6:01 10:00:00"] {
             assert_eq!(CaptureDate::parse(bad), None, "{bad:?}");
         }
     }

@@ -253,7 +253,8 @@ fn split_weight(raw: &str) -> Result<(Option<f32>, &str), String> {
 
 /// A calendar day written `YYYY-MM-DD` (four-digit year); `None` for anything else.
 fn parse_day(s: &str) -> Option<jiff::civil::Date> {
-    jiff::civil::Date::strptime("%Y-%m-%d", s).ok().filter(|_| s.len() == 10)
+    let shaped = s.len() == 10 && s.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+    shaped.then(|| jiff::civil::Date::strptime("%Y-%m-%d", s).ok()).flatten()
 }
 
 #[cfg(test)]

@@ -99,8 +99,9 @@ impl From<crate::search::QueryError> for ApiError {
     }
 }
 
-/// The blocking pool reports a panicked task only as "shut down unexpectedly"; the panic itself
-/// was printed by the panic hook, on the pool's thread.
+/// The blocking pool reports a panicked task (the panic itself was printed by the panic hook, on
+/// the pool's thread) and a pool already shut down (the server is stopping) alike, as "shut down
+/// unexpectedly": either way the request was not answered, which is what the client is told.
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(_: actix_web::error::BlockingError) -> Self {
         Self::panicked()

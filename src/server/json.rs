@@ -12,7 +12,8 @@ impl<'de> Deserialize<'de> for WholeNumber {
         match serde_json::Number::deserialize(deserializer)? {
             n if n.as_u64().is_some() => Ok(Self(n.as_u64().expect("checked"))),
             n => match n.as_f64() {
-                Some(f) if f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&f) => Ok(Self(f as u64)),
+                // 2^64 is the first float past u64::MAX.
+                Some(f) if f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f) => Ok(Self(f as u64)),
                 _ => Err(serde::de::Error::custom(format!("expected a non-negative whole number, got {n}"))),
             },
         }
@@ -38,6 +39,7 @@ mod tests {
         assert_eq!(read("1e3"), Some(1000));
         assert_eq!(read("7.5"), None);
         assert_eq!(read("-1"), None);
+        assert_eq!(read("18446744073709551616"), None, "2^64 does not fit");
         assert_eq!(read("\"7\""), None);
     }
 }

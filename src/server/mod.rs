@@ -176,7 +176,11 @@ pub fn serve(store: Store, clip: Clip, settings: IndexSettings, writable: bool, 
                 let metrics = metrics_mw.clone();
                 let fut = srv.call(req);
                 async move {
-                    let res = fut.await?;
+                    // An error here (a handler that panicked) is counted too, under "unmatched":
+                    // its request is gone with it.
+                    let res = fut.await.inspect_err(|e| {
+                        metrics.observe(&method, "unmatched", e.as_response_error().status_code().as_u16(), started.elapsed().as_secs_f64());
+                    })?;
                     let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
                     metrics.observe(&method, &route, res.status().as_u16(), started.elapsed().as_secs_f64());
                     Ok(res)

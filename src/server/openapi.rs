@@ -23,9 +23,8 @@ pub fn document(token_required: bool) -> OpenApi {
     );
     for (_, operation) in operations_mut(&mut doc.paths.paths) {
         document_extractor_errors(operation);
-        if !token_required {
+        if !token_required && operation.security.take().is_some() {
             // Without --token nothing is checked: say so rather than promise a 401.
-            operation.security = None;
             operation.responses.responses.retain(|status, _| status != "401" && status != "403");
         }
     }
@@ -39,7 +38,7 @@ pub fn document(token_required: bool) -> OpenApi {
 /// The methods `doc` defines for a concrete request path (`/api/images/7` matches
 /// `/api/images/{id}`), upper-case; empty when no path matches.
 pub fn allowed_methods(doc: &OpenApi, path: &str) -> Vec<&'static str> {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let segments: Vec<&str> = path.split('/').collect();
     let mut methods = Vec::new();
     for (template, item) in &doc.paths.paths {
         let pattern: Vec<&str> = template.split('/').collect();
@@ -126,6 +125,7 @@ mod tests {
         assert_eq!(allowed_methods(&doc, "/api/search"), ["GET", "POST"]);
         assert!(allowed_methods(&doc, "/api/images/7/nope").is_empty());
         assert!(allowed_methods(&doc, "/api/images/").is_empty(), "an empty id is no id");
+        assert!(allowed_methods(&doc, "/api/search/").is_empty(), "a trailing slash is another path (404)");
     }
 
     #[test]
@@ -135,6 +135,8 @@ mod tests {
         assert!(index(&open).security.is_none() && !index(&open).responses.responses.contains_key("401"));
         let locked = document(true);
         assert!(index(&locked).security.is_some() && index(&locked).responses.responses.contains_key("401"));
+        let file = open.paths.paths["/api/images/{id}/file"].get.clone().unwrap();
+        assert!(file.responses.responses.contains_key("403"), "a 403 that is not about the token stays");
     }
 
     #[test]

@@ -10,7 +10,8 @@ use crate::store::{FileRecord, ImageId};
 pub struct HitView {
     /// Image id.
     pub id: u64,
-    /// Cosine similarity with the query (0 for keyword-only matches without a query vector).
+    /// Cosine similarity with the query in vector and hybrid mode (0 for keyword-only matches
+    /// without a query vector); the BM25 score in keyword mode.
     pub score: f32,
     /// File name.
     pub name: String,

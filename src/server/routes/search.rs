@@ -28,8 +28,8 @@ pub struct SearchParams {
     /// `hybrid` (default), `vector` or `keyword`.
     #[param(inline)]
     mode: Option<Mode>,
-    /// Drop results whose cosine is below this (−1 to 1).
-    #[param(minimum = -1.0, maximum = 1.0)]
+    /// Drop results scoring below this: the cosine (−1…1) in vector and hybrid mode, the BM25
+    /// score in keyword mode.
     min_score: Option<f64>,
 }
 
@@ -51,8 +51,8 @@ pub struct SearchBody {
     /// `hybrid` (default), `vector` or `keyword`.
     #[schema(inline)]
     mode: Option<Mode>,
-    /// Drop results whose cosine is below this (−1 to 1).
-    #[schema(minimum = -1.0, maximum = 1.0)]
+    /// Drop results scoring below this: the cosine (−1…1) in vector and hybrid mode, the BM25
+    /// score in keyword mode.
     min_score: Option<f64>,
 }
 
@@ -138,8 +138,8 @@ pub struct ImageSearchParams {
 
 fn options(k: Option<usize>, offset: Option<usize>, mode: Option<Mode>, min_score: Option<f64>) -> Result<SearchOptions, ApiError> {
     let (k, offset) = Page { k, offset }.resolve()?;
-    if min_score.is_some_and(|m| !(-1.0..=1.0).contains(&m)) {
-        return Err(ApiError::bad_request("bad_parameter", "min_score must be a cosine, between -1 and 1"));
+    if min_score.is_some_and(f64::is_nan) {
+        return Err(ApiError::bad_request("bad_parameter", "min_score must be a number"));
     }
     Ok(SearchOptions { k, offset, min_score: min_score.map(|m| m as f32), allow_files: false, mode: mode.unwrap_or_default() })
 }
