@@ -257,7 +257,7 @@ fn cmd_serve(g: &Global, args: ServeArgs) -> Result<()> {
 }
 
 /// Prints ranked hits with their paths.
-fn print_hits(g: &Global, store: &Store, hits: &[search::Hit], started: Instant) -> Result<()> {
+fn print_hits(g: &Global, store: &Store, hits: &[clipsight::ann::Hit], started: Instant) -> Result<()> {
     let mut results = Vec::new();
     for hit in hits {
         let path = store.file(hit.id)?.map(|r| r.display_path()).unwrap_or_default();

@@ -17,11 +17,6 @@ impl Embedding {
         Self(values)
     }
 
-    /// Wraps values that are already unit length (for example read back from the store).
-    pub fn from_unit(values: Vec<f32>) -> Self {
-        Self(values)
-    }
-
     /// Number of dimensions.
     pub fn dim(&self) -> usize {
         self.0.len()

@@ -27,15 +27,6 @@ pub trait KnownContent: Sync {
     fn is_known(&self, hash: &ContentHash) -> bool;
 }
 
-/// Nothing is known: embed every file.
-pub struct NothingKnown;
-
-impl KnownContent for NothingKnown {
-    fn is_known(&self, _: &ContentHash) -> bool {
-        false
-    }
-}
-
 /// A file that was decoded and embedded.
 #[derive(Debug, Clone)]
 pub struct IndexedImage {

@@ -26,7 +26,7 @@ use clipsight_indexer::embedding::dot;
 use rayon::prelude::*;
 
 use super::AnnError;
-use crate::search::{by_rank, Hit};
+use super::{by_rank, rank, Hit};
 use crate::store::ImageId;
 
 /// File name inside a graph directory.
@@ -154,7 +154,7 @@ impl FlatVectors {
                 kept
             })
             .collect();
-        crate::search::rank(&mut hits);
+        rank(&mut hits);
         let mut seen = HashSet::new();
         hits.retain(|h| seen.insert(h.id));
         hits.truncate(k);
@@ -191,7 +191,7 @@ mod tests {
         assert_eq!((flat.len(), flat.dim()), (20_000, 24));
         let query = data[4321].1.clone();
         let mut expected: Vec<Hit> = data.iter().map(|(id, v)| Hit { id: ImageId(*id), score: dot(&query, v) }).collect();
-        crate::search::rank(&mut expected);
+        rank(&mut expected);
         let mut seen = HashSet::new();
         expected.retain(|h| seen.insert(h.id));
         expected.truncate(10);

@@ -18,12 +18,13 @@ use clipsight_indexer::{Embedding, ModelId};
 use hnsw_rs::prelude::{AnnT, DistDot, Hnsw, HnswIo, ReloadOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::search::Hit;
 use crate::store::{ImageId, Store, StoreError};
 
 pub mod flat;
+mod hit;
 
 pub use flat::FlatVectors;
+pub use hit::{by_rank, rank, Hit};
 
 /// Libraries with fewer embeddings than this are scanned exactly: below it a scan is as fast as
 /// the graph and needs no build. Measured with `clipsight bench ann` (512-d, one thread): at 20k
@@ -293,7 +294,7 @@ impl AnnIndex {
             .into_iter()
             .map(|n| Hit { id: ImageId(n.d_id as u64), score: 1.0 - n.distance })
             .collect();
-        crate::search::rank(&mut hits);
+        rank(&mut hits);
         // A re-embedded image can sit in the graph twice (old and new vector): keep its best.
         let mut seen = HashSet::new();
         hits.retain(|h| seen.insert(h.id));

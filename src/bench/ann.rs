@@ -16,7 +16,7 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::Serialize;
 
 use crate::ann::{AnnIndex, AnnParams};
-use crate::search::{rank, Hit};
+use crate::ann::{rank, Hit};
 use crate::store::ImageId;
 
 /// Latent dimensionality of the synthetic embeddings.

@@ -9,20 +9,11 @@ pub mod query;
 
 use clipsight_indexer::pipeline::prepare_file;
 use clipsight_indexer::{Clip, ClipError, Embedding};
-use serde::Serialize;
 
+use crate::ann::{rank, Hit};
 use crate::keywords::Scope;
 use crate::store::{FileRecord, ImageId, Store, StoreError};
 pub use query::{parse, Filters, Query, QueryError, Term, TermKind};
-
-/// One ranked image.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Hit {
-    /// The image.
-    pub id: ImageId,
-    /// Cosine similarity with the query.
-    pub score: f32,
-}
 
 /// Paging and thresholds.
 #[derive(Debug, Clone, Copy)]
@@ -265,32 +256,10 @@ pub fn matches(filters: &Filters, record: &FileRecord) -> bool {
         && filters.format.as_deref().is_none_or(|f| record.format == f)
 }
 
-/// Sorts hits best first; equal scores by ascending id.
-pub fn rank(hits: &mut [Hit]) {
-    hits.sort_by(by_rank);
-}
-
-/// The ranking order: higher score first, ties by lower image id.
-pub fn by_rank(a: &Hit, b: &Hit) -> std::cmp::Ordering {
-    b.score.total_cmp(&a.score).then(a.id.cmp(&b.id))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::{CaptureDate, ExifMeta};
-
-    #[test]
-    fn ties_are_ordered_by_id() {
-        let mut hits = vec![
-            Hit { id: ImageId(3), score: 0.5 },
-            Hit { id: ImageId(1), score: 0.5 },
-            Hit { id: ImageId(2), score: 0.9 },
-        ];
-        rank(&mut hits);
-        let ids: Vec<u64> = hits.iter().map(|h| h.id.0).collect();
-        assert_eq!(ids, vec![2, 1, 3]);
-    }
 
     fn record(path: &str, date: Option<&str>, make: Option<&str>, format: &str) -> FileRecord {
         FileRecord {
