@@ -194,10 +194,10 @@ pub fn run(store: &Store, clip: &Clip, options: &IndexOptions, mut progress: imp
             return;
         }
         let result = match outcome {
-            Outcome::Indexed(image) => {
+            Outcome::Indexed(mut image) => {
                 summary.indexed += 1;
                 let path = image.file.path.display().to_string();
-                summary.warnings.extend(image.warnings.iter().map(|w| FileWarning { path: path.clone(), warning: w.clone() }));
+                summary.warnings.extend(std::mem::take(&mut image.warnings).into_iter().map(|warning| FileWarning { path: path.clone(), warning }));
                 writer.push(Pending::Indexed(Box::new(image)))
             }
             Outcome::Known { file, hash } => match classify_known(store, model, &mut missing, &file, hash) {

@@ -7,8 +7,7 @@ use image::codecs::jpeg::JpegEncoder;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
 use crate::clip::flatten_to_rgb;
-use crate::exif::{read_exif, ExifRead};
-use crate::exif::ExifMeta;
+use crate::exif::{read_exif, ExifMeta, ExifRead};
 
 /// Largest accepted width or height.
 pub const MAX_DIMENSION: u32 = 30_000;

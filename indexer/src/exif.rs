@@ -33,20 +33,10 @@ impl CaptureDate {
     /// `None` for anything else, including impossible dates.
     pub fn parse(text: &str) -> Option<Self> {
         let text = text.trim_matches(|c: char| c.is_whitespace() || c == '\0');
-        // The exact shape first: strptime alone also takes signs, spaces and unpadded fields.
-        let shaped = text.len() == 19
-            && text.bytes().enumerate().all(|(i, b)| match i {
-                4 | 7 => b == b':' || b == b'-',
-                10 => b == b' ',
-                13 | 16 => b == b':',
-                _ => b.is_ascii_digit(),
-            });
-        if !shaped {
-            return None;
-        }
-        ["%Y:%m:%d %H:%M:%S", "%Y-%m-%d %H:%M:%S"]
+        [("dddd:dd:dd dd:dd:dd", "%Y:%m:%d %H:%M:%S"), ("dddd-dd-dd dd:dd:dd", "%Y-%m-%d %H:%M:%S")]
             .iter()
-            .find_map(|format| jiff::civil::DateTime::strptime(format, text).ok())
+            .find(|(shape, _)| has_shape(text, shape))
+            .and_then(|(_, format)| jiff::civil::DateTime::strptime(format, text).ok())
             .map(Self)
     }
 
@@ -54,6 +44,18 @@ impl CaptureDate {
     pub fn day(&self) -> jiff::civil::Date {
         self.0.date()
     }
+}
+
+/// A calendar day written `YYYY-MM-DD`, as [`CaptureDate::day`] prints it; `None` for anything
+/// else, including impossible days.
+pub fn parse_day(text: &str) -> Option<jiff::civil::Date> {
+    has_shape(text, "dddd-dd-dd").then(|| jiff::civil::Date::strptime("%Y-%m-%d", text).ok()).flatten()
+}
+
+/// Whether `text` has exactly the shape `shape` (`d` a digit, anything else itself). Checked
+/// before parsing: jiff's strptime alone also takes signs, spaces and unpadded fields.
+fn has_shape(text: &str, shape: &str) -> bool {
+    text.len() == shape.len() && text.bytes().zip(shape.bytes()).all(|(t, s)| if s == b'd' { t.is_ascii_digit() } else { t == s })
 }
 
 impl std::fmt::Display for CaptureDate {
@@ -149,6 +151,10 @@ mod tests {
         assert_eq!(CaptureDate::parse(&d.to_string()), Some(d), "what it writes it reads");
         assert_eq!(d.day().to_string(), "2019-06-01");
         assert!(CaptureDate::parse("2019:06:01 10:20:31").unwrap() > d);
+        assert_eq!(parse_day("2019-06-01"), Some(d.day()));
+        for bad in ["2019-6-01", "2019-02-30", "+2019-06-01", "2019:06:01"] {
+            assert_eq!(parse_day(bad), None, "{bad:?}");
+        }
         for bad in ["2019:06:0\u{e9} 10:00:00", "2019:13:01 10:00:00", "0000:00:00 00:00:00", "    :  :     :  :  ", "", "2019", "-2019:06:01 10:00:00", "2019:6:01 10:00:00", "2019: 6:01 10:00:00"] {
             assert_eq!(CaptureDate::parse(bad), None, "{bad:?}");
         }

@@ -9,7 +9,7 @@ use crate::store::ImageId;
 pub struct Hit {
     /// The image.
     pub id: ImageId,
-    /// Cosine similarity with the query.
+    /// Cosine similarity with the query (the BM25 score for a keyword-only ranking).
     pub score: f32,
 }
 

@@ -15,8 +15,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use serde::Serialize;
 
-use crate::ann::{AnnIndex, AnnParams};
-use crate::ann::{rank, Hit};
+use crate::ann::{rank, AnnIndex, AnnParams, Hit};
 use crate::store::ImageId;
 
 /// Latent dimensionality of the synthetic embeddings.

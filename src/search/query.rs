@@ -14,6 +14,8 @@
 
 use std::fmt;
 
+use clipsight_indexer::exif::parse_day;
+
 /// What a term refers to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TermKind {
@@ -249,12 +251,6 @@ fn split_weight(raw: &str) -> Result<(Option<f32>, &str), String> {
         return Ok((Some(1.0), body));
     }
     Ok((None, raw))
-}
-
-/// A calendar day written `YYYY-MM-DD` (four-digit year); `None` for anything else.
-fn parse_day(s: &str) -> Option<jiff::civil::Date> {
-    let shaped = s.len() == 10 && s.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
-    shaped.then(|| jiff::civil::Date::strptime("%Y-%m-%d", s).ok()).flatten()
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use actix_web::dev::Service;
 use actix_web::http::StatusCode;
 use actix_web::middleware::{Compress, DefaultHeaders};
-use actix_web::{web, App, HttpServer, ResponseError};
+use actix_web::{web, App, HttpServer};
 use clipsight_indexer::Clip;
 use utoipa_actix_web::{scope, AppExt};
 
@@ -193,15 +193,7 @@ pub fn serve(store: Store, clip: Clip, settings: IndexSettings, writable: bool, 
             .route("/", web::get().to(routes::web_ui::index))
             .route("/{file}", web::get().to(routes::web_ui::asset))
             .default_service(web::to(|req: actix_web::HttpRequest, doc: web::Data<utoipa::openapi::OpenApi>| async move {
-                // A path the document defines, with a method it does not: 405 and what is allowed.
-                let allowed = openapi::allowed_methods(&doc, req.path());
-                if allowed.is_empty() {
-                    return ApiError::new(StatusCode::NOT_FOUND, "no_route", format!("no route for {} {}", req.method(), req.path())).error_response();
-                }
-                let message = format!("{} is not allowed on {}; use {}", req.method(), req.path(), allowed.join(", "));
-                let mut response = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", message).error_response();
-                response.headers_mut().insert(actix_web::http::header::ALLOW, actix_web::http::header::HeaderValue::from_str(&allowed.join(", ")).expect("method names are header-safe"));
-                response
+                openapi::unrouted(&doc, req.method(), req.path())
             }))
     })
     // Responses go out as soon as they are written: with Nagle's algorithm a keep-alive client's

@@ -2,12 +2,14 @@
 //! about what every route shares (the extractors' 4xx answers, security as configured), so it
 //! cannot drift from the routes. It also answers which methods a path allows (405 + `Allow`).
 
-use actix_web::App;
+use actix_web::http::{header, StatusCode};
+use actix_web::{App, HttpResponse, ResponseError};
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
 use utoipa_actix_web::{scope, AppExt};
 
+use super::error::ApiError;
 use super::routes;
 
 /// The document of every `/api` route for a server that does (`token_required`) or does not
@@ -21,7 +23,7 @@ pub fn document(token_required: bool) -> OpenApi {
          A method a path does not define is answered 405 with an Allow header."
             .into(),
     );
-    for (_, operation) in operations_mut(&mut doc.paths.paths) {
+    for operation in operations_mut(&mut doc.paths.paths) {
         document_extractor_errors(operation);
         if !token_required && operation.security.take().is_some() {
             // Without --token nothing is checked: say so rather than promise a 401.
@@ -51,6 +53,19 @@ pub fn allowed_methods(doc: &OpenApi, path: &str) -> Vec<&'static str> {
     methods
 }
 
+/// Answers a request no route took: 405 with `Allow` when the document defines its path with
+/// other methods, else 404.
+pub fn unrouted(doc: &OpenApi, method: &actix_web::http::Method, path: &str) -> HttpResponse {
+    let allowed = allowed_methods(doc, path).join(", ");
+    if allowed.is_empty() {
+        return ApiError::new(StatusCode::NOT_FOUND, "no_route", format!("no route for {method} {path}")).error_response();
+    }
+    let message = format!("{method} is not allowed on {path}; use {allowed}");
+    let mut response = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", message).error_response();
+    response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_str(&allowed).expect("method names are header-safe"));
+    response
+}
+
 /// Every operation of a path item, with its method.
 fn operations(item: &PathItem) -> impl Iterator<Item = (&'static str, &Operation)> {
     [
@@ -67,20 +82,12 @@ fn operations(item: &PathItem) -> impl Iterator<Item = (&'static str, &Operation
     .filter_map(|(method, op)| op.as_ref().map(|op| (method, op)))
 }
 
-fn operations_mut(paths: &mut std::collections::BTreeMap<String, PathItem>) -> impl Iterator<Item = (&'static str, &mut Operation)> {
+/// Every operation of every path, to amend.
+fn operations_mut(paths: &mut std::collections::BTreeMap<String, PathItem>) -> impl Iterator<Item = &mut Operation> {
     paths.values_mut().flat_map(|item| {
-        [
-            ("GET", &mut item.get),
-            ("PUT", &mut item.put),
-            ("POST", &mut item.post),
-            ("DELETE", &mut item.delete),
-            ("OPTIONS", &mut item.options),
-            ("HEAD", &mut item.head),
-            ("PATCH", &mut item.patch),
-            ("TRACE", &mut item.trace),
-        ]
-        .into_iter()
-        .filter_map(|(method, op)| op.as_mut().map(|op| (method, op)))
+        [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.options, &mut item.head, &mut item.patch, &mut item.trace]
+            .into_iter()
+            .flatten()
     })
 }
 
