@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use clipsight_indexer::ModelId;
 use serde::Serialize;
 
-use crate::ann::{self, AnnIndex};
+use crate::ann;
 use crate::store::{ImageId, Store, StoreError};
 
 /// What a check found. `problems` is empty for a healthy library.
@@ -74,7 +74,7 @@ pub fn check(store: &Store, model: ModelId) -> Result<CheckReport, StoreError> {
             problems.push(format!("path entry {} → {id} has no matching record", String::from_utf8_lossy(&path)));
         }
     }
-    let graph = match AnnIndex::manifest(&ann::dir_of(store), model) {
+    let graph = match ann::manifest(store, model) {
         None => "absent",
         Some(m) if m.epoch == store.epoch()? => {
             if m.count.saturating_sub(m.tombstones.len()) != embeddings {

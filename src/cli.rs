@@ -64,8 +64,8 @@ pub enum Command {
         #[arg(long)]
         exact: bool,
         /// Rankings to use: vector (CLIP), keyword (file names, folders, EXIF, automatic tags) or hybrid (CLIP fused with file names, folders, EXIF).
-        #[arg(long, value_enum, default_value_t = clipsight::search::Mode::Hybrid)]
-        mode: clipsight::search::Mode,
+        #[arg(long, value_enum, default_value_t = SearchMode::Hybrid)]
+        mode: SearchMode,
     },
     /// Find images similar to an image file.
     Similar {
@@ -270,4 +270,25 @@ pub enum ModelCommand {
         /// Where to write the quantized model.
         out: PathBuf,
     },
+}
+
+/// Which rankings a search uses (the library's [`clipsight::search::Mode`], for clap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SearchMode {
+    /// Cosine similarity of CLIP embeddings only.
+    Vector,
+    /// BM25 over file names, folders, EXIF and automatic tags only.
+    Keyword,
+    /// Both, fused by reciprocal rank fusion.
+    Hybrid,
+}
+
+impl From<SearchMode> for clipsight::search::Mode {
+    fn from(mode: SearchMode) -> Self {
+        match mode {
+            SearchMode::Vector => Self::Vector,
+            SearchMode::Keyword => Self::Keyword,
+            SearchMode::Hybrid => Self::Hybrid,
+        }
+    }
 }

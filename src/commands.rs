@@ -6,16 +6,17 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
+use clipsight::ann::Use;
 use clipsight::eval::{self, Manifest};
-use clipsight::keywords::Keywords;
-use clipsight::{ann, describe, duplicates, hub, server};
-use clipsight::index::{self, IndexOptions};
+use clipsight::library::views::{ClassifyResponse, DescribeResponse, HitView, MatrixResponse, SearchResponse};
+use clipsight::library::{self, ImageRef, IndexSettings, Library};
+use clipsight::{ann, describe, hub, server};
 use clipsight::search;
-use clipsight::store::{OpenMode, Store};
+use clipsight::store::{OpenMode, Store, StoreError};
 use clipsight_indexer::clip::{Clip, RuntimeOptions};
-use clipsight_indexer::pipeline::prepare_file;
 use clipsight_indexer::Embedding;
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
 use serde_json::json;
 
 use crate::cli::{BenchCommand, Cli, Command, Global, IndexArgs, IndexTuning, ModelCommand, ServeArgs, TextsCommand};
@@ -28,7 +29,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => cmd_serve(g, args),
         Command::Check => cmd_check(g),
         Command::Search { query, k, offset, min_score, exact, mode } => {
-            cmd_search(g, &query, search::SearchOptions { k, offset, min_score, allow_files: true, mode }, exact)
+            cmd_search(g, &query, search::SearchOptions { k, offset, min_score, allow_files: true, mode: mode.into() }, exact)
         }
         Command::Similar { path, k } => cmd_similar(g, &path, k),
         Command::Classify { image, labels } => cmd_classify(g, &image, &labels),
@@ -44,7 +45,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Duplicates { threshold } => cmd_duplicates(g, threshold),
         Command::Bench(BenchCommand::Ann { n, dim, queries, ef, m, ef_construction }) => {
             let params = ann::AnnParams { m, ef_construction, ef_search: 0 };
-            let report = clipsight::bench::ann::run(n, dim, queries, &ef, params, |line| {
+            let report = clipsight::ann::bench::run(n, dim, queries, &ef, params, |line| {
                 if !g.json {
                     eprintln!("{line}");
                 }
@@ -169,36 +170,64 @@ fn report_to(bar: &ProgressBar) -> impl FnMut(usize, usize) + '_ {
     }
 }
 
-fn print_json(value: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(value).expect("JSON values serialise"));
+fn print_json(value: &impl Serialize) {
+    println!("{}", serde_json::to_string_pretty(value).expect("views serialise"));
 }
 
 fn embed_images(clip: &Clip, paths: &[PathBuf]) -> Result<Vec<Embedding>> {
-    let prepared = paths.iter().map(|p| prepare_file(clip, p).map_err(|e| anyhow!(e))).collect::<Result<Vec<_>>>()?;
-    Ok(clip.encode_images(&prepared)?)
+    Ok(library::embed_files(clip, paths)?)
+}
+
+/// Indexing settings from the command line (`--watch` roots for `serve`).
+fn index_settings(tuning: &IndexTuning, roots: Vec<PathBuf>) -> Result<IndexSettings> {
+    Ok(IndexSettings { roots, hidden: tuning.hidden, batch_size: tuning.batch_size, tag_vocabulary: tag_vocabulary(tuning)? })
+}
+
+/// The library in `--data` with the model, opened read-write (`Write`), read-write or else
+/// read-only when another process owns it (`Serve`), or read-only (`Read`).
+fn open_library(g: &Global, access: Access, settings: IndexSettings) -> Result<Library> {
+    let clip = open_model(g)?;
+    let (store, writable) = match access {
+        Access::Write => (Store::open(&g.data, OpenMode::ReadWrite)?, true),
+        Access::Read => (Store::open(&g.data, OpenMode::ReadOnly)?, false),
+        Access::Serve => match Store::open(&g.data, OpenMode::ReadWrite) {
+            Ok(store) => (store, true),
+            Err(e @ StoreError::InUse { .. }) => {
+                eprintln!("warning: {e}; serving read-only (no indexing from this server)");
+                (Store::open(&g.data, OpenMode::ReadOnly)?, false)
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
+    Ok(Library::new(store, Box::new(clip), settings, writable)?)
+}
+
+/// How a command opens the library.
+#[derive(Clone, Copy)]
+enum Access {
+    Read,
+    Write,
+    Serve,
+}
+
+/// The library opened for queries with `usage`'s vector index (a progress bar while a graph
+/// builds); an error when it was indexed with another model than the one given.
+fn open_for_query(g: &Global, usage: Use) -> Result<Library> {
+    let library = open_library(g, Access::Read, IndexSettings { roots: Vec::new(), hidden: false, batch_size: 1, tag_vocabulary: Vec::new() })?;
+    library.check_model()?;
+    let bar = progress_bar(g, "building the search graph {pos}/{len} [{elapsed_precise}] ETA {eta} {wide_bar}");
+    library.load_indexes(usage, &mut report_to(&bar));
+    bar.finish_and_clear();
+    Ok(library)
 }
 
 fn cmd_index(g: &Global, args: IndexArgs) -> Result<()> {
-    let clip = open_model(g)?;
-    let store = Store::open(&g.data, OpenMode::ReadWrite)?;
-    let roots = if args.roots.is_empty() { store.roots()? } else { args.roots.clone() };
-    if roots.is_empty() {
-        bail!("nothing to index: give a folder, e.g. `clipsight index ~/Pictures`");
-    }
+    let library = open_library(g, Access::Write, index_settings(&args.tuning, Vec::new())?)?;
     let bar = progress_bar(g, "{spinner} {pos}/{len} images [{elapsed_precise}] {per_sec} ETA {eta} {wide_bar}");
-    let options = IndexOptions {
-        roots,
-        hidden: args.tuning.hidden,
-        full: args.full,
-        batch_size: args.tuning.batch_size,
-        tag_vocabulary: tag_vocabulary(&args.tuning)?,
-        stop: None,
-    };
-    let summary = index::run(&store, &clip, &options, report_to(&bar))?;
+    let summary = library.index(&args.roots, args.full, report_to(&bar))?;
     bar.finish_and_clear();
-    store.flush()?;
     if g.json {
-        print_json(&serde_json::to_value(&summary)?);
+        print_json(&summary);
     } else {
         println!(
             "{} scanned, {} indexed, {} unchanged, {} moved, {} removed, {} failed in {:.1}s ({:.1} images/s)",
@@ -225,26 +254,12 @@ fn tag_vocabulary(tuning: &IndexTuning) -> Result<Vec<String>> {
 }
 
 fn cmd_serve(g: &Global, args: ServeArgs) -> Result<()> {
-    let clip = open_model(g)?;
-    let (store, writable) = match Store::open(&g.data, OpenMode::ReadWrite) {
-        Ok(store) => (store, true),
-        Err(e @ clipsight::store::StoreError::InUse { .. }) => {
-            eprintln!("warning: {e}; serving read-only (no indexing from this server)");
-            (Store::open(&g.data, OpenMode::ReadOnly)?, false)
-        }
-        Err(e) => return Err(e.into()),
-    };
     for root in &args.watch {
         if !root.is_dir() {
             bail!("--watch {}: not a folder", root.display());
         }
     }
-    let settings = server::IndexSettings {
-        roots: args.watch.clone(),
-        hidden: args.tuning.hidden,
-        batch_size: args.tuning.batch_size,
-        tag_vocabulary: tag_vocabulary(&args.tuning)?,
-    };
+    let library = open_library(g, Access::Serve, index_settings(&args.tuning, args.watch.clone())?)?;
     let options = server::ServeOptions {
         bind: args.bind,
         token: args.token.filter(|t| !t.is_empty()),
@@ -252,101 +267,45 @@ fn cmd_serve(g: &Global, args: ServeArgs) -> Result<()> {
         watch: args.watch,
         workers: args.workers,
     };
-    server::serve(store, clip, settings, writable, options)?;
+    server::serve(library, options)?;
     Ok(())
 }
 
-/// Prints ranked hits with their paths.
-fn print_hits(g: &Global, store: &Store, hits: &[clipsight::ann::Hit], started: Instant) -> Result<()> {
-    let mut results = Vec::new();
-    for hit in hits {
-        let path = store.file(hit.id)?.map(|r| r.display_path()).unwrap_or_default();
-        results.push(json!({"id": hit.id, "path": path, "score": hit.score}));
-    }
-    let took_ms = started.elapsed().as_secs_f64() * 1000.0;
+/// Prints ranked images: the view as JSON, or a score and a path per line.
+fn print_hits(g: &Global, response: &SearchResponse) {
     if g.json {
-        print_json(&json!({"results": results, "took_ms": took_ms}));
+        print_json(response);
     } else {
-        for r in &results {
-            println!("{:.4}  {}", r["score"].as_f64().unwrap_or(0.0), r["path"].as_str().unwrap_or(""));
+        for hit in &response.results {
+            println!("{:.4}  {}", hit.score, hit.path);
         }
     }
-    Ok(())
-}
-
-/// The library opened for reading, and the model its queries must use.
-fn open_for_query(g: &Global) -> Result<(Store, Clip)> {
-    let store = Store::open(&g.data, OpenMode::ReadOnly)?;
-    let clip = open_model(g)?;
-    if store.active_model()?.is_some_and(|m| m != clip.id()) && store.embeddings(clip.id()).next().is_none() {
-        bail!(
-            "the library was indexed with another model than {}; pass that model with --model, or re-index with this one",
-            clip.dir().root.display()
-        );
-    }
-    Ok((store, clip))
-}
-
-/// The library's HNSW graph (None for small libraries), with a progress bar while it builds.
-fn open_graph(g: &Global, store: &Store, clip: &Clip) -> Result<Option<ann::AnnIndex>> {
-    let bar = progress_bar(g, "building the search graph {pos}/{len} [{elapsed_precise}] ETA {eta} {wide_bar}");
-    let graph = ann::open(store, clip.id(), ann::AnnParams::default(), &mut report_to(&bar))?;
-    bar.finish_and_clear();
-    Ok(graph)
-}
-
-/// What one CLI query ranks vectors with: the flat copy of a fresh graph's vectors when there
-/// is one (mapping it is instant and one exact scan costs well under a second at a million
-/// images, where loading the graph takes seconds), else the graph (built when needed).
-fn vectors_for_one_query(g: &Global, store: &Store, clip: &Clip, exact: bool) -> Result<(Option<ann::AnnIndex>, Option<ann::FlatVectors>)> {
-    if let Some(flat) = ann::open_flat(store, clip.id())? {
-        return Ok((None, Some(flat)));
-    }
-    Ok((if exact { None } else { open_graph(g, store, clip)? }, None))
 }
 
 fn cmd_search(g: &Global, text: &str, options: search::SearchOptions, exact: bool) -> Result<()> {
-    let started = Instant::now();
     let query = search::parse(text)?;
-    let (store, clip) = open_for_query(g)?;
-    let (graph, vectors) = vectors_for_one_query(g, &store, &clip, exact)?;
-    let keywords = match options.mode {
-        search::Mode::Vector => None,
-        _ => Some(Keywords::open(&store)?),
-    };
-    let rankers = search::Rankers { graph: graph.as_ref(), vectors: vectors.as_ref(), keywords: keywords.as_ref() };
-    let hits = search::run(&store, &clip, &query, options, rankers)?;
-    print_hits(g, &store, &hits, started)
+    let library = open_for_query(g, if exact { Use::Exact } else { Use::One })?;
+    print_hits(g, &library.search(&query, None, options)?);
+    Ok(())
 }
 
 fn cmd_similar(g: &Global, path: &Path, k: usize) -> Result<()> {
-    let started = Instant::now();
-    let (store, clip) = open_for_query(g)?;
-    let query = search::Query {
-        terms: vec![search::Term { weight: 1.0, kind: search::TermKind::File(path.display().to_string()) }],
-        filters: search::Filters::default(),
-    };
-    let (graph, vectors) = vectors_for_one_query(g, &store, &clip, false)?;
-    let rankers = search::Rankers { graph: graph.as_ref(), vectors: vectors.as_ref(), keywords: None };
-    let options = search::SearchOptions { k, allow_files: true, mode: search::Mode::Vector, ..Default::default() };
-    let hits = search::run(&store, &clip, &query, options, rankers)?;
-    print_hits(g, &store, &hits, started)
+    let library = open_for_query(g, Use::One)?;
+    let options = search::SearchOptions { k, allow_files: true, ..Default::default() };
+    print_hits(g, &library.similar(ImageRef::File(path.to_path_buf()), options)?);
+    Ok(())
 }
 
 fn cmd_classify(g: &Global, image: &Path, labels: &str) -> Result<()> {
     let labels: Vec<String> = labels.split(',').map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
-    if labels.len() < 2 {
-        bail!("give at least two comma-separated labels, e.g. --labels \"a dog,a cat,a bird\"");
-    }
     let clip = open_model(g)?;
     let img = embed_images(&clip, &[image.to_path_buf()])?.remove(0);
-    let (probs, best) = describe::zero_shot(&clip, &img, &labels)?;
+    let response: ClassifyResponse = library::classify(&clip, &img, labels)?;
     if g.json {
-        let rows: Vec<_> = labels.iter().zip(&probs).map(|(l, p)| json!({"label": l, "prob": p})).collect();
-        print_json(&json!({"labels": rows, "best": labels[best]}));
+        print_json(&response);
     } else {
-        for (l, p) in labels.iter().zip(&probs) {
-            println!("{:6.2}%  {l}", p * 100.0);
+        for l in &response.labels {
+            println!("{:6.2}%  {}", l.prob * 100.0, l.label);
         }
     }
     Ok(())
@@ -372,11 +331,9 @@ fn cmd_embed(g: &Global, images: &[PathBuf], texts: &[String]) -> Result<()> {
 fn cmd_matrix(g: &Global, images: &[PathBuf], texts: &[String]) -> Result<()> {
     let clip = open_model(g)?;
     let img = embed_images(&clip, images)?;
-    let txt = clip.encode_texts(texts)?;
-    let similarity = eval::similarity(&img, &txt);
-    let loss = eval::info_nce(&similarity, clip.logit_scale());
+    let MatrixResponse { similarity, loss } = library::matrix(&clip, &img, texts)?;
     if g.json {
-        print_json(&json!({"similarity": similarity, "loss": loss}));
+        print_json(&MatrixResponse { similarity, loss });
     } else {
         let width = texts.iter().map(|t| t.chars().count().min(24)).max().unwrap_or(8).max(8);
         print!("{:30}", "");
@@ -457,34 +414,19 @@ fn cmd_check(g: &Global) -> Result<()> {
 }
 
 fn cmd_stats(g: &Global) -> Result<()> {
-    let store = Store::open(&g.data, OpenMode::ReadOnly)?;
-    let images = store.count_files()?;
-    let mut models = Vec::new();
-    for m in store.models()? {
-        let embedded = store.embeddings(m).count();
-        models.push(json!({"id": m.to_hex(), "embedded": embedded, "missing": images.saturating_sub(embedded)}));
-    }
-    let active = store.active_model()?;
-    let missing = match active {
-        Some(m) => images.saturating_sub(store.embeddings(m).count()),
-        None => images,
-    };
-    let roots: Vec<String> = store.roots()?.iter().map(|r| r.display().to_string()).collect();
+    let library = open_library(g, Access::Read, IndexSettings { roots: Vec::new(), hidden: false, batch_size: 1, tag_vocabulary: Vec::new() })?;
+    let stats = library.stats()?;
     if g.json {
-        print_json(&json!({
-            "images": images,
-            "active_model": active.map(|m| m.to_hex()),
-            "missing_embeddings": missing,
-            "models": models,
-            "roots": roots,
-            "interrupted_run": store.interrupted_run()?,
-        }));
+        print_json(&stats);
     } else {
-        println!("images: {images}");
-        println!("roots: {}", roots.join(", "));
-        match active {
-            Some(m) => println!("active model: {m} ({missing} images lack embeddings for it)"),
-            None => println!("active model: none"),
+        println!("images: {}", stats.images);
+        println!("roots: {}", stats.roots.join(", "));
+        println!("model: {} ({} images lack embeddings for it)", stats.model, stats.missing_embeddings);
+        if stats.active_model.as_ref().is_some_and(|m| *m != stats.model) {
+            println!("indexed last with: {}", stats.active_model.as_deref().unwrap_or_default());
+        }
+        if stats.interrupted_run {
+            println!("an interrupted indexing run: `clipsight index` resumes it");
         }
     }
     Ok(())
@@ -615,51 +557,34 @@ fn cmd_texts_add(g: &Global, file: &Path) -> Result<()> {
     Ok(())
 }
 
-/// An image given as an indexed id or as a file, resolved like a query term.
-fn image_embedding(store: &Store, clip: &Clip, image: &str) -> Result<Embedding> {
-    let kind = match image.parse::<u64>() {
-        Ok(id) if !Path::new(image).exists() => search::TermKind::Image(id),
-        _ => search::TermKind::File(image.to_string()),
-    };
-    let query = search::Query { terms: vec![search::Term { weight: 1.0, kind }], filters: search::Filters::default() };
-    Ok(search::query_vector(store, clip, &query, true)?.expect("one image term gives a vector"))
-}
-
 fn cmd_describe(g: &Global, image: &str, k: usize) -> Result<()> {
-    let (store, clip) = open_for_query(g)?;
-    let embedding = image_embedding(&store, &clip, image)?;
-    let captions = describe::best_captions(&store, &clip, &embedding, k)?;
-    let tags: Vec<describe::Scored> = describe::Vocabulary::current(&store, &clip)?.score(&embedding).into_iter().take(k).collect();
+    let library = open_for_query(g, Use::Immediate)?;
+    let image = match image.parse::<u64>() {
+        Ok(id) if !Path::new(image).exists() => ImageRef::Id(id),
+        _ => ImageRef::File(PathBuf::from(image)),
+    };
+    let response: DescribeResponse = library.describe(&image, k)?;
     if g.json {
-        print_json(&json!({"captions": captions, "tags": tags}));
+        print_json(&response);
     } else {
-        for c in &captions {
+        for c in &response.captions {
             println!("{:.4}  {}", c.score, c.text);
         }
-        println!("tags: {}", tags.iter().map(|t| format!("{} ({:.0}%)", t.text, t.score * 100.0)).collect::<Vec<_>>().join(", "));
+        println!("tags: {}", response.tags.iter().map(|t| format!("{} ({:.0}%)", t.text, t.score * 100.0)).collect::<Vec<_>>().join(", "));
     }
     Ok(())
 }
 
 fn cmd_duplicates(g: &Global, threshold: f32) -> Result<()> {
-    let (store, clip) = open_for_query(g)?;
-    let graph = open_graph(g, &store, &clip)?;
-    let groups = duplicates::groups(&store, clip.id(), threshold, graph.as_ref())?;
-    let mut out = Vec::new();
-    for group in &groups {
-        let mut paths = Vec::new();
-        for id in group {
-            paths.push(json!({"id": id, "path": store.file(*id)?.map(|r| r.display_path()).unwrap_or_default()}));
-        }
-        out.push(paths);
-    }
+    let library = open_for_query(g, Use::Many)?;
+    let groups: Vec<Vec<HitView>> = library.duplicates(threshold)?;
     if g.json {
-        print_json(&json!({"groups": out}));
+        print_json(&json!({"groups": groups}));
     } else {
-        for (i, group) in out.iter().enumerate() {
+        for (i, group) in groups.iter().enumerate() {
             println!("group {}:", i + 1);
             for item in group {
-                println!("  {}", item["path"].as_str().unwrap_or(""));
+                println!("  {}", item.path);
             }
         }
     }

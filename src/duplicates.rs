@@ -1,26 +1,31 @@
 //! Near-duplicate groups: images whose embeddings are at least `threshold` similar, found by
-//! asking the HNSW graph for each image's nearest neighbours and joining the pairs.
+//! asking a vector index for each image's nearest neighbours (in batches) and joining the pairs.
 
 use std::collections::BTreeMap;
 
 use clipsight_indexer::ModelId;
 
-use crate::ann::{AnnIndex, AnnParams};
-use crate::store::{ImageId, Store, StoreError};
+use crate::ann::{AnnError, IndexKind, VectorIndex};
+use crate::filters::Filters;
+use crate::store::{ImageId, Store};
 
 /// Neighbours examined per image.
 const NEIGHBOURS: usize = 16;
 
+/// Images asked about per call to the index.
+const BATCH: usize = 256;
+
 /// Groups (each sorted by id, at least two images) of near-duplicates, ordered by first id.
-/// Uses `graph` when given, else builds one in memory.
-pub fn groups(store: &Store, model: ModelId, threshold: f32, graph: Option<&AnnIndex>) -> Result<Vec<Vec<ImageId>>, StoreError> {
+/// Uses `index` when it is a graph; an exact index would compare every pair, so a graph of the
+/// library is built in memory instead.
+pub fn groups(store: &Store, model: ModelId, threshold: f32, index: &dyn VectorIndex) -> Result<Vec<Vec<ImageId>>, AnnError> {
     let vectors = store.embeddings(model).collect::<Result<Vec<_>, _>>()?;
     let built;
-    let graph = match graph {
-        Some(g) => g,
-        None => {
-            built = AnnIndex::build(&vectors, AnnParams::default());
-            &built
+    let index = match index.kind() {
+        IndexKind::Graph => index,
+        IndexKind::Exact => {
+            built = crate::ann::graph_of(store, &vectors);
+            built.as_ref()
         }
     };
     let mut parent: BTreeMap<ImageId, ImageId> = BTreeMap::new();
@@ -33,12 +38,15 @@ pub fn groups(store: &Store, model: ModelId, threshold: f32, graph: Option<&AnnI
         parent.insert(x, root);
         root
     }
-    for (id, e) in &vectors {
-        for hit in graph.search(e.as_slice(), NEIGHBOURS, 64, &|_| true) {
-            if hit.id != *id && hit.score >= threshold {
-                let (a, b) = (find(&mut parent, *id), find(&mut parent, hit.id));
-                if a != b {
-                    parent.insert(a.max(b), a.min(b));
+    for chunk in vectors.chunks(BATCH) {
+        let queries: Vec<&[f32]> = chunk.iter().map(|(_, e)| e.as_slice()).collect();
+        for ((id, _), hits) in chunk.iter().zip(index.search(&queries, NEIGHBOURS, &Filters::default())?) {
+            for hit in hits {
+                if hit.id != *id && hit.score >= threshold {
+                    let (a, b) = (find(&mut parent, *id), find(&mut parent, hit.id));
+                    if a != b {
+                        parent.insert(a.max(b), a.min(b));
+                    }
                 }
             }
         }

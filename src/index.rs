@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use clipsight_indexer::pipeline::{self, ContentHash, IndexedImage, KnownContent, Outcome, PipelineOptions, StageTimes};
 use clipsight_indexer::walk::{self, Candidate, WalkOptions};
-use clipsight_indexer::{Clip, ModelId};
+use clipsight_indexer::{Encoder, ModelId};
 use serde::Serialize;
 
 use crate::store::{path_to_bytes, FileRecord, ImageId, Store, StoreError};
@@ -31,7 +31,7 @@ pub struct IndexOptions {
 }
 
 /// A file that could not be indexed, and why.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FileError {
     /// The path (lossy for non-UTF-8 names).
     pub path: String,
@@ -40,7 +40,7 @@ pub struct FileError {
 }
 
 /// A file indexed despite a problem with it (an EXIF date that is not a date), and the problem.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FileWarning {
     /// The path (lossy for non-UTF-8 names).
     pub path: String,
@@ -48,8 +48,8 @@ pub struct FileWarning {
     pub warning: String,
 }
 
-/// What a run did; printed by `clipsight index --json`.
-#[derive(Debug, Clone, Serialize, Default)]
+/// What a run did; printed by `clipsight index --json`, and a finished job's summary.
+#[derive(Debug, Clone, Serialize, Default, utoipa::ToSchema)]
 pub struct IndexSummary {
     /// Image files found under the roots.
     pub scanned: usize,
@@ -107,11 +107,43 @@ pub enum IndexError {
     },
 }
 
-/// Indexes `options.roots` into `store` with `clip`. `progress(done, total)` is called as files
-/// complete.
-pub fn run(store: &Store, clip: &Clip, options: &IndexOptions, mut progress: impl FnMut(usize, usize)) -> Result<IndexSummary, IndexError> {
+/// Indexes `options.roots` into `store` with `encoder`: plan (walk, compare with the store),
+/// embed and commit batch by batch, finish (removals, the vector index). `progress(done,
+/// total)` is called as files complete.
+pub fn run(store: &Store, encoder: &dyn Encoder, options: &IndexOptions, progress: impl FnMut(usize, usize)) -> Result<IndexSummary, IndexError> {
     let started = Instant::now();
-    let model = clip.id();
+    let model = encoder.id();
+    let mut plan = plan(store, model, options)?;
+    let mut vectors = crate::ann::writer(store, model)?;
+    let times = StageTimes::default();
+    let run = embed_and_commit(store, encoder, options, &mut plan, vectors.wants_vectors(), &times, progress)?;
+    if options.stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed)) {
+        // The run-in-progress marker stays set; removals wait for a complete walk.
+        vectors.apply(&run.added, &[])?;
+        return Err(IndexError::Stopped { indexed: plan.summary.indexed });
+    }
+    let mut summary = finish(store, plan, vectors.as_mut(), &run.added)?;
+    summary.elapsed_s = started.elapsed().as_secs_f64();
+    summary.images_per_s = if summary.elapsed_s > 0.0 { summary.indexed as f64 / summary.elapsed_s } else { 0.0 };
+    summary.stages_s = times.seconds();
+    summary.stages_s.push(("commit", run.commit_s));
+    Ok(summary)
+}
+
+/// What a run has to do, from the walk and the store, before anything is embedded.
+struct Plan {
+    /// Files that are new or changed (or all of them, for a full run).
+    todo: Vec<Candidate>,
+    /// Records under the roots whose files were not found, by content: moved if their content
+    /// turns up elsewhere, else removed at the end.
+    missing: HashMap<[u8; 32], Vec<(ImageId, FileRecord)>>,
+    /// Counts so far (scanned, unchanged, walk errors), completed by the later stages.
+    summary: IndexSummary,
+}
+
+/// Marks the run as started (roots, model, the run-in-progress marker that makes an interrupted
+/// run resume), walks the roots and compares what is on disk with the store.
+fn plan(store: &Store, model: ModelId, options: &IndexOptions) -> Result<Plan, IndexError> {
     let roots = options
         .roots
         .iter()
@@ -132,9 +164,7 @@ pub fn run(store: &Store, clip: &Clip, options: &IndexOptions, mut progress: imp
     begin.set_active_model(model);
     begin.set_run_in_progress(true);
     begin.commit()?;
-    let start_epoch = store.epoch()?;
 
-    // What is on disk, and what of it is new or changed.
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
     let mut todo: Vec<Candidate> = Vec::new();
     for item in walk::walk(&roots, WalkOptions { hidden: options.hidden }) {
@@ -154,8 +184,6 @@ pub fn run(store: &Store, clip: &Clip, options: &IndexOptions, mut progress: imp
             }
         }
     }
-    // Records under these roots whose files were not found: moved (if their content turns up
-    // elsewhere) or removed.
     let mut missing: HashMap<[u8; 32], Vec<(ImageId, FileRecord)>> = HashMap::new();
     for item in store.files() {
         let (id, record) = item?;
@@ -164,16 +192,38 @@ pub fn run(store: &Store, clip: &Clip, options: &IndexOptions, mut progress: imp
             missing.entry(record.hash).or_default().push((id, record));
         }
     }
+    Ok(Plan { todo, missing, summary })
+}
 
+/// What the embed-and-commit stage leaves for the end of the run.
+struct Committed {
+    /// Embeddings written, when the vector index wants them.
+    added: Vec<(ImageId, clipsight_indexer::Embedding)>,
+    /// Seconds spent building and committing batches.
+    commit_s: f64,
+}
+
+/// Runs the plan's files through the pipeline and commits the outcomes batch by batch: new and
+/// changed files embedded, moved, touched and copied ones recognised by content.
+fn embed_and_commit(
+    store: &Store,
+    encoder: &dyn Encoder,
+    options: &IndexOptions,
+    plan: &mut Plan,
+    collect_vectors: bool,
+    times: &StageTimes,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Committed, IndexError> {
+    let model = encoder.id();
+    let todo = std::mem::take(&mut plan.todo);
     let total = todo.len();
     // Automatic tags need the tag vocabulary embedded with this model (cached in the store).
     let vocabulary = if total > 0 {
-        Some(crate::describe::Vocabulary::load(store, clip, &options.tag_vocabulary, true)?)
+        Some(crate::describe::Vocabulary::load(store, encoder, &options.tag_vocabulary, true)?)
     } else {
         None
     };
-    let known = Known { store, model, missing: missing.keys().copied().collect(), disabled: options.full };
-    let times = StageTimes::default();
+    let known = Known { store, model, missing: plan.missing.keys().copied().collect(), disabled: options.full };
     let mut writer = BatchWriter {
         store,
         model,
@@ -181,13 +231,12 @@ pub fn run(store: &Store, clip: &Clip, options: &IndexOptions, mut progress: imp
         pending: Vec::new(),
         batch_size: options.batch_size.max(1),
         vocabulary: vocabulary.as_ref(),
-        // Only collected when a persisted graph exists to be patched.
-        added: crate::ann::AnnIndex::manifest(&crate::ann::dir_of(store), model).map(|_| Vec::new()),
+        added: collect_vectors.then(Vec::new),
         commit_s: 0.0,
     };
     let mut done = 0usize;
     let mut failure: Option<IndexError> = None;
-    pipeline::run(clip, todo, &known, PipelineOptions { batch_size: options.batch_size, stop: options.stop.as_deref() }, &times, |outcome| {
+    pipeline::run(encoder, todo, &known, PipelineOptions { batch_size: options.batch_size, stop: options.stop.as_deref() }, times, |outcome| {
         done += 1;
         progress(done, total);
         if failure.is_some() {
@@ -195,29 +244,29 @@ pub fn run(store: &Store, clip: &Clip, options: &IndexOptions, mut progress: imp
         }
         let result = match outcome {
             Outcome::Indexed(mut image) => {
-                summary.indexed += 1;
+                plan.summary.indexed += 1;
                 let path = image.file.path.display().to_string();
-                summary.warnings.extend(std::mem::take(&mut image.warnings).into_iter().map(|warning| FileWarning { path: path.clone(), warning }));
+                plan.summary.warnings.extend(std::mem::take(&mut image.warnings).into_iter().map(|warning| FileWarning { path: path.clone(), warning }));
                 writer.push(Pending::Indexed(Box::new(image)))
             }
-            Outcome::Known { file, hash } => match classify_known(store, model, &mut missing, &file, hash) {
+            Outcome::Known { file, hash } => match classify_known(store, model, &mut plan.missing, &file, hash) {
                 Ok(KnownKind::Moved(id, old)) => {
-                    summary.moved += 1;
+                    plan.summary.moved += 1;
                     writer.push(Pending::Moved { id, old: Box::new(old), file, hash })
                 }
                 Ok(KnownKind::Touched(id, old)) => {
-                    summary.unchanged += 1;
+                    plan.summary.unchanged += 1;
                     writer.push(Pending::Moved { id, old: Box::new(old), file, hash })
                 }
                 Ok(KnownKind::Copy(source)) => {
-                    summary.indexed += 1;
+                    plan.summary.indexed += 1;
                     writer.push(Pending::Copy { source, file, hash })
                 }
                 Err(e) => Err(e),
             },
             Outcome::Failed { path, error } => {
-                summary.failed += 1;
-                summary.errors.push(FileError { path: path.display().to_string(), error });
+                plan.summary.failed += 1;
+                plan.summary.errors.push(FileError { path: path.display().to_string(), error });
                 Ok(())
             }
         };
@@ -229,34 +278,26 @@ pub fn run(store: &Store, clip: &Clip, options: &IndexOptions, mut progress: imp
         return Err(e);
     }
     writer.flush()?;
-    if options.stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed)) {
-        // The run-in-progress marker stays set; removals wait for a complete walk.
-        if let Some(added) = &writer.added {
-            crate::ann::update(store, model, start_epoch, added, &[])?;
-        }
-        return Err(IndexError::Stopped { indexed: summary.indexed });
-    }
+    Ok(Committed { added: writer.added.unwrap_or_default(), commit_s: writer.commit_s })
+}
 
+/// Ends a complete run: records still missing are removed, the marker cleared, and the vector
+/// index given the run's changes.
+fn finish(store: &Store, plan: Plan, vectors: &mut dyn crate::ann::VectorWriter, added: &[(ImageId, clipsight_indexer::Embedding)]) -> Result<IndexSummary, IndexError> {
+    let Plan { mut summary, missing, .. } = plan;
     let mut end = store.changes();
     let mut removed = Vec::new();
     for (_, records) in missing {
         for (id, record) in records {
-            end.delete_image(id, &record);
+            end.delete_image(id, &record)?;
             removed.push(id);
         }
     }
     summary.removed = removed.len();
     end.set_run_in_progress(false);
     end.commit()?;
-    if let Some(added) = &writer.added {
-        crate::ann::update(store, model, start_epoch, added, &removed)?;
-    }
-
+    vectors.apply(added, &removed)?;
     summary.failed = summary.errors.len();
-    summary.elapsed_s = started.elapsed().as_secs_f64();
-    summary.images_per_s = if summary.elapsed_s > 0.0 { summary.indexed as f64 / summary.elapsed_s } else { 0.0 };
-    summary.stages_s = times.seconds();
-    summary.stages_s.push(("commit", writer.commit_s));
     Ok(summary)
 }
 
@@ -429,5 +470,99 @@ impl BatchWriter<'_> {
         changes.set_next_image_id(self.next_id);
         changes.commit()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Planning, committing and resuming runs, with a model-free encoder: no ONNX Runtime.
+
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    use clipsight_indexer::HashEncoder;
+
+    use super::*;
+    use crate::store::OpenMode;
+
+    fn png(path: &Path, rgb: [u8; 3]) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        image::RgbImage::from_fn(32, 24, |x, y| image::Rgb([rgb[0] ^ (x as u8), rgb[1], rgb[2] ^ (y as u8)])).save(path).unwrap();
+    }
+
+    fn options(root: &Path) -> IndexOptions {
+        IndexOptions { roots: vec![root.to_path_buf()], hidden: false, full: false, batch_size: 2, tag_vocabulary: vec!["cat".into(), "dog".into()], stop: None }
+    }
+
+    fn counts(s: &IndexSummary) -> [usize; 6] {
+        [s.scanned, s.indexed, s.unchanged, s.moved, s.removed, s.failed]
+    }
+
+    #[test]
+    fn a_run_tells_new_unchanged_moved_copied_changed_and_removed_files_apart() {
+        let (photos, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let p = |name: &str| photos.path().join(name);
+        for (name, rgb) in [("a.png", [200, 0, 0]), ("b.png", [0, 200, 0]), ("c.png", [0, 0, 200]), ("d.png", [90, 90, 90])] {
+            png(&p(name), rgb);
+        }
+        std::fs::write(p("broken.png"), b"not a png").unwrap();
+        let store = Store::open(data.path(), OpenMode::ReadWrite).unwrap();
+        let encoder = HashEncoder::new(ModelId([7; 16]));
+
+        let first = run(&store, &encoder, &options(photos.path()), |_, _| {}).unwrap();
+        assert_eq!(counts(&first), [4, 4, 0, 0, 0, 1], "four new images; one file that is no image, reported");
+        assert!(first.errors[0].path.ends_with("broken.png"));
+        let a_id = store.id_by_path(&path_to_bytes(&std::fs::canonicalize(p("a.png")).unwrap())).unwrap().unwrap();
+
+        let again = run(&store, &encoder, &options(photos.path()), |_, _| {}).unwrap();
+        assert_eq!(counts(&again), [4, 0, 4, 0, 0, 1], "nothing changed (the broken file is tried again)");
+
+        std::fs::create_dir(p("sub")).unwrap();
+        std::fs::rename(p("a.png"), p("sub/a-moved.png")).unwrap();
+        std::fs::copy(p("b.png"), p("b-copy.png")).unwrap();
+        png(&p("c.png"), [250, 250, 0]);
+        std::fs::remove_file(p("d.png")).unwrap();
+        std::fs::remove_file(p("broken.png")).unwrap();
+        let changed = run(&store, &encoder, &options(photos.path()), |_, _| {}).unwrap();
+        assert_eq!(counts(&changed), [4, 2, 1, 1, 1, 0], "b unchanged; c changed and b's copy new; a moved; d removed");
+
+        let moved = std::fs::canonicalize(p("sub/a-moved.png")).unwrap();
+        assert_eq!(store.id_by_path(&path_to_bytes(&moved)).unwrap(), Some(a_id), "a moved file keeps its id");
+        assert_eq!(store.count_files().unwrap(), 4);
+        let report = crate::check::check(&store, encoder.id()).unwrap();
+        assert!(report.problems.is_empty() && !report.interrupted_run, "{report:?}");
+    }
+
+    #[test]
+    fn a_stopped_run_commits_what_it_did_and_the_next_run_resumes() {
+        let (photos, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for i in 0..6u8 {
+            png(&photos.path().join(format!("{i}.png")), [i * 40, 255 - i * 40, i]);
+        }
+        let store = Store::open(data.path(), OpenMode::ReadWrite).unwrap();
+        let encoder = HashEncoder::new(ModelId([7; 16]));
+        let stop = Arc::new(AtomicBool::new(true));
+        let stopped = run(&store, &encoder, &IndexOptions { stop: Some(stop), ..options(photos.path()) }, |_, _| {});
+        assert!(matches!(stopped, Err(IndexError::Stopped { .. })), "{stopped:?}");
+        assert!(store.interrupted_run().unwrap(), "the marker stays until a run completes");
+        let committed = store.count_files().unwrap();
+
+        let resumed = run(&store, &encoder, &options(photos.path()), |_, _| {}).unwrap();
+        assert_eq!(resumed.indexed + committed, 6, "what the stopped run committed is not redone");
+        assert_eq!(resumed.removed, 0);
+        assert!(!store.interrupted_run().unwrap());
+        assert_eq!(store.count_embeddings(encoder.id()).unwrap(), 6);
+    }
+
+    #[test]
+    fn a_full_run_re_embeds_everything_and_keeps_ids() {
+        let (photos, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        png(&photos.path().join("x.png"), [1, 2, 3]);
+        let store = Store::open(data.path(), OpenMode::ReadWrite).unwrap();
+        let encoder = HashEncoder::new(ModelId([7; 16]));
+        run(&store, &encoder, &options(photos.path()), |_, _| {}).unwrap();
+        let full = run(&store, &encoder, &IndexOptions { full: true, ..options(photos.path()) }, |_, _| {}).unwrap();
+        assert_eq!(counts(&full), [1, 1, 0, 0, 0, 0]);
+        assert_eq!(store.files().map(|f| f.unwrap().0).collect::<Vec<_>>(), vec![ImageId(1)]);
     }
 }

@@ -3,9 +3,11 @@
 mod cli;
 mod commands;
 
+use std::process::ExitCode;
+
 use clap::Parser;
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let level = match cli.global.verbose {
         0 => "warn",
@@ -20,10 +22,25 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match commands::run(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            exit_code(&e)
         }
     }
+}
+
+/// The one place errors become exit codes: 2 for what the command itself got wrong (a bad
+/// query, an unknown image, an unreadable file, nothing to index), 3 when another process owns
+/// the library, 1 for everything else.
+fn exit_code(e: &anyhow::Error) -> ExitCode {
+    use clipsight::library::LibraryError;
+    use clipsight::store::StoreError;
+    let code = match (e.downcast_ref::<LibraryError>(), e.downcast_ref::<StoreError>()) {
+        (Some(LibraryError::BadQuery(_) | LibraryError::NotFound(_) | LibraryError::Image(_) | LibraryError::NoRoots | LibraryError::OutsideRoots(_)), _) => 2,
+        (Some(LibraryError::ReadOnly), _) | (_, Some(StoreError::InUse { .. })) => 3,
+        _ if e.downcast_ref::<clipsight::search::QueryError>().is_some() => 2,
+        _ => 1,
+    };
+    ExitCode::from(code)
 }

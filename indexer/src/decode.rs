@@ -4,9 +4,8 @@
 use std::io::Cursor;
 
 use image::codecs::jpeg::JpegEncoder;
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
 
-use crate::clip::flatten_to_rgb;
 use crate::exif::{read_exif, ExifMeta, ExifRead};
 
 /// Largest accepted width or height.
@@ -141,9 +140,33 @@ pub fn thumbnail_jpeg(image: &DynamicImage) -> Vec<u8> {
     out
 }
 
+/// Converts any colour type to RGB8: alpha is composited over `fill`, grayscale replicated,
+/// 16-bit and float samples scaled to 8 bits.
+pub fn flatten_to_rgb(image: &DynamicImage, fill: [u8; 3]) -> RgbImage {
+    if !image.color().has_alpha() {
+        return image.to_rgb8();
+    }
+    let rgba = image.to_rgba8();
+    let (w, h) = rgba.dimensions();
+    let mut out = RgbImage::new(w, h);
+    for (src, dst) in rgba.pixels().zip(out.pixels_mut()) {
+        let a = src[3] as u32;
+        for c in 0..3 {
+            dst[c] = ((src[c] as u32 * a + fill[c] as u32 * (255 - a) + 127) / 255) as u8;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transparent_pixels_take_the_fill_colour() {
+        let img = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(2, 2, image::Rgba([200, 0, 0, 0])));
+        assert_eq!(flatten_to_rgb(&img, [1, 2, 3]).get_pixel(0, 0).0, [1, 2, 3]);
+    }
 
     fn png_bytes(img: &DynamicImage) -> Vec<u8> {
         let mut out = Vec::new();

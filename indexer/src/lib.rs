@@ -4,12 +4,18 @@
 //! It knows nothing of storage, HTTP or the command line: `clipsight` (the root crate) decides
 //! what to index and commits the results.
 
-pub mod clip;
-pub mod embedding;
+#![warn(missing_docs)]
 
-pub use clip::{Clip, ClipError, ModelId};
-pub use embedding::Embedding;
+pub mod clip;
 pub mod decode;
+pub mod embedding;
+pub mod encoder;
 pub mod exif;
+mod model_id;
 pub mod pipeline;
 pub mod walk;
+
+pub use clip::{Clip, ClipError};
+pub use embedding::Embedding;
+pub use encoder::{Encoder, HashEncoder};
+pub use model_id::ModelId;

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::bounded;
 use rayon::prelude::*;
 
-use crate::clip::{Clip, ClipError, PreparedImage};
+use crate::clip::{ClipError, PreparedImage};
+use crate::encoder::Encoder;
 use crate::decode::{decode_at_least, thumbnail_jpeg, THUMBNAIL_SIZE};
 use crate::exif::ExifMeta;
 use crate::embedding::Embedding;
@@ -131,7 +132,7 @@ struct Prepared {
 /// in completion order. Returns when every candidate has an outcome, or with the first encoder
 /// error (a model that fails to run is fatal; a bad file is not).
 pub fn run(
-    clip: &Clip,
+    encoder: &dyn Encoder,
     candidates: Vec<Candidate>,
     known: &dyn KnownContent,
     options: PipelineOptions<'_>,
@@ -149,7 +150,7 @@ pub fn run(
                 if options.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
                     return;
                 }
-                match prepare(clip, file, known, times) {
+                match prepare(encoder, file, known, times) {
                     Ok(Step::Prepared(p)) => {
                         let _ = prepared.send(*p);
                     }
@@ -172,7 +173,7 @@ pub fn run(
                 }
                 let start = Instant::now();
                 let inputs: Vec<PreparedImage> = batch.iter_mut().map(|p| std::mem::take(&mut p.input)).collect();
-                let embeddings = clip.encode_images(&inputs)?;
+                let embeddings = encoder.encode_images(&inputs)?;
                 StageTimes::add(&times.encode, start);
                 for (p, embedding) in batch.into_iter().zip(embeddings) {
                     let _ = outcome_tx.send(Outcome::Indexed(IndexedImage {
@@ -201,7 +202,7 @@ enum Step {
     Known { file: Candidate, hash: ContentHash },
 }
 
-fn prepare(clip: &Clip, file: Candidate, known: &dyn KnownContent, times: &StageTimes) -> Result<Step, (PathBuf, String)> {
+fn prepare(encoder: &dyn Encoder, file: Candidate, known: &dyn KnownContent, times: &StageTimes) -> Result<Step, (PathBuf, String)> {
     let start = Instant::now();
     let bytes = std::fs::read(&file.path).map_err(|e| (file.path.clone(), format!("cannot read: {e}")))?;
     let hash = ContentHash(*blake3::hash(&bytes).as_bytes());
@@ -209,9 +210,9 @@ fn prepare(clip: &Clip, file: Candidate, known: &dyn KnownContent, times: &Stage
     if known.is_known(&hash) {
         return Ok(Step::Known { file, hash });
     }
-    let decoded = decode_at_least(&bytes, decode_side(clip)).map_err(|e| (file.path.clone(), e.to_string()))?;
+    let decoded = decode_at_least(&bytes, decode_side(encoder)).map_err(|e| (file.path.clone(), e.to_string()))?;
     let t = StageTimes::add(&times.decode, t);
-    let input = clip
+    let input = encoder
         .preprocess()
         .prepare(&decoded.image)
         .map_err(|e| (file.path.clone(), e.to_string()))?;
@@ -232,9 +233,9 @@ fn prepare(clip: &Clip, file: Candidate, known: &dyn KnownContent, times: &Stage
 
 /// How many pixels the shorter side of a decoded image needs: the model's input side and the
 /// thumbnail's, times [`OVERSAMPLE`] so the resampling filter still sees the detail it would at
-/// full size (parity with the reference preprocessing, tests/parity.rs).
-fn decode_side(clip: &Clip) -> u32 {
-    let (w, h) = clip.preprocess().size;
+/// full size (parity with the reference preprocessing, tests/integration/parity.rs).
+fn decode_side(encoder: &dyn Encoder) -> u32 {
+    let (w, h) = encoder.preprocess().size;
     OVERSAMPLE * w.max(h).max(THUMBNAIL_SIZE)
 }
 
@@ -243,9 +244,9 @@ const OVERSAMPLE: u32 = 1;
 
 /// Reads, decodes and preprocesses one image file for the encoder — the query-side path
 /// (`similar`, `classify`, uploads), without hashing or thumbnails.
-pub fn prepare_file(clip: &Clip, path: &std::path::Path) -> Result<PreparedImage, String> {
+pub fn prepare_file(encoder: &dyn Encoder, path: &std::path::Path) -> Result<PreparedImage, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    prepare_bytes(clip, &bytes).map_err(|e| format!("{}: {e}", path.display()))
+    prepare_bytes(encoder, &bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Why image bytes could not be turned into encoder input.
@@ -260,7 +261,7 @@ pub enum PrepareError {
 }
 
 /// Decodes and preprocesses image bytes held in memory (an upload).
-pub fn prepare_bytes(clip: &Clip, bytes: &[u8]) -> Result<PreparedImage, PrepareError> {
-    let decoded = decode_at_least(bytes, decode_side(clip))?;
-    Ok(clip.preprocess().prepare(&decoded.image)?)
+pub fn prepare_bytes(encoder: &dyn Encoder, bytes: &[u8]) -> Result<PreparedImage, PrepareError> {
+    let decoded = decode_at_least(bytes, decode_side(encoder))?;
+    Ok(encoder.preprocess().prepare(&decoded.image)?)
 }

@@ -95,19 +95,9 @@ impl FlatVectors {
         Ok(Self { map, dim, count, tombstones })
     }
 
-    /// Vectors in the file, tombstones included.
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
-    /// True when the file holds no vectors.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// Vector dimensions.
-    pub fn dim(&self) -> usize {
-        self.dim
+    /// Vectors that are not tombstones.
+    pub fn live(&self) -> usize {
+        self.count.saturating_sub(self.tombstones.len())
     }
 
     fn ids(&self) -> &[u64] {
@@ -188,7 +178,7 @@ mod tests {
     fn a_scan_returns_what_a_plain_exact_ranking_returns() {
         let data = rows(20_000, 24);
         let (_dir, flat) = written(&data, 24, &[]);
-        assert_eq!((flat.len(), flat.dim()), (20_000, 24));
+        assert_eq!((flat.count, flat.dim, flat.live()), (20_000, 24, 20_000));
         let query = data[4321].1.clone();
         let mut expected: Vec<Hit> = data.iter().map(|(id, v)| Hit { id: ImageId(*id), score: dot(&query, v) }).collect();
         rank(&mut expected);

@@ -20,11 +20,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::{ImageId, Store, StoreError};
 
-pub mod flat;
+pub mod bench;
+mod flat;
 mod hit;
+mod index;
 
-pub use flat::FlatVectors;
+use flat::FlatVectors;
 pub use hit::{by_rank, rank, Hit};
+pub use index::{browse, graph_of, open_index, writer, IndexKind, Use, VectorIndex, VectorWriter};
 
 /// Libraries with fewer embeddings than this are scanned exactly: below it a scan is as fast as
 /// the graph and needs no build. Measured with `clipsight bench ann` (512-d, one thread): at 20k
@@ -132,10 +135,23 @@ pub fn dir_of(store: &Store) -> PathBuf {
     store.dir().join("ann")
 }
 
+/// The manifest of the graph persisted for `model`, if any (what `check` compares with the store).
+pub fn manifest(store: &Store, model: ModelId) -> Option<Manifest> {
+    AnnIndex::manifest(&dir_of(store), model)
+}
+
+/// Builds and saves a graph of the library's vectors at its current epoch, whatever its size
+/// (tests of what happens around a persisted graph).
+#[cfg(test)]
+pub(crate) fn save_graph(store: &Store, model: ModelId) {
+    let vectors = store.embeddings(model).collect::<Result<Vec<_>, _>>().unwrap();
+    AnnIndex::build(&vectors, AnnParams::default()).save(&dir_of(store), model, store.epoch().unwrap()).unwrap();
+}
+
 /// The graph for `model`: `None` for small libraries (exact scan), else the persisted graph when
 /// it matches the store's epoch, else a fresh build from the store (saved for next time when the
 /// directory is writable), reporting `progress(inserted, total)` while it builds.
-pub fn open(store: &Store, model: ModelId, params: AnnParams, progress: &mut dyn FnMut(usize, usize)) -> Result<Option<AnnIndex>, AnnError> {
+fn open(store: &Store, model: ModelId, params: AnnParams, progress: &mut dyn FnMut(usize, usize)) -> Result<Option<AnnIndex>, AnnError> {
     let dir = dir_of(store);
     let epoch = store.epoch()?;
     let manifest = AnnIndex::manifest(&dir, model);
@@ -174,7 +190,7 @@ fn rebuild(store: &Store, model: ModelId, params: AnnParams, epoch: u64, progres
 /// The flat copy of the persisted graph's vectors when that graph matches the store's current
 /// epoch (an exact scan over it is then exact for the library), else `None`. Takes no time
 /// beyond mapping the file: what a server uses while the graph itself loads.
-pub fn open_flat(store: &Store, model: ModelId) -> Result<Option<FlatVectors>, AnnError> {
+fn open_flat(store: &Store, model: ModelId) -> Result<Option<FlatVectors>, AnnError> {
     let dir = dir_of(store);
     let Some(manifest) = AnnIndex::manifest(&dir, model) else { return Ok(None) };
     if manifest.epoch != store.epoch()? {
@@ -190,7 +206,7 @@ pub fn open_flat(store: &Store, model: ModelId) -> Result<Option<FlatVectors>, A
 /// Brings a persisted graph up to date after an indexing run that started at `start_epoch`:
 /// inserts what was added, tombstones what was removed, or rebuilds when tombstones pile up.
 /// Without a graph (small library) nothing is done; one is built on first use.
-pub fn update(store: &Store, model: ModelId, start_epoch: u64, added: &[(ImageId, Embedding)], removed: &[ImageId]) -> Result<(), AnnError> {
+fn update(store: &Store, model: ModelId, start_epoch: u64, added: &[(ImageId, Embedding)], removed: &[ImageId]) -> Result<(), AnnError> {
     let dir = dir_of(store);
     let epoch = store.epoch()?;
     let Some(manifest) = AnnIndex::manifest(&dir, model) else { return Ok(()) };
@@ -218,7 +234,7 @@ pub fn update(store: &Store, model: ModelId, start_epoch: u64, added: &[(ImageId
 }
 
 /// An HNSW graph over one model's embeddings.
-pub struct AnnIndex {
+struct AnnIndex {
     hnsw: Hnsw<'static, f32, DistDot>,
     params: AnnParams,
     max_id: u64,
@@ -266,6 +282,11 @@ impl AnnIndex {
     /// True when the graph has no points.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Points that are not tombstones.
+    pub fn live(&self) -> usize {
+        self.len().saturating_sub(self.tombstones.len())
     }
 
     /// Fraction of points that are tombstones (rebuild when it grows large).

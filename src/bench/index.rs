@@ -41,6 +41,12 @@ pub enum BenchError {
     /// The peer pipeline failed.
     #[error("the Python peer pipeline failed: {0}")]
     Peer(String),
+    /// Searching, in process or through `clipsight serve` or `clipsight search`, failed.
+    #[error("searching failed: {0}")]
+    Search(String),
+    /// The `clipsight serve` child failed to start or to answer.
+    #[error("clipsight serve failed: {0}")]
+    Serve(String),
 }
 
 /// Model-only throughput at one batch size.

@@ -1,15 +1,16 @@
 //! `clipsight bench`: printed figures, each a ratio against a baseline measured in the same run
 //! (machines are noisy; absolute numbers travel badly).
 //!
-//! - [`ann`]: the HNSW graph against an exact scan, on synthetic CLIP-like vectors.
+//! - [`crate::ann::bench`]: the HNSW graph against an exact scan, on synthetic CLIP-like vectors.
 //! - [`index`]: end-to-end indexing against the model-only floor and a Python/PIL peer pipeline,
 //!   on generated realistic photos ([`photos`]).
 //! - [`query`]: text-encoder latency against search end to end, in process, CLI and REST.
+//! - [`server`]: a `clipsight serve` child process, for the query bench and the integration tests.
 
-pub mod ann;
 pub mod index;
 pub mod photos;
 pub mod query;
+pub mod server;
 
 /// The process's current resident set size in MiB (`VmRSS`).
 pub fn rss_mb() -> f64 {

@@ -1,5 +1,5 @@
 //! `clipsight bench query`: what a text query costs beyond the text encoder, with `n` stored
-//! vectors (synthetic, CLIP-like: see [`super::ann::Dataset`]).
+//! vectors (synthetic, CLIP-like: see [`crate::ann::bench::Dataset`]).
 //!
 //! Measured in one run: the text encoder alone; search in process (encode + graph or scan +
 //! hydrate); the same through `clipsight serve` over HTTP, with distinct and with repeated
@@ -15,10 +15,11 @@ use serde::Serialize;
 
 use super::index::BenchError;
 use super::quantile;
-use crate::ann::{self, AnnParams};
+use super::server::ServeProcess;
+use crate::ann;
 use crate::keywords::Keywords;
 use crate::search::{self, Mode, SearchOptions};
-use crate::store::{ExifMeta, FileRecord, ImageId, OpenMode, Store};
+use crate::store::{FileRecord, ImageId, OpenMode, Store};
 
 /// p50 and p99 in milliseconds.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -85,21 +86,12 @@ fn library(work: &Path, clip: &Clip, n: usize, progress: &mut dyn FnMut(&str)) -
         return Ok(store);
     }
     progress(&format!("writing {n} synthetic vectors to {}", work.display()));
-    let data = super::ann::Dataset::generate(n, clip.dim(), 0, 7);
+    let data = crate::ann::bench::Dataset::generate(n, clip.dim(), 0, 7);
     for chunk in data.vectors.chunks(10_000) {
         let mut changes = store.changes();
         for (id, e) in chunk {
-            let record = FileRecord {
-                path: format!("/bench/photos/{:03}/img-{:07}.jpg", id.0 % 997, id.0).into_bytes(),
-                size: 1,
-                mtime_ns: 0,
-                hash: distinct_hash(id.0),
-                width: 4000,
-                height: 3000,
-                format: "jpeg".into(),
-                exif: ExifMeta::default(),
-                indexed_at: 0,
-            };
+            let path = format!("/bench/photos/{:03}/img-{:07}.jpg", id.0 % 997, id.0);
+            let record = FileRecord { width: 4000, height: 3000, ..FileRecord::synthetic(&path, distinct_hash(id.0), "jpeg") };
             changes.put_image(*id, &record, clip.id(), e, &[]);
         }
         changes.set_next_image_id(ImageId(n as u64 + 1));
@@ -136,8 +128,8 @@ pub fn run(clip: &Clip, model_dir: &Path, work: &Path, exe: &Path, bench: QueryB
     let setup = Instant::now();
     let store = library(work, clip, n, &mut progress)?;
     progress("opening the graph (built once, then loaded)");
-    let graph = ann::open(&store, clip.id(), AnnParams::default(), &mut |_, _| {}).map_err(|e| BenchError::Peer(e.to_string()))?;
-    let keywords = Keywords::open(&store).map_err(|e| BenchError::Peer(e.to_string()))?;
+    let vectors = ann::open_index(&store, clip.id(), ann::Use::Many, &mut |_, _| {}).map_err(|e| BenchError::Search(e.to_string()))?;
+    let keywords = Keywords::open(&store).map_err(|e| BenchError::Search(e.to_string()))?;
     let setup_s = setup.elapsed().as_secs_f64();
     let texts = queries(samples * 4);
     let (encoder_set, process_set, rest_set) = (&texts[..samples], &texts[samples..samples * 2], &texts[samples * 2..samples * 3]);
@@ -146,11 +138,11 @@ pub fn run(clip: &Clip, model_dir: &Path, work: &Path, exe: &Path, bench: QueryB
         clip.encode_texts(&["warm up"])?;
     }
     // Interleaved, so drift in the machine's speed affects both figures alike.
-    let rankers = search::Rankers { graph: graph.as_ref(), keywords: Some(&keywords), vectors: None };
+    let rankers = search::Rankers { vectors: vectors.as_ref(), keywords: Some(&keywords) };
     let options = SearchOptions { k: 20, mode: Mode::Hybrid, ..Default::default() };
     let search_once = |t: &str| -> Result<(), BenchError> {
-        let query = search::parse(t).map_err(|e| BenchError::Peer(e.to_string()))?;
-        let hits = search::run(&store, clip, &query, options, rankers).map_err(|e| BenchError::Peer(e.to_string()))?;
+        let query = search::parse(t).map_err(|e| BenchError::Search(e.to_string()))?;
+        let hits = search::run(&store, clip, &query, options, rankers).map_err(|e| BenchError::Search(e.to_string()))?;
         for h in hits {
             store.file(h.id)?;
         }
@@ -164,7 +156,7 @@ pub fn run(clip: &Clip, model_dir: &Path, work: &Path, exe: &Path, bench: QueryB
     let (text_encoder, in_process) = (Latency::of(encoder_ms), Latency::of(process_ms));
     progress(&format!("text encoder p50 {:.2} ms", text_encoder.p50_ms));
     progress(&format!("search in process p50 {:.2} ms", in_process.p50_ms));
-    drop(graph);
+    drop(vectors);
     drop(keywords);
     drop(store);
 
@@ -176,8 +168,8 @@ pub fn run(clip: &Clip, model_dir: &Path, work: &Path, exe: &Path, bench: QueryB
     ));
     let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(60)).build();
     let get = |agent: &ureq::Agent, text: &str| -> Result<(), BenchError> {
-        let url = format!("{}/api/search?k=20&q={}", server.base, urlencode(text));
-        agent.get(&url).call().map_err(|e| BenchError::Peer(format!("GET {url}: {e}")))?.into_string()?;
+        let url = format!("{}/api/search?k=20&q={}", server.process.base, urlencode(text));
+        agent.get(&url).call().map_err(|e| BenchError::Serve(format!("GET {url}: {e}")))?.into_string()?;
         Ok(())
     };
     get(&agent, "warm up")?;
@@ -213,7 +205,7 @@ pub fn run(clip: &Clip, model_dir: &Path, work: &Path, exe: &Path, bench: QueryB
                 if out.status.success() {
                     Ok(())
                 } else {
-                    Err(BenchError::Peer(String::from_utf8_lossy(&out.stderr).into_owned()))
+                    Err(BenchError::Search(String::from_utf8_lossy(&out.stderr).into_owned()))
                 }
             })
         })
@@ -258,62 +250,36 @@ pub struct StartTimes {
     pub graph_in_use_s: f64,
 }
 
-/// A `clipsight serve` child on a free port, ready when its graph is in use; killed on drop.
+/// A `clipsight serve` child on a free port, ready when its graph is in use.
 struct Server {
-    child: std::process::Child,
-    base: String,
+    process: ServeProcess,
     times: StartTimes,
 }
 
 impl Server {
     fn start(exe: &Path, data: &Path, model: &Path) -> Result<Self, BenchError> {
-        use std::io::BufRead;
         let started = Instant::now();
-        let mut child = std::process::Command::new(exe)
-            .arg("--data")
-            .arg(data)
-            .arg("--model")
-            .arg(model)
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()?;
-        let mut lines = std::io::BufReader::new(child.stdout.take().expect("piped")).lines();
-        let line = lines.next().transpose()?.unwrap_or_default();
-        let base = line.split_whitespace().find(|w| w.starts_with("http://")).map(|u| u.trim_end_matches('/').to_string());
-        let listening_s = started.elapsed().as_secs_f64();
-        std::thread::spawn(move || for _ in lines {});
-        let mut server = Self {
-            child,
-            base: base.ok_or_else(|| BenchError::Peer(format!("serve did not start: {line:?}")))?,
-            times: StartTimes { listening_s, first_answer_s: 0.0, graph_in_use_s: 0.0 },
-        };
+        let mut serve = std::process::Command::new(exe);
+        serve.arg("--data").arg(data).arg("--model").arg(model).args(["serve", "--bind", "127.0.0.1:0"]).stderr(std::process::Stdio::null());
+        let process = ServeProcess::start(serve).map_err(|e| BenchError::Serve(e.to_string()))?;
         let json = |path: &str| -> Result<serde_json::Value, BenchError> {
-            let body = ureq::get(&format!("{}{path}", server.base)).call().map_err(|e| BenchError::Peer(format!("GET {path}: {e}")))?.into_string()?;
-            serde_json::from_str(&body).map_err(|e| BenchError::Peer(e.to_string()))
+            let body = ureq::get(&format!("{}{path}", process.base)).call().map_err(|e| BenchError::Serve(format!("GET {path}: {e}")))?.into_string()?;
+            serde_json::from_str(&body).map_err(|e| BenchError::Serve(e.to_string()))
         };
         let answer = json("/api/search?q=a%20dog%20on%20the%20beach&k=10")?;
         if answer["results"].as_array().is_none_or(|r| r.is_empty()) {
-            return Err(BenchError::Peer(format!("the first search found nothing: {answer}")));
+            return Err(BenchError::Serve(format!("the first search found nothing: {answer}")));
         }
         let first_answer_s = started.elapsed().as_secs_f64();
         let deadline = Instant::now() + Duration::from_secs(1800);
         while json("/api/stats")?["graph"] == "loading" {
             if Instant::now() > deadline {
-                return Err(BenchError::Peer("the server's graph did not load in 30 minutes".into()));
+                return Err(BenchError::Serve("the server's graph did not load in 30 minutes".into()));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        server.times.first_answer_s = first_answer_s;
-        server.times.graph_in_use_s = started.elapsed().as_secs_f64();
-        Ok(server)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let times = StartTimes { listening_s: process.listening_s, first_answer_s, graph_in_use_s: started.elapsed().as_secs_f64() };
+        Ok(Self { process, times })
     }
 }
 

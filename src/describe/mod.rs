@@ -8,7 +8,7 @@
 //! Vocabulary embeddings are computed once per model and cached in the store.
 
 use clipsight_indexer::embedding::softmax;
-use clipsight_indexer::{Clip, ClipError, Embedding};
+use clipsight_indexer::{ClipError, Embedding, Encoder};
 use serde::Serialize;
 
 use crate::store::{Store, StoreError};
@@ -68,31 +68,31 @@ pub fn vocabulary_words(text: Option<&str>) -> Vec<String> {
 impl Vocabulary {
     /// `words` embedded with `clip`: read from the store when the cached vocabulary has exactly
     /// these words, else embedded and (when the store is writable) cached in place of the old one.
-    pub fn load(store: &Store, clip: &Clip, words: &[String], writable: bool) -> Result<Self, DescribeError> {
-        let mut tags = store.texts(clip.id(), VOCABULARY_KIND)?;
+    pub fn load(store: &Store, encoder: &dyn Encoder, words: &[String], writable: bool) -> Result<Self, DescribeError> {
+        let mut tags = store.texts(encoder.id(), VOCABULARY_KIND)?;
         let cached: Vec<&str> = tags.iter().map(|(t, _)| t.as_str()).collect();
         if cached != words.iter().map(String::as_str).collect::<Vec<_>>() {
             let wanted: Vec<&str> = words.iter().map(String::as_str).collect();
-            tags = embed_tags(clip, &wanted)?;
+            tags = embed_tags(encoder, &wanted)?;
             if writable {
                 let mut changes = store.changes();
-                changes.delete_texts(clip.id(), VOCABULARY_KIND);
+                changes.delete_texts(encoder.id(), VOCABULARY_KIND);
                 for (tag, e) in &tags {
-                    changes.put_text(clip.id(), VOCABULARY_KIND, tag, e);
+                    changes.put_text(encoder.id(), VOCABULARY_KIND, tag, e);
                 }
                 changes.commit()?;
             }
         }
-        Ok(Self { tags, logit_scale: clip.logit_scale() })
+        Ok(Self { tags, logit_scale: encoder.logit_scale() })
     }
 
     /// The vocabulary the library last tagged with (the built-in one if none is cached).
-    pub fn current(store: &Store, clip: &Clip) -> Result<Self, DescribeError> {
-        let tags = store.texts(clip.id(), VOCABULARY_KIND)?;
+    pub fn current(store: &Store, encoder: &dyn Encoder) -> Result<Self, DescribeError> {
+        let tags = store.texts(encoder.id(), VOCABULARY_KIND)?;
         if tags.is_empty() {
-            return Self::load(store, clip, &vocabulary_words(None), false);
+            return Self::load(store, encoder, &vocabulary_words(None), false);
         }
-        Ok(Self { tags, logit_scale: clip.logit_scale() })
+        Ok(Self { tags, logit_scale: encoder.logit_scale() })
     }
 
     /// Tags scored for an image, most probable first.
@@ -120,11 +120,11 @@ impl Vocabulary {
     }
 }
 
-fn embed_tags(clip: &Clip, tags: &[&str]) -> Result<Vec<(String, Embedding)>, DescribeError> {
+fn embed_tags(encoder: &dyn Encoder, tags: &[&str]) -> Result<Vec<(String, Embedding)>, DescribeError> {
     let prompts: Vec<String> = tags.iter().flat_map(|t| TEMPLATES.iter().map(move |tpl| tpl.replace("{}", t))).collect();
     let mut embeddings = Vec::with_capacity(prompts.len());
     for chunk in prompts.chunks(64) {
-        embeddings.extend(clip.encode_texts(chunk)?);
+        embeddings.extend(encoder.encode_texts(&chunk.iter().map(String::as_str).collect::<Vec<_>>())?);
     }
     Ok(tags
         .iter()
@@ -135,9 +135,9 @@ fn embed_tags(clip: &Clip, tags: &[&str]) -> Result<Vec<(String, Embedding)>, De
 
 /// Zero-shot classification (CLIP's recipe): the softmax of the model's scaled cosines between
 /// `image` and each label, and the index of the most probable label.
-pub fn zero_shot<S: AsRef<str>>(clip: &Clip, image: &Embedding, labels: &[S]) -> Result<(Vec<f32>, usize), ClipError> {
-    let texts = clip.encode_texts(labels)?;
-    let logits: Vec<f32> = texts.iter().map(|t| clip.logit_scale() * image.cosine(t)).collect();
+pub fn zero_shot<S: AsRef<str>>(encoder: &dyn Encoder, image: &Embedding, labels: &[S]) -> Result<(Vec<f32>, usize), ClipError> {
+    let texts = encoder.encode_texts(&labels.iter().map(AsRef::as_ref).collect::<Vec<_>>())?;
+    let logits: Vec<f32> = texts.iter().map(|t| encoder.logit_scale() * image.cosine(t)).collect();
     let probs = softmax(&logits);
     let best = probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
     Ok((probs, best))
@@ -145,16 +145,16 @@ pub fn zero_shot<S: AsRef<str>>(clip: &Clip, image: &Embedding, labels: &[S]) ->
 
 /// Adds the lines of a caption corpus to the store (embedded with `clip`); returns how many
 /// new captions were added.
-pub fn add_corpus(store: &Store, clip: &Clip, lines: &[String]) -> Result<usize, DescribeError> {
-    let existing: std::collections::HashSet<String> = store.texts(clip.id(), CORPUS_KIND)?.into_iter().map(|(t, _)| t).collect();
+pub fn add_corpus(store: &Store, encoder: &dyn Encoder, lines: &[String]) -> Result<usize, DescribeError> {
+    let existing: std::collections::HashSet<String> = store.texts(encoder.id(), CORPUS_KIND)?.into_iter().map(|(t, _)| t).collect();
     let mut new: Vec<&str> = lines.iter().map(|l| l.trim()).filter(|l| !l.is_empty() && !existing.contains(*l)).collect();
     new.sort_unstable();
     new.dedup();
     for chunk in new.chunks(64) {
-        let embeddings = clip.encode_texts(chunk)?;
+        let embeddings = encoder.encode_texts(chunk)?;
         let mut changes = store.changes();
         for (text, e) in chunk.iter().zip(&embeddings) {
-            changes.put_text(clip.id(), CORPUS_KIND, text, e);
+            changes.put_text(encoder.id(), CORPUS_KIND, text, e);
         }
         changes.commit()?;
     }
@@ -162,9 +162,9 @@ pub fn add_corpus(store: &Store, clip: &Clip, lines: &[String]) -> Result<usize,
 }
 
 /// The `k` corpus captions closest to an image, best first.
-pub fn best_captions(store: &Store, clip: &Clip, image: &Embedding, k: usize) -> Result<Vec<Scored>, DescribeError> {
+pub fn best_captions(store: &Store, encoder: &dyn Encoder, image: &Embedding, k: usize) -> Result<Vec<Scored>, DescribeError> {
     let mut scored: Vec<Scored> = store
-        .texts(clip.id(), CORPUS_KIND)?
+        .texts(encoder.id(), CORPUS_KIND)?
         .into_iter()
         .map(|(text, e)| Scored { score: image.cosine(&e), text })
         .collect();

@@ -199,19 +199,12 @@ mod tests {
     #[test]
     fn documents_carry_file_folder_camera_date_and_format_words() {
         let record = FileRecord {
-            path: b"/photos/trips/2019/IMG_beach-party.jpg".to_vec(),
-            size: 1,
-            mtime_ns: 0,
-            hash: [0; 32],
-            width: 1,
-            height: 1,
-            format: "jpeg".into(),
             exif: crate::store::ExifMeta {
                 make: Some("Canon".into()),
                 date_taken: crate::store::CaptureDate::parse("2019:06:01 10:00:00"),
                 ..Default::default()
             },
-            indexed_at: 0,
+            ..FileRecord::synthetic("/photos/trips/2019/IMG_beach-party.jpg", [0; 32], "jpeg")
         };
         let text = document_text(&record);
         for word in ["IMG_beach-party", "trips", "2019", "Canon", "2019-06-01", "jpeg"] {

@@ -16,6 +16,8 @@ use std::fmt;
 
 use clipsight_indexer::exif::parse_day;
 
+use crate::filters::Filters;
+
 /// What a term refers to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TermKind {
@@ -34,28 +36,6 @@ pub struct Term {
     pub weight: f32,
     /// What to embed.
     pub kind: TermKind,
-}
-
-/// Restrictions on which images may be returned.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Filters {
-    /// Path must contain this folder (a path fragment, matched on whole components).
-    pub folders: Vec<String>,
-    /// Taken on or after this day (`after:YYYY-MM-DD`), from EXIF.
-    pub after: Option<jiff::civil::Date>,
-    /// Taken before this day (`before:YYYY-MM-DD`), from EXIF.
-    pub before: Option<jiff::civil::Date>,
-    /// Camera make or model contains this (case-insensitive).
-    pub camera: Option<String>,
-    /// File format ("jpeg", "png", ...).
-    pub format: Option<String>,
-}
-
-impl Filters {
-    /// True when no filter is set.
-    pub fn is_empty(&self) -> bool {
-        *self == Filters::default()
-    }
 }
 
 /// A parsed query.

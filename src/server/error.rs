@@ -10,7 +10,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::search::SearchError;
+use crate::library::LibraryError;
 
 /// An error answered to the client.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -82,12 +82,16 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<SearchError> for ApiError {
-    fn from(e: SearchError) -> Self {
+/// The one place library errors become HTTP statuses.
+impl From<LibraryError> for ApiError {
+    fn from(e: LibraryError) -> Self {
         match e {
-            SearchError::Query(q) => Self::bad_request("bad_query", q.to_string()),
-            SearchError::UnknownImage(id) => Self::not_found(format!("no image with id {id} in this library")),
-            SearchError::File(m) => Self::bad_request("bad_query", m),
+            LibraryError::NotFound(m) => Self::not_found(m),
+            LibraryError::ReadOnly => Self::new(StatusCode::CONFLICT, "read_only", "another process is indexing this library; this server only reads it"),
+            e @ LibraryError::OutsideRoots(_) => Self::new(StatusCode::FORBIDDEN, "outside_roots", e.to_string()),
+            LibraryError::BadQuery(m) => Self::bad_request("bad_query", m),
+            LibraryError::Image(e) => super::upload::prepare_error(e),
+            e @ LibraryError::NoRoots => Self::new(StatusCode::CONFLICT, "no_roots", e.to_string()),
             other => Self::internal(other),
         }
     }
@@ -95,7 +99,7 @@ impl From<SearchError> for ApiError {
 
 impl From<crate::search::QueryError> for ApiError {
     fn from(e: crate::search::QueryError) -> Self {
-        Self::bad_request("bad_query", format!("bad query: {e}"))
+        LibraryError::from(e).into()
     }
 }
 
@@ -149,24 +153,6 @@ fn log_server_error<B>(res: &ServiceResponse<B>) {
         let route = request.match_pattern().unwrap_or_else(|| request.path().to_string());
         let cause = res.response().error().map(ToString::to_string).unwrap_or_default();
         tracing::error!("{} {route} → {}: {cause}", request.method(), res.status().as_u16());
-    }
-}
-
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> Self {
-        Self::internal(e)
-    }
-}
-
-impl From<clipsight_indexer::ClipError> for ApiError {
-    fn from(e: clipsight_indexer::ClipError) -> Self {
-        Self::internal(e)
-    }
-}
-
-impl From<crate::describe::DescribeError> for ApiError {
-    fn from(e: crate::describe::DescribeError) -> Self {
-        Self::internal(e)
     }
 }
 

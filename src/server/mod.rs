@@ -7,17 +7,13 @@
 //! ```
 
 mod auth;
-mod derived;
 pub mod error;
-mod jobs;
 mod json;
-mod library;
 mod metrics;
 pub mod openapi;
+mod params;
 mod routes;
 mod upload;
-pub mod views;
-mod watch;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,12 +24,9 @@ use actix_web::dev::Service;
 use actix_web::http::StatusCode;
 use actix_web::middleware::{Compress, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
-use clipsight_indexer::Clip;
 use utoipa_actix_web::{scope, AppExt};
 
-pub use library::{IndexSettings, Library};
-
-use crate::store::Store;
+use crate::library::{watch, Library, Trigger};
 use error::{extractor_error, ApiError};
 
 /// Largest total size of a request's headers.
@@ -79,7 +72,7 @@ pub enum ServeError {
 /// Caps glibc's malloc arenas. By default every thread that allocates may get its own arena (up
 /// to 8 per core), each keeping its high-water mark: under 64 concurrent connections while
 /// indexing, the server's RSS grew 12–20 % in a minute without leaking anything; with two
-/// arenas it grew 0.4 % at the same throughput (tests/load.rs).
+/// arenas it grew 0.4 % at the same throughput (tests/integration/load.rs).
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator tunable; it is called before the server's threads
@@ -92,10 +85,10 @@ fn limit_malloc_arenas() {
 /// Serves the library until SIGINT/SIGTERM; in-flight requests finish, then the store is flushed
 /// and closed before this returns.
 /// `writable` is false when another process holds the writer lock.
-pub fn serve(store: Store, clip: Clip, settings: IndexSettings, writable: bool, options: ServeOptions) -> Result<(), ServeError> {
+pub fn serve(library: Library, options: ServeOptions) -> Result<(), ServeError> {
     let started = Instant::now();
     limit_malloc_arenas();
-    let library = Arc::new(Library::new(store, clip, settings, writable));
+    let library = Arc::new(library);
     let worker = {
         let library = library.clone();
         std::thread::Builder::new().name("clipsight-jobs".into()).spawn(move || library.work())?
@@ -106,7 +99,7 @@ pub fn serve(store: Store, clip: Clip, settings: IndexSettings, writable: bool, 
         let library = library.clone();
         std::thread::Builder::new().name("clipsight-warm".into()).spawn(move || {
             let started = Instant::now();
-            match library.clip().encode_texts(&["a photo"]) {
+            match library.encoder().encode_texts(&["a photo"]) {
                 Ok(_) => tracing::info!("text encoder ready after {:.2}s", started.elapsed().as_secs_f64()),
                 Err(e) => tracing::warn!("cannot load the text encoder: {e}"),
             }
@@ -114,88 +107,20 @@ pub fn serve(store: Store, clip: Clip, settings: IndexSettings, writable: bool, 
     }
     let watcher = if options.watch.is_empty() {
         None
-    } else if !writable {
+    } else if !library.writable() {
         tracing::warn!("--watch ignored: another process owns this library");
         None
     } else {
         let w = watch::watch(&library, &options.watch)?;
-        let _ = library.start_indexing(jobs::Trigger::Startup);
+        let _ = library.start_indexing(Trigger::Startup);
         Some(w)
     };
     if !options.bind.ip().is_loopback() && options.token.is_none() {
         tracing::warn!("listening on {} beyond loopback without --token: anyone on the network can start indexing jobs", options.bind);
     }
 
-    let data = web::Data::from(library.clone());
-    let doc = web::Data::new(openapi::document(options.token.is_some()));
-    let metrics = web::Data::new(metrics::Metrics::default());
-    let token = web::Data::new(auth::Token(options.token.clone()));
-    let limit = web::Data::new(upload::UploadLimit(options.upload_limit));
-    let server = HttpServer::new(move || {
-        let metrics_mw = metrics.clone();
-        App::new()
-            .app_data(data.clone())
-            .app_data(doc.clone())
-            .app_data(metrics.clone())
-            .app_data(token.clone())
-            .app_data(limit.clone())
-            .app_data(web::JsonConfig::default().limit(1 << 20).error_handler(|e, _| {
-                let status = match &e {
-                    actix_web::error::JsonPayloadError::Overflow { .. } | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-                    actix_web::error::JsonPayloadError::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    _ => StatusCode::BAD_REQUEST,
-                };
-                extractor_error("bad_json", e, status)
-            }))
-            .app_data(web::QueryConfig::default().error_handler(|e, _| extractor_error("bad_parameter", e, StatusCode::BAD_REQUEST)))
-            .app_data(web::PathConfig::default().error_handler(|e, _| extractor_error("bad_path", e, StatusCode::BAD_REQUEST)))
-            // Innermost: panics become JSON 500s, and every 5xx is logged with its route.
-            .wrap_fn(error::answer_panics)
-            .wrap(Compress::default())
-            .wrap(
-                DefaultHeaders::new()
-                    .add(("X-Content-Type-Options", "nosniff"))
-                    .add(("X-Frame-Options", "DENY"))
-                    .add(("Referrer-Policy", "no-referrer"))
-                    .add(("Content-Security-Policy", "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'")),
-            )
-            .wrap_fn(|req, srv| {
-                // actix reads at most 128 KiB of request head; we accept 16 KiB of headers.
-                let size: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
-                let fut = (size <= MAX_HEADER_BYTES).then(|| srv.call(req));
-                async move {
-                    match fut {
-                        Some(fut) => fut.await,
-                        None => Err(ApiError::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large", format!("request headers are limited to {MAX_HEADER_BYTES} bytes")).into()),
-                    }
-                }
-            })
-            .wrap_fn(move |req, srv| {
-                let started = Instant::now();
-                let method = req.method().to_string();
-                let metrics = metrics_mw.clone();
-                let fut = srv.call(req);
-                async move {
-                    // An error here (a handler that panicked) is counted too, under "unmatched":
-                    // its request is gone with it.
-                    let res = fut.await.inspect_err(|e| {
-                        metrics.observe(&method, "unmatched", e.as_response_error().status_code().as_u16(), started.elapsed().as_secs_f64());
-                    })?;
-                    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
-                    metrics.observe(&method, &route, res.status().as_u16(), started.elapsed().as_secs_f64());
-                    Ok(res)
-                }
-            })
-            .into_utoipa_app()
-            .service(scope("/api").configure(routes::api))
-            .into_app()
-            .route("/metrics", web::get().to(routes::system::metrics))
-            .route("/", web::get().to(routes::web_ui::index))
-            .route("/{file}", web::get().to(routes::web_ui::asset))
-            .default_service(web::to(|req: actix_web::HttpRequest, doc: web::Data<utoipa::openapi::OpenApi>| async move {
-                openapi::unrouted(&doc, req.method(), req.path())
-            }))
-    })
+    let shared = Shared::new(library.clone(), &options);
+    let server = HttpServer::new(move || app(&shared))
     // Responses go out as soon as they are written: with Nagle's algorithm a keep-alive client's
     // delayed ACK added ~40 ms to every response (measured with `clipsight bench query`).
     .on_connect(|conn, _| {
@@ -236,6 +161,109 @@ pub fn serve(store: Store, clip: Clip, settings: IndexSettings, writable: bool, 
     Ok(())
 }
 
+/// What every HTTP worker's app shares: the library, the OpenAPI document, the metrics, the
+/// token and the upload limit.
+#[derive(Clone)]
+pub struct Shared {
+    library: web::Data<Library>,
+    doc: web::Data<utoipa::openapi::OpenApi>,
+    metrics: web::Data<metrics::Metrics>,
+    token: web::Data<auth::Token>,
+    limit: web::Data<upload::UploadLimit>,
+}
+
+impl Shared {
+    /// The state for serving `library` with `options`' token and upload limit.
+    pub fn new(library: Arc<Library>, options: &ServeOptions) -> Self {
+        Self {
+            library: web::Data::from(library),
+            doc: web::Data::new(openapi::document(options.token.is_some())),
+            metrics: web::Data::new(metrics::Metrics::default()),
+            token: web::Data::new(auth::Token(options.token.clone())),
+            limit: web::Data::new(upload::UploadLimit(options.upload_limit)),
+        }
+    }
+}
+
+/// The whole application — routes, middleware, error handlers — for one worker; `serve` runs it
+/// on sockets, tests call it in process (`actix_web::test::init_service(app(&shared))`).
+pub fn app(
+    shared: &Shared,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let Shared { library, doc, metrics, token, limit } = shared.clone();
+    let metrics_mw = metrics.clone();
+    App::new()
+        .app_data(library)
+        .app_data(doc)
+        .app_data(metrics)
+        .app_data(token)
+        .app_data(limit)
+        .app_data(web::JsonConfig::default().limit(1 << 20).error_handler(|e, _| {
+            let status = match &e {
+                actix_web::error::JsonPayloadError::Overflow { .. } | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                actix_web::error::JsonPayloadError::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            extractor_error("bad_json", e, status)
+        }))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| extractor_error("bad_parameter", e, StatusCode::BAD_REQUEST)))
+        .app_data(web::PathConfig::default().error_handler(|e, _| extractor_error("bad_path", e, StatusCode::BAD_REQUEST)))
+        // Innermost: panics become JSON 500s, and every 5xx is logged with its route.
+        .wrap_fn(error::answer_panics)
+        .wrap(Compress::default())
+        .wrap(
+            DefaultHeaders::new()
+                .add(("X-Content-Type-Options", "nosniff"))
+                .add(("X-Frame-Options", "DENY"))
+                .add(("Referrer-Policy", "no-referrer"))
+                .add(("Content-Security-Policy", "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'")),
+        )
+        .wrap_fn(|req, srv| {
+            // actix reads at most 128 KiB of request head; we accept 16 KiB of headers.
+            let size: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+            let fut = (size <= MAX_HEADER_BYTES).then(|| srv.call(req));
+            async move {
+                match fut {
+                    Some(fut) => fut.await,
+                    None => Err(ApiError::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large", format!("request headers are limited to {MAX_HEADER_BYTES} bytes")).into()),
+                }
+            }
+        })
+        .wrap_fn(move |req, srv| {
+            let started = Instant::now();
+            let method = req.method().to_string();
+            let metrics = metrics_mw.clone();
+            let fut = srv.call(req);
+            async move {
+                // An error here (a handler that panicked) is counted too, under "unmatched":
+                // its request is gone with it.
+                let res = fut.await.inspect_err(|e| {
+                    metrics.observe(&method, "unmatched", e.as_response_error().status_code().as_u16(), started.elapsed().as_secs_f64());
+                })?;
+                let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+                metrics.observe(&method, &route, res.status().as_u16(), started.elapsed().as_secs_f64());
+                Ok(res)
+            }
+        })
+        .into_utoipa_app()
+        .service(scope("/api").configure(routes::api))
+        .into_app()
+        .route("/metrics", web::get().to(routes::system::metrics))
+        .route("/", web::get().to(routes::web_ui::index))
+        .route("/{file}", web::get().to(routes::web_ui::asset))
+        .default_service(web::to(|req: actix_web::HttpRequest, doc: web::Data<utoipa::openapi::OpenApi>| async move {
+            openapi::unrouted(&doc, req.method(), req.path())
+        }))
+}
+
 /// A future that completes at the first SIGTERM or SIGINT, for actix-web's `shutdown_signal`
 /// (a graceful stop: in-flight requests finish within the shutdown timeout). The handlers are
 /// installed by this call, before the server announces its address: actix-web's own are only
@@ -271,5 +299,68 @@ fn close(mut library: Arc<Library>) {
             }
             Err(_) => return tracing::warn!("the library is still in use after {}s; exiting without closing it (its data is flushed)", CLOSE_WAIT.as_secs()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The routes in process, over a library with a model-free encoder: parse → library →
+    //! serialize, and the one mapping of library errors to statuses.
+
+    use actix_web::test;
+    use clipsight_indexer::{HashEncoder, ModelId};
+
+    use super::*;
+    use crate::library::IndexSettings;
+    use crate::store::{OpenMode, Store};
+
+    fn library(writable: bool) -> (tempfile::TempDir, tempfile::TempDir, Arc<Library>) {
+        let (photos, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for (name, rgb) in [("red.png", [220, 10, 10]), ("blue.png", [10, 10, 220])] {
+            image::RgbImage::from_pixel(40, 30, image::Rgb(rgb)).save(photos.path().join(name)).unwrap();
+        }
+        let settings = IndexSettings { roots: vec![photos.path().to_path_buf()], hidden: false, batch_size: 4, tag_vocabulary: vec!["red".into()] };
+        let store = Store::open(data.path(), OpenMode::ReadWrite).unwrap();
+        let library = Library::new(store, Box::new(HashEncoder::new(ModelId([5; 16]))), settings, writable).unwrap();
+        if writable {
+            library.index(&[], false, |_, _| {}).unwrap();
+        }
+        (photos, data, Arc::new(library))
+    }
+
+    fn options() -> ServeOptions {
+        ServeOptions { bind: "127.0.0.1:0".parse().unwrap(), token: None, upload_limit: 1 << 20, watch: Vec::new(), workers: 1 }
+    }
+
+    #[actix_web::test]
+    async fn routes_answer_through_the_library_and_its_errors_map_to_statuses() {
+        let (_photos, _data, library) = library(true);
+        let app = test::init_service(app(&Shared::new(library, &options()))).await;
+
+        let stats: serde_json::Value = test::call_and_read_body_json(&app, test::TestRequest::get().uri("/api/stats").to_request()).await;
+        assert_eq!((stats["images"].as_u64(), stats["missing_embeddings"].as_u64()), (Some(2), Some(0)), "{stats}");
+
+        let found: serde_json::Value = test::call_and_read_body_json(&app, test::TestRequest::get().uri("/api/search?q=type:png&k=5").to_request()).await;
+        assert_eq!(found["results"].as_array().unwrap().len(), 2, "{found}");
+        let id = found["results"][0]["id"].as_u64().unwrap();
+        let similar: serde_json::Value = test::call_and_read_body_json(&app, test::TestRequest::get().uri(&format!("/api/images/{id}/similar?k=1")).to_request()).await;
+        assert_eq!(similar["results"][0]["id"].as_u64(), Some(id), "an image is most similar to itself");
+
+        for (uri, status, code) in [("/api/images/999", 404, "not_found"), ("/api/jobs/77", 404, "not_found"), ("/api/search?q=after:2020-13-01", 400, "bad_query")] {
+            let res = test::call_service(&app, test::TestRequest::get().uri(uri).to_request()).await;
+            assert_eq!(res.status().as_u16(), status, "{uri}");
+            let body: serde_json::Value = test::read_body_json(res).await;
+            assert_eq!(body["error"]["code"], code, "{uri}: {body}");
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_reader_answers_409_to_an_indexing_request() {
+        let (_photos, _data, library) = library(false);
+        let app = test::init_service(app(&Shared::new(library, &options()))).await;
+        let res = test::call_service(&app, test::TestRequest::post().uri("/api/index").to_request()).await;
+        assert_eq!(res.status().as_u16(), 409);
+        let body: serde_json::Value = test::read_body_json(res).await;
+        assert_eq!(body["error"]["code"], "read_only");
     }
 }

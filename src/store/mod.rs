@@ -8,10 +8,13 @@
 //! Writes that belong together go through one [`Changes`] (a RocksDB WriteBatch).
 
 mod records;
+#[cfg(test)]
+pub mod test_support;
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clipsight_indexer::{Embedding, ModelId};
 use clipsight_migrations::{cf, COLUMN_FAMILIES};
@@ -73,12 +76,14 @@ pub enum OpenMode {
     ReadOnly,
 }
 
-/// An open library database.
+/// An open library database. Clones share the one open database (and writer lock): the derived
+/// indexes that evaluate filters against records hold a clone.
+#[derive(Clone)]
 pub struct Store {
-    db: DB,
+    db: Arc<DB>,
     dir: PathBuf,
     /// The writer lock; `None` for a read-only store.
-    writer_lock: Option<File>,
+    writer_lock: Option<Arc<File>>,
 }
 
 impl Store {
@@ -102,7 +107,7 @@ impl Store {
                 if report.from != report.to && report.from != 0 {
                     tracing::info!("library upgraded from schema v{} to v{}", report.from, report.to);
                 }
-                Ok(Self { db, dir: dir.to_path_buf(), writer_lock: Some(lock) })
+                Ok(Self { db: Arc::new(db), dir: dir.to_path_buf(), writer_lock: Some(Arc::new(lock)) })
             }
             OpenMode::ReadOnly => {
                 if !db_path.join("CURRENT").is_file() {
@@ -120,7 +125,7 @@ impl Store {
                 if version < clipsight_migrations::LATEST {
                     return Err(StoreError::NeedsUpgrade(dir.to_path_buf()));
                 }
-                Ok(Self { db, dir: dir.to_path_buf(), writer_lock: None })
+                Ok(Self { db: Arc::new(db), dir: dir.to_path_buf(), writer_lock: None })
             }
         }
     }
@@ -291,17 +296,20 @@ impl Store {
         Ok(self.get_meta(EPOCH_KEY)?.and_then(|b| Some(u64::from_be_bytes(b.as_slice().try_into().ok()?))).unwrap_or(0))
     }
 
-    /// Number of embeddings stored for `model`.
+    /// Number of embeddings stored for `model` (a key scan: nothing is decoded).
     pub fn count_embeddings(&self, model: ModelId) -> Result<usize> {
-        let mut n = 0;
-        for item in self.db.prefix_iterator_cf(self.cf(cf::EMBEDDINGS), model.0) {
-            let (k, _) = item?;
-            if !k.starts_with(&model.0) {
-                break;
-            }
-            n += 1;
-        }
-        Ok(n)
+        self.embedding_ids(model).try_fold(0, |n, id| id.map(|_| n + 1))
+    }
+
+    /// The ids of the images embedded with `model`, ascending (keys only: nothing is decoded).
+    pub fn embedding_ids(&self, model: ModelId) -> impl Iterator<Item = Result<ImageId>> + '_ {
+        self.db
+            .prefix_iterator_cf(self.cf(cf::EMBEDDINGS), model.0)
+            .take_while(move |item| item.as_ref().map_or(true, |(k, _)| k.starts_with(&model.0)))
+            .map(|item| {
+                let (k, _) = item?;
+                ImageId::from_key(&k[16..]).ok_or_else(|| StoreError::Corrupt("bad embedding key".into()))
+            })
     }
 
     /// The next unused image id.
@@ -359,17 +367,20 @@ impl Changes<'_> {
         self.batch.delete_cf(s.cf(cf::HASHES), hash_key(&record.hash, id));
     }
 
-    /// Deletes an image everywhere: record, indexes, thumbnail, the embeddings of every model.
-    pub fn delete_image(&mut self, id: ImageId, record: &FileRecord) {
+    /// Deletes an image everywhere: record, indexes, thumbnail, the embeddings of every model
+    /// (fails, deleting nothing, when the models cannot be listed).
+    pub fn delete_image(&mut self, id: ImageId, record: &FileRecord) -> Result<()> {
+        let models = self.store.models()?;
         self.unindex_record(id, record);
         let s = self.store;
         self.batch.delete_cf(s.cf(cf::FILES), id.to_key());
         self.batch.delete_cf(s.cf(cf::THUMBS), id.to_key());
         self.batch.delete_cf(s.cf(cf::TAGS), id.to_key());
         self.bumps_epoch = true;
-        for model in s.models().unwrap_or_default() {
+        for model in models {
             self.batch.delete_cf(s.cf(cf::EMBEDDINGS), embedding_key(model, id));
         }
+        Ok(())
     }
 
     /// Stores a text embedding of `model` (`kind` b'c' corpus caption, b'v' vocabulary entry).
@@ -474,17 +485,7 @@ mod tests {
     use super::*;
 
     fn record(path: &str, hash: u8) -> FileRecord {
-        FileRecord {
-            path: path.as_bytes().to_vec(),
-            size: 10,
-            mtime_ns: 5,
-            hash: [hash; 32],
-            width: 4,
-            height: 3,
-            format: "png".into(),
-            exif: ExifMeta::default(),
-            indexed_at: 0,
-        }
+        FileRecord { size: 10, mtime_ns: 5, width: 4, height: 3, ..FileRecord::synthetic(path, [hash; 32], "png") }
     }
 
     #[test]
@@ -538,7 +539,7 @@ mod tests {
         assert_eq!(store.next_image_id().unwrap(), ImageId(2));
         assert_eq!(store.models().unwrap(), vec![model]);
         let mut c = store.changes();
-        c.delete_image(ImageId(1), &record("/x.png", 3));
+        c.delete_image(ImageId(1), &record("/x.png", 3)).unwrap();
         c.commit().unwrap();
         assert_eq!(store.count_files().unwrap(), 0);
         assert!(store.id_by_path(b"/x.png").unwrap().is_none());

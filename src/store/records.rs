@@ -54,6 +54,12 @@ pub struct FileRecord {
 }
 
 impl FileRecord {
+    /// A record of a file known only by path and content hash (a 1×1 `format` image, no EXIF):
+    /// what synthetic libraries (benches, tests) store; callers set the fields they care about.
+    pub fn synthetic(path: &str, hash: [u8; 32], format: &str) -> Self {
+        Self { path: path.as_bytes().to_vec(), size: 1, mtime_ns: 0, hash, width: 1, height: 1, format: format.into(), exif: ExifMeta::default(), indexed_at: 0 }
+    }
+
     /// The path as an OS path.
     pub fn path(&self) -> std::path::PathBuf {
         path_from_bytes(&self.path)

@@ -10,7 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use super::model_dir::ModelId;
+use crate::ModelId;
 use super::ClipError;
 
 /// clipsight's per-user cache folder: `$XDG_CACHE_HOME/clipsight`, else `~/.cache/clipsight`.

@@ -2,6 +2,7 @@
 //! preprocessing, behind [`Clip::encode_images`] and [`Clip::encode_texts`].
 
 mod id_cache;
+mod json;
 mod model_dir;
 mod preprocess;
 mod runtime;
@@ -12,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 pub use id_cache::user_cache_dir;
-pub use model_dir::{ModelConfig, ModelDir, ModelId, DEFAULT_LOGIT_SCALE};
-pub use preprocess::{flatten_to_rgb, Interpolation, PreparedImage, PreprocessConfig, ResizeMode};
+pub use model_dir::{ModelConfig, ModelDir, DEFAULT_LOGIT_SCALE};
+pub use preprocess::{Interpolation, PreparedImage, PreprocessConfig, ResizeMode};
 pub use runtime::{locate_library, Device, RuntimeOptions};
 pub use session::{ActiveDevice, IdType, ImageLayout};
 pub use tokenize::TextTokenizer;
@@ -21,6 +22,7 @@ pub use tokenize::TextTokenizer;
 use session::{ImageEncoder, TextEncoder};
 
 use crate::embedding::Embedding;
+use crate::ModelId;
 
 /// Everything that can go wrong loading or running a model.
 #[derive(Debug, thiserror::Error)]

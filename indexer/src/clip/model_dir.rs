@@ -9,55 +9,20 @@
 //! textual/tokenizer_config.json (optional) pad_token
 //! ```
 
-use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use super::id_cache::IdCache;
+use super::json::read_json;
 use super::preprocess::PreprocessConfig;
 use super::ClipError;
+use crate::ModelId;
 
 /// The multiplier of cosine similarities before a softmax when the model does not declare one
 /// (OpenAI CLIP's learned temperature converges to this clamp).
 pub const DEFAULT_LOGIT_SCALE: f32 = 100.0;
-
-/// Identifies a model by the content of its two ONNX files, so embeddings from different models
-/// are never mixed. 16 bytes of a BLAKE3 hash.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ModelId(pub [u8; 16]);
-
-impl ModelId {
-    /// Hex form, used in logs, JSON and file names.
-    pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    /// Parses the hex form written by [`ModelId::to_hex`].
-    pub fn from_hex(s: &str) -> Option<Self> {
-        if s.len() != 32 {
-            return None;
-        }
-        let mut out = [0u8; 16];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-        }
-        Some(Self(out))
-    }
-}
-
-impl fmt::Display for ModelId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl fmt::Debug for ModelId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ModelId({})", self.to_hex())
-    }
-}
 
 /// What config.json says about the model (open_clip's model config format, as Immich saves it).
 #[derive(Debug, Clone)]
@@ -193,14 +158,6 @@ impl ModelDir {
         id.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
         Ok(ModelId(id))
     }
-}
-
-pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ClipError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ClipError::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| ClipError::Model {
-        path: path.to_path_buf(),
-        message: format!("invalid JSON: {e}"),
-    })
 }
 
 fn parse_config(path: &Path) -> Result<ModelConfig, ClipError> {

@@ -10,8 +10,9 @@ use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, RgbImage};
 use serde::Deserialize;
 
-use super::model_dir::read_json;
+use super::json::read_json;
 use super::ClipError;
+use crate::decode::flatten_to_rgb;
 
 /// How the image is fitted into the model's input size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -198,23 +199,6 @@ pub struct PreparedImage {
     pub pixels: Vec<u8>,
 }
 
-/// Converts any colour type to RGB8: alpha is composited over `fill`, grayscale replicated,
-/// 16-bit and float samples scaled to 8 bits.
-pub fn flatten_to_rgb(image: &DynamicImage, fill: [u8; 3]) -> RgbImage {
-    if !image.color().has_alpha() {
-        return image.to_rgb8();
-    }
-    let rgba = image.to_rgba8();
-    let (w, h) = rgba.dimensions();
-    let mut out = RgbImage::new(w, h);
-    for (src, dst) in rgba.pixels().zip(out.pixels_mut()) {
-        let a = src[3] as u32;
-        for c in 0..3 {
-            dst[c] = ((src[c] as u32 * a + fill[c] as u32 * (255 - a) + 127) / 255) as u8;
-        }
-    }
-    out
-}
 
 /// torchvision `Resize(int)`: the shorter side becomes `target`, the longer `int(target * long / short)`.
 fn shortest_side_size(w: u32, h: u32, target: u32) -> (u32, u32) {
@@ -292,12 +276,6 @@ mod tests {
         assert_eq!(round_half_even(1.5), 2.0);
         assert_eq!(round_half_even(2.5), 2.0);
         assert_eq!(round_half_even(2.6), 3.0);
-    }
-
-    #[test]
-    fn transparent_pixels_take_the_fill_colour() {
-        let img = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(2, 2, image::Rgba([200, 0, 0, 0])));
-        assert_eq!(flatten_to_rgb(&img, [1, 2, 3]).get_pixel(0, 0).0, [1, 2, 3]);
     }
 
     #[test]

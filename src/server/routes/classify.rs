@@ -6,9 +6,11 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::server::error::{ApiError, ErrorBody};
-use crate::server::library::Library;
+use crate::library::Library;
 use crate::server::upload::{self, UploadLimit};
-use crate::server::views::{ClassifyResponse, MatrixRequest, MatrixResponse};
+use crate::library::views::{ClassifyResponse, MatrixResponse};
+use crate::library::ImageRef;
+use crate::server::params::MatrixRequest;
 
 /// The multipart body of `POST /api/classify`.
 #[derive(Deserialize, ToSchema)]
@@ -67,7 +69,7 @@ pub async fn classify(library: web::Data<Library>, limit: web::Data<UploadLimit>
     let bytes = form.image()?.to_vec();
     Ok(web::Json(
         web::block(move || {
-            let embedding = library.embed_upload(&bytes)?;
+            let embedding = library.embed_bytes(&bytes)?;
             library.classify(&embedding, labels)
         })
         .await??,
@@ -90,6 +92,6 @@ pub async fn matrix(library: web::Data<Library>, body: web::Json<MatrixRequest>)
     if body.images.is_empty() || body.texts.is_empty() || body.images.len() > MAX_LABELS || body.texts.len() > MAX_LABELS {
         return Err(ApiError::bad_request("bad_matrix", format!("give 1 to {MAX_LABELS} image ids and 1 to {MAX_LABELS} texts")));
     }
-    let images: Vec<u64> = body.images.iter().map(|id| id.0).collect();
+    let images: Vec<ImageRef> = body.images.iter().map(|id| ImageRef::Id(id.0)).collect();
     Ok(web::Json(web::block(move || library.matrix(&images, &body.texts)).await??))
 }

@@ -6,10 +6,10 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::search::{Mode, Query, Term, TermKind};
 use crate::server::error::{ApiError, ErrorBody};
-use crate::server::library::Library;
-use crate::server::views::{DescribeResponse, ImageView, Page, SearchResponse};
+use crate::library::{ImageRef, Library};
+use crate::library::views::{DescribeResponse, ImageView, SearchResponse};
+use crate::server::params::Page;
 
 /// Parameters of `describe`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -86,9 +86,9 @@ pub async fn file(library: web::Data<Library>, id: web::Path<u64>, req: HttpRequ
 #[get("/images/{id}/similar")]
 pub async fn similar(library: web::Data<Library>, id: web::Path<u64>, page: web::Query<Page>) -> Result<web::Json<SearchResponse>, ApiError> {
     let (k, offset) = page.resolve()?;
-    let query = Query { terms: vec![Term { weight: 1.0, kind: TermKind::Image(id.into_inner()) }], ..Default::default() };
-    let options = crate::search::SearchOptions { k, offset, min_score: None, allow_files: false, mode: Mode::Vector };
-    Ok(web::Json(web::block(move || library.search(&query, None, options)).await??))
+    let options = crate::search::SearchOptions { k, offset, ..Default::default() };
+    let target = ImageRef::Id(id.into_inner());
+    Ok(web::Json(web::block(move || library.similar(target, options)).await??))
 }
 
 /// Image → text: the closest captions of the library's corpus and the likeliest tags.
@@ -107,5 +107,5 @@ pub async fn describe(library: web::Data<Library>, id: web::Path<u64>, params: w
         return Err(ApiError::bad_request("bad_parameter", "k must be between 1 and 100"));
     }
     let id = id.into_inner();
-    Ok(web::Json(web::block(move || library.describe(id, k)).await??))
+    Ok(web::Json(web::block(move || library.describe(&ImageRef::Id(id), k)).await??))
 }

@@ -5,8 +5,7 @@ use actix_web::{get, post, web, HttpResponse};
 
 use crate::server::auth::Authorized;
 use crate::server::error::{ApiError, ErrorBody};
-use crate::server::jobs::{Job, Trigger};
-use crate::server::library::Library;
+use crate::library::{Job, Library, Trigger};
 
 /// Re-scans the library's folders (new, changed, moved and deleted files). Needs the bearer
 /// token when the server has one. A job already queued is returned instead of a second one.
@@ -37,6 +36,5 @@ pub async fn index(library: web::Data<Library>, _auth: Authorized) -> Result<Htt
 )]
 #[get("/jobs/{id}")]
 pub async fn job(library: web::Data<Library>, id: web::Path<u64>) -> Result<web::Json<Job>, ApiError> {
-    let id = id.into_inner();
-    library.jobs().get(id).map(web::Json).ok_or_else(|| ApiError::not_found(format!("no job {id}")))
+    Ok(web::Json(library.job(id.into_inner())?))
 }

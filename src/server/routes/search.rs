@@ -8,9 +8,10 @@ use utoipa::{IntoParams, ToSchema};
 use crate::search::{self, Mode, Query, SearchOptions, Term, TermKind};
 use crate::server::error::{ApiError, ErrorBody};
 use crate::server::json::WholeNumber;
-use crate::server::library::Library;
+use crate::library::Library;
 use crate::server::upload::{self, UploadLimit};
-use crate::server::views::{Page, SearchResponse};
+use crate::library::views::SearchResponse;
+use crate::server::params::Page;
 
 /// Query-string parameters of `GET /api/search`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -228,7 +229,7 @@ pub async fn search_image(
     let bytes = form.image()?.to_vec();
     Ok(web::Json(
         web::block(move || {
-            let vector = library.embed_upload(&bytes)?;
+            let vector = library.embed_bytes(&bytes)?;
             library.search(&query, Some(vector), options)
         })
         .await??,

@@ -4,33 +4,10 @@ use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::server::derived::GraphState;
+use crate::library::views::{Facets, Stats};
+use crate::library::Library;
 use crate::server::error::{ApiError, ErrorBody};
-use crate::server::jobs::Job;
-use crate::server::library::Library;
 use crate::server::metrics::Metrics;
-use crate::server::views::Facets;
-
-/// The library at a glance.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Stats {
-    /// Images in the library.
-    pub images: usize,
-    /// The model's id (hex).
-    pub model: String,
-    /// Embedding dimension.
-    pub dim: usize,
-    /// Indexed folders.
-    pub roots: Vec<String>,
-    /// Whether an indexing job is queued or running.
-    pub indexing: bool,
-    /// The running job.
-    pub job: Option<Job>,
-    /// How vector queries are answered.
-    pub graph: GraphState,
-    /// Whether this server may index (false while another process owns the library).
-    pub writable: bool,
-}
 
 /// Liveness.
 #[derive(Debug, Serialize, ToSchema)]
@@ -43,21 +20,7 @@ pub struct Health {
 #[utoipa::path(tag = "system", responses((status = 200, description = "Stats", body = Stats), (status = 500, description = "Store failure", body = ErrorBody)))]
 #[get("/stats")]
 pub async fn stats(library: web::Data<Library>) -> Result<web::Json<Stats>, ApiError> {
-    Ok(web::Json(
-        web::block(move || -> Result<Stats, ApiError> {
-            Ok(Stats {
-                images: library.image_count()?,
-                model: library.clip().id().to_hex(),
-                dim: library.clip().dim(),
-                roots: library.store().roots()?.iter().map(|r| r.display().to_string()).collect(),
-                indexing: library.jobs().busy(),
-                job: library.jobs().running(),
-                graph: library.graph_state(),
-                writable: library.writable(),
-            })
-        })
-        .await??,
-    ))
+    Ok(web::Json(web::block(move || library.stats()).await??))
 }
 
 /// Folders, cameras, formats and the date range present, for filter chips.

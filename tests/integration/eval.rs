@@ -1,9 +1,7 @@
 //! Retrieval quality of the trained fixture model on 500 held-out scenes, measured by clipsight
 //! (`clipsight eval`) and by the Python reference side by side.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[test]
 fn held_out_retrieval_meets_the_targets_and_matches_the_python_reference() {

@@ -1,31 +1,24 @@
-//! The REST API, route by route, against a real `clipsight serve` with the trained fixture model:
-//! results, error shapes (`{"error":{"code","message"}}` with the right status), limits, the
-//! bearer token, the OpenAPI document, `--watch` and clean shutdown.
+//! The REST API, route by route, with the trained fixture model: results, error shapes
+//! (`{"error":{"code","message"}}` with the right status), limits, the bearer token, the OpenAPI
+//! document — in process ([`InProcess`]) — and, with a real `clipsight serve` ([`Server`]),
+//! `--watch`, indexing jobs, a second server, signals and clean shutdown.
 
-mod common;
+use clipsight::server::ServeOptions;
 
-use std::sync::OnceLock;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
-/// A scene folder indexed once, shared by the tests that only read.
-fn shared() -> &'static SceneLibrary {
-    static LIB: OnceLock<SceneLibrary> = OnceLock::new();
-    LIB.get_or_init(|| SceneLibrary::index(300, 4242))
-}
-
-/// A server over the shared library (several may run at once: the first writes, the rest read).
-fn server() -> Server {
-    Server::start(&shared().data, &[])
+/// The app in process over the shared library, read-only (several may run at once).
+fn server() -> InProcess {
+    InProcess::read_only(&scene_library().data)
 }
 
 fn caption_of(path: &str) -> String {
-    shared().caption_of(path)
+    scene_library().caption_of(path)
 }
 
 fn single(colour: &str, shape: &str) -> String {
-    shared().single(colour, shape)
+    scene_library().single(colour, shape)
 }
 
 /// Asserts the error shape and code of a response.
@@ -106,7 +99,7 @@ fn post_search_combines_the_query_language_with_weighted_terms() {
 fn uploading_an_image_finds_it_and_bad_uploads_get_4xx() {
     let s = server();
     let file = single("blue", "square");
-    let bytes = std::fs::read(shared().photos.join(&file)).unwrap();
+    let bytes = std::fs::read(scene_library().photos.join(&file)).unwrap();
     let (ct, body) = multipart(&[("image", Some("query.png"), &bytes)]);
     let (status, out, _) = s.call("POST", "/api/search/image?k=5", Some((&ct, &body)), &[]);
     let v: Value = serde_json::from_slice(&out).unwrap();
@@ -132,7 +125,8 @@ fn uploading_an_image_finds_it_and_bad_uploads_get_4xx() {
 
 #[test]
 fn uploads_over_the_limit_are_413_and_pixel_bombs_are_refused() {
-    let s = Server::start(&shared().data, &["--upload-limit-mb", "1"]);
+    let options = ServeOptions { bind: "127.0.0.1:0".parse().unwrap(), token: None, upload_limit: 1_000_000, watch: Vec::new(), workers: 1 };
+    let s = InProcess::serve(open_library(&scene_library().data, false), options);
     let big = vec![0xffu8; 1_500_000];
     let (ct, body) = multipart(&[("image", Some("big.jpg"), &big)]);
     let (status, out, _) = s.call("POST", "/api/search/image", Some((&ct, &body)), &[]);
@@ -187,7 +181,7 @@ fn image_routes_return_metadata_thumbnail_original_similar_and_description() {
 
     let (status, original, ct) = s.call("GET", &format!("/api/images/{id}/file"), None, &[]);
     assert_eq!((status, ct.as_str()), (200, "image/png"));
-    assert_eq!(original, std::fs::read(shared().photos.join(&file)).unwrap(), "the original's bytes");
+    assert_eq!(original, std::fs::read(scene_library().photos.join(&file)).unwrap(), "the original's bytes");
 
     let (status, v) = s.json("GET", &format!("/api/images/{id}/similar?k=4"), None);
     assert_eq!(status, 200, "{v}");
@@ -216,7 +210,7 @@ fn originals_whose_files_resolve_outside_the_roots_are_refused() {
     let outside = tmp.path().join("outside");
     std::fs::create_dir_all(&photos).unwrap();
     std::fs::create_dir_all(&outside).unwrap();
-    let src = shared().photos.join(single("red", "circle"));
+    let src = scene_library().photos.join(single("red", "circle"));
     std::fs::copy(&src, photos.join("inside.png")).unwrap();
     std::fs::copy(&src, outside.join("secret.png")).unwrap();
     let data = tmp.path().join("data");
@@ -224,7 +218,7 @@ fn originals_whose_files_resolve_outside_the_roots_are_refused() {
     // After indexing, the file is replaced by a symlink that leads out of the root.
     std::fs::remove_file(photos.join("inside.png")).unwrap();
     std::os::unix::fs::symlink(outside.join("secret.png"), photos.join("inside.png")).unwrap();
-    let s = Server::start(&data, &[]);
+    let s = InProcess::read_only(&data);
     let (_, v) = s.json("GET", "/api/search?q=&k=5", None);
     let id = v["results"][0]["id"].as_u64().unwrap();
     let (status, out, _) = s.call("GET", &format!("/api/images/{id}/file"), None, &[]);
@@ -235,7 +229,7 @@ fn originals_whose_files_resolve_outside_the_roots_are_refused() {
 fn classify_picks_the_shape_and_rejects_fewer_than_two_labels() {
     let s = server();
     let file = single("green", "triangle");
-    let bytes = std::fs::read(shared().photos.join(&file)).unwrap();
+    let bytes = std::fs::read(scene_library().photos.join(&file)).unwrap();
     let labels = "a photo of a circle,a photo of a square,a photo of a triangle,a photo of a star";
     let (ct, body) = multipart(&[("image", Some("q.png"), &bytes), ("labels", None, labels.as_bytes())]);
     let (status, out, _) = s.call("POST", "/api/classify", Some((&ct, &body)), &[]);
@@ -299,7 +293,7 @@ fn unknown_routes_get_a_json_404_and_undocumented_methods_a_405_with_allow() {
         assert!(v["error"]["code"].is_string(), "{v}");
     }
     for (method, path, allow) in [("DELETE", "/api/search", "GET, POST"), ("PUT", "/api/images/1", "GET"), ("GET", "/api/index", "POST")] {
-        let response = ureq::request(method, &format!("{}{path}", s.base)).call();
+        let response = ureq::request(method, &format!("{}{path}", s.base())).call();
         let Err(ureq::Error::Status(status, response)) = response else { panic!("{method} {path} succeeded") };
         assert_eq!((status, response.header("allow")), (405, Some(allow)), "{method} {path}");
         let v: Value = serde_json::from_str(&response.into_string().unwrap()).unwrap();
@@ -356,7 +350,7 @@ fn indexing_over_http_needs_the_token_and_picks_up_new_files() {
     let tmp = tempfile::tempdir().unwrap();
     let photos = tmp.path().join("photos");
     std::fs::create_dir_all(&photos).unwrap();
-    let src = &shared().photos;
+    let src = &scene_library().photos;
     let files = [single("red", "circle"), single("blue", "square"), single("green", "triangle")];
     std::fs::copy(src.join(&files[0]), photos.join(&files[0])).unwrap();
     let data = tmp.path().join("data");
@@ -409,7 +403,7 @@ fn watch_indexes_an_idle_folder_once_and_each_change_with_one_job() {
     let tmp = tempfile::tempdir().unwrap();
     let photos = tmp.path().join("photos");
     std::fs::create_dir_all(photos.join("trip")).unwrap();
-    let src = &shared().photos;
+    let src = &scene_library().photos;
     let names: Vec<String> = [("red", "circle"), ("green", "circle"), ("blue", "circle"), ("green", "square")].iter().map(|(c, s)| single(c, s)).collect();
     for (i, name) in names.iter().enumerate() {
         let folder = if i % 2 == 0 { photos.clone() } else { photos.join("trip") };
@@ -443,7 +437,7 @@ fn sigterm_stops_the_server_cleanly_and_the_library_reopens() {
     let tmp = tempfile::tempdir().unwrap();
     let photos = tmp.path().join("photos");
     std::fs::create_dir_all(&photos).unwrap();
-    std::fs::copy(shared().photos.join(single("red", "circle")), photos.join("a.png")).unwrap();
+    std::fs::copy(scene_library().photos.join(single("red", "circle")), photos.join("a.png")).unwrap();
     let data = tmp.path().join("data");
     let s = Server::start(&data, &["--watch", photos.to_str().unwrap()]);
     s.wait_idle();
@@ -461,12 +455,12 @@ fn a_stop_signal_as_soon_as_the_address_is_printed_stops_cleanly_and_indexing_re
     std::fs::create_dir_all(&photos).unwrap();
     let names: Vec<String> = ["red", "green", "blue"].iter().map(|c| single(c, "circle")).collect();
     for name in &names {
-        std::fs::copy(shared().photos.join(name), photos.join(name)).unwrap();
+        std::fs::copy(scene_library().photos.join(name), photos.join(name)).unwrap();
     }
     let data = tmp.path().join("data");
     // The watched folder is being indexed when the signal arrives.
-    for name in ["TERM", "INT", "TERM"] {
-        let status = Server::start(&data, &["--watch", photos.to_str().unwrap()]).stop_with(name);
+    for (name, signal) in [("TERM", libc::SIGTERM), ("INT", libc::SIGINT), ("TERM", libc::SIGTERM)] {
+        let status = Server::start(&data, &["--watch", photos.to_str().unwrap()]).stop_with(signal);
         assert!(status.success(), "SIG{name}: exit status {status}");
     }
     let s = Server::start(&data, &["--watch", photos.to_str().unwrap()]);
@@ -478,7 +472,7 @@ fn a_second_server_on_a_library_in_use_serves_read_only() {
     let tmp = tempfile::tempdir().unwrap();
     let photos = tmp.path().join("photos");
     std::fs::create_dir_all(&photos).unwrap();
-    std::fs::copy(shared().photos.join(single("red", "circle")), photos.join("a.png")).unwrap();
+    std::fs::copy(scene_library().photos.join(single("red", "circle")), photos.join("a.png")).unwrap();
     let data = tmp.path().join("data");
     let first = Server::start(&data, &["--watch", photos.to_str().unwrap()]);
     first.wait_idle();
@@ -514,12 +508,12 @@ fn path_traversal_attempts_never_escape() {
     let tmp = tempfile::tempdir().unwrap();
     let photos = tmp.path().join("photos");
     std::fs::create_dir_all(&photos).unwrap();
-    std::fs::copy(shared().photos.join(single("red", "circle")), photos.join("a.png")).unwrap();
+    std::fs::copy(scene_library().photos.join(single("red", "circle")), photos.join("a.png")).unwrap();
     let secret = tmp.path().join("secret.txt");
     std::fs::write(&secret, "TOP-SECRET-CONTENT").unwrap();
     let data = tmp.path().join("data");
     json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
-    let s = Server::start(&data, &[]);
+    let s = InProcess::read_only(&data);
     let secret_abs = secret.to_str().unwrap().to_string();
     let attempts: Vec<String> = vec![
         "/../../../../etc/passwd".into(),
@@ -562,7 +556,7 @@ fn path_traversal_attempts_never_escape() {
     assert!(attempts.len() >= 30);
     let mut escapes = Vec::new();
     for target in &attempts {
-        let (status, body) = raw_get(&s.base, target);
+        let (status, body) = raw_get(s.base(), target);
         let text = String::from_utf8_lossy(&body);
         let leaked = text.contains("root:x:0:0") || text.contains("TOP-SECRET-CONTENT") || text.contains("[workspace]") || text.contains("[core]") || text.contains("fn main()");
         // The only file a traversal-looking request may get is a legitimate one (image 1 itself).
@@ -601,7 +595,7 @@ mod fuzz {
         runner(200)
             .run(&strategy, |(q, k, offset, mode)| {
                 let target = format!("/api/search?q={}&k={}&offset={}&mode={}", urlencode(&q), urlencode(&k), urlencode(&offset), urlencode(&mode));
-                let (status, body) = raw_get(&s.base, &target);
+                let (status, body) = raw_get(s.base(), &target);
                 prop_assert!(status == 200 || is_json_error(status, &body), "{} → {} {}", target, status, String::from_utf8_lossy(&body));
                 Ok(())
             })
@@ -654,7 +648,7 @@ fn oversized_bodies_and_headers_are_refused_and_slow_clients_are_cut_off() {
     let (status, out, _) = s.call("POST", "/api/search", Some(("application/json", big.as_bytes())), &[]);
     assert_error(status, &serde_json::from_slice(&out).unwrap(), 413, "bad_json");
     // A 64 KiB header.
-    let addr = s.base.trim_start_matches("http://").to_string();
+    let addr = s.base().trim_start_matches("http://").to_string();
     let mut stream = std::net::TcpStream::connect(&addr).unwrap();
     stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
     write!(stream, "GET /api/health HTTP/1.1\r\nHost: {addr}\r\nX-Big: {}\r\n\r\n", "b".repeat(64 * 1024)).unwrap();
@@ -679,7 +673,7 @@ fn oversized_bodies_and_headers_are_refused_and_slow_clients_are_cut_off() {
 
 #[test]
 fn listening_beyond_loopback_without_a_token_logs_a_warning() {
-    let mut child = clipsight(&shared().data)
+    let mut child = clipsight(&scene_library().data)
         .args(["serve", "--bind", "0.0.0.0:0"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -702,15 +696,16 @@ fn listening_beyond_loopback_without_a_token_logs_a_warning() {
 #[test]
 fn schemathesis_finds_no_failure_and_no_schema_error() {
     use std::io::Write;
+    let _heavy = heavy();
     let tool = python().parent().unwrap().join("schemathesis");
     assert!(tool.exists(), "{} is missing: scripts/setup.sh installs it into .venv", tool.display());
     let tmp = tempfile::tempdir().unwrap();
     let photos = tmp.path().join("photos");
     std::fs::create_dir_all(photos.join("trips")).unwrap();
-    for (i, name) in shared().manifest["images"].as_array().unwrap().iter().take(20).enumerate() {
+    for (i, name) in scene_library().manifest["images"].as_array().unwrap().iter().take(20).enumerate() {
         let name = name["file"].as_str().unwrap();
         let folder = if i % 2 == 0 { photos.clone() } else { photos.join("trips") };
-        std::fs::copy(shared().photos.join(name), folder.join(name)).unwrap();
+        std::fs::copy(scene_library().photos.join(name), folder.join(name)).unwrap();
     }
     let odd = [(exif::Tag::DateTimeOriginal, "2019:06:0é 10:00:00".as_bytes().to_vec()), (exif::Tag::Make, b"Ca\xffnon".to_vec())];
     std::fs::write(photos.join("odd-exif.jpg"), jpeg_with_exif([200, 30, 30], &odd)).unwrap();
@@ -723,7 +718,7 @@ fn schemathesis_finds_no_failure_and_no_schema_error() {
         cmd.arg("--config-file")
             .arg(root().join("tests/schemathesis.toml"))
             .args(["--no-color", "run"])
-            .arg(format!("{}/api/openapi.json", server.base))
+            .arg(format!("{}/api/openapi.json", server.base()))
             .args(["--checks", "all", "--seed", "1"])
             .current_dir(tmp.path());
         if let Some(t) = token {

@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use serde::Serialize;
 
-use crate::ann::{rank, AnnIndex, AnnParams, Hit};
+use super::{rank, AnnIndex, AnnParams, Hit};
 use crate::store::ImageId;
 
 /// Latent dimensionality of the synthetic embeddings.
@@ -111,11 +111,11 @@ fn exact_top(vectors: &[(ImageId, Embedding)], q: &Embedding, k: usize) -> Vec<H
 pub fn run(n: usize, dim: usize, queries: usize, efs: &[usize], params: AnnParams, mut progress: impl FnMut(&str)) -> AnnReport {
     let data = Dataset::generate(n, dim, queries, 7);
     progress(&format!("generated {n} vectors of {dim} dimensions"));
-    let before = super::rss_mb();
+    let before = crate::bench::rss_mb();
     let started = Instant::now();
     let index = AnnIndex::build(&data.vectors, params);
     let build_s = started.elapsed().as_secs_f64();
-    let memory_mb = super::rss_mb() - before;
+    let memory_mb = crate::bench::rss_mb() - before;
     progress(&format!("built the graph in {build_s:.1}s"));
     let mut runs = Vec::new();
     let mut exact_seconds = 0.0;

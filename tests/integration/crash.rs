@@ -3,14 +3,12 @@
 //! batch), and the HNSW graph's persistence — must leave a library that reopens, resumes, passes
 //! `clipsight check`, and ends equal to one built in a single clean run.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Scenes generated once; trials copy them.

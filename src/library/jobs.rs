@@ -8,6 +8,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::index::IndexSummary;
+use crate::sync::lock;
+
 /// Jobs kept for `GET /api/jobs/{id}` after they finish.
 const KEEP_FINISHED: usize = 100;
 
@@ -57,8 +60,7 @@ pub struct Job {
     /// When it finished.
     pub finished_at: Option<u64>,
     /// The run's summary (counts, skipped files with reasons), once done.
-    #[schema(value_type = Option<Object>)]
-    pub summary: Option<serde_json::Value>,
+    pub summary: Option<IndexSummary>,
     /// Why it failed.
     pub error: Option<String>,
 }
@@ -85,7 +87,7 @@ pub struct Jobs {
 impl Jobs {
     /// Queues an indexing job, or returns the one already queued (it will see the same files).
     pub fn submit(&self, trigger: Trigger) -> Job {
-        let mut q = self.queue.lock().expect("jobs lock");
+        let mut q = lock(&self.queue);
         if let Some(job) = q.queued.and_then(|id| q.jobs.get(&id)) {
             return job.clone();
         }
@@ -115,23 +117,23 @@ impl Jobs {
 
     /// A job by id.
     pub fn get(&self, id: u64) -> Option<Job> {
-        self.queue.lock().expect("jobs lock").jobs.get(&id).cloned()
+        lock(&self.queue).jobs.get(&id).cloned()
     }
 
     /// The running job, if any.
     pub fn running(&self) -> Option<Job> {
-        self.queue.lock().expect("jobs lock").jobs.values().find(|j| j.state == JobState::Running).cloned()
+        lock(&self.queue).jobs.values().find(|j| j.state == JobState::Running).cloned()
     }
 
     /// Whether a job is queued or running.
     pub fn busy(&self) -> bool {
-        let q = self.queue.lock().expect("jobs lock");
+        let q = lock(&self.queue);
         q.queued.is_some() || q.jobs.values().any(|j| j.state == JobState::Running)
     }
 
     /// Blocks until a job is queued (returns it, now running) or the queue stops (None).
     pub fn next(&self) -> Option<u64> {
-        let mut q = self.queue.lock().expect("jobs lock");
+        let mut q = lock(&self.queue);
         loop {
             if q.stopping {
                 return None;
@@ -143,21 +145,21 @@ impl Jobs {
                 }
                 return Some(id);
             }
-            q = self.wake.wait(q).expect("jobs lock");
+            q = self.wake.wait(q).unwrap_or_else(std::sync::PoisonError::into_inner);
         }
     }
 
     /// Records progress of the running job.
     pub fn progress(&self, id: u64, done: usize, total: usize) {
-        if let Some(job) = self.queue.lock().expect("jobs lock").jobs.get_mut(&id) {
+        if let Some(job) = lock(&self.queue).jobs.get_mut(&id) {
             job.done = done;
             job.total = total;
         }
     }
 
     /// Records the end of a job.
-    pub fn finish(&self, id: u64, outcome: Result<serde_json::Value, String>) {
-        if let Some(job) = self.queue.lock().expect("jobs lock").jobs.get_mut(&id) {
+    pub fn finish(&self, id: u64, outcome: Result<IndexSummary, String>) {
+        if let Some(job) = lock(&self.queue).jobs.get_mut(&id) {
             job.finished_at = Some(now());
             match outcome {
                 Ok(summary) => {
@@ -174,7 +176,7 @@ impl Jobs {
 
     /// Makes [`Jobs::next`] return `None`: the worker exits after its current job.
     pub fn stop(&self) {
-        self.queue.lock().expect("jobs lock").stopping = true;
+        lock(&self.queue).stopping = true;
         self.wake.notify_all();
     }
 }
@@ -193,7 +195,7 @@ mod tests {
         assert_eq!(jobs.get(a.id).unwrap().state, JobState::Running);
         let c = jobs.submit(Trigger::Api);
         assert_ne!(c.id, a.id, "a job submitted while one runs is a new job");
-        jobs.finish(a.id, Ok(serde_json::json!({"indexed": 1})));
+        jobs.finish(a.id, Ok(IndexSummary { indexed: 1, ..Default::default() }));
         assert_eq!(jobs.get(a.id).unwrap().state, JobState::Done);
         assert!(jobs.busy());
     }

@@ -1,14 +1,12 @@
 //! `clipsight model pull` against a local server speaking the Hugging Face hub API (no real hub
 //! is reachable from CI): listing, download, checksum verification, resume.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use sha2::Digest;
 
 /// Serves the fixture model as `immich-app/Tiny__test`. With `corrupt`, model files are served

@@ -2,13 +2,11 @@
 //! for 60 s (CLIPSIGHT_LOAD_SECONDS to change) while `--watch` indexing runs → no errors, no
 //! timeouts, bounded memory. Prints the request count, p50/p99 latency and RSS growth.
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -17,6 +15,7 @@ fn rss_kib(pid: u32) -> u64 {
 
 #[test]
 fn mixed_traffic_at_64_connections_while_indexing_has_no_errors_and_bounded_memory() {
+    let _heavy = heavy();
     let seconds: u64 = std::env::var("CLIPSIGHT_LOAD_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
     let tmp = tempfile::tempdir().unwrap();
     let pool = tmp.path().join("pool");
@@ -59,7 +58,7 @@ fn mixed_traffic_at_64_connections_while_indexing_has_no_errors_and_bounded_memo
     let deadline = started + Duration::from_secs(seconds);
     let clients: Vec<_> = (0..64)
         .map(|c| {
-            let (base, ids, latencies, errors) = (server.base.clone(), ids.clone(), latencies.clone(), errors.clone());
+            let (base, ids, latencies, errors) = (server.base().to_string(), ids.clone(), latencies.clone(), errors.clone());
             std::thread::spawn(move || {
                 let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(10)).build();
                 let mut n = c;

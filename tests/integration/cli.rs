@@ -1,23 +1,14 @@
 //! End-to-end behaviour of the `clipsight` CLI with the trained fixture model: real retrieval on
 //! generated scenes, zero-shot classification, incremental re-indexing and bad input.
 
-mod common;
-
 use std::path::Path;
-use std::sync::OnceLock;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
-
-/// A scene folder indexed once and shared by the read-only tests.
-fn library() -> &'static SceneLibrary {
-    static LIB: OnceLock<SceneLibrary> = OnceLock::new();
-    LIB.get_or_init(|| SceneLibrary::index(300, 4242))
-}
 
 #[test]
 fn text_search_ranks_a_red_circle_first() {
-    let lib = library();
+    let lib = scene_library();
     assert!(!lib.singles("red", "circle").is_empty(), "precondition: the scene seed contains a red circle");
     // The default (hybrid) ranking: no file name or folder mentions red circles, so CLIP decides.
     let v = json_of(clipsight(&lib.data).args(["--json", "search", "a red circle", "-k", "5"]));
@@ -33,7 +24,7 @@ fn text_search_ranks_a_red_circle_first() {
 
 #[test]
 fn search_pages_with_offset() {
-    let lib = library();
+    let lib = scene_library();
     let all = json_of(clipsight(&lib.data).args(["--json", "search", "a green star", "-k", "6"]));
     let page = json_of(clipsight(&lib.data).args(["--json", "search", "a green star", "-k", "3", "--offset", "3"]));
     assert_eq!(all["results"].as_array().unwrap()[3..].to_vec(), *page["results"].as_array().unwrap());
@@ -41,7 +32,7 @@ fn search_pages_with_offset() {
 
 #[test]
 fn classify_picks_the_right_shape_with_probability_above_half() {
-    let lib = library();
+    let lib = scene_library();
     let shapes = ["circle", "square", "triangle", "star", "cross", "heart", "hexagon", "diamond"];
     let labels = shapes.iter().map(|s| format!("a photo of a {s}")).collect::<Vec<_>>().join(",");
     let cases: Vec<(String, String)> = lib.manifest["images"]
@@ -70,7 +61,7 @@ fn classify_picks_the_right_shape_with_probability_above_half() {
 /// the library's other single blue squares, before any image of another colour or shape.
 #[test]
 fn similar_on_a_blue_square_returns_blue_squares_first() {
-    let lib = library();
+    let lib = scene_library();
     let squares = lib.singles("blue", "square");
     assert!(squares.len() >= 2, "precondition: the scene seed contains two single blue squares");
     for query in &squares {
@@ -90,7 +81,7 @@ fn similar_on_a_blue_square_returns_blue_squares_first() {
 
 #[test]
 fn embed_prints_unit_vectors_of_the_model_dimension() {
-    let lib = library();
+    let lib = scene_library();
     let v = json_of(clipsight(&lib.data).args(["--json", "embed", "--text", "a red circle", "--text", "a blue square"]));
     let dim = v["dim"].as_u64().unwrap() as usize;
     assert_eq!(v["model"].as_str().unwrap().len(), 32);
@@ -103,7 +94,7 @@ fn embed_prints_unit_vectors_of_the_model_dimension() {
 
 #[test]
 fn embed_and_matrix_take_several_files_after_one_flag_as_a_shell_glob_gives_them() {
-    let lib = library();
+    let lib = scene_library();
     let files: Vec<std::path::PathBuf> =
         lib.manifest["images"].as_array().unwrap()[..3].iter().map(|i| lib.photos.join(i["file"].as_str().unwrap())).collect();
     // `--image photos/*.png` reaches clipsight as one flag followed by every file.
@@ -127,7 +118,7 @@ fn embed_and_matrix_take_several_files_after_one_flag_as_a_shell_glob_gives_them
 
 #[test]
 fn matrix_prints_similarities_and_the_infonce_loss_of_matched_pairs() {
-    let lib = library();
+    let lib = scene_library();
     let imgs = lib.manifest["images"].as_array().unwrap()[..3].to_vec();
     let mut cmd = clipsight(&lib.data);
     cmd.args(["--json", "matrix"]);
@@ -161,7 +152,7 @@ fn matrix_prints_similarities_and_the_infonce_loss_of_matched_pairs() {
 
 #[test]
 fn stats_report_no_missing_embeddings_after_indexing() {
-    let lib = library();
+    let lib = scene_library();
     let v = json_of(clipsight(&lib.data).args(["--json", "stats"]));
     assert_eq!(v["images"], 300);
     assert_eq!(v["missing_embeddings"], 0);
@@ -305,7 +296,7 @@ img.save(sys.argv[1], quality=90, exif=exif)
 
 #[test]
 fn query_language_combines_images_negatives_and_filters() {
-    let lib = library();
+    let lib = scene_library();
     // +img:ID finds the image itself first.
     let first = json_of(clipsight(&lib.data).args(["--json", "search", "a blue square", "-k", "1"]));
     let id = first["results"][0]["id"].as_u64().unwrap();
@@ -348,7 +339,7 @@ fn folder_filters_apply_inside_the_ranking_and_still_fill_k() {
 
 #[test]
 fn a_malformed_query_is_an_error_pointing_at_the_token() {
-    let lib = library();
+    let lib = scene_library();
     let out = clipsight(&lib.data).args(["search", "dog after:2019-13-01"]).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -409,7 +400,7 @@ fn hybrid_search_fuses_file_name_keywords_with_clip_similarity() {
 
 #[test]
 fn describe_returns_the_scenes_own_caption_from_an_added_corpus() {
-    let lib = library();
+    let lib = scene_library();
     let tmp = tempfile::tempdir().unwrap();
     // A private copy of the library: adding texts writes to it.
     let data = tmp.path().join("data");

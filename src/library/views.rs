@@ -1,7 +1,8 @@
-//! What the API returns: JSON views of library data, with their OpenAPI schemas.
+//! What the library's operations return, as both front ends show it: the REST API's JSON
+//! bodies (with their OpenAPI schemas) and the CLI's `--json` output are the same views.
 
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::store::{FileRecord, ImageId};
 
@@ -178,18 +179,6 @@ pub struct ClassifyResponse {
     pub best: String,
 }
 
-/// Body of `POST /api/matrix`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MatrixRequest {
-    /// Indexed image ids (rows).
-    #[schema(value_type = Vec<u64>, min_items = 1, max_items = 256)]
-    pub images: Vec<super::json::WholeNumber>,
-    /// Texts (columns).
-    #[schema(min_items = 1, max_items = 256)]
-    pub texts: Vec<String>,
-}
-
 /// Cosine similarities of images × texts.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MatrixResponse {
@@ -214,32 +203,42 @@ pub struct Facets {
     pub date_max: Option<String>,
 }
 
-/// Paging parameters shared by result lists.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct Page {
-    /// Results to return (1–1000, default 20).
-    #[param(minimum = 1, maximum = 1000)]
-    pub k: Option<usize>,
-    /// Results to skip (at most 100000).
-    #[param(maximum = 100000)]
-    pub offset: Option<usize>,
+/// One model's embeddings in the library.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ModelStats {
+    /// Model id (hex).
+    pub id: String,
+    /// Images embedded with it.
+    pub embedded: usize,
+    /// Images not (yet) embedded with it.
+    pub missing: usize,
 }
 
-impl Page {
-    /// The most results one request may ask for.
-    pub const MAX_K: usize = 1000;
-
-    /// `(k, offset)` with defaults, or an error for out-of-range values.
-    pub fn resolve(&self) -> Result<(usize, usize), super::error::ApiError> {
-        let k = self.k.unwrap_or(20);
-        if k == 0 || k > Self::MAX_K {
-            return Err(super::error::ApiError::bad_request("bad_parameter", format!("k must be between 1 and {}", Self::MAX_K)));
-        }
-        let offset = self.offset.unwrap_or(0);
-        if offset > 100_000 {
-            return Err(super::error::ApiError::bad_request("bad_parameter", "offset must be at most 100000"));
-        }
-        Ok((k, offset))
-    }
+/// The library at a glance.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Stats {
+    /// Images in the library.
+    pub images: usize,
+    /// The id (hex) of the model this process answers with.
+    pub model: String,
+    /// Its embedding dimension.
+    pub dim: usize,
+    /// The model the library was last indexed with (hex).
+    pub active_model: Option<String>,
+    /// Images without an embedding of `model`.
+    pub missing_embeddings: usize,
+    /// Every model with embeddings in the library.
+    pub models: Vec<ModelStats>,
+    /// Indexed folders.
+    pub roots: Vec<String>,
+    /// Whether an indexing run stopped before its end (the next run resumes it).
+    pub interrupted_run: bool,
+    /// Whether an indexing job is queued or running.
+    pub indexing: bool,
+    /// The running job.
+    pub job: Option<super::Job>,
+    /// How vector queries are answered.
+    pub graph: super::GraphState,
+    /// Whether this process may index (false while another process owns the library).
+    pub writable: bool,
 }

@@ -3,13 +3,11 @@
 //! images, the large view, the back button, and a phone-width viewport. Screenshots are saved under
 //! `$CARGO_TARGET_TMPDIR/screenshots/` for people to look at.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
@@ -85,7 +83,8 @@ async fn first_result(client: &Client) -> u64 {
 /// All flows in one browser session (starting Chromium costs seconds on 2 cores).
 #[tokio::test(flavor = "current_thread")]
 async fn the_web_ui_searches_uploads_opens_details_and_goes_back() {
-    let lib = SceneLibrary::index(300, 4242);
+    let _heavy = heavy();
+    let lib = scene_library();
     let server = Server::start(&lib.data, &[]);
     let driver = chromedriver();
     let client = browser(&driver).await;
@@ -96,7 +95,7 @@ async fn the_web_ui_searches_uploads_opens_details_and_goes_back() {
     let red_circle = best["results"][0]["id"].as_u64().unwrap();
 
     // Type a query: results appear as you type, a red circle first (default, hybrid ranking).
-    client.goto(&server.base).await.unwrap();
+    client.goto(&server.base()).await.unwrap();
     let q = client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("#q")).await.unwrap();
     q.send_keys("a red circle").await.unwrap();
     until(&client, "the URL to hold the query", "new URLSearchParams(location.search).get('q') === 'a red circle'").await;
@@ -123,7 +122,7 @@ async fn the_web_ui_searches_uploads_opens_details_and_goes_back() {
     screenshot(&client, "3-back-to-results").await;
 
     // A second search, then Back restores the first one.
-    client.goto(&format!("{}/?q=a+blue+square", server.base)).await.unwrap();
+    client.goto(&format!("{}/?q=a+blue+square", server.base())).await.unwrap();
     let blue_square = server.id_of(&lib.single("blue", "square"));
     until(&client, "blue results", "document.querySelector('#results .result')").await;
     client.back().await.unwrap();
@@ -141,7 +140,7 @@ async fn the_web_ui_searches_uploads_opens_details_and_goes_back() {
     // A phone's width: nothing sticks out sideways (the page does not scroll horizontally) and
     // every filter stays on screen.
     client.set_window_size(420, 900).await.unwrap();
-    client.goto(&format!("{}/?q=a+red+circle", server.base)).await.unwrap();
+    client.goto(&format!("{}/?q=a+red+circle", server.base())).await.unwrap();
     until(&client, "results at 420 px", "document.querySelector('#results .result')").await;
     until(&client, "a 420 px viewport", "window.innerWidth <= 420").await;
     let overflow = client

@@ -17,7 +17,7 @@ use notify_debouncer_mini::notify::{self, Event, EventHandler, EventKind, Recomm
 use notify_debouncer_mini::{new_debouncer_opt, Config, DebounceEventResult, DebouncedEventKind, Debouncer};
 
 use super::jobs::Trigger;
-use super::library::Library;
+use super::Library;
 
 /// Quiet time after the last change before a job is queued (a copy of 500 photos is one job).
 const DEBOUNCE: Duration = Duration::from_secs(1);

@@ -3,12 +3,10 @@
 //! reason, valid oddities are indexed, the run never stops, and a fixed file is picked up by the
 //! next run.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// The corpus and what should happen to each file (relative path → "indexed" | "reported" | "ignored").

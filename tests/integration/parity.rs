@@ -1,14 +1,12 @@
 //! Parity with the Python reference (open_clip preprocessing, Immich tokenisation, plain ONNX
 //! Runtime): the same model must give the same tensors, ids and embeddings in clipsight.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
 use clipsight_indexer::clip::{Clip, RuntimeOptions};
 use clipsight_indexer::decode::decode;
 use clipsight_indexer::Embedding;
-use common::*;
+use crate::common::*;
 
 fn parity_images(dir: &Path) -> Vec<PathBuf> {
     run_python(&["tests/reference/make_images.py", dir.to_str().unwrap()]);

@@ -1,9 +1,15 @@
 //! Helpers shared by the integration tests: the fixture model, the Python reference, the
 //! `clipsight` binary, generated scene folders, and the optional shared model tool.
-#![allow(dead_code)] // each test binary uses a different subset
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use clipsight::bench::server::ServeProcess;
+use clipsight::library::{IndexSettings, Library};
+use clipsight::server::{app, ServeOptions, Shared};
+use clipsight::store::{OpenMode, Store};
+use clipsight_indexer::clip::RuntimeOptions;
+use clipsight_indexer::Clip;
 
 /// Repository root.
 pub fn root() -> PathBuf {
@@ -89,57 +95,22 @@ pub fn make_variant(tool: &Path, out: &Path, extra: &[&str]) {
     run_python(&args);
 }
 
-/// A `clipsight serve` process on a free loopback port, stopped (SIGTERM, then SIGKILL) on drop.
-pub struct Server {
-    child: std::process::Child,
-    /// `http://127.0.0.1:PORT`
-    pub base: String,
+/// Serialises the tests that load the whole machine (the load test, the browser, schemathesis):
+/// in this one binary they would otherwise run at the same time.
+pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    HEAVY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-impl Server {
-    /// Starts `clipsight serve --bind 127.0.0.1:0 EXTRA...` on `data` and waits until it listens.
-    pub fn start(data: &Path, extra: &[&str]) -> Server {
-        use std::io::BufRead;
-        let mut child = clipsight(data)
-            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"])
-            .args(extra)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .expect("clipsight serve starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        let line = lines.next().expect("serve prints its address").expect("utf-8");
-        let base = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"))
-            .trim_end_matches('/')
-            .to_string();
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, base }
-    }
-
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Sends SIGTERM and waits for the exit status.
-    pub fn terminate(self) -> std::process::ExitStatus {
-        self.stop_with("TERM")
-    }
-
-    /// Sends the signal `name` (as kill(1) spells it) and waits for the exit status.
-    pub fn stop_with(mut self, name: &str) -> std::process::ExitStatus {
-        signal(self.child.id(), name);
-        wait_timeout(&mut self.child, std::time::Duration::from_secs(40)).expect("server exits after SIGTERM")
-    }
+/// HTTP calls to a server at [`Http::base`] — a `clipsight serve` child ([`Server`]) or the app
+/// served in this process ([`InProcess`]); the tests read the same either way.
+pub trait Http {
+    /// `http://127.0.0.1:PORT`
+    fn base(&self) -> &str;
 
     /// `METHOD path` with an optional body and content type → (status, body bytes, content type).
-    pub fn call(&self, method: &str, path: &str, body: Option<(&str, &[u8])>, headers: &[(&str, &str)]) -> (u16, Vec<u8>, String) {
-        let mut req = ureq::request(method, &format!("{}{path}", self.base)).timeout(std::time::Duration::from_secs(60));
+    fn call(&self, method: &str, path: &str, body: Option<(&str, &[u8])>, headers: &[(&str, &str)]) -> (u16, Vec<u8>, String) {
+        let mut req = ureq::request(method, &format!("{}{path}", self.base())).timeout(std::time::Duration::from_secs(60));
         for (k, v) in headers {
             req = req.set(k, v);
         }
@@ -160,14 +131,14 @@ impl Server {
     }
 
     /// `METHOD path` → (status, JSON body).
-    pub fn json(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+    fn json(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
         let bytes = body.map(|b| b.to_string().into_bytes());
         let (status, out, _) = self.call(method, path, bytes.as_deref().map(|b| ("application/json", b)), &[]);
         (status, serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{method} {path} → {status}, not JSON ({e}): {}", String::from_utf8_lossy(&out))))
     }
 
     /// Polls `GET /api/stats` until no indexing job is queued or running.
-    pub fn wait_idle(&self) -> serde_json::Value {
+    fn wait_idle(&self) -> serde_json::Value {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
         loop {
             let (_, stats) = self.json("GET", "/api/stats", None);
@@ -178,37 +149,109 @@ impl Server {
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
     }
+
+    /// The id of the indexed file whose path ends with `file`.
+    fn id_of(&self, file: &str) -> u64 {
+        let (_, v) = self.json("GET", "/api/search?q=&k=1000&mode=vector", None);
+        v["results"].as_array().unwrap().iter().find(|r| r["path"].as_str().unwrap().ends_with(file)).unwrap()["id"].as_u64().unwrap()
+    }
 }
 
-impl Drop for Server {
+/// A `clipsight serve` process on a free loopback port, stopped (SIGTERM, then SIGKILL) on drop.
+pub struct Server(ServeProcess);
+
+impl Server {
+    /// Starts `clipsight serve --bind 127.0.0.1:0 EXTRA...` on `data` and waits until it listens.
+    pub fn start(data: &Path, extra: &[&str]) -> Server {
+        let mut serve = clipsight(data);
+        serve.args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"]).args(extra).stderr(std::process::Stdio::inherit());
+        Server(ServeProcess::start(serve).expect("clipsight serve starts"))
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.0.pid()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(self) -> std::process::ExitStatus {
+        self.stop_with(libc::SIGTERM)
+    }
+
+    /// Sends `signal` and waits for the exit status.
+    pub fn stop_with(mut self, signal: i32) -> std::process::ExitStatus {
+        self.0.stop_with(signal, std::time::Duration::from_secs(40)).expect("server exits after the signal")
+    }
+}
+
+impl Http for Server {
+    fn base(&self) -> &str {
+        &self.0.base
+    }
+}
+
+/// `clipsight::server::app` over a library opened read-only in this process, served on a free
+/// loopback port by an actix system on its own thread: the routes, middleware and error mapping
+/// of `serve`, without a process (and without its watcher, jobs thread or signals).
+pub struct InProcess {
+    base: String,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl InProcess {
+    /// Serves the library in `data` (indexed with the fixture model), read-only.
+    pub fn read_only(data: &Path) -> InProcess {
+        Self::serve(open_library(data, false), ServeOptions { bind: "127.0.0.1:0".parse().unwrap(), token: None, upload_limit: 50_000_000, watch: Vec::new(), workers: 2 })
+    }
+
+    /// Serves `library` with `options`' token and upload limit.
+    pub fn serve(library: Library, options: ServeOptions) -> InProcess {
+        library.load_indexes(clipsight::ann::Use::Many, &mut |_, _| {});
+        let shared = Shared::new(std::sync::Arc::new(library), &options);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = actix_web::HttpServer::new(move || app(&shared)).workers(options.workers).bind(options.bind).expect("binds a free port");
+                let addr = server.addrs()[0];
+                let server = server.disable_signals().run();
+                tx.send((addr, server.handle())).expect("the test waits");
+                server.await.expect("the server runs");
+            })
+        });
+        let (addr, handle) = rx.recv().expect("the server starts");
+        InProcess { base: format!("http://{addr}"), handle, thread: Some(thread) }
+    }
+}
+
+impl Http for InProcess {
+    fn base(&self) -> &str {
+        &self.base
+    }
+}
+
+impl Drop for InProcess {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            signal(self.child.id(), "TERM");
-            if wait_timeout(&mut self.child, std::time::Duration::from_secs(10)).is_none() {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-            }
+        let stop = self.handle.stop(true);
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime").block_on(stop);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
+}
+
+/// The library in `data` with the fixture model, as `clipsight serve` opens it.
+pub fn open_library(data: &Path, writable: bool) -> Library {
+    let mode = if writable { OpenMode::ReadWrite } else { OpenMode::ReadOnly };
+    let store = Store::open(data, mode).expect("the library opens");
+    let clip = Clip::open(fixture_model(), RuntimeOptions::default()).expect("the fixture model loads");
+    let settings = IndexSettings { roots: Vec::new(), hidden: false, batch_size: 8, tag_vocabulary: Vec::new() };
+    Library::new(store, Box::new(clip), settings, writable).expect("the library opens")
 }
 
 /// Sends a signal with kill(1).
 pub fn signal(pid: u32, name: &str) {
     let _ = Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status();
-}
-
-/// Waits for a child up to `limit`.
-pub fn wait_timeout(child: &mut std::process::Child, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        if std::time::Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
 }
 
 /// A multipart/form-data body: `(content type, bytes)`. Parts are `(name, filename, bytes)`;
@@ -229,6 +272,13 @@ pub fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
     }
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// 300 generated scenes (seed 4242) indexed once per run, shared by every test that only reads
+/// them (a server over it may be started; readers take no lock).
+pub fn scene_library() -> &'static SceneLibrary {
+    static LIB: std::sync::OnceLock<SceneLibrary> = std::sync::OnceLock::new();
+    LIB.get_or_init(|| SceneLibrary::index(300, 4242))
 }
 
 /// A folder of generated scenes indexed into a fresh library with the fixture model.
@@ -274,14 +324,6 @@ impl SceneLibrary {
     /// The first single-object scene with these labels.
     pub fn single(&self, colour: &str, shape: &str) -> String {
         self.singles(colour, shape).into_iter().next().unwrap_or_else(|| panic!("precondition: a single {colour} {shape} in the scenes"))
-    }
-}
-
-impl Server {
-    /// The id of the indexed file whose path ends with `file`.
-    pub fn id_of(&self, file: &str) -> u64 {
-        let (_, v) = self.json("GET", "/api/search?q=&k=1000&mode=vector", None);
-        v["results"].as_array().unwrap().iter().find(|r| r["path"].as_str().unwrap().ends_with(file)).unwrap()["id"].as_u64().unwrap()
     }
 }
 

@@ -1,0 +1,327 @@
+//! The vector-index seam: every way of ranking a library's vectors — the HNSW graph, the flat
+//! vectors mapped from disk, a scan of the store — behind one trait, chosen in one place
+//! ([`open_index`]), so searches, duplicates and both front ends never name a concrete index.
+//!
+//! The trait is shaped for an index that lives elsewhere (a distributed vector database): every
+//! call can fail, searches take many query vectors at once (one round trip), and filters travel
+//! as data ([`Filters`]) that a remote index translates into its own expressions, while the
+//! local ones check each candidate's record in the store. Writes go through [`VectorWriter`].
+
+use std::sync::{Arc, Mutex};
+
+use clipsight_indexer::embedding::dot;
+use clipsight_indexer::{Embedding, ModelId};
+
+use super::{AnnError, AnnIndex, AnnParams, FlatVectors, Hit};
+use crate::filters::Filters;
+use crate::store::{ImageId, Store, StoreError};
+
+/// How an index answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexKind {
+    /// Exactly: every vector is compared with the query.
+    Exact,
+    /// Approximately, through a graph (recall below 1, measured by `bench ann`).
+    Graph,
+}
+
+/// A library's vectors for one model, ranked by cosine similarity with a query.
+pub trait VectorIndex: Send + Sync {
+    /// How this index answers.
+    fn kind(&self) -> IndexKind;
+
+    /// Images with a vector in this index.
+    fn count(&self) -> Result<usize, AnnError>;
+
+    /// For each query vector, the best `k` images that pass `filters`, best first (ties by id):
+    /// `k` hits whenever `k` images pass. One answer per query, in order.
+    fn search(&self, queries: &[&[f32]], k: usize, filters: &Filters) -> Result<Vec<Vec<Hit>>, AnnError>;
+}
+
+/// Where an index's changes go after an indexing run commits to the store: the images added
+/// (or re-embedded) and removed. The store stays the source of truth; a failed apply leaves a
+/// derived index stale, which is rebuilt from the store when next opened.
+pub trait VectorWriter {
+    /// Whether [`VectorWriter::apply`] needs the added vectors (a run collects them only then).
+    fn wants_vectors(&self) -> bool;
+
+    /// Applies a committed run's changes.
+    fn apply(&mut self, added: &[(ImageId, Embedding)], removed: &[ImageId]) -> Result<(), AnnError>;
+}
+
+/// What the caller is about to do, which decides how vectors are ranked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// Answer from this instant (a server starting): the flat copy of a fresh persisted graph
+    /// when there is one, else a scan of the store. Never builds or loads a graph.
+    Immediate,
+    /// Answer many queries (a server, once settled; duplicates): the graph when the library is
+    /// large enough for one (loaded, or built and saved), else a scan of the store.
+    Many,
+    /// Answer one query (a CLI search): the flat copy of a fresh graph when there is one (a
+    /// scan of it costs well under a second at a million images, loading the graph seconds),
+    /// else as for [`Use::Many`].
+    One,
+    /// Exactly, whatever the size: the store scan.
+    Exact,
+}
+
+/// The index for `model` fit for `usage` — the one place that chooses. `progress(inserted,
+/// total)` is called while a graph is built.
+pub fn open_index(store: &Store, model: ModelId, usage: Use, progress: &mut dyn FnMut(usize, usize)) -> Result<Arc<dyn VectorIndex>, AnnError> {
+    let scan = || Arc::new(StoreScan { store: store.clone(), model }) as Arc<dyn VectorIndex>;
+    if matches!(usage, Use::Immediate | Use::One) {
+        if let Some(vectors) = super::open_flat(store, model)? {
+            return Ok(Arc::new(Flat { vectors, store: store.clone() }));
+        }
+    }
+    Ok(match usage {
+        Use::Immediate | Use::Exact => scan(),
+        Use::Many | Use::One => match super::open(store, model, AnnParams::default(), progress)? {
+            Some(graph) => Arc::new(Graph { graph, store: store.clone() }),
+            None => scan(),
+        },
+    })
+}
+
+/// An in-memory graph over `vectors` (not saved): for a one-off pass over a small set.
+pub fn graph_of(store: &Store, vectors: &[(ImageId, Embedding)]) -> Arc<dyn VectorIndex> {
+    Arc::new(Graph { graph: AnnIndex::build(vectors, AnnParams::default()), store: store.clone() })
+}
+
+/// The writer for `model`'s derived index, opened before an indexing run commits anything.
+pub fn writer(store: &Store, model: ModelId) -> Result<Box<dyn VectorWriter>, AnnError> {
+    Ok(Box::new(PersistedGraph { store: store.clone(), model, start_epoch: store.epoch()?, exists: AnnIndex::manifest(&super::dir_of(store), model).is_some() }))
+}
+
+/// Images that pass `filters`, by ascending id, at most `limit` (a query without a vector:
+/// filters alone). Answered from the store, which holds every record whatever the index.
+pub fn browse(store: &Store, model: ModelId, filters: &Filters, limit: usize) -> Result<Vec<Hit>, AnnError> {
+    let accept = Accept::new(store, filters);
+    let mut hits = Vec::new();
+    for item in store.embedding_ids(model) {
+        let id = item?;
+        if hits.len() == limit {
+            break;
+        }
+        if accept.check(id) {
+            hits.push(Hit { id, score: 0.0 });
+        }
+    }
+    accept.finish(hits)
+}
+
+/// Checks candidates against filters by reading their records; remembers the first store error
+/// (a candidate that could not be read is rejected, and the search then fails with that error
+/// rather than silently returning fewer images).
+struct Accept<'a> {
+    store: &'a Store,
+    filters: &'a Filters,
+    error: Mutex<Option<StoreError>>,
+}
+
+impl<'a> Accept<'a> {
+    fn new(store: &'a Store, filters: &'a Filters) -> Self {
+        Self { store, filters, error: Mutex::new(None) }
+    }
+
+    fn check(&self, id: ImageId) -> bool {
+        if self.filters.is_empty() {
+            return true;
+        }
+        match self.store.file(id) {
+            Ok(record) => record.is_some_and(|r| self.filters.matches(&r)),
+            Err(e) => {
+                crate::sync::lock(&self.error).get_or_insert(e);
+                false
+            }
+        }
+    }
+
+    fn finish<T>(self, value: T) -> Result<T, AnnError> {
+        match self.error.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
+            Some(e) => Err(e.into()),
+            None => Ok(value),
+        }
+    }
+}
+
+/// The HNSW graph ([`AnnIndex`]).
+struct Graph {
+    graph: AnnIndex,
+    store: Store,
+}
+
+impl VectorIndex for Graph {
+    fn kind(&self) -> IndexKind {
+        IndexKind::Graph
+    }
+
+    fn count(&self) -> Result<usize, AnnError> {
+        Ok(self.graph.live())
+    }
+
+    fn search(&self, queries: &[&[f32]], k: usize, filters: &Filters) -> Result<Vec<Vec<Hit>>, AnnError> {
+        let accept = Accept::new(&self.store, filters);
+        let ef = self.graph.params().ef_search.max(k);
+        let hits = queries.iter().map(|q| self.graph.search(q, k, ef, &|id| accept.check(id))).collect();
+        accept.finish(hits)
+    }
+}
+
+/// The flat vectors of a fresh persisted graph, scanned exactly ([`FlatVectors`]).
+struct Flat {
+    vectors: FlatVectors,
+    store: Store,
+}
+
+impl VectorIndex for Flat {
+    fn kind(&self) -> IndexKind {
+        IndexKind::Exact
+    }
+
+    fn count(&self) -> Result<usize, AnnError> {
+        Ok(self.vectors.live())
+    }
+
+    fn search(&self, queries: &[&[f32]], k: usize, filters: &Filters) -> Result<Vec<Vec<Hit>>, AnnError> {
+        let accept = Accept::new(&self.store, filters);
+        let hits = queries.iter().map(|q| self.vectors.search(q, k, &|id| accept.check(id))).collect();
+        accept.finish(hits)
+    }
+}
+
+/// An exact scan of the embeddings in the store: small libraries, and `--exact`.
+struct StoreScan {
+    store: Store,
+    model: ModelId,
+}
+
+impl VectorIndex for StoreScan {
+    fn kind(&self) -> IndexKind {
+        IndexKind::Exact
+    }
+
+    fn count(&self) -> Result<usize, AnnError> {
+        Ok(self.store.count_embeddings(self.model)?)
+    }
+
+    fn search(&self, queries: &[&[f32]], k: usize, filters: &Filters) -> Result<Vec<Vec<Hit>>, AnnError> {
+        let accept = Accept::new(&self.store, filters);
+        let mut hits = vec![Vec::new(); queries.len()];
+        for item in self.store.embeddings(self.model) {
+            let (id, e) = item?;
+            if accept.check(id) {
+                for (q, out) in queries.iter().zip(&mut hits) {
+                    out.push(Hit { id, score: dot(q, e.as_slice()) });
+                }
+            }
+        }
+        for out in &mut hits {
+            super::rank(out);
+            out.truncate(k);
+        }
+        accept.finish(hits)
+    }
+}
+
+/// Keeps the persisted graph in step with the store: patched with the run's changes, or rebuilt
+/// when it fell behind or tombstones piled up. Without a graph (a small library) nothing is
+/// kept; one is built when the library first needs it.
+struct PersistedGraph {
+    store: Store,
+    model: ModelId,
+    start_epoch: u64,
+    exists: bool,
+}
+
+impl VectorWriter for PersistedGraph {
+    fn wants_vectors(&self) -> bool {
+        self.exists
+    }
+
+    fn apply(&mut self, added: &[(ImageId, Embedding)], removed: &[ImageId]) -> Result<(), AnnError> {
+        if self.exists {
+            super::update(&self.store, self.model, self.start_epoch, added, removed)?;
+            self.start_epoch = self.store.epoch()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_support::library_of;
+
+    /// The same questions asked of every implementation: they must agree (the graph within its
+    /// recall, exact here on a small clustered set).
+    fn implementations(store: &Store, model: ModelId, vectors: &[(ImageId, Embedding)]) -> Vec<(&'static str, Arc<dyn VectorIndex>)> {
+        let graph = AnnIndex::build(vectors, AnnParams::default());
+        graph.save(&super::super::dir_of(store), model, store.epoch().unwrap()).unwrap();
+        vec![
+            ("graph", Arc::new(Graph { graph, store: store.clone() }) as Arc<dyn VectorIndex>),
+            ("flat", open_index(store, model, Use::Immediate, &mut |_, _| {}).unwrap()),
+            ("store scan", open_index(store, model, Use::Exact, &mut |_, _| {}).unwrap()),
+        ]
+    }
+
+    /// `folder:even`: the even ids of [`library_of`].
+    fn even() -> Filters {
+        Filters { folders: vec!["even".into()], ..Filters::default() }
+    }
+
+    #[test]
+    fn every_index_answers_batches_with_filters_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = ModelId([3; 16]);
+        let (store, vectors) = library_of(dir.path(), model, 300);
+        let filters = even();
+        let queries: Vec<&[f32]> = vectors.iter().step_by(37).map(|(_, e)| e.as_slice()).collect();
+        let mut answers = Vec::new();
+        for (name, index) in implementations(&store, model, &vectors) {
+            assert_eq!(index.count().unwrap(), 300, "{name}");
+            let all = index.search(&queries, 5, &Filters::default()).unwrap();
+            assert_eq!(all.len(), queries.len(), "{name}: one answer per query");
+            for (q, hits) in vectors.iter().step_by(37).zip(&all) {
+                assert_eq!(hits[0].id, q.0, "{name}: a stored vector finds itself first");
+            }
+            let even = index.search(&queries, 5, &filters).unwrap();
+            assert!(even.iter().all(|hits| hits.len() == 5 && hits.iter().all(|h| h.id.0 % 2 == 0)), "{name}: filters applied, k filled");
+            answers.push((name, even));
+        }
+        // The same images in the same order; scores equal up to float rounding (the graph
+        // computes distances its own way).
+        let (first, rest) = answers.split_first().unwrap();
+        for (name, even) in rest {
+            for (a, b) in even.iter().flatten().zip(first.1.iter().flatten()) {
+                assert!(a.id == b.id && (a.score - b.score).abs() < 1e-5, "{name} agrees with {}: {a:?} vs {b:?}", first.0);
+            }
+        }
+    }
+
+    #[test]
+    fn a_filter_that_cannot_read_the_store_fails_the_search_instead_of_dropping_images() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = ModelId([3; 16]);
+        let (store, vectors) = library_of(dir.path(), model, 20);
+        let index = open_index(&store, model, Use::Exact, &mut |_, _| {}).unwrap();
+        let filters = even();
+        let accept = Accept::new(&store, &filters);
+        assert!(accept.check(ImageId(2)));
+        assert!(!accept.check(ImageId(3)));
+        *accept.error.lock().unwrap() = Some(StoreError::Corrupt("test".into()));
+        assert!(accept.finish(()).is_err());
+        assert_eq!(index.search(&[vectors[0].1.as_slice()], 3, &filters).unwrap()[0].len(), 3);
+    }
+
+    #[test]
+    fn browsing_lists_filtered_images_by_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = ModelId([3; 16]);
+        let (store, _) = library_of(dir.path(), model, 20);
+        let filters = even();
+        let ids: Vec<u64> = browse(&store, model, &filters, 4).unwrap().iter().map(|h| h.id.0).collect();
+        assert_eq!(ids, vec![2, 4, 6, 8]);
+    }
+}

@@ -1,0 +1,74 @@
+//! Which images a query may return: the filters of the query language (`folder:`, `after:`,
+//! `before:`, `camera:`, `type:`) as data, so that every vector index can apply them — a local
+//! one by checking each candidate's record, a remote one by translating them into its own
+//! filter expressions.
+
+use crate::store::FileRecord;
+
+/// Restrictions on which images may be returned.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filters {
+    /// Path must contain this folder (a path fragment, matched on whole components).
+    pub folders: Vec<String>,
+    /// Taken on or after this day (`after:YYYY-MM-DD`), from EXIF.
+    pub after: Option<jiff::civil::Date>,
+    /// Taken before this day (`before:YYYY-MM-DD`), from EXIF.
+    pub before: Option<jiff::civil::Date>,
+    /// Camera make or model contains this (case-insensitive).
+    pub camera: Option<String>,
+    /// File format ("jpeg", "png", ...).
+    pub format: Option<String>,
+}
+
+impl Filters {
+    /// True when no filter is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Filters::default()
+    }
+
+    /// Whether a record passes the filters.
+    pub fn matches(&self, record: &FileRecord) -> bool {
+        let filters = self;
+        let path = record.display_path();
+        let in_folder = |folder: &String| {
+            let needle = format!("/{folder}/");
+            format!("/{}", path.trim_start_matches('/')).contains(&needle)
+        };
+        let day = record.exif.date_taken.map(|d| d.day());
+        filters.folders.iter().all(in_folder)
+            && filters.after.is_none_or(|a| day.is_some_and(|d| d >= a))
+            && filters.before.is_none_or(|b| day.is_some_and(|d| d < b))
+            && filters.camera.as_deref().is_none_or(|c| {
+                let cam = format!("{} {}", record.exif.make.as_deref().unwrap_or(""), record.exif.model.as_deref().unwrap_or(""));
+                cam.to_lowercase().contains(c)
+            })
+            && filters.format.as_deref().is_none_or(|f| record.format == f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::parse;
+    use crate::store::{CaptureDate, ExifMeta};
+
+    fn record(path: &str, date: Option<&str>, make: Option<&str>, format: &str) -> FileRecord {
+        FileRecord {
+            exif: ExifMeta { date_taken: date.and_then(CaptureDate::parse), make: make.map(String::from), ..Default::default() },
+            ..FileRecord::synthetic(path, [0; 32], format)
+        }
+    }
+
+    #[test]
+    fn filters_match_folder_components_dates_camera_and_type() {
+        let r = record("/photos/trips/2019/beach.jpg", Some("2019-06-01 10:00:00"), Some("Canon"), "jpeg");
+        let q = |s: &str| parse(s).unwrap().filters;
+        assert!(q("folder:trips/2019").matches(&r));
+        assert!(!q("folder:trips/201").matches(&r), "whole components only");
+        assert!(q("after:2019-01-01 before:2020-01-01").matches(&r));
+        assert!(!q("after:2019-06-02").matches(&r));
+        assert!(q("camera:canon type:jpg").matches(&r));
+        assert!(!q("camera:nikon").matches(&r));
+        assert!(!q("after:2000-01-01").matches(&record("/x.png", None, None, "png")), "no date, no match");
+    }
+}

@@ -1,0 +1,549 @@
+//! The library layer: one open library — its store, its model, the snapshot of its derived
+//! indexes, its indexing jobs — and every operation the front ends offer, with results as views
+//! and failures as [`LibraryError`]. The CLI and the REST API both call it and only translate:
+//! arguments or requests in, text, JSON or HTTP out (qdrant's shared layer under REST and gRPC).
+//!
+//! ```text
+//! CLI command ─┐                           ┌─ store (RocksDB)
+//!              ├─ Library ─ operation ─────┼─ snapshot: vector index + keyword index
+//! REST route ──┘      │                    └─ encoder (CLIP, text cache)
+//!                     └─ jobs: one worker thread indexes, then swaps the snapshot
+//! ```
+//! Everything here is blocking; the server runs it off its async workers.
+
+mod error;
+pub mod jobs;
+mod snapshot;
+mod text_cache;
+pub mod views;
+pub mod watch;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use clipsight_indexer::{Embedding, Encoder, ModelId};
+
+pub use error::LibraryError;
+pub use jobs::{Job, JobState, Jobs, Trigger};
+pub use snapshot::GraphState;
+use snapshot::Current;
+use text_cache::TextCache;
+use views::{ClassifyResponse, DescribeResponse, Facets, HitView, ImageView, LabelProbability, MatrixResponse, ModelStats, SearchResponse, Stats};
+
+use crate::ann::Use;
+use crate::describe;
+use crate::index::{self, IndexOptions, IndexSummary};
+use crate::search::{self, Query, SearchOptions};
+use crate::store::{ImageId, Store};
+use crate::sync::lock;
+
+type Result<T, E = LibraryError> = std::result::Result<T, E>;
+
+/// How indexing runs.
+#[derive(Debug, Clone)]
+pub struct IndexSettings {
+    /// Roots to index besides the library's own (given on the command line, or `--watch`).
+    pub roots: Vec<PathBuf>,
+    /// Include hidden files.
+    pub hidden: bool,
+    /// Images per encoder batch.
+    pub batch_size: usize,
+    /// Automatic-tag vocabulary.
+    pub tag_vocabulary: Vec<String>,
+}
+
+/// An image given to an operation: one of the library's, or a file on this machine (the CLI).
+#[derive(Debug, Clone)]
+pub enum ImageRef {
+    /// An indexed image.
+    Id(u64),
+    /// An image file, embedded on the spot.
+    File(PathBuf),
+}
+
+/// A value computed from the store, kept until the store's epoch changes.
+struct EpochCache<T>(Mutex<Option<(u64, T)>>);
+
+impl<T: Clone> EpochCache<T> {
+    fn new() -> Self {
+        Self(Mutex::new(None))
+    }
+
+    fn get_or(&self, store: &Store, compute: impl FnOnce() -> Result<T>) -> Result<T> {
+        let epoch = store.epoch()?;
+        if let Some((e, value)) = lock(&self.0).as_ref() {
+            if *e == epoch {
+                return Ok(value.clone());
+            }
+        }
+        let value = compute()?;
+        *lock(&self.0) = Some((epoch, value.clone()));
+        Ok(value)
+    }
+}
+
+/// An open library.
+pub struct Library {
+    store: Store,
+    encoder: TextCache,
+    current: Current,
+    jobs: Jobs,
+    settings: IndexSettings,
+    writable: bool,
+    facets: EpochCache<Facets>,
+    count: EpochCache<usize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Library {
+    /// Opens `store` with `encoder`; `writable` is false when another process holds the writer
+    /// lock (indexing then fails with [`LibraryError::ReadOnly`]). Queries are answered at once
+    /// (see [`Use::Immediate`]); [`Library::load_indexes`] or the worker brings in the graph.
+    pub fn new(store: Store, encoder: Box<dyn Encoder>, settings: IndexSettings, writable: bool) -> Result<Self> {
+        let current = Current::immediate(&store, encoder.id()).map_err(|e| LibraryError::Internal(e.to_string()))?;
+        Ok(Self {
+            store,
+            encoder: TextCache::new(encoder),
+            current,
+            jobs: Jobs::default(),
+            settings,
+            writable,
+            facets: EpochCache::new(),
+            count: EpochCache::new(),
+            stop: Arc::default(),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The model (with the library's text-embedding cache in front of it).
+    pub fn encoder(&self) -> &dyn Encoder {
+        &self.encoder
+    }
+
+    /// The job queue.
+    pub fn jobs(&self) -> &Jobs {
+        &self.jobs
+    }
+
+    /// Whether this process may index (it holds the writer lock).
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// Opens the derived indexes for `usage` (see [`Use`]) and puts them in service.
+    pub fn load_indexes(&self, usage: Use, progress: &mut dyn FnMut(usize, usize)) {
+        self.current.refresh(&self.store, self.encoder.id(), usage, progress);
+    }
+
+    /// The worker loop of a server: loads the derived indexes, then runs queued jobs until the
+    /// queue stops, reloading the indexes after each. Indexing and loading share this one
+    /// thread, so they never race on the files.
+    pub fn work(self: Arc<Self>) {
+        // Count the images now (a key scan: about a second at a million) so the first search's
+        // `total_images` finds it cached, or waits for this one scan instead of starting another.
+        if let Err(e) = self.image_count() {
+            tracing::warn!("cannot count the images: {e}");
+        }
+        self.load_indexes(Use::Many, &mut |_, _| {});
+        while let Some(id) = self.jobs.next() {
+            let outcome = self.index(&[], false, |done, total| self.jobs.progress(id, done, total)).map_err(|e| e.to_string());
+            match &outcome {
+                Ok(s) => tracing::info!("indexing job {id}: {} indexed, {} removed, {} failed", s.indexed, s.removed, s.failed),
+                Err(e) => tracing::error!("indexing job {id} failed: {e}"),
+            }
+            self.jobs.finish(id, outcome);
+            self.load_indexes(Use::Many, &mut |_, _| {});
+        }
+    }
+
+    /// Indexes `roots` (each then joins the library's roots), or, when none are given, the
+    /// library's roots and the settings' (`--watch`); re-embeds every file when `full`. Flushes
+    /// the store. `progress(done, total)` follows the run.
+    pub fn index(&self, roots: &[PathBuf], full: bool, progress: impl FnMut(usize, usize)) -> Result<IndexSummary> {
+        if !self.writable {
+            return Err(LibraryError::ReadOnly);
+        }
+        let roots = if roots.is_empty() { self.known_roots()? } else { roots.to_vec() };
+        if roots.is_empty() {
+            return Err(LibraryError::NoRoots);
+        }
+        let options = IndexOptions {
+            roots,
+            hidden: self.settings.hidden,
+            full,
+            batch_size: self.settings.batch_size,
+            tag_vocabulary: self.settings.tag_vocabulary.clone(),
+            stop: Some(self.stop.clone()),
+        };
+        let summary = index::run(&self.store, self.encoder.inner(), &options, progress).map_err(|e| match e {
+            index::IndexError::Store(e) => LibraryError::Store(e),
+            index::IndexError::Root { path, source } => LibraryError::BadQuery(format!("{}: {source}", path.display())),
+            other => LibraryError::Internal(other.to_string()),
+        })?;
+        self.store.flush()?;
+        Ok(summary)
+    }
+
+    /// The library's roots and the settings' roots, canonical, each once.
+    fn known_roots(&self) -> Result<Vec<PathBuf>> {
+        let mut roots = self.store.roots()?;
+        for r in &self.settings.roots {
+            let canonical = std::fs::canonicalize(r).unwrap_or_else(|_| r.clone());
+            if !roots.contains(&canonical) {
+                roots.push(canonical);
+            }
+        }
+        Ok(roots)
+    }
+
+    /// Ends the worker: a running job stops after the images in flight, queued ones are dropped.
+    pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.jobs.stop();
+    }
+
+    /// Queues an indexing job for the worker.
+    pub fn start_indexing(&self, trigger: Trigger) -> Result<Job> {
+        if !self.writable {
+            return Err(LibraryError::ReadOnly);
+        }
+        Ok(self.jobs.submit(trigger))
+    }
+
+    /// A job by id.
+    pub fn job(&self, id: u64) -> Result<Job> {
+        self.jobs.get(id).ok_or_else(|| LibraryError::NotFound(format!("no job {id}")))
+    }
+
+    /// Runs a parsed query (text terms, images, filters) against one snapshot of the indexes,
+    /// or uses `vector` in place of the query's own vector when given (an upload).
+    pub fn search(&self, query: &Query, vector: Option<Embedding>, options: SearchOptions) -> Result<SearchResponse> {
+        let started = Instant::now();
+        let snapshot = self.current.get();
+        let keywords = match options.mode {
+            search::Mode::Vector => None,
+            _ => snapshot.keywords.as_deref(),
+        };
+        let rankers = search::Rankers { vectors: snapshot.vectors.as_ref(), keywords };
+        let vector = match vector {
+            Some(v) => Some(v),
+            None => search::query_vector(&self.store, &self.encoder, query, options.allow_files)?,
+        };
+        let hits = search::run_with_vector(&self.store, self.encoder.id(), vector, query, options, rankers)?;
+        let mut results = Vec::with_capacity(hits.len());
+        for hit in hits {
+            if let Some(record) = self.store.file(hit.id)? {
+                results.push(HitView::new(hit.id, hit.score, &record));
+            }
+        }
+        Ok(SearchResponse {
+            results,
+            took_ms: started.elapsed().as_secs_f64() * 1000.0,
+            total_images: self.image_count()?,
+            indexing: self.jobs.busy(),
+        })
+    }
+
+    /// Images like `image` (an indexed one, or a file), best first.
+    pub fn similar(&self, image: ImageRef, options: SearchOptions) -> Result<SearchResponse> {
+        let kind = match image {
+            ImageRef::Id(id) => search::TermKind::Image(id),
+            ImageRef::File(path) => search::TermKind::File(path.display().to_string()),
+        };
+        let query = Query { terms: vec![search::Term { weight: 1.0, kind }], filters: search::Filters::default() };
+        self.search(&query, None, SearchOptions { mode: search::Mode::Vector, ..options })
+    }
+
+    /// Images in the library (a key scan, cached per store epoch: cheap on every query).
+    pub fn image_count(&self) -> Result<usize> {
+        self.count.get_or(&self.store, || Ok(self.store.count_files()?))
+    }
+
+    /// The embedding of an image: an indexed one's stored embedding, or a file's, computed.
+    pub fn embedding(&self, image: &ImageRef) -> Result<Embedding> {
+        match image {
+            ImageRef::Id(id) => self
+                .store
+                .embedding(self.encoder.id(), ImageId(*id))?
+                .ok_or_else(|| LibraryError::NotFound(format!("no image with id {id} in this library"))),
+            ImageRef::File(path) => Ok(embed_files(&self.encoder, std::slice::from_ref(path))?.remove(0)),
+        }
+    }
+
+    /// The embedding of image bytes (an upload).
+    pub fn embed_bytes(&self, bytes: &[u8]) -> Result<Embedding> {
+        let prepared = clipsight_indexer::pipeline::prepare_bytes(&self.encoder, bytes)?;
+        Ok(self.encoder.encode_images(&[prepared])?.remove(0))
+    }
+
+    /// Everything known about one image.
+    pub fn image(&self, id: u64) -> Result<ImageView> {
+        let record = self.store.file(ImageId(id))?.ok_or_else(|| LibraryError::NotFound(format!("no image with id {id}")))?;
+        let tags = self.store.tags(ImageId(id))?;
+        Ok(ImageView::new(ImageId(id), &record, tags))
+    }
+
+    /// An image's thumbnail (JPEG).
+    pub fn thumbnail(&self, id: u64) -> Result<Vec<u8>> {
+        self.store.thumbnail(ImageId(id))?.ok_or_else(|| LibraryError::NotFound(format!("no thumbnail for image {id}")))
+    }
+
+    /// The on-disk path of an image's original, only when it resolves (symlinks followed) inside
+    /// one of the library's roots.
+    pub fn original(&self, id: u64) -> Result<PathBuf> {
+        let record = self.store.file(ImageId(id))?.ok_or_else(|| LibraryError::NotFound(format!("no image with id {id}")))?;
+        let gone = || LibraryError::NotFound(format!("the file of image {id} is no longer on disk"));
+        let real = std::fs::canonicalize(record.path()).map_err(|_| gone())?;
+        let roots = self.store.roots()?;
+        // Roots are stored canonical, so a prefix test on the resolved path is exact.
+        if !roots.iter().any(|root| real.starts_with(root)) {
+            tracing::warn!("refused to serve {}: it resolves outside the indexed roots", real.display());
+            return Err(LibraryError::OutsideRoots(id));
+        }
+        if !real.is_file() {
+            return Err(gone());
+        }
+        Ok(real)
+    }
+
+    /// Image → text: the best corpus captions and tags of an image.
+    pub fn describe(&self, image: &ImageRef, k: usize) -> Result<DescribeResponse> {
+        let embedding = self.embedding(image)?;
+        let captions = describe::best_captions(&self.store, &self.encoder, &embedding, k)?;
+        let tags = describe::Vocabulary::current(&self.store, &self.encoder)?.score(&embedding);
+        Ok(DescribeResponse {
+            captions: captions.into_iter().map(Into::into).collect(),
+            tags: tags.into_iter().take(k).map(Into::into).collect(),
+        })
+    }
+
+    /// Zero-shot classification of an image over labels (see [`classify`]).
+    pub fn classify(&self, image: &Embedding, labels: Vec<String>) -> Result<ClassifyResponse> {
+        classify(&self.encoder, image, labels)
+    }
+
+    /// Cosines of images × texts (see [`matrix`]).
+    pub fn matrix(&self, images: &[ImageRef], texts: &[String]) -> Result<MatrixResponse> {
+        let rows = images.iter().map(|i| self.embedding(i)).collect::<Result<Vec<_>>>()?;
+        matrix(&self.encoder, &rows, texts)
+    }
+
+    /// The library at a glance.
+    pub fn stats(&self) -> Result<Stats> {
+        let images = self.image_count()?;
+        let mut models = Vec::new();
+        for id in self.store.models()? {
+            let embedded = self.store.count_embeddings(id)?;
+            models.push(ModelStats { id: id.to_hex(), embedded, missing: images.saturating_sub(embedded) });
+        }
+        let model = self.encoder.id().to_hex();
+        let missing_embeddings = models.iter().find(|m| m.id == model).map_or(images, |m| m.missing);
+        Ok(Stats {
+            images,
+            model,
+            dim: self.encoder.dim(),
+            active_model: self.store.active_model()?.map(|m| m.to_hex()),
+            missing_embeddings,
+            models,
+            roots: self.store.roots()?.iter().map(|r| r.display().to_string()).collect(),
+            interrupted_run: self.store.interrupted_run()?,
+            indexing: self.jobs.busy(),
+            job: self.jobs.running(),
+            graph: self.current.get().state,
+            writable: self.writable,
+        })
+    }
+
+    /// Groups of near-duplicate images (at least `threshold` similar), each image scored by its
+    /// cosine with the group's first.
+    pub fn duplicates(&self, threshold: f32) -> Result<Vec<Vec<HitView>>> {
+        let model = self.encoder.id();
+        let groups = crate::duplicates::groups(&self.store, model, threshold, self.current.get().vectors.as_ref())
+            .map_err(|e| LibraryError::Internal(e.to_string()))?;
+        let mut out = Vec::with_capacity(groups.len());
+        for group in groups {
+            let first = self.embedding(&ImageRef::Id(group[0].0))?;
+            let mut views = Vec::with_capacity(group.len());
+            for id in group {
+                if let (Some(record), Some(e)) = (self.store.file(id)?, self.store.embedding(model, id)?) {
+                    views.push(HitView::new(id, first.cosine(&e), &record));
+                }
+            }
+            out.push(views);
+        }
+        Ok(out)
+    }
+
+    /// Folder, camera, type and date values present in the library (cached per store epoch).
+    pub fn facets(&self) -> Result<Facets> {
+        self.facets.get_or(&self.store, || {
+            let roots = self.store.roots()?;
+            let (mut folders, mut cameras, mut types, mut dates) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+            for item in self.store.files() {
+                let (_, record) = item?;
+                let path = record.path();
+                if let Some(rel) = roots.iter().find_map(|r| path.strip_prefix(r).ok()).and_then(Path::parent) {
+                    let mut prefix = PathBuf::new();
+                    for part in rel.components() {
+                        prefix.push(part);
+                        folders.insert(prefix.to_string_lossy().into_owned());
+                    }
+                }
+                cameras.extend(views::camera_name(&record.exif));
+                types.insert(record.format.clone());
+                dates.extend(record.exif.date_taken.map(|d| d.day()));
+            }
+            Ok(Facets {
+                folders: folders.into_iter().collect(),
+                cameras: cameras.into_iter().collect(),
+                types: types.into_iter().collect(),
+                date_min: dates.first().map(ToString::to_string),
+                date_max: dates.last().map(ToString::to_string),
+            })
+        })
+    }
+
+    /// The model a library's queries must use: its active one, when this encoder has no
+    /// embeddings in it, is an error worth a clear message.
+    pub fn check_model(&self) -> Result<()> {
+        let model = self.encoder.id();
+        if self.store.active_model()?.is_some_and(|m| m != model) && self.store.embedding_ids(model).next().is_none() {
+            return Err(LibraryError::BadQuery("the library was indexed with another model; pass that model with --model, or re-index with this one".into()));
+        }
+        Ok(())
+    }
+
+    /// The id of the model this library answers with.
+    pub fn model(&self) -> ModelId {
+        self.encoder.id()
+    }
+}
+
+// Operations that need a model but no library: the CLI runs them on files without opening one.
+
+/// Embeddings of image files, in order; a file that cannot be read or decoded is an error that
+/// names it.
+pub fn embed_files(encoder: &dyn Encoder, paths: &[PathBuf]) -> Result<Vec<Embedding>> {
+    let prepared = paths
+        .iter()
+        .map(|p| clipsight_indexer::pipeline::prepare_file(encoder, p).map_err(LibraryError::BadQuery))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(encoder.encode_images(&prepared)?)
+}
+
+/// Zero-shot classification of an image over labels (at least two): CLIP's softmax over the
+/// scaled cosines, and the most probable label.
+pub fn classify(encoder: &dyn Encoder, image: &Embedding, labels: Vec<String>) -> Result<ClassifyResponse> {
+    if labels.len() < 2 {
+        return Err(LibraryError::BadQuery("give at least two comma-separated labels, e.g. \"a dog,a cat,a bird\"".into()));
+    }
+    let (probs, best) = describe::zero_shot(encoder, image, &labels)?;
+    Ok(ClassifyResponse {
+        best: labels[best].clone(),
+        labels: labels.into_iter().zip(probs).map(|(label, prob)| LabelProbability { label, prob }).collect(),
+    })
+}
+
+/// Cosines of image embeddings × texts, and the InfoNCE loss of the pairs when square.
+pub fn matrix(encoder: &dyn Encoder, images: &[Embedding], texts: &[String]) -> Result<MatrixResponse> {
+    let columns = encoder.encode_texts(&texts.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let similarity = crate::eval::similarity(images, &columns);
+    let loss = crate::eval::info_nce(&similarity, encoder.logit_scale());
+    Ok(MatrixResponse { similarity, loss })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The operations every front end shares, over a library indexed with a model-free encoder.
+
+    use clipsight_indexer::HashEncoder;
+
+    use super::*;
+    use crate::store::OpenMode;
+
+    fn settings(roots: Vec<PathBuf>) -> IndexSettings {
+        IndexSettings { roots, hidden: false, batch_size: 4, tag_vocabulary: vec!["red".into(), "green".into(), "blue".into()] }
+    }
+
+    /// A library of five flat-coloured photos (two identical), indexed.
+    fn indexed() -> (tempfile::TempDir, tempfile::TempDir, Library) {
+        let (photos, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for (name, rgb) in [("red.png", [220, 10, 10]), ("green.png", [10, 220, 10]), ("blue.png", [10, 10, 220]), ("blue-again.png", [10, 10, 220]), ("grey.png", [128, 128, 128])] {
+            image::RgbImage::from_pixel(40, 30, image::Rgb(rgb)).save(photos.path().join(name)).unwrap();
+        }
+        let store = Store::open(data.path(), OpenMode::ReadWrite).unwrap();
+        let library = Library::new(store, Box::new(HashEncoder::new(ModelId([5; 16]))), settings(vec![photos.path().to_path_buf()]), true).unwrap();
+        let summary = library.index(&[], false, |_, _| {}).unwrap();
+        assert_eq!(summary.indexed, 5);
+        library.load_indexes(Use::Many, &mut |_, _| {});
+        (photos, data, library)
+    }
+
+    fn id_of(library: &Library, name: &str) -> u64 {
+        let hits = library.search(&search::parse("type:png").unwrap(), None, SearchOptions { k: 10, ..Default::default() }).unwrap();
+        hits.results.iter().find(|h| h.name == name).map(|h| h.id).unwrap()
+    }
+
+    #[test]
+    fn similar_images_rank_an_image_and_its_twin_first_and_filters_apply() {
+        let (_photos, _data, library) = indexed();
+        let blue = id_of(&library, "blue.png");
+        let found = library.similar(ImageRef::Id(blue), SearchOptions { k: 2, ..Default::default() }).unwrap();
+        let names: BTreeSet<&str> = found.results.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, BTreeSet::from(["blue.png", "blue-again.png"]));
+        assert_eq!(found.total_images, 5);
+        let missing = library.similar(ImageRef::Id(999), SearchOptions::default());
+        assert!(matches!(missing, Err(LibraryError::NotFound(_))), "{missing:?}");
+        let bad = library.search(&search::parse("type:gif").unwrap(), None, SearchOptions::default()).unwrap();
+        assert!(bad.results.is_empty(), "no gif in the library");
+    }
+
+    #[test]
+    fn describe_classify_matrix_and_duplicates_answer_from_the_library() {
+        let (_photos, _data, library) = indexed();
+        describe::add_corpus(library.store(), library.encoder(), &["a red square".into(), "a blue square".into()]).unwrap();
+        let described = library.describe(&ImageRef::Id(id_of(&library, "red.png")), 2).unwrap();
+        assert_eq!((described.captions.len(), described.tags.len()), (2, 2));
+
+        let red = library.embedding(&ImageRef::Id(id_of(&library, "red.png"))).unwrap();
+        let classified = library.classify(&red, vec!["a".into(), "b".into()]).unwrap();
+        assert!((classified.labels.iter().map(|l| l.prob).sum::<f32>() - 1.0).abs() < 1e-4);
+        assert!(matches!(library.classify(&red, vec!["only one".into()]), Err(LibraryError::BadQuery(_))));
+
+        let m = library.matrix(&[ImageRef::Id(1), ImageRef::Id(2)], &["x".into(), "y".into()]).unwrap();
+        assert_eq!((m.similarity.len(), m.similarity[0].len(), m.loss.is_some()), (2, 2, true));
+
+        let groups = library.duplicates(0.999).unwrap();
+        assert_eq!(groups.len(), 1, "the two blue photos");
+        let names: BTreeSet<&str> = groups[0].iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, BTreeSet::from(["blue.png", "blue-again.png"]));
+    }
+
+    #[test]
+    fn stats_have_one_shape_for_every_front_end() {
+        let (_photos, _data, library) = indexed();
+        let stats = library.stats().unwrap();
+        assert_eq!((stats.images, stats.missing_embeddings, stats.interrupted_run, stats.writable), (5, 0, false, true));
+        assert_eq!(stats.active_model.as_deref(), Some(stats.model.as_str()));
+        assert_eq!(stats.models.len(), 1);
+        assert_eq!((stats.models[0].embedded, stats.graph), (5, GraphState::Exact));
+    }
+
+    #[test]
+    fn a_reader_cannot_index_and_a_library_without_folders_says_so() {
+        let data = tempfile::tempdir().unwrap();
+        let store = Store::open(data.path(), OpenMode::ReadWrite).unwrap();
+        let library = Library::new(store.clone(), Box::new(HashEncoder::new(ModelId([5; 16]))), settings(Vec::new()), true).unwrap();
+        assert!(matches!(library.index(&[], false, |_, _| {}), Err(LibraryError::NoRoots)));
+        let reader = Library::new(store, Box::new(HashEncoder::new(ModelId([5; 16]))), settings(Vec::new()), false).unwrap();
+        assert!(matches!(reader.start_indexing(Trigger::Api), Err(LibraryError::ReadOnly)));
+        assert!(matches!(reader.index(&[], false, |_, _| {}), Err(LibraryError::ReadOnly)));
+    }
+}

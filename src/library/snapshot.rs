@@ -1,0 +1,133 @@
+//! The indexes a query reads, as one immutable snapshot: the vector index and the keyword index
+//! of one library state, swapped whole when an indexing job changes the library, so a query
+//! never mixes a new graph with old keywords (tantivy's one-searcher-per-query, over both).
+//!
+//! A server starts with a snapshot that answers at once — the flat copy of a fresh persisted
+//! graph, or a scan of the store — while the graph loads in the background.
+
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use clipsight_indexer::ModelId;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::ann::{self, IndexKind, Use, VectorIndex};
+use crate::keywords::Keywords;
+use crate::store::Store;
+use crate::sync::{read, write};
+
+/// How vector queries are being answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum GraphState {
+    /// Exact scan: the library is small enough for it.
+    Exact,
+    /// Exact scan while the graph loads (or builds) in the background.
+    Loading,
+    /// Through the HNSW graph.
+    Ready,
+}
+
+/// The indexes of one library state.
+pub struct Snapshot {
+    /// How vectors are ranked.
+    pub vectors: Arc<dyn VectorIndex>,
+    /// The keyword index (`None` when it could not be opened: hybrid search uses vectors only).
+    pub keywords: Option<Arc<Keywords>>,
+    /// How vector queries are answered.
+    pub state: GraphState,
+}
+
+/// The current snapshot, replaced whole.
+pub struct Current(RwLock<Arc<Snapshot>>);
+
+impl Current {
+    /// A snapshot that answers at once (see [`Use::Immediate`]): `Loading` until
+    /// [`Current::refresh`] has decided.
+    pub fn immediate(store: &Store, model: ModelId) -> Result<Self, ann::AnnError> {
+        let vectors = ann::open_index(store, model, Use::Immediate, &mut |_, _| {})?;
+        Ok(Self(RwLock::new(Arc::new(Snapshot { vectors, keywords: None, state: GraphState::Loading }))))
+    }
+
+    /// The snapshot a query should read, for the whole query.
+    pub fn get(&self) -> Arc<Snapshot> {
+        read(&self.0).clone()
+    }
+
+    /// Opens the indexes for `usage` at the store's current state and swaps them in, keeping the
+    /// old ones in service meanwhile. Blocking (it may build a graph): call it off the request
+    /// path. `progress(inserted, total)` is called while a graph is built.
+    pub fn refresh(&self, store: &Store, model: ModelId, usage: Use, progress: &mut dyn FnMut(usize, usize)) {
+        let started = Instant::now();
+        let vectors = match ann::open_index(store, model, usage, progress) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!("cannot open the vector index ({e}); answering by exact scan");
+                match ann::open_index(store, model, Use::Exact, &mut |_, _| {}) {
+                    Ok(v) => v,
+                    Err(e) => return tracing::error!("cannot open even the exact scan ({e}); keeping the previous indexes"),
+                }
+            }
+        };
+        let state = match vectors.kind() {
+            IndexKind::Graph => {
+                tracing::info!("HNSW graph in use after {:.1}s", started.elapsed().as_secs_f64());
+                GraphState::Ready
+            }
+            IndexKind::Exact => GraphState::Exact,
+        };
+        let keywords = match Keywords::open(store) {
+            Ok(k) => Some(Arc::new(k)),
+            Err(e) => {
+                tracing::warn!("cannot open the keyword index ({e}); hybrid search uses vectors only");
+                None
+            }
+        };
+        *write(&self.0) = Arc::new(Snapshot { vectors, keywords, state });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filters::Filters;
+    use crate::store::test_support::library_of;
+    use crate::store::ImageId;
+
+    #[test]
+    fn a_fresh_persisted_graph_answers_at_once_exactly_until_the_refresh_decides() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = ModelId([9; 16]);
+        let (store, vectors) = library_of(dir.path(), model, 200);
+        ann::save_graph(&store, model);
+
+        let current = Current::immediate(&store, model).unwrap();
+        let first = current.get();
+        assert_eq!(first.state, GraphState::Loading);
+        let hits = first.vectors.search(&[vectors[17].1.as_slice()], 3, &Filters::default()).unwrap().remove(0);
+        assert_eq!(hits[0].id, ImageId(18));
+        assert!(hits[0].score > 0.999);
+
+        // 200 images are below the graph threshold: the refresh settles on an exact scan, and a
+        // query holding the first snapshot keeps it whole.
+        current.refresh(&store, model, Use::Many, &mut |_, _| {});
+        assert_eq!(current.get().state, GraphState::Exact);
+        assert!(current.get().keywords.is_some());
+        assert_eq!(first.state, GraphState::Loading);
+    }
+
+    #[test]
+    fn the_flat_vectors_of_a_stale_graph_are_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = ModelId([9; 16]);
+        let (store, _) = library_of(dir.path(), model, 50);
+        ann::save_graph(&store, model);
+        let mut changes = store.changes();
+        changes.delete_image(ImageId(1), &store.file(ImageId(1)).unwrap().unwrap()).unwrap();
+        changes.commit().unwrap();
+        // The scan of the store answers, so the deleted image is gone at once.
+        let snapshot = Current::immediate(&store, model).unwrap().get();
+        assert_eq!(snapshot.vectors.count().unwrap(), 49, "the library changed since the graph was saved");
+    }
+}

@@ -1,0 +1,86 @@
+// The clipsight JSON API: request URLs, fetching with readable errors, and each call the page makes.
+
+import { composeQuery, hasFilters } from './state.js';
+
+/** Results asked for per page (and per search by image). */
+export const PAGE_SIZE = 60;
+
+/** Image metadata requests, by id. */
+const metaCache = new Map();
+
+/** Fetches JSON; a non-2xx answer throws an Error carrying the API's message. */
+async function fetchJson(url, options = {}) {
+  let response;
+  try {
+    response = await fetch(url, options);
+  } catch (error) {
+    if (error.name === 'AbortError') throw error;
+    throw new Error('Cannot reach the clipsight server — is it running?');
+  }
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    throw new Error(body?.error?.message ?? `The server answered ${response.status} ${response.statusText}`.trim());
+  }
+  if (body === null) throw new Error('The server sent an unreadable answer.');
+  return body;
+}
+
+/** The API URL of one page of results for a state. */
+function searchPageUrl(s, offset) {
+  if (s.similar !== null && !s.q && !hasFilters(s)) {
+    return `/api/images/${s.similar}/similar?${new URLSearchParams({ k: PAGE_SIZE, offset })}`;
+  }
+  return `/api/search?${new URLSearchParams({ q: composeQuery(s), k: PAGE_SIZE, offset, mode: s.mode })}`;
+}
+
+/** The thumbnail URL of an image id. */
+export function thumbnailUrl(id) {
+  return `/api/images/${id}/thumbnail`;
+}
+
+/** The original file URL of an image id. */
+export function fileUrl(id) {
+  return `/api/images/${id}/file`;
+}
+
+/** One page of results for a state (text, browse or "more like this"). */
+export function fetchSearchPage(s, offset, signal) {
+  return fetchJson(searchPageUrl(s, offset), { signal });
+}
+
+/** The images most similar to an image file, posted as a form. */
+export function fetchImageSearch(file, signal) {
+  const form = new FormData();
+  form.append('image', file, file.name || 'pasted-image.png');
+  return fetchJson(`/api/search/image?k=${PAGE_SIZE}`, { method: 'POST', body: form, signal });
+}
+
+/** The image metadata for an id, fetched once. */
+export function getMeta(id) {
+  if (!metaCache.has(id)) {
+    const request = fetchJson(`/api/images/${id}`);
+    request.catch(() => metaCache.delete(id));
+    metaCache.set(id, request);
+  }
+  return metaCache.get(id);
+}
+
+/** Forgets the fetched metadata (the library changed). */
+export function clearMetaCache() {
+  metaCache.clear();
+}
+
+/** An image's best captions and tag probabilities. */
+export function fetchDescription(id) {
+  return fetchJson(`/api/images/${id}/describe?k=5`);
+}
+
+/** The filter menus' values and the date bounds. */
+export function fetchFacets() {
+  return fetchJson('/api/facets');
+}
+
+/** The library size and the indexing job's progress. */
+export function fetchStats() {
+  return fetchJson('/api/stats');
+}

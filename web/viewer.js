@@ -1,0 +1,266 @@
+// The details panel: one image large with its metadata, tags and description; open, close, step through results.
+
+import { ui, el } from './dom.js';
+import { state, updateState, navigate } from './state.js';
+import { fileUrl, thumbnailUrl, getMeta, fetchDescription } from './api.js';
+import { grid, loadMore } from './grid.js';
+import { typing, submitQuery, cancelTyping } from './typing.js';
+import { readControls, runNewSearch } from './filters.js';
+
+/** The id shown in the details panel, or null when it is closed. */
+function detailsId() {
+  return ui.details.hidden ? null : Number(ui.details.dataset.id);
+}
+
+/** Opens the details panel for an image, as a new history entry. */
+function openImage(id) {
+  if (typing.debounce) submitQuery(true);
+  cancelTyping();
+  updateState({ image: id });
+  navigate('push', grid.view.upload);
+  showDetails(id);
+}
+
+/** Opens or closes the details panel to match the state. */
+export function syncDetails() {
+  if (state.image === null) hideDetails();
+  else showDetails(state.image);
+}
+
+/** Shows an image in the details panel (the history is left alone). */
+function showDetails(id) {
+  if (detailsId() === id) return;
+  const opening = ui.details.hidden;
+  ui.details.dataset.id = String(id);
+  ui.details.hidden = false;
+  ui.app.inert = true;
+  document.body.classList.add('modal-open');
+
+  const hit = grid.view.hits.find((candidate) => candidate.id === id);
+  ui.detailsTitle.textContent = hit?.name ?? 'Loading…';
+  ui.detailsTitle.removeAttribute('title');
+  ui.meta.replaceChildren();
+  ui.tags.hidden = true;
+  ui.tags.replaceChildren();
+  ui.description.hidden = true;
+  ui.description.replaceChildren();
+  ui.describe.disabled = false;
+  ui.original.href = fileUrl(id);
+  showStage(id, hit?.name ?? '');
+  updateStepButtons();
+  if (opening) ui.detailsPanel.focus();
+  fillMeta(id);
+}
+
+/** Shows the thumbnail at once and the original file over it when it has loaded. */
+function showStage(id, name) {
+  ui.stage.dataset.state = 'loading';
+  ui.placeholder.src = thumbnailUrl(id);
+  ui.stageImage.alt = name;
+  ui.stageImage.src = fileUrl(id);
+}
+
+/** Reveals the original once it has loaded. */
+export function onStageLoad() {
+  ui.stage.dataset.state = 'loaded';
+}
+
+/** Keeps the thumbnail when the browser cannot show the original (e.g. TIFF). */
+export function onStageError() {
+  if (ui.stageImage.getAttribute('src')) ui.stage.dataset.state = 'failed';
+}
+
+/** Loads and renders an image's metadata, unless the panel moved on meanwhile. */
+async function fillMeta(id) {
+  try {
+    const meta = await getMeta(id);
+    if (detailsId() === id) renderMeta(meta);
+  } catch (error) {
+    if (detailsId() === id) ui.meta.replaceChildren(el('p', 'meta-error', error.message));
+  }
+}
+
+/** Renders the name, metadata rows and tag chips of an image. */
+function renderMeta(meta) {
+  ui.detailsTitle.textContent = meta.name;
+  ui.detailsTitle.title = meta.path ?? '';
+  ui.stageImage.alt = meta.name;
+  const rows = metaRows(meta).flatMap(([label, value]) => [el('dt', '', label), el('dd', '', value)]);
+  ui.meta.replaceChildren(...rows);
+  const tags = Array.isArray(meta.tags) ? meta.tags : [];
+  ui.tags.replaceChildren(...tags.map(createTagChip));
+  ui.tags.hidden = tags.length === 0;
+}
+
+/** The label/value pairs shown for an image, skipping unknown values. */
+function metaRows(meta) {
+  const hasSize = meta.width > 0 && meta.height > 0;
+  return [
+    ['Folder', meta.folder],
+    ['Dimensions', hasSize ? `${meta.width} × ${meta.height} · ${((meta.width * meta.height) / 1e6).toFixed(1)} MP` : ''],
+    ['Format', meta.format ? String(meta.format).toUpperCase() : ''],
+    ['Size', Number.isFinite(meta.size) ? formatBytes(meta.size) : ''],
+    ['Taken', meta.date_taken ? formatDate(meta.date_taken) : ''],
+    ['Camera', meta.camera],
+    ['Lens', meta.lens],
+    ['Location', Array.isArray(meta.gps) && meta.gps.length === 2 ? formatGps(meta.gps) : ''],
+  ].filter(([, value]) => value);
+}
+
+/** A tag chip that searches for its tag. */
+function createTagChip(tag) {
+  const chip = el('button', 'tag', tag);
+  chip.type = 'button';
+  chip.title = `Search for “${tag}”`;
+  chip.addEventListener('click', () => runNewSearch({ ...readControls(), q: tag, similar: null }));
+  return chip;
+}
+
+/** "2.4 MB". */
+function formatBytes(bytes) {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return `${unit === 0 ? value : value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+/** A local, readable date for an EXIF "YYYY-MM-DD HH:MM:SS" (or date-only) string. */
+function formatDate(text) {
+  const dateOnly = text.length <= 10;
+  const date = new Date(dateOnly ? `${text}T00:00:00` : text.replace(' ', 'T'));
+  if (Number.isNaN(date.getTime())) return text;
+  return date.toLocaleString(undefined, dateOnly ? { dateStyle: 'medium' } : { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+/** "48.85837° N, 2.29448° E". */
+function formatGps([lat, lon]) {
+  const part = (value, positive, negative) => `${Math.abs(value).toFixed(5)}° ${value >= 0 ? positive : negative}`;
+  return `${part(lat, 'N', 'S')}, ${part(lon, 'E', 'W')}`;
+}
+
+/** Hides the details panel (the history is left alone) and gives focus back to the image's tile. */
+export function hideDetails() {
+  if (ui.details.hidden) return;
+  const id = ui.details.dataset.id;
+  ui.details.hidden = true;
+  ui.details.removeAttribute('data-id');
+  ui.app.inert = false;
+  document.body.classList.remove('modal-open');
+  ui.stageImage.removeAttribute('src');
+  ui.results.querySelector(`.result[data-id="${id}"]`)?.focus();
+}
+
+/** Closes the panel: steps Back when it was opened by a history entry of its own. */
+export function closeDetails() {
+  if (ui.details.hidden) return;
+  const opened = Boolean(history.state?.opened);
+  updateState({ image: null });
+  hideDetails();
+  if (opened) history.back();
+  else navigate('replace', grid.view.upload);
+}
+
+/** Enables the previous/next buttons according to the image's place in the grid. */
+export function updateStepButtons() {
+  const view = grid.view;
+  const index = view.hits.findIndex((hit) => hit.id === detailsId());
+  ui.prev.disabled = index <= 0;
+  ui.next.disabled = index < 0 || (index === view.hits.length - 1 && view.done);
+}
+
+/** Shows the previous (-1) or next (+1) result, loading the next page when needed. */
+export async function stepDetails(delta) {
+  const current = grid.view;
+  const index = current.hits.findIndex((hit) => hit.id === detailsId());
+  if (index < 0) return;
+  if (index + delta >= current.hits.length) await loadMore();
+  const target = current.hits[index + delta];
+  if (!target || current !== grid.view || ui.details.hidden) return;
+  updateState({ image: target.id });
+  navigate('replace', grid.view.upload);
+  showDetails(target.id);
+}
+
+/** Shows the images most like the one in the panel, as a new history entry. */
+export function showMoreLikeThis() {
+  runNewSearch({ ...readControls(), q: '', similar: detailsId() });
+}
+
+/** Fills #description with the image's best captions and tag probabilities. */
+export async function describeImage() {
+  const id = detailsId();
+  ui.describe.disabled = true;
+  ui.description.hidden = false;
+  ui.description.replaceChildren(el('p', 'description-loading', 'Describing…'));
+  try {
+    const data = await fetchDescription(id);
+    if (detailsId() === id) renderDescription(data);
+  } catch (error) {
+    if (detailsId() !== id) return;
+    ui.description.replaceChildren(el('p', 'description-error', error.message));
+    ui.describe.disabled = false;
+  }
+}
+
+/** Renders captions (with their cosine) and tags (with probability bars). */
+function renderDescription({ captions = [], tags = [] }) {
+  const parts = [];
+  if (captions.length) {
+    const list = el('ol', 'captions');
+    for (const caption of captions) {
+      const item = el('li', 'caption-row');
+      item.append(el('span', 'caption-text', caption.text), el('span', 'caption-cosine', Number(caption.score).toFixed(3)));
+      list.append(item);
+    }
+    parts.push(el('h3', 'description-heading', 'Captions'), list);
+  }
+  if (tags.length) {
+    const list = el('ul', 'probabilities');
+    list.append(...tags.map(createProbabilityRow));
+    parts.push(el('h3', 'description-heading', 'Tags'), list);
+  }
+  if (!parts.length) parts.push(el('p', 'description-loading', 'No description available.'));
+  ui.description.replaceChildren(...parts);
+  ui.description.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+}
+
+/** One tag with its probability as a bar and a percentage. */
+function createProbabilityRow(tag) {
+  const percent = Math.max(0, Math.min(100, Number(tag.score) * 100));
+  const row = el('li', 'probability');
+  const bar = el('span', 'probability-bar');
+  const fill = el('span', 'probability-fill');
+  fill.style.width = `${percent}%`;
+  bar.append(fill);
+  bar.setAttribute('aria-hidden', 'true');
+  row.append(el('span', 'probability-label', tag.text), bar, el('span', 'probability-value', `${percent.toFixed(1)}%`));
+  return row;
+}
+
+/* ───────────────────────────── Clicks and keys ───────────────────────────── */
+
+/** Opens a clicked tile in the panel; modified clicks keep their browser meaning (new tab…). */
+export function onResultClick(event) {
+  const tile = event.target.closest('.result');
+  if (!tile || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+  event.preventDefault();
+  openImage(Number(tile.dataset.id));
+}
+
+/** Keys while the panel is open. */
+export function onDetailsKey(event) {
+  if (event.key === 'Escape') {
+    event.preventDefault();
+    closeDetails();
+  } else if (event.key === 'ArrowLeft') {
+    event.preventDefault();
+    stepDetails(-1);
+  } else if (event.key === 'ArrowRight') {
+    event.preventDefault();
+    stepDetails(1);
+  }
+}
