@@ -296,6 +296,7 @@ fn finish(store: &Store, plan: Plan, vectors: &mut dyn crate::ann::VectorWriter,
     summary.removed = removed.len();
     end.set_run_in_progress(false);
     end.commit()?;
+    store.count_files()?; // remembered for this epoch: readers need not count
     vectors.apply(added, &removed)?;
     summary.failed = summary.errors.len();
     Ok(summary)

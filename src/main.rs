@@ -9,6 +9,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    if !matches!(cli.command, cli::Command::Serve(_)) {
+        quiet_exit_on_closed_stdout();
+    }
     let level = match cli.global.verbose {
         0 => "warn",
         1 => "info",
@@ -27,6 +30,16 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             exit_code(&e)
         }
+    }
+}
+
+/// `clipsight search … | head` ends quietly when `head` closes the pipe, as other Unix tools do,
+/// instead of panicking on the next print (Rust ignores SIGPIPE by default). Not for `serve`,
+/// whose sockets must never kill the process.
+fn quiet_exit_on_closed_stdout() {
+    // SAFETY: restoring a signal's default disposition at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -142,6 +142,12 @@ impl Library {
         self.current.refresh(&self.store, self.encoder.id(), usage, progress);
     }
 
+    /// Says, for the stats, that the indexes are being loaded: call it before handing the
+    /// library to [`Library::work`]'s thread.
+    pub fn mark_loading(&self) {
+        self.current.mark_loading();
+    }
+
     /// The worker loop of a server: loads the derived indexes, then runs queued jobs until the
     /// queue stops, reloading the indexes after each. Indexing and loading share this one
     /// thread, so they never race on the files.

@@ -21,6 +21,9 @@ use crate::sync::{read, write};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum GraphState {
+    /// Nothing decided: this process has not loaded the indexes and is not loading them (a CLI
+    /// command that only reads the store, such as `clipsight stats`); queries scan exactly.
+    Unloaded,
     /// Exact scan: the library is small enough for it.
     Exact,
     /// Exact scan while the graph loads (or builds) in the background.
@@ -43,11 +46,19 @@ pub struct Snapshot {
 pub struct Current(RwLock<Arc<Snapshot>>);
 
 impl Current {
-    /// A snapshot that answers at once (see [`Use::Immediate`]): `Loading` until
-    /// [`Current::refresh`] has decided.
+    /// A snapshot that answers at once (see [`Use::Immediate`]): `Unloaded` until
+    /// [`Current::mark_loading`] or [`Current::refresh`].
     pub fn immediate(store: &Store, model: ModelId) -> Result<Self, ann::AnnError> {
         let vectors = ann::open_index(store, model, Use::Immediate, &mut |_, _| {})?;
-        Ok(Self(RwLock::new(Arc::new(Snapshot { vectors, keywords: None, state: GraphState::Loading }))))
+        Ok(Self(RwLock::new(Arc::new(Snapshot { vectors, keywords: None, state: GraphState::Unloaded }))))
+    }
+
+    /// Says that a [`Current::refresh`] is on its way (a server's worker), for the stats.
+    pub fn mark_loading(&self) {
+        let mut current = write(&self.0);
+        if current.state == GraphState::Unloaded {
+            *current = Arc::new(Snapshot { vectors: current.vectors.clone(), keywords: current.keywords.clone(), state: GraphState::Loading });
+        }
     }
 
     /// The snapshot a query should read, for the whole query.
@@ -103,6 +114,8 @@ mod tests {
         ann::save_graph(&store, model);
 
         let current = Current::immediate(&store, model).unwrap();
+        assert_eq!(current.get().state, GraphState::Unloaded);
+        current.mark_loading();
         let first = current.get();
         assert_eq!(first.state, GraphState::Loading);
         let hits = first.vectors.search(&[vectors[17].1.as_slice()], 3, &Filters::default()).unwrap().remove(0);

@@ -89,6 +89,7 @@ pub fn serve(library: Library, options: ServeOptions) -> Result<(), ServeError> 
     let started = Instant::now();
     limit_malloc_arenas();
     let library = Arc::new(library);
+    library.mark_loading();
     let worker = {
         let library = library.clone();
         std::thread::Builder::new().name("clipsight-jobs".into()).spawn(move || library.work())?

@@ -519,3 +519,19 @@ fn one_shot_searches_scan_the_graphs_flat_vectors_and_rank_like_the_store() {
     }
     assert_eq!(built.iter().map(|h| h.0).collect::<Vec<_>>()[..10], store.iter().map(|h| h.0).collect::<Vec<_>>()[..10], "the graph agrees on the top 10");
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly_as_unix_tools_do() {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = clipsight(&scene_library().data)
+        .args(["--json", "search", "a red circle", "-k", "200"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // `| head -c 0`: the reader is gone before the first line
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{stderr}");
+}
