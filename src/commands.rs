@@ -234,6 +234,9 @@ fn cmd_index(g: &Global, args: IndexArgs) -> Result<()> {
             summary.scanned, summary.indexed, summary.unchanged, summary.moved, summary.removed, summary.failed,
             summary.elapsed_s, summary.images_per_s
         );
+        if let Some(s) = summary.searchable_after_s {
+            println!("  searchable after {s:.1}s");
+        }
         for e in &summary.errors {
             println!("  skipped {}: {}", e.path, e.error);
         }

@@ -71,6 +71,9 @@ pub struct IndexSummary {
     pub elapsed_s: f64,
     /// Files indexed per second of wall time.
     pub images_per_s: f64,
+    /// Seconds from the start of the run until its first new embedding was committed, when it
+    /// committed one: from then on searches find the run's photos (automatic tags may follow).
+    pub searchable_after_s: Option<f64>,
     /// Seconds spent per pipeline stage (summed over threads).
     #[serde(skip)]
     pub stages_s: Vec<(&'static str, f64)>,
@@ -122,11 +125,16 @@ pub fn run(store: &Store, encoder: &dyn Encoder, options: &IndexOptions, progres
         vectors.apply(&run.added, &[])?;
         return Err(IndexError::Stopped { indexed: plan.summary.indexed });
     }
+    let tagging = Instant::now();
+    tag_untagged(store, encoder, options)?;
+    let tag_s = tagging.elapsed().as_secs_f64();
     let mut summary = finish(store, plan, vectors.as_mut(), &run.added)?;
+    summary.searchable_after_s = run.first_embedding_at.map(|at| at.duration_since(started).as_secs_f64());
     summary.elapsed_s = started.elapsed().as_secs_f64();
     summary.images_per_s = if summary.elapsed_s > 0.0 { summary.indexed as f64 / summary.elapsed_s } else { 0.0 };
     summary.stages_s = times.seconds();
     summary.stages_s.push(("commit", run.commit_s));
+    summary.stages_s.push(("tags", tag_s));
     Ok(summary)
 }
 
@@ -201,6 +209,8 @@ struct Committed {
     added: Vec<(ImageId, clipsight_indexer::Embedding)>,
     /// Seconds spent building and committing batches.
     commit_s: f64,
+    /// When the first new embedding was committed.
+    first_embedding_at: Option<Instant>,
 }
 
 /// Runs the plan's files through the pipeline and commits the outcomes batch by batch: new and
@@ -217,12 +227,10 @@ fn embed_and_commit(
     let model = encoder.id();
     let todo = std::mem::take(&mut plan.todo);
     let total = todo.len();
-    // Automatic tags need the tag vocabulary embedded with this model (cached in the store).
-    let vocabulary = if total > 0 {
-        Some(crate::describe::Vocabulary::load(store, encoder, &options.tag_vocabulary, true)?)
-    } else {
-        None
-    };
+    // Images are tagged as they are committed when the tag vocabulary is already embedded with
+    // this model; otherwise embedding it (1,200 words × templates) would delay the first
+    // searchable photo by most of a minute, so [`tag_untagged`] tags them after the photos.
+    let vocabulary = crate::describe::Vocabulary::cached(store, encoder, &options.tag_vocabulary)?;
     let known = Known { store, model, missing: plan.missing.keys().copied().collect(), disabled: options.full };
     let mut writer = BatchWriter {
         store,
@@ -233,6 +241,7 @@ fn embed_and_commit(
         vocabulary: vocabulary.as_ref(),
         added: collect_vectors.then(Vec::new),
         commit_s: 0.0,
+        first_embedding_at: None,
     };
     let mut done = 0usize;
     let mut failure: Option<IndexError> = None;
@@ -278,7 +287,29 @@ fn embed_and_commit(
         return Err(e);
     }
     writer.flush()?;
-    Ok(Committed { added: writer.added.unwrap_or_default(), commit_s: writer.commit_s })
+    Ok(Committed { added: writer.added.unwrap_or_default(), commit_s: writer.commit_s, first_embedding_at: writer.first_embedding_at })
+}
+
+/// Tags the images that have no automatic tags yet — embedded by this run, or by a stopped one,
+/// before the tag vocabulary was embedded with this model — embedding the vocabulary first when
+/// it must be. Committed in batches; an interrupted pass is finished by the next run.
+fn tag_untagged(store: &Store, encoder: &dyn Encoder, options: &IndexOptions) -> Result<(), IndexError> {
+    let model = encoder.id();
+    let untagged = store.untagged(model)?;
+    if untagged.is_empty() {
+        return Ok(());
+    }
+    let vocabulary = crate::describe::Vocabulary::load(store, encoder, &options.tag_vocabulary, true)?;
+    for ids in untagged.chunks(1024) {
+        let mut changes = store.changes();
+        for &id in ids {
+            if let Some(embedding) = store.embedding(model, id)? {
+                changes.put_tags(id, &vocabulary.auto_tags(&embedding));
+            }
+        }
+        changes.commit()?;
+    }
+    Ok(())
 }
 
 /// Ends a complete run: records still missing are removed, the marker cleared, and the vector
@@ -386,6 +417,8 @@ struct BatchWriter<'a> {
     added: Option<Vec<(ImageId, clipsight_indexer::Embedding)>>,
     /// Seconds spent building and committing batches.
     commit_s: f64,
+    /// When the first batch with a new embedding was committed: the library became searchable.
+    first_embedding_at: Option<Instant>,
 }
 
 impl BatchWriter<'_> {
@@ -419,6 +452,7 @@ impl BatchWriter<'_> {
     fn write_pending(&mut self) -> Result<(), IndexError> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let mut changes = self.store.changes();
+        let mut embedded = false;
         for p in std::mem::take(&mut self.pending) {
             match p {
                 Pending::Indexed(image) => {
@@ -438,6 +472,7 @@ impl BatchWriter<'_> {
                         indexed_at: now,
                     };
                     changes.put_image(id, &record, self.model, &image.embedding, &image.thumbnail);
+                    embedded = true;
                     if let Some(v) = self.vocabulary {
                         changes.put_tags(id, &v.auto_tags(&image.embedding));
                     }
@@ -461,7 +496,10 @@ impl BatchWriter<'_> {
                     }
                     let record = FileRecord { path: path_to_bytes(&file.path), size: file.size, mtime_ns: file.mtime_ns, hash: hash.0, indexed_at: now, ..src };
                     changes.put_image(id, &record, self.model, &embedding, &thumbnail);
-                    changes.put_tags(id, &self.store.tags(source)?);
+                    embedded = true;
+                    if let Some(v) = self.vocabulary {
+                        changes.put_tags(id, &v.auto_tags(&embedding));
+                    }
                     if let Some(added) = &mut self.added {
                         added.push((id, embedding));
                     }
@@ -470,6 +508,9 @@ impl BatchWriter<'_> {
         }
         changes.set_next_image_id(self.next_id);
         changes.commit()?;
+        if embedded && self.first_embedding_at.is_none() {
+            self.first_embedding_at = Some(Instant::now());
+        }
         Ok(())
     }
 }
@@ -553,6 +594,77 @@ mod tests {
         assert_eq!(resumed.removed, 0);
         assert!(!store.interrupted_run().unwrap());
         assert_eq!(store.count_embeddings(encoder.id()).unwrap(), 6);
+    }
+
+    /// A [`HashEncoder`] that records which tower was asked, in order.
+    struct Recording {
+        inner: HashEncoder,
+        calls: std::sync::Mutex<Vec<&'static str>>,
+    }
+
+    impl Encoder for Recording {
+        fn id(&self) -> ModelId {
+            self.inner.id()
+        }
+        fn dim(&self) -> usize {
+            self.inner.dim()
+        }
+        fn logit_scale(&self) -> f32 {
+            self.inner.logit_scale()
+        }
+        fn preprocess(&self) -> &clipsight_indexer::clip::PreprocessConfig {
+            self.inner.preprocess()
+        }
+        fn encode_images(&self, images: &[clipsight_indexer::clip::PreparedImage]) -> Result<Vec<clipsight_indexer::Embedding>, clipsight_indexer::ClipError> {
+            self.calls.lock().unwrap().push("images");
+            self.inner.encode_images(images)
+        }
+        fn encode_texts(&self, texts: &[&str]) -> Result<Vec<clipsight_indexer::Embedding>, clipsight_indexer::ClipError> {
+            self.calls.lock().unwrap().push("texts");
+            self.inner.encode_texts(texts)
+        }
+    }
+
+    #[test]
+    fn photos_are_searchable_before_the_tag_vocabulary_is_embedded_and_are_tagged_in_the_same_run() {
+        let (photos, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for i in 0..5u8 {
+            png(&photos.path().join(format!("{i}.png")), [i * 50, 100, 255 - i * 50]);
+        }
+        let store = Store::open(data.path(), OpenMode::ReadWrite).unwrap();
+        let encoder = Recording { inner: HashEncoder::new(ModelId([7; 16])), calls: Default::default() };
+        let first = run(&store, &encoder, &options(photos.path()), |_, _| {}).unwrap();
+        let calls = encoder.calls.lock().unwrap().clone();
+        let first_text = calls.iter().position(|c| *c == "texts").expect("the vocabulary is embedded");
+        assert!(calls[..first_text].iter().all(|c| *c == "images") && !calls[first_text..].contains(&"images"), "every photo before the vocabulary: {calls:?}");
+        let searchable = first.searchable_after_s.expect("the run committed embeddings");
+        assert!(searchable <= first.elapsed_s, "{first:?}");
+        assert!(store.untagged(encoder.id()).unwrap().is_empty(), "every photo tagged by the end of the run");
+
+        // With the vocabulary cached, new photos are tagged as they are committed.
+        png(&photos.path().join("new.png"), [9, 9, 9]);
+        encoder.calls.lock().unwrap().clear();
+        let second = run(&store, &encoder, &options(photos.path()), |_, _| {}).unwrap();
+        assert_eq!(second.indexed, 1);
+        assert_eq!(*encoder.calls.lock().unwrap(), vec!["images"], "the cached vocabulary is not embedded again");
+        assert!(store.untagged(encoder.id()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn photos_a_stopped_run_left_untagged_are_tagged_by_the_next_run() {
+        let (photos, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        png(&photos.path().join("a.png"), [200, 10, 10]);
+        let store = Store::open(data.path(), OpenMode::ReadWrite).unwrap();
+        let encoder = HashEncoder::new(ModelId([7; 16]));
+        // What a run stopped between its photos and its tags leaves: an embedded, untagged image.
+        let mut changes = store.changes();
+        let record = FileRecord::synthetic("/elsewhere/x.png", [1; 32], "png");
+        changes.put_image(ImageId(1), &record, encoder.id(), &encoder.encode_texts(&["x"]).unwrap().remove(0), b"");
+        changes.commit().unwrap();
+        assert_eq!(store.untagged(encoder.id()).unwrap(), vec![ImageId(1)]);
+
+        run(&store, &encoder, &options(photos.path()), |_, _| {}).unwrap();
+        assert!(store.untagged(encoder.id()).unwrap().is_empty(), "the next run tags what was left");
     }
 
     #[test]

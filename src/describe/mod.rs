@@ -69,21 +69,28 @@ impl Vocabulary {
     /// `words` embedded with `clip`: read from the store when the cached vocabulary has exactly
     /// these words, else embedded and (when the store is writable) cached in place of the old one.
     pub fn load(store: &Store, encoder: &dyn Encoder, words: &[String], writable: bool) -> Result<Self, DescribeError> {
-        let mut tags = store.texts(encoder.id(), VOCABULARY_KIND)?;
-        let cached: Vec<&str> = tags.iter().map(|(t, _)| t.as_str()).collect();
-        if cached != words.iter().map(String::as_str).collect::<Vec<_>>() {
-            let wanted: Vec<&str> = words.iter().map(String::as_str).collect();
-            tags = embed_tags(encoder, &wanted)?;
-            if writable {
-                let mut changes = store.changes();
-                changes.delete_texts(encoder.id(), VOCABULARY_KIND);
-                for (tag, e) in &tags {
-                    changes.put_text(encoder.id(), VOCABULARY_KIND, tag, e);
-                }
-                changes.commit()?;
+        if let Some(cached) = Self::cached(store, encoder, words)? {
+            return Ok(cached);
+        }
+        let wanted: Vec<&str> = words.iter().map(String::as_str).collect();
+        let tags = embed_tags(encoder, &wanted)?;
+        if writable {
+            let mut changes = store.changes();
+            changes.delete_texts(encoder.id(), VOCABULARY_KIND);
+            for (tag, e) in &tags {
+                changes.put_text(encoder.id(), VOCABULARY_KIND, tag, e);
             }
+            changes.commit()?;
         }
         Ok(Self { tags, logit_scale: encoder.logit_scale() })
+    }
+
+    /// `words` as the store has them embedded with `encoder`'s model, or `None` when the cached
+    /// vocabulary has other words (or none): nothing is embedded here.
+    pub fn cached(store: &Store, encoder: &dyn Encoder, words: &[String]) -> Result<Option<Self>, DescribeError> {
+        let tags = store.texts(encoder.id(), VOCABULARY_KIND)?;
+        let same = tags.len() == words.len() && tags.iter().zip(words).all(|((t, _), w)| t == w);
+        Ok(same.then(|| Self { tags, logit_scale: encoder.logit_scale() }))
     }
 
     /// The vocabulary the library last tagged with (the built-in one if none is cached).

@@ -310,6 +310,13 @@ impl Store {
         })
     }
 
+    /// The images embedded with `model` that have no automatic tags recorded (not even an empty
+    /// list): what a run that embedded before its tag vocabulary was ready still has to tag.
+    pub fn untagged(&self, model: ModelId) -> Result<Vec<ImageId>> {
+        let tagged: std::collections::HashSet<Vec<u8>> = self.keys(cf::TAGS, Vec::new()).collect::<Result<_>>()?;
+        self.embedding_ids(model).filter(|id| id.as_ref().map_or(true, |id| !tagged.contains(id.to_key().as_slice()))).collect()
+    }
+
     /// Every model that has embeddings in this library.
     pub fn models(&self) -> Result<Vec<ModelId>> {
         let mut out = Vec::new();
