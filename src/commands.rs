@@ -123,6 +123,7 @@ fn cmd_bench_query(g: &Global, n: usize, samples: usize, clients: usize, seconds
         println!("  in process ÷ encoder {:.2}x, REST ÷ encoder {:.2}x; REST {:.1} q/s at {} clients", r.in_process_ratio, r.rest_ratio, r.rest_qps, r.clients);
         let t = r.serve_start;
         println!("  serve start: listening {:.2}s, first answer {:.2}s, graph in use {:.2}s", t.listening_s, t.first_answer_s, t.graph_in_use_s);
+        println!("  serve RSS: {:.0} MiB after text and image queries, {:.0} MiB after the throughput run", r.serve_rss_mb, r.serve_rss_after_load_mb);
     }
     Ok(())
 }
@@ -301,6 +302,7 @@ fn cmd_similar(g: &Global, path: &Path, k: usize) -> Result<()> {
 
 fn cmd_classify(g: &Global, image: &Path, labels: &str) -> Result<()> {
     let labels: Vec<String> = labels.split(',').map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+    library::check_labels(&labels)?; // before the model loads and the image is embedded
     let clip = open_model(g)?;
     let img = embed_images(&clip, &[image.to_path_buf()])?.remove(0);
     let response: ClassifyResponse = library::classify(&clip, &img, labels)?;
@@ -417,16 +419,17 @@ fn cmd_check(g: &Global) -> Result<()> {
 }
 
 fn cmd_stats(g: &Global) -> Result<()> {
-    let library = open_library(g, Access::Read, IndexSettings { roots: Vec::new(), hidden: false, batch_size: 1, tag_vocabulary: Vec::new() })?;
-    let stats = library.stats()?;
+    // The store alone: no model is needed to look at a library.
+    let store = Store::open(&g.data, OpenMode::ReadOnly)?;
+    let stats = library::stats_of(&store, store.count_files()?, None)?;
     if g.json {
         print_json(&stats);
     } else {
         println!("images: {}", stats.images);
         println!("roots: {}", stats.roots.join(", "));
-        println!("model: {} ({} images lack embeddings for it)", stats.model, stats.missing_embeddings);
-        if stats.active_model.as_ref().is_some_and(|m| *m != stats.model) {
-            println!("indexed last with: {}", stats.active_model.as_deref().unwrap_or_default());
+        match &stats.active_model {
+            Some(m) => println!("active model: {m} ({} images lack embeddings for it)", stats.missing_embeddings),
+            None => println!("active model: none"),
         }
         if stats.interrupted_run {
             println!("an interrupted indexing run: `clipsight index` resumes it");

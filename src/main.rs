@@ -9,7 +9,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    if !matches!(cli.command, cli::Command::Serve(_)) {
+    if !matches!(cli.command, cli::Command::Serve(_) | cli::Command::Index(_)) {
         quiet_exit_on_closed_stdout();
     }
     let level = match cli.global.verbose {
@@ -35,7 +35,7 @@ fn main() -> ExitCode {
 
 /// `clipsight search … | head` ends quietly when `head` closes the pipe, as other Unix tools do,
 /// instead of panicking on the next print (Rust ignores SIGPIPE by default). Not for `serve`,
-/// whose sockets must never kill the process.
+/// whose sockets must never kill the process, nor `index`, whose run must not die with a pager.
 fn quiet_exit_on_closed_stdout() {
     // SAFETY: restoring a signal's default disposition at start-up, before any thread exists.
     unsafe {

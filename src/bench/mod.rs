@@ -14,7 +14,12 @@ pub mod server;
 
 /// The process's current resident set size in MiB (`VmRSS`).
 pub fn rss_mb() -> f64 {
-    proc_status_kib("VmRSS:") as f64 / 1024.0
+    proc_status_kib("self", "VmRSS:") as f64 / 1024.0
+}
+
+/// Another process's resident set size in MiB (a `clipsight serve` child, say).
+pub fn rss_mb_of(pid: u32) -> f64 {
+    proc_status_kib(&pid.to_string(), "VmRSS:") as f64 / 1024.0
 }
 
 /// Samples this process's RSS every 20 ms until [`RssSampler::peak_mb`] is asked: the peak of
@@ -47,8 +52,8 @@ impl RssSampler {
     }
 }
 
-fn proc_status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+fn proc_status_kib(process: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{process}/status"))
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
         .unwrap_or(0)

@@ -66,6 +66,11 @@ pub struct QueryReport {
     pub setup_s: f64,
     /// The server's start-up with this library (target: first answer within 2 s at 1M vectors).
     pub serve_start: StartTimes,
+    /// The server's RSS in MiB after its text queries and one image query (both towers loaded;
+    /// issue 19's target: ≤ 0.85 GB with ViT-B/32).
+    pub serve_rss_mb: f64,
+    /// The server's RSS in MiB after the throughput run.
+    pub serve_rss_after_load_mb: f64,
 }
 
 /// Distinct, caption-like query texts.
@@ -176,6 +181,9 @@ pub fn run(clip: &Clip, model_dir: &Path, work: &Path, exe: &Path, bench: QueryB
     let rest = Latency::of(rest_set.iter().map(|t| time_ms(|| get(&agent, t))).collect::<Result<_, _>>()?);
     let rest_repeated = Latency::of(rest_set.iter().map(|t| time_ms(|| get(&agent, t))).collect::<Result<_, _>>()?);
     progress(&format!("REST p50 {:.2} ms (repeated {:.2} ms)", rest.p50_ms, rest_repeated.p50_ms));
+    search_by_image(&agent, &server.process.base)?;
+    let serve_rss_mb = super::rss_mb_of(server.process.pid());
+    progress(&format!("serve RSS after text and image queries: {serve_rss_mb:.0} MiB"));
     let load_set = &texts[samples * 3..];
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let done = std::sync::atomic::AtomicUsize::new(0);
@@ -194,6 +202,7 @@ pub fn run(clip: &Clip, model_dir: &Path, work: &Path, exe: &Path, bench: QueryB
         }
     });
     let rest_qps = done.into_inner() as f64 / seconds as f64;
+    let serve_rss_after_load_mb = super::rss_mb_of(server.process.pid());
     progress(&format!("REST throughput {rest_qps:.1} q/s at {clients} clients"));
     drop(server);
 
@@ -225,7 +234,30 @@ pub fn run(clip: &Clip, model_dir: &Path, work: &Path, exe: &Path, bench: QueryB
         rest_ratio: rest.p50_ms / text_encoder.p50_ms,
         setup_s,
         serve_start,
+        serve_rss_mb,
+        serve_rss_after_load_mb,
     })
+}
+
+/// `POST /api/search/image` with a generated 640×480 JPEG: loads the server's image tower.
+fn search_by_image(agent: &ureq::Agent, base: &str) -> Result<(), BenchError> {
+    let photo = image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8]));
+    let mut jpeg = Vec::new();
+    image::DynamicImage::ImageRgb8(photo)
+        .write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+        .map_err(|e| BenchError::Serve(format!("cannot make the query image: {e}")))?;
+    let boundary = "clipsight-bench-boundary";
+    let mut body = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"q.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").into_bytes();
+    body.extend_from_slice(&jpeg);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let url = format!("{base}/api/search/image?k=20");
+    agent
+        .post(&url)
+        .set("Content-Type", &format!("multipart/form-data; boundary={boundary}"))
+        .send_bytes(&body)
+        .map_err(|e| BenchError::Serve(format!("POST {url}: {e}")))?
+        .into_string()?;
+    Ok(())
 }
 
 fn time_ms<E>(f: impl FnOnce() -> Result<(), E>) -> Result<f64, E> {

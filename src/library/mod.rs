@@ -72,15 +72,18 @@ impl<T: Clone> EpochCache<T> {
         Self(Mutex::new(None))
     }
 
+    /// The cached value, or `compute`'s under the lock: concurrent callers at a new epoch wait
+    /// for one computation instead of each starting their own.
     fn get_or(&self, store: &Store, compute: impl FnOnce() -> Result<T>) -> Result<T> {
         let epoch = store.epoch()?;
-        if let Some((e, value)) = lock(&self.0).as_ref() {
+        let mut cached = lock(&self.0);
+        if let Some((e, value)) = cached.as_ref() {
             if *e == epoch {
                 return Ok(value.clone());
             }
         }
         let value = compute()?;
-        *lock(&self.0) = Some((epoch, value.clone()));
+        *cached = Some((epoch, value.clone()));
         Ok(value)
     }
 }
@@ -235,6 +238,9 @@ impl Library {
         let snapshot = self.current.get();
         let keywords = match options.mode {
             search::Mode::Vector => None,
+            // Hybrid ranks by vectors alone without a keyword index (logged when it failed to
+            // open); a keyword search has nothing to answer with, and says so.
+            search::Mode::Keyword if snapshot.keywords.is_none() => return Err(LibraryError::Internal("the keyword index could not be opened (see the log)".into())),
             _ => snapshot.keywords.as_deref(),
         };
         let rankers = search::Rankers { vectors: snapshot.vectors.as_ref(), keywords };
@@ -323,7 +329,8 @@ impl Library {
     pub fn describe(&self, image: &ImageRef, k: usize) -> Result<DescribeResponse> {
         let embedding = self.embedding(image)?;
         let captions = describe::best_captions(&self.store, &self.encoder, &embedding, k)?;
-        let tags = describe::Vocabulary::current(&self.store, &self.encoder)?.score(&embedding);
+        // Not through the query cache: a first-time vocabulary would push users' queries out.
+        let tags = describe::Vocabulary::current(&self.store, self.encoder.inner())?.score(&embedding);
         Ok(DescribeResponse {
             captions: captions.into_iter().map(Into::into).collect(),
             tags: tags.into_iter().take(k).map(Into::into).collect(),
@@ -344,26 +351,12 @@ impl Library {
     /// The library at a glance.
     pub fn stats(&self) -> Result<Stats> {
         let images = self.image_count()?;
-        let mut models = Vec::new();
-        for id in self.store.models()? {
-            let embedded = self.store.count_embeddings(id)?;
-            models.push(ModelStats { id: id.to_hex(), embedded, missing: images.saturating_sub(embedded) });
-        }
-        let model = self.encoder.id().to_hex();
-        let missing_embeddings = models.iter().find(|m| m.id == model).map_or(images, |m| m.missing);
         Ok(Stats {
-            images,
-            model,
-            dim: self.encoder.dim(),
-            active_model: self.store.active_model()?.map(|m| m.to_hex()),
-            missing_embeddings,
-            models,
-            roots: self.store.roots()?.iter().map(|r| r.display().to_string()).collect(),
-            interrupted_run: self.store.interrupted_run()?,
             indexing: self.jobs.busy(),
             job: self.jobs.running(),
             graph: self.current.get().state,
             writable: self.writable,
+            ..stats_of(&self.store, images, Some((self.encoder.id(), self.encoder.dim())))?
         })
     }
 
@@ -432,6 +425,34 @@ impl Library {
     }
 }
 
+/// The library at a glance, from the store alone: `model` is the one this process answers with
+/// (`None`: no model loaded, and `missing_embeddings` counts against the active model); no job,
+/// no index loaded, not writable.
+pub fn stats_of(store: &Store, images: usize, model: Option<(ModelId, usize)>) -> Result<Stats> {
+    let mut models = Vec::new();
+    for id in store.models()? {
+        let embedded = store.count_embeddings(id)?;
+        models.push(ModelStats { id: id.to_hex(), embedded, missing: images.saturating_sub(embedded) });
+    }
+    let active_model = store.active_model()?;
+    let counted = model.map(|(id, _)| id).or(active_model).map(|m| m.to_hex());
+    let missing_embeddings = models.iter().find(|m| Some(&m.id) == counted.as_ref()).map_or(images, |m| m.missing);
+    Ok(Stats {
+        images,
+        model: model.map(|(id, _)| id.to_hex()),
+        dim: model.map(|(_, dim)| dim),
+        active_model: active_model.map(|m| m.to_hex()),
+        missing_embeddings,
+        models,
+        roots: store.roots()?.iter().map(|r| r.display().to_string()).collect(),
+        interrupted_run: store.interrupted_run()?,
+        indexing: false,
+        job: None,
+        graph: GraphState::Unloaded,
+        writable: false,
+    })
+}
+
 // Operations that need a model but no library: the CLI runs them on files without opening one.
 
 /// Embeddings of image files, in order; a file that cannot be read or decoded is an error that
@@ -447,14 +468,20 @@ pub fn embed_files(encoder: &dyn Encoder, paths: &[PathBuf]) -> Result<Vec<Embed
 /// Zero-shot classification of an image over labels (at least two): CLIP's softmax over the
 /// scaled cosines, and the most probable label.
 pub fn classify(encoder: &dyn Encoder, image: &Embedding, labels: Vec<String>) -> Result<ClassifyResponse> {
-    if labels.len() < 2 {
-        return Err(LibraryError::BadQuery("give at least two comma-separated labels, e.g. \"a dog,a cat,a bird\"".into()));
-    }
+    check_labels(&labels)?;
     let (probs, best) = describe::zero_shot(encoder, image, &labels)?;
     Ok(ClassifyResponse {
         best: labels[best].clone(),
         labels: labels.into_iter().zip(probs).map(|(label, prob)| LabelProbability { label, prob }).collect(),
     })
+}
+
+/// Zero-shot classification needs at least two labels to choose between.
+pub fn check_labels(labels: &[String]) -> Result<()> {
+    if labels.len() < 2 {
+        return Err(LibraryError::BadQuery("give at least two comma-separated labels (--labels), e.g. \"a dog,a cat,a bird\"".into()));
+    }
+    Ok(())
 }
 
 /// Cosines of image embeddings × texts, and the InfoNCE loss of the pairs when square.
@@ -537,7 +564,8 @@ mod tests {
         let (_photos, _data, library) = indexed();
         let stats = library.stats().unwrap();
         assert_eq!((stats.images, stats.missing_embeddings, stats.interrupted_run, stats.writable), (5, 0, false, true));
-        assert_eq!(stats.active_model.as_deref(), Some(stats.model.as_str()));
+        assert_eq!(stats.active_model, stats.model);
+        assert_eq!(stats.dim, Some(12));
         assert_eq!(stats.models.len(), 1);
         assert_eq!((stats.models[0].embedded, stats.graph), (5, GraphState::Exact));
     }

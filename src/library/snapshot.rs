@@ -48,8 +48,13 @@ pub struct Current(RwLock<Arc<Snapshot>>);
 impl Current {
     /// A snapshot that answers at once (see [`Use::Immediate`]): `Unloaded` until
     /// [`Current::mark_loading`] or [`Current::refresh`].
+    /// A derived file that cannot be read (a truncated flat copy, say) is logged and passed
+    /// over for the store scan: the library still opens, and the next run rebuilds it.
     pub fn immediate(store: &Store, model: ModelId) -> Result<Self, ann::AnnError> {
-        let vectors = ann::open_index(store, model, Use::Immediate, &mut |_, _| {})?;
+        let vectors = ann::open_index(store, model, Use::Immediate, &mut |_, _| {}).or_else(|e| {
+            tracing::warn!("cannot open the vector index ({e}); answering by exact scan");
+            ann::open_index(store, model, Use::Exact, &mut |_, _| {})
+        })?;
         Ok(Self(RwLock::new(Arc::new(Snapshot { vectors, keywords: None, state: GraphState::Unloaded }))))
     }
 
@@ -142,5 +147,17 @@ mod tests {
         // The scan of the store answers, so the deleted image is gone at once.
         let snapshot = Current::immediate(&store, model).unwrap().get();
         assert_eq!(snapshot.vectors.count().unwrap(), 49, "the library changed since the graph was saved");
+    }
+
+    #[test]
+    fn a_damaged_flat_copy_is_passed_over_for_the_store_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = ModelId([9; 16]);
+        let (store, _) = library_of(dir.path(), model, 50);
+        ann::save_graph(&store, model);
+        let flat = ann::dir_of(&store).join(model.to_hex()).join("vectors.f32");
+        std::fs::write(&flat, b"truncated").unwrap();
+        let snapshot = Current::immediate(&store, model).expect("the library still opens").get();
+        assert_eq!(snapshot.vectors.count().unwrap(), 50);
     }
 }

@@ -219,13 +219,14 @@ pub struct ModelStats {
 pub struct Stats {
     /// Images in the library.
     pub images: usize,
-    /// The id (hex) of the model this process answers with.
-    pub model: String,
-    /// Its embedding dimension.
-    pub dim: usize,
+    /// The id (hex) of the model this process answers with (`null` from `clipsight stats`,
+    /// which reads the store without loading a model).
+    pub model: Option<String>,
+    /// Its embedding dimension (`null` when no model is loaded).
+    pub dim: Option<usize>,
     /// The model the library was last indexed with (hex).
     pub active_model: Option<String>,
-    /// Images without an embedding of `model`.
+    /// Images without an embedding of `model`, or of `active_model` when no model is loaded.
     pub missing_embeddings: usize,
     /// Every model with embeddings in the library.
     pub models: Vec<ModelStats>,

@@ -159,6 +159,26 @@ fn stats_report_no_missing_embeddings_after_indexing() {
     assert_eq!(v["interrupted_run"], false);
 }
 
+#[test]
+fn stats_read_the_store_without_a_model() {
+    let home = tempfile::tempdir().unwrap(); // no default model here
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_clipsight"))
+        .arg("--data")
+        .arg(&scene_library().data)
+        .args(["--json", "stats"])
+        .env_remove("CLIPSIGHT_MODEL")
+        .env("HOME", home.path())
+        .env("XDG_CACHE_HOME", home.path())
+        .env("XDG_DATA_HOME", home.path())
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["images"].as_u64(), v["missing_embeddings"].as_u64()), (Some(300), Some(0)), "{v}");
+    assert_eq!((v["model"].is_null(), v["graph"].as_str()), (true, Some("unloaded")), "{v}");
+    assert_eq!(v["active_model"].as_str().map(str::len), Some(32), "{v}");
+}
+
 fn index(data: &Path, photos: &Path) -> Value {
     json_of(clipsight(data).args(["--json", "index"]).arg(photos))
 }
