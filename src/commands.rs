@@ -212,12 +212,13 @@ enum Access {
 }
 
 /// The library opened for queries with `usage`'s vector index (a progress bar while a graph
-/// builds); an error when it was indexed with another model than the one given.
-fn open_for_query(g: &Global, usage: Use) -> Result<Library> {
+/// builds), and the keyword index when `keywords`; an error when it was indexed with another
+/// model than the one given.
+fn open_for_query(g: &Global, usage: Use, keywords: bool) -> Result<Library> {
     let library = open_library(g, Access::Read, IndexSettings { roots: Vec::new(), hidden: false, batch_size: 1, tag_vocabulary: Vec::new() })?;
     library.check_model()?;
     let bar = progress_bar(g, "building the search graph {pos}/{len} [{elapsed_precise}] ETA {eta} {wide_bar}");
-    library.load_indexes(usage, &mut report_to(&bar));
+    library.load_indexes(usage, keywords, &mut report_to(&bar));
     bar.finish_and_clear();
     Ok(library)
 }
@@ -288,13 +289,13 @@ fn print_hits(g: &Global, response: &SearchResponse) {
 
 fn cmd_search(g: &Global, text: &str, options: search::SearchOptions, exact: bool) -> Result<()> {
     let query = search::parse(text)?;
-    let library = open_for_query(g, if exact { Use::Exact } else { Use::One })?;
+    let library = open_for_query(g, if exact { Use::Exact } else { Use::One }, options.mode != search::Mode::Vector)?;
     print_hits(g, &library.search(&query, None, options)?);
     Ok(())
 }
 
 fn cmd_similar(g: &Global, path: &Path, k: usize) -> Result<()> {
-    let library = open_for_query(g, Use::One)?;
+    let library = open_for_query(g, Use::One, false)?;
     let options = search::SearchOptions { k, allow_files: true, ..Default::default() };
     print_hits(g, &library.similar(ImageRef::File(path.to_path_buf()), options)?);
     Ok(())
@@ -564,7 +565,7 @@ fn cmd_texts_add(g: &Global, file: &Path) -> Result<()> {
 }
 
 fn cmd_describe(g: &Global, image: &str, k: usize) -> Result<()> {
-    let library = open_for_query(g, Use::Immediate)?;
+    let library = open_for_query(g, Use::Immediate, false)?;
     let image = match image.parse::<u64>() {
         Ok(id) if !Path::new(image).exists() => ImageRef::Id(id),
         _ => ImageRef::File(PathBuf::from(image)),
@@ -582,7 +583,7 @@ fn cmd_describe(g: &Global, image: &str, k: usize) -> Result<()> {
 }
 
 fn cmd_duplicates(g: &Global, threshold: f32) -> Result<()> {
-    let library = open_for_query(g, Use::Many)?;
+    let library = open_for_query(g, Use::Many, false)?;
     let groups: Vec<Vec<HitView>> = library.duplicates(threshold)?;
     if g.json {
         print_json(&json!({"groups": groups}));

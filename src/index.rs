@@ -116,6 +116,8 @@ pub enum IndexError {
 pub fn run(store: &Store, encoder: &dyn Encoder, options: &IndexOptions, progress: impl FnMut(usize, usize)) -> Result<IndexSummary, IndexError> {
     let started = Instant::now();
     let model = encoder.id();
+    // A stopped or crashed run may have left photos untagged (see [`tag_untagged`]).
+    let resumed = store.interrupted_run()?;
     let mut plan = plan(store, model, options)?;
     let mut vectors = crate::ann::writer(store, model)?;
     let times = StageTimes::default();
@@ -126,7 +128,9 @@ pub fn run(store: &Store, encoder: &dyn Encoder, options: &IndexOptions, progres
         return Err(IndexError::Stopped { indexed: plan.summary.indexed });
     }
     let tagging = Instant::now();
-    tag_untagged(store, encoder, options)?;
+    if resumed || (!run.tagged_inline && run.first_embedding_at.is_some()) {
+        tag_untagged(store, encoder, options)?;
+    }
     let tag_s = tagging.elapsed().as_secs_f64();
     let mut summary = finish(store, plan, vectors.as_mut(), &run.added)?;
     summary.searchable_after_s = run.first_embedding_at.map(|at| at.duration_since(started).as_secs_f64());
@@ -211,6 +215,8 @@ struct Committed {
     commit_s: f64,
     /// When the first new embedding was committed.
     first_embedding_at: Option<Instant>,
+    /// Whether new embeddings were tagged as they were committed (the vocabulary was cached).
+    tagged_inline: bool,
 }
 
 /// Runs the plan's files through the pipeline and commits the outcomes batch by batch: new and
@@ -287,7 +293,7 @@ fn embed_and_commit(
         return Err(e);
     }
     writer.flush()?;
-    Ok(Committed { added: writer.added.unwrap_or_default(), commit_s: writer.commit_s, first_embedding_at: writer.first_embedding_at })
+    Ok(Committed { added: writer.added.unwrap_or_default(), commit_s: writer.commit_s, first_embedding_at: writer.first_embedding_at, tagged_inline: vocabulary.is_some() })
 }
 
 /// Tags the images that have no automatic tags yet — embedded by this run, or by a stopped one,
@@ -660,7 +666,12 @@ mod tests {
         let mut changes = store.changes();
         let record = FileRecord::synthetic("/elsewhere/x.png", [1; 32], "png");
         changes.put_image(ImageId(1), &record, encoder.id(), &encoder.encode_texts(&["x"]).unwrap().remove(0), b"");
+        changes.set_next_image_id(ImageId(2));
+        changes.set_run_in_progress(true);
         changes.commit().unwrap();
+        // The vocabulary is cached, so only the interrupted run's marker can send the next run
+        // looking for untagged photos.
+        crate::describe::Vocabulary::load(&store, &encoder, &options(photos.path()).tag_vocabulary, true).unwrap();
         assert_eq!(store.untagged(encoder.id()).unwrap(), vec![ImageId(1)]);
 
         run(&store, &encoder, &options(photos.path()), |_, _| {}).unwrap();

@@ -98,6 +98,7 @@ pub struct Library {
     writable: bool,
     facets: EpochCache<Facets>,
     count: EpochCache<usize>,
+    model_stats: EpochCache<Vec<ModelStats>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -116,6 +117,7 @@ impl Library {
             writable,
             facets: EpochCache::new(),
             count: EpochCache::new(),
+            model_stats: EpochCache::new(),
             stop: Arc::default(),
         })
     }
@@ -141,8 +143,8 @@ impl Library {
     }
 
     /// Opens the derived indexes for `usage` (see [`Use`]) and puts them in service.
-    pub fn load_indexes(&self, usage: Use, progress: &mut dyn FnMut(usize, usize)) {
-        self.current.refresh(&self.store, self.encoder.id(), usage, progress);
+    pub fn load_indexes(&self, usage: Use, keywords: bool, progress: &mut dyn FnMut(usize, usize)) {
+        self.current.refresh(&self.store, self.encoder.id(), usage, keywords, progress);
     }
 
     /// Says, for the stats, that the indexes are being loaded: call it before handing the
@@ -160,7 +162,7 @@ impl Library {
         if let Err(e) = self.image_count() {
             tracing::warn!("cannot count the images: {e}");
         }
-        self.load_indexes(Use::Many, &mut |_, _| {});
+        self.load_indexes(Use::Many, true, &mut |_, _| {});
         while let Some(id) = self.jobs.next() {
             let outcome = self.index(&[], false, |done, total| self.jobs.progress(id, done, total)).map_err(|e| e.to_string());
             match &outcome {
@@ -168,7 +170,7 @@ impl Library {
                 Err(e) => tracing::error!("indexing job {id} failed: {e}"),
             }
             self.jobs.finish(id, outcome);
-            self.load_indexes(Use::Many, &mut |_, _| {});
+            self.load_indexes(Use::Many, true, &mut |_, _| {});
         }
     }
 
@@ -356,7 +358,8 @@ impl Library {
             job: self.jobs.running(),
             graph: self.current.get().state,
             writable: self.writable,
-            ..stats_of(&self.store, images, Some((self.encoder.id(), self.encoder.dim())))?
+            // Cached per epoch: the web UI polls the stats while a job runs.
+            ..stats_with(&self.store, images, self.model_stats.get_or(&self.store, || model_stats(&self.store, images))?, Some((self.encoder.id(), self.encoder.dim())))?
         })
     }
 
@@ -429,11 +432,20 @@ impl Library {
 /// (`None`: no model loaded, and `missing_embeddings` counts against the active model); no job,
 /// no index loaded, not writable.
 pub fn stats_of(store: &Store, images: usize, model: Option<(ModelId, usize)>) -> Result<Stats> {
+    stats_with(store, images, model_stats(store, images)?, model)
+}
+
+/// Embeddings per model (a key scan of each).
+fn model_stats(store: &Store, images: usize) -> Result<Vec<ModelStats>> {
     let mut models = Vec::new();
     for id in store.models()? {
         let embedded = store.count_embeddings(id)?;
         models.push(ModelStats { id: id.to_hex(), embedded, missing: images.saturating_sub(embedded) });
     }
+    Ok(models)
+}
+
+fn stats_with(store: &Store, images: usize, models: Vec<ModelStats>, model: Option<(ModelId, usize)>) -> Result<Stats> {
     let active_model = store.active_model()?;
     let counted = model.map(|(id, _)| id).or(active_model).map(|m| m.to_hex());
     let missing_embeddings = models.iter().find(|m| Some(&m.id) == counted.as_ref()).map_or(images, |m| m.missing);
@@ -515,7 +527,7 @@ mod tests {
         let library = Library::new(store, Box::new(HashEncoder::new(ModelId([5; 16]))), settings(vec![photos.path().to_path_buf()]), true).unwrap();
         let summary = library.index(&[], false, |_, _| {}).unwrap();
         assert_eq!(summary.indexed, 5);
-        library.load_indexes(Use::Many, &mut |_, _| {});
+        library.load_indexes(Use::Many, true, &mut |_, _| {});
         (photos, data, library)
     }
 

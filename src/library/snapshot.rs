@@ -74,7 +74,9 @@ impl Current {
     /// Opens the indexes for `usage` at the store's current state and swaps them in, keeping the
     /// old ones in service meanwhile. Blocking (it may build a graph): call it off the request
     /// path. `progress(inserted, total)` is called while a graph is built.
-    pub fn refresh(&self, store: &Store, model: ModelId, usage: Use, progress: &mut dyn FnMut(usize, usize)) {
+    /// Without `keywords` the snapshot holds no keyword index (a CLI command that ranks by
+    /// vectors only need not open, or rebuild, it).
+    pub fn refresh(&self, store: &Store, model: ModelId, usage: Use, keywords: bool, progress: &mut dyn FnMut(usize, usize)) {
         let started = Instant::now();
         let vectors = match ann::open_index(store, model, usage, progress) {
             Ok(v) => v,
@@ -93,8 +95,8 @@ impl Current {
             }
             IndexKind::Exact => GraphState::Exact,
         };
-        let keywords = match Keywords::open(store) {
-            Ok(k) => Some(Arc::new(k)),
+        let keywords = match keywords.then(|| Keywords::open(store)).transpose() {
+            Ok(k) => k.map(Arc::new),
             Err(e) => {
                 tracing::warn!("cannot open the keyword index ({e}); hybrid search uses vectors only");
                 None
@@ -129,7 +131,7 @@ mod tests {
 
         // 200 images are below the graph threshold: the refresh settles on an exact scan, and a
         // query holding the first snapshot keeps it whole.
-        current.refresh(&store, model, Use::Many, &mut |_, _| {});
+        current.refresh(&store, model, Use::Many, true, &mut |_, _| {});
         assert_eq!(current.get().state, GraphState::Exact);
         assert!(current.get().keywords.is_some());
         assert_eq!(first.state, GraphState::Loading);

@@ -207,7 +207,7 @@ impl InProcess {
 
     /// Serves `library` with `options`' token and upload limit.
     pub fn serve(library: Library, options: ServeOptions) -> InProcess {
-        library.load_indexes(clipsight::ann::Use::Many, &mut |_, _| {});
+        library.load_indexes(clipsight::ann::Use::Many, true, &mut |_, _| {});
         let shared = Shared::new(std::sync::Arc::new(library), &options);
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
