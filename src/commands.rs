@@ -337,9 +337,9 @@ fn cmd_embed(g: &Global, images: &[PathBuf], texts: &[String]) -> Result<()> {
 fn cmd_matrix(g: &Global, images: &[PathBuf], texts: &[String]) -> Result<()> {
     let clip = open_model(g)?;
     let img = embed_images(&clip, images)?;
-    let MatrixResponse { similarity, loss } = library::matrix(&clip, &img, texts)?;
+    let response: MatrixResponse = library::matrix(&clip, &img, texts)?;
     if g.json {
-        print_json(&MatrixResponse { similarity, loss });
+        print_json(&response);
     } else {
         let width = texts.iter().map(|t| t.chars().count().min(24)).max().unwrap_or(8).max(8);
         print!("{:30}", "");
@@ -347,7 +347,7 @@ fn cmd_matrix(g: &Global, images: &[PathBuf], texts: &[String]) -> Result<()> {
             print!(" {:>width$}", t.chars().take(24).collect::<String>());
         }
         println!();
-        for (p, row) in images.iter().zip(&similarity) {
+        for (p, row) in images.iter().zip(&response.similarity) {
             let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             print!("{:30}", name.chars().take(30).collect::<String>());
             for s in row {
@@ -355,7 +355,7 @@ fn cmd_matrix(g: &Global, images: &[PathBuf], texts: &[String]) -> Result<()> {
             }
             println!();
         }
-        match loss {
+        match response.loss {
             Some(l) => println!("InfoNCE loss (pairs in order): {l:.4}"),
             None => println!("InfoNCE loss: needs as many images as texts"),
         }

@@ -504,6 +504,38 @@ pub fn matrix(encoder: &dyn Encoder, images: &[Embedding], texts: &[String]) -> 
     Ok(MatrixResponse { similarity, loss })
 }
 
+/// Small libraries for unit tests, with the model-free encoder.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use clipsight_indexer::HashEncoder;
+
+    use super::*;
+    use crate::store::OpenMode;
+
+    /// Flat-coloured 40×30 PNGs named as given, in a library with a three-word tag vocabulary:
+    /// indexed and its indexes loaded when `writable`, else opened as a reader would (nothing
+    /// indexed). Returns (photos, data, library).
+    pub fn library_of_colours(colours: &[(&str, [u8; 3])], writable: bool) -> (tempfile::TempDir, tempfile::TempDir, Library) {
+        let (photos, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for (name, rgb) in colours {
+            image::RgbImage::from_pixel(40, 30, image::Rgb(*rgb)).save(photos.path().join(name)).unwrap();
+        }
+        let settings = IndexSettings {
+            roots: vec![photos.path().to_path_buf()],
+            hidden: false,
+            batch_size: 4,
+            tag_vocabulary: vec!["red".into(), "green".into(), "blue".into()],
+        };
+        let store = Store::open(data.path(), OpenMode::ReadWrite).unwrap();
+        let library = Library::new(store, Box::new(HashEncoder::new(ModelId([5; 16]))), settings, writable).unwrap();
+        if writable {
+            library.index(&[], false, |_, _| {}).unwrap();
+            library.load_indexes(Use::Many, true, &mut |_, _| {});
+        }
+        (photos, data, library)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! The operations every front end shares, over a library indexed with a model-free encoder.
@@ -519,15 +551,9 @@ mod tests {
 
     /// A library of five flat-coloured photos (two identical), indexed.
     fn indexed() -> (tempfile::TempDir, tempfile::TempDir, Library) {
-        let (photos, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        for (name, rgb) in [("red.png", [220, 10, 10]), ("green.png", [10, 220, 10]), ("blue.png", [10, 10, 220]), ("blue-again.png", [10, 10, 220]), ("grey.png", [128, 128, 128])] {
-            image::RgbImage::from_pixel(40, 30, image::Rgb(rgb)).save(photos.path().join(name)).unwrap();
-        }
-        let store = Store::open(data.path(), OpenMode::ReadWrite).unwrap();
-        let library = Library::new(store, Box::new(HashEncoder::new(ModelId([5; 16]))), settings(vec![photos.path().to_path_buf()]), true).unwrap();
-        let summary = library.index(&[], false, |_, _| {}).unwrap();
-        assert_eq!(summary.indexed, 5);
-        library.load_indexes(Use::Many, true, &mut |_, _| {});
+        let colours = [("red.png", [220, 10, 10]), ("green.png", [10, 220, 10]), ("blue.png", [10, 10, 220]), ("blue-again.png", [10, 10, 220]), ("grey.png", [128, 128, 128])];
+        let (photos, data, library) = test_support::library_of_colours(&colours, true);
+        assert_eq!(library.stats().unwrap().images, 5);
         (photos, data, library)
     }
 

@@ -309,23 +309,11 @@ mod tests {
     //! serialize, and the one mapping of library errors to statuses.
 
     use actix_web::test;
-    use clipsight_indexer::{HashEncoder, ModelId};
 
     use super::*;
-    use crate::library::IndexSettings;
-    use crate::store::{OpenMode, Store};
 
     fn library(writable: bool) -> (tempfile::TempDir, tempfile::TempDir, Arc<Library>) {
-        let (photos, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        for (name, rgb) in [("red.png", [220, 10, 10]), ("blue.png", [10, 10, 220])] {
-            image::RgbImage::from_pixel(40, 30, image::Rgb(rgb)).save(photos.path().join(name)).unwrap();
-        }
-        let settings = IndexSettings { roots: vec![photos.path().to_path_buf()], hidden: false, batch_size: 4, tag_vocabulary: vec!["red".into()] };
-        let store = Store::open(data.path(), OpenMode::ReadWrite).unwrap();
-        let library = Library::new(store, Box::new(HashEncoder::new(ModelId([5; 16]))), settings, writable).unwrap();
-        if writable {
-            library.index(&[], false, |_, _| {}).unwrap();
-        }
+        let (photos, data, library) = crate::library::test_support::library_of_colours(&[("red.png", [220, 10, 10]), ("blue.png", [10, 10, 220])], writable);
         (photos, data, Arc::new(library))
     }
 

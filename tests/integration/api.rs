@@ -125,8 +125,7 @@ fn uploading_an_image_finds_it_and_bad_uploads_get_4xx() {
 
 #[test]
 fn uploads_over_the_limit_are_413_and_pixel_bombs_are_refused() {
-    let options = ServeOptions { bind: "127.0.0.1:0".parse().unwrap(), token: None, upload_limit: 1_000_000, watch: Vec::new(), workers: 1 };
-    let s = InProcess::serve(open_library(&scene_library().data, false), options);
+    let s = InProcess::serve(open_library(&scene_library().data, false), ServeOptions { upload_limit: 1_000_000, ..serve_options() });
     let big = vec![0xffu8; 1_500_000];
     let (ct, body) = multipart(&[("image", Some("big.jpg"), &big)]);
     let (status, out, _) = s.call("POST", "/api/search/image", Some((&ct, &body)), &[]);

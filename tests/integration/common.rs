@@ -202,7 +202,7 @@ pub struct InProcess {
 impl InProcess {
     /// Serves the library in `data` (indexed with the fixture model), read-only.
     pub fn read_only(data: &Path) -> InProcess {
-        Self::serve(open_library(data, false), ServeOptions { bind: "127.0.0.1:0".parse().unwrap(), token: None, upload_limit: 50_000_000, watch: Vec::new(), workers: 2 })
+        Self::serve(open_library(data, false), serve_options())
     }
 
     /// Serves `library` with `options`' token and upload limit.
@@ -238,6 +238,11 @@ impl Drop for InProcess {
             let _ = thread.join();
         }
     }
+}
+
+/// `clipsight serve`'s defaults (20 MB uploads, no token) on a free loopback port, 2 workers.
+pub fn serve_options() -> ServeOptions {
+    ServeOptions { bind: "127.0.0.1:0".parse().unwrap(), token: None, upload_limit: 20_000_000, watch: Vec::new(), workers: 2 }
 }
 
 /// The library in `data` with the fixture model, as `clipsight serve` opens it.
