@@ -111,6 +111,12 @@ pub enum Command {
     /// Model management.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// People who sign in to the web UI (stored in DATA/auth.json as Argon2id hashes).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Bearer tokens for API clients (stored in DATA/auth.json as SHA-256 digests).
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Caption corpora for image→text retrieval.
     #[command(subcommand)]
     Texts(TextsCommand),
@@ -230,15 +236,30 @@ pub struct IndexTuning {
 /// `clipsight serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on. Anything but loopback exposes the library to the network: set --token.
+    /// Address to listen on. Beyond loopback the server needs a user or a token (or --public).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub bind: std::net::SocketAddr,
     /// Folders to index at start and keep indexing as files change.
     #[arg(long, num_args = 1..)]
     pub watch: Vec<PathBuf>,
-    /// Bearer token required by mutating routes (POST /api/index).
+    /// A read-write bearer token for API clients (in addition to `clipsight token add`'s). With
+    /// any user or token, every route but /api/health needs credentials.
     #[arg(long, env = "CLIPSIGHT_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// A file holding a read-write bearer token (first line), as secrets managers write them.
+    #[arg(long, env = "CLIPSIGHT_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Let anyone who reaches the port search and view the library without signing in (writes
+    /// still need credentials). Without it, a server beyond loopback needs a user or a token.
+    #[arg(long)]
+    pub public: bool,
+    /// How long a web sign-in lasts, in hours.
+    #[arg(long, default_value_t = 168)]
+    pub session_hours: u64,
+    /// The first lockout after repeated failed sign-ins from one address, in seconds (it doubles
+    /// with every further failure, up to an hour).
+    #[arg(long, default_value_t = 30)]
+    pub lockout_seconds: u64,
     /// Largest accepted upload, in MB.
     #[arg(long, default_value_t = 20)]
     pub upload_limit_mb: usize,
@@ -247,6 +268,63 @@ pub struct ServeArgs {
     pub workers: usize,
     #[command(flatten)]
     pub tuning: IndexTuning,
+}
+
+/// What a user or token may do (the library's [`clipsight::auth::Role`], for clap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoleArg {
+    /// Search, browse and download.
+    Read,
+    /// Also start indexing.
+    Write,
+}
+
+impl From<RoleArg> for clipsight::auth::Role {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Read => Self::Read,
+            RoleArg::Write => Self::Write,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user, or set an existing user's passphrase and role. The passphrase is read from
+    /// the terminal (twice, not echoed) or from the first line of standard input.
+    Add {
+        /// The sign-in name.
+        name: String,
+        /// What the user may do.
+        #[arg(long, value_enum, default_value_t = RoleArg::Write)]
+        role: RoleArg,
+    },
+    /// Remove a user (their sessions end).
+    Remove {
+        /// The sign-in name.
+        name: String,
+    },
+    /// List users and tokens (names and roles; no secrets).
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print its secret once (it is stored only as a digest).
+    Add {
+        /// What the token is for, e.g. `backup-script`.
+        name: String,
+        /// What the token may do.
+        #[arg(long, value_enum, default_value_t = RoleArg::Read)]
+        role: RoleArg,
+    },
+    /// Remove a token (it stops working at once, also on a running server).
+    Remove {
+        /// The token's name.
+        name: String,
+    },
+    /// List users and tokens (names and roles; no secrets).
+    List,
 }
 
 #[derive(Debug, Subcommand)]

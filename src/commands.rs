@@ -41,6 +41,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Model(ModelCommand::Pull { name, to }) => cmd_model_pull(g, &name, to),
         Command::Model(ModelCommand::Quantize { out }) => cmd_model_quantize(g, &out),
         Command::Texts(TextsCommand::Add { file }) => cmd_texts_add(g, &file),
+        Command::User(command) => crate::auth_commands::user(g, command),
+        Command::Token(command) => crate::auth_commands::token(g, command),
         Command::Describe { image, k } => cmd_describe(g, &image, k),
         Command::Duplicates { threshold } => cmd_duplicates(g, threshold),
         Command::Bench(BenchCommand::Ann { n, dim, queries, ef, m, ef_construction }) => {
@@ -264,10 +266,16 @@ fn cmd_serve(g: &Global, args: ServeArgs) -> Result<()> {
             bail!("--watch {}: not a folder", root.display());
         }
     }
+    let access = clipsight::auth::AccessSettings {
+        public: args.public,
+        tokens: crate::auth_commands::serve_tokens(args.token, args.token_file.as_deref())?,
+        session_ttl: std::time::Duration::from_secs(args.session_hours.saturating_mul(3600)),
+        first_lockout: std::time::Duration::from_secs(args.lockout_seconds),
+    };
     let library = open_library(g, Access::Serve, index_settings(&args.tuning, args.watch.clone())?)?;
     let options = server::ServeOptions {
         bind: args.bind,
-        token: args.token.filter(|t| !t.is_empty()),
+        access,
         upload_limit: args.upload_limit_mb.saturating_mul(1_000_000),
         watch: args.watch,
         workers: args.workers,

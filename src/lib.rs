@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod ann;
+pub mod auth;
 pub mod bench;
 pub mod check;
 pub mod describe;

@@ -1,5 +1,6 @@
 //! The `clipsight` binary: parses the command line and runs one command.
 
+mod auth_commands;
 mod cli;
 mod commands;
 
@@ -47,12 +48,15 @@ fn quiet_exit_on_closed_stdout() {
 /// query, an unknown image, an unreadable file, nothing to index), 3 when another process owns
 /// the library, 1 for everything else.
 fn exit_code(e: &anyhow::Error) -> ExitCode {
+    use clipsight::auth::AuthError;
     use clipsight::library::LibraryError;
     use clipsight::store::StoreError;
     let code = match (e.downcast_ref::<LibraryError>(), e.downcast_ref::<StoreError>()) {
         (Some(LibraryError::BadQuery(_) | LibraryError::NotFound(_) | LibraryError::Image(_) | LibraryError::NoRoots | LibraryError::OutsideRoots(_)), _) => 2,
         (Some(LibraryError::ReadOnly), _) | (_, Some(StoreError::InUse { .. })) => 3,
         _ if e.downcast_ref::<clipsight::search::QueryError>().is_some() => 2,
+        _ if matches!(e.downcast_ref::<AuthError>(), Some(AuthError::WeakPassphrase | AuthError::BadName(_) | AuthError::Exists(_) | AuthError::Unknown(_))) => 2,
+        _ if matches!(e.downcast_ref::<clipsight::server::ServeError>(), Some(clipsight::server::ServeError::Access(AuthError::Unprotected))) => 2,
         _ => 1,
     };
     ExitCode::from(code)

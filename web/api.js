@@ -17,6 +17,11 @@ async function fetchJson(url, options = {}) {
     if (error.name === 'AbortError') throw error;
     throw new Error('Cannot reach the clipsight server — is it running?');
   }
+  if (response.status === 401) {
+    // The session ended (expired, signed out elsewhere, server restarted): sign in again and
+    // come back to this very page.
+    location.assign(`/signin?next=${encodeURIComponent(location.pathname + location.search)}`);
+  }
   const body = await response.json().catch(() => null);
   if (!response.ok) {
     throw new Error(body?.error?.message ?? `The server answered ${response.status} ${response.statusText}`.trim());

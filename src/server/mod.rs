@@ -6,7 +6,9 @@
 //! worker thread: load graph + keywords → run queued indexing jobs → reload them
 //! ```
 
-mod auth;
+pub mod auth;
+#[cfg(test)]
+mod auth_tests;
 pub mod error;
 mod json;
 mod metrics;
@@ -26,6 +28,7 @@ use actix_web::middleware::{Compress, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 use utoipa_actix_web::{scope, AppExt};
 
+use crate::auth::{AccessControl, Anonymous, CredentialFile};
 use crate::library::{watch, Library, Trigger};
 use error::{extractor_error, ApiError};
 
@@ -37,8 +40,8 @@ const MAX_HEADER_BYTES: usize = 16 * 1024;
 pub struct ServeOptions {
     /// Address to listen on (default 127.0.0.1:8080).
     pub bind: SocketAddr,
-    /// Bearer token for mutating routes.
-    pub token: Option<String>,
+    /// Who may do what: tokens from the command line, `--public`, session length, lockout.
+    pub access: crate::auth::AccessSettings,
     /// Upload size limit in bytes.
     pub upload_limit: usize,
     /// Folders to watch for changes (and index at start).
@@ -64,6 +67,9 @@ pub enum ServeError {
     /// The server stopped with an error.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    /// The credentials are unreadable, or the server would be open to the network.
+    #[error(transparent)]
+    Access(#[from] crate::auth::AuthError),
     /// Flushing the store at shutdown failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -88,6 +94,10 @@ fn limit_malloc_arenas() {
 pub fn serve(library: Library, options: ServeOptions) -> Result<(), ServeError> {
     let started = Instant::now();
     limit_malloc_arenas();
+    let access = AccessControl::open(Some(CredentialFile::of_library(library.store().dir())), options.access.clone(), options.bind.ip().is_loopback())?;
+    if access.anonymous() != Anonymous::Nothing && !options.bind.ip().is_loopback() {
+        tracing::warn!("--public: anyone who can reach {} can search and view every photo without signing in", options.bind);
+    }
     let library = Arc::new(library);
     library.mark_loading();
     let worker = {
@@ -116,11 +126,7 @@ pub fn serve(library: Library, options: ServeOptions) -> Result<(), ServeError> 
         let _ = library.start_indexing(Trigger::Startup);
         Some(w)
     };
-    if !options.bind.ip().is_loopback() && options.token.is_none() {
-        tracing::warn!("listening on {} beyond loopback without --token: anyone on the network can start indexing jobs", options.bind);
-    }
-
-    let shared = Shared::new(library.clone(), &options);
+    let shared = Shared::new(library.clone(), &options, access);
     let server = HttpServer::new(move || app(&shared))
     // Responses go out as soon as they are written: with Nagle's algorithm a keep-alive client's
     // delayed ACK added ~40 ms to every response (measured with `clipsight bench query`).
@@ -162,25 +168,25 @@ pub fn serve(library: Library, options: ServeOptions) -> Result<(), ServeError> 
     Ok(())
 }
 
-/// What every HTTP worker's app shares: the library, the OpenAPI document, the metrics, the
-/// token and the upload limit.
+/// What every HTTP worker's app shares: the library, the OpenAPI documents, the metrics, the
+/// access control and the upload limit.
 #[derive(Clone)]
 pub struct Shared {
     library: web::Data<Library>,
-    doc: web::Data<utoipa::openapi::OpenApi>,
+    docs: web::Data<openapi::Documents>,
     metrics: web::Data<metrics::Metrics>,
-    token: web::Data<auth::Token>,
+    access: web::Data<AccessControl>,
     limit: web::Data<upload::UploadLimit>,
 }
 
 impl Shared {
-    /// The state for serving `library` with `options`' token and upload limit.
-    pub fn new(library: Arc<Library>, options: &ServeOptions) -> Self {
+    /// The state for serving `library` with `options`' upload limit and `access`.
+    pub fn new(library: Arc<Library>, options: &ServeOptions, access: AccessControl) -> Self {
         Self {
             library: web::Data::from(library),
-            doc: web::Data::new(openapi::document(options.token.is_some())),
+            docs: web::Data::new(openapi::Documents::new()),
             metrics: web::Data::new(metrics::Metrics::default()),
-            token: web::Data::new(auth::Token(options.token.clone())),
+            access: web::Data::new(access),
             limit: web::Data::new(upload::UploadLimit(options.upload_limit)),
         }
     }
@@ -199,13 +205,13 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let Shared { library, doc, metrics, token, limit } = shared.clone();
+    let Shared { library, docs, metrics, access, limit } = shared.clone();
     let metrics_mw = metrics.clone();
     App::new()
         .app_data(library)
-        .app_data(doc)
+        .app_data(docs)
         .app_data(metrics)
-        .app_data(token)
+        .app_data(access)
         .app_data(limit)
         .app_data(web::JsonConfig::default().limit(1 << 20).error_handler(|e, _| {
             let status = match &e {
@@ -219,6 +225,8 @@ pub fn app(
         .app_data(web::PathConfig::default().error_handler(|e, _| extractor_error("bad_path", e, StatusCode::BAD_REQUEST)))
         // Innermost: panics become JSON 500s, and every 5xx is logged with its route.
         .wrap_fn(error::answer_panics)
+        // Before any route: who is calling, and what they may not see.
+        .wrap_fn(auth::guard)
         .wrap(Compress::default())
         .wrap(
             DefaultHeaders::new()
@@ -259,9 +267,10 @@ pub fn app(
         .into_app()
         .route("/metrics", web::get().to(routes::system::metrics))
         .route("/", web::get().to(routes::web_ui::index))
+        .route(auth::SIGN_IN_PAGE, web::get().to(routes::web_ui::sign_in))
         .route("/{file}", web::get().to(routes::web_ui::asset))
-        .default_service(web::to(|req: actix_web::HttpRequest, doc: web::Data<utoipa::openapi::OpenApi>| async move {
-            openapi::unrouted(&doc, req.method(), req.path())
+        .default_service(web::to(|req: actix_web::HttpRequest, docs: web::Data<openapi::Documents>| async move {
+            openapi::unrouted(docs.get(Anonymous::Nothing), req.method(), req.path())
         }))
 }
 
@@ -317,14 +326,18 @@ mod tests {
         (photos, data, Arc::new(library))
     }
 
+    fn open_access() -> AccessControl {
+        AccessControl::open(None, Default::default(), true).unwrap()
+    }
+
     fn options() -> ServeOptions {
-        ServeOptions { bind: "127.0.0.1:0".parse().unwrap(), token: None, upload_limit: 1 << 20, watch: Vec::new(), workers: 1 }
+        ServeOptions { bind: "127.0.0.1:0".parse().unwrap(), access: Default::default(), upload_limit: 1 << 20, watch: Vec::new(), workers: 1 }
     }
 
     #[actix_web::test]
     async fn routes_answer_through_the_library_and_its_errors_map_to_statuses() {
         let (_photos, _data, library) = library(true);
-        let app = test::init_service(app(&Shared::new(library, &options()))).await;
+        let app = test::init_service(app(&Shared::new(library, &options(), open_access()))).await;
 
         let stats: serde_json::Value = test::call_and_read_body_json(&app, test::TestRequest::get().uri("/api/stats").to_request()).await;
         assert_eq!((stats["images"].as_u64(), stats["missing_embeddings"].as_u64()), (Some(2), Some(0)), "{stats}");
@@ -346,7 +359,7 @@ mod tests {
     #[actix_web::test]
     async fn a_reader_answers_409_to_an_indexing_request() {
         let (_photos, _data, library) = library(false);
-        let app = test::init_service(app(&Shared::new(library, &options()))).await;
+        let app = test::init_service(app(&Shared::new(library, &options(), open_access()))).await;
         let res = test::call_service(&app, test::TestRequest::post().uri("/api/index").to_request()).await;
         assert_eq!(res.status().as_u16(), 409);
         let body: serde_json::Value = test::read_body_json(res).await;

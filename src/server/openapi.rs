@@ -5,34 +5,88 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{App, HttpResponse, ResponseError};
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
 use utoipa_actix_web::{scope, AppExt};
 
+use super::auth;
 use super::error::ApiError;
+use crate::auth::Anonymous;
 use super::routes;
 
-/// The document of every `/api` route for a server that does (`token_required`) or does not
-/// require a bearer token on its mutating routes.
-pub fn document(token_required: bool) -> OpenApi {
+/// The document for each way a server may treat anonymous callers (which can change while it
+/// runs, as users and tokens are added or removed): built once, picked per request.
+pub struct Documents {
+    everything: OpenApi,
+    read: OpenApi,
+    nothing: OpenApi,
+}
+
+impl Documents {
+    /// The three documents.
+    pub fn new() -> Self {
+        Self { everything: document(Anonymous::Everything), read: document(Anonymous::Read), nothing: document(Anonymous::Nothing) }
+    }
+
+    /// The document of a server whose anonymous callers may do `anonymous`.
+    pub fn get(&self, anonymous: Anonymous) -> &OpenApi {
+        match anonymous {
+            Anonymous::Everything => &self.everything,
+            Anonymous::Read => &self.read,
+            Anonymous::Nothing => &self.nothing,
+        }
+    }
+}
+
+impl Default for Documents {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The document of every `/api` route for a server whose anonymous callers may do `anonymous`.
+/// A route's own `security` marks it as a write route; this declares, per access, which routes
+/// need credentials (bearer or session cookie) and their 401/403 answers.
+pub fn document(anonymous: Anonymous) -> OpenApi {
     let (_, mut doc) = App::new().into_utoipa_app().service(scope("/api").configure(routes::api)).split_for_parts();
     doc.info.title = "clipsight".into();
     doc.info.version = env!("CARGO_PKG_VERSION").into();
     doc.info.description = Some(
         "Cross-modal image/text search over a photo library (CLIP). Errors are {\"error\":{\"code\",\"message\"}}. \
-         A method a path does not define is answered 405 with an Allow header."
+         A method a path does not define is answered 405 with an Allow header. \
+         Authentication: a bearer token (`clipsight token add`, `--token`) or the session cookie of a sign-in (POST /api/session)."
             .into(),
     );
-    for operation in operations_mut(&mut doc.paths.paths) {
-        document_extractor_errors(operation);
-        if !token_required && operation.security.take().is_some() {
-            // Without --token nothing is checked: say so rather than promise a 401.
-            operation.responses.responses.retain(|status, _| status != "401" && status != "403");
+    let mut protected_any = false;
+    for (path, item) in doc.paths.paths.iter_mut() {
+        for (method, operation) in operations_mut(item) {
+            document_extractor_errors(operation);
+            let writes = operation.security.take().is_some();
+            let protected = !auth::PUBLIC_OPERATIONS.contains(&(method, path.as_str()))
+                && match anonymous {
+                    Anonymous::Everything => false,
+                    Anonymous::Read => writes,
+                    Anonymous::Nothing => true,
+                };
+            if protected {
+                protected_any = true;
+                operation.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new()), SecurityRequirement::new("session", Vec::<String>::new())]);
+                add_error(operation, "401", "No credentials, or a session that has ended (`unauthorized`)");
+                let forbidden = if writes { "A wrong token, read-only credentials, or a cross-site request" } else { "A wrong token, or a cross-site request" };
+                add_error(operation, "403", forbidden);
+            } else if writes {
+                // Nothing is checked: say so rather than promise a 401.
+                operation.responses.responses.retain(|status, _| status != "401" && status != "403");
+            }
+            if anonymous == Anonymous::Everything && !auth::PUBLIC_OPERATIONS.contains(&(method, path.as_str())) {
+                add_error(operation, "403", "A request that did not come from this machine (`local_only`): this server has no users or tokens");
+            }
         }
     }
-    if token_required {
+    if protected_any {
         let components = doc.components.get_or_insert_with(Default::default);
         components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(auth::COOKIE))));
     }
     doc
 }
@@ -82,13 +136,20 @@ fn operations(item: &PathItem) -> impl Iterator<Item = (&'static str, &Operation
     .filter_map(|(method, op)| op.as_ref().map(|op| (method, op)))
 }
 
-/// Every operation of every path, to amend.
-fn operations_mut(paths: &mut std::collections::BTreeMap<String, PathItem>) -> impl Iterator<Item = &mut Operation> {
-    paths.values_mut().flat_map(|item| {
-        [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.options, &mut item.head, &mut item.patch, &mut item.trace]
-            .into_iter()
-            .flatten()
-    })
+/// Every operation of a path item, with its method, to amend.
+fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &mut Operation)> {
+    [
+        ("GET", &mut item.get),
+        ("PUT", &mut item.put),
+        ("POST", &mut item.post),
+        ("DELETE", &mut item.delete),
+        ("OPTIONS", &mut item.options),
+        ("HEAD", &mut item.head),
+        ("PATCH", &mut item.patch),
+        ("TRACE", &mut item.trace),
+    ]
+    .into_iter()
+    .filter_map(|(method, op)| op.as_mut().map(|op| (method, op)))
 }
 
 /// Adds the answers the server's extractors give before a handler runs (see `serve`'s
@@ -127,7 +188,7 @@ mod tests {
 
     #[test]
     fn concrete_paths_match_templates_segment_by_segment() {
-        let doc = document(false);
+        let doc = document(Anonymous::Nothing);
         assert_eq!(allowed_methods(&doc, "/api/images/7"), ["GET"]);
         assert_eq!(allowed_methods(&doc, "/api/search"), ["GET", "POST"]);
         assert!(allowed_methods(&doc, "/api/images/7/nope").is_empty());
@@ -136,19 +197,33 @@ mod tests {
     }
 
     #[test]
-    fn security_is_declared_only_when_a_token_is_required() {
-        let index = |doc: &OpenApi| doc.paths.paths["/api/index"].post.clone().unwrap();
-        let open = document(false);
-        assert!(index(&open).security.is_none() && !index(&open).responses.responses.contains_key("401"));
-        let locked = document(true);
-        assert!(index(&locked).security.is_some() && index(&locked).responses.responses.contains_key("401"));
-        let file = open.paths.paths["/api/images/{id}/file"].get.clone().unwrap();
-        assert!(file.responses.responses.contains_key("403"), "a 403 that is not about the token stays");
+    fn security_is_declared_where_it_is_enforced() {
+        let op = |doc: &OpenApi, path: &str, method: &str| operations(&doc.paths.paths[path]).find(|(m, _)| *m == method).unwrap().1.clone();
+        let needs = |doc: &OpenApi, path: &str, method: &str| {
+            let o = op(doc, path, method);
+            if !auth::PUBLIC_OPERATIONS.contains(&(method, path)) {
+                assert_eq!(o.security.is_some(), o.responses.responses.contains_key("401"), "{method} {path}");
+            }
+            o.security.is_some()
+        };
+        let open = document(Anonymous::Everything);
+        assert!(!needs(&open, "/api/index", "POST") && !needs(&open, "/api/search", "GET"));
+        assert!(op(&open, "/api/images/{id}/file", "GET").responses.responses.contains_key("403"), "a 403 that is not about credentials stays");
+        let public = document(Anonymous::Read);
+        assert!(needs(&public, "/api/index", "POST") && !needs(&public, "/api/search", "GET"));
+        let private = document(Anonymous::Nothing);
+        for (path, item) in &private.paths.paths {
+            for (method, _) in operations(item) {
+                assert_eq!(needs(&private, path, method), !auth::PUBLIC_OPERATIONS.contains(&(method, path.as_str())), "{method} {path}");
+            }
+        }
+        let schemes = &private.components.as_ref().unwrap().security_schemes;
+        assert!(schemes.contains_key("bearer") && schemes.contains_key("session"));
     }
 
     #[test]
     fn every_route_with_an_id_documents_the_400_of_a_bad_one() {
-        let doc = document(false);
+        let doc = document(Anonymous::Nothing);
         for (path, item) in &doc.paths.paths {
             for (method, op) in operations(item) {
                 if path.contains('{') {

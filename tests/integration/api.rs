@@ -345,7 +345,7 @@ fn the_openapi_document_lists_every_route_and_every_listed_route_is_served() {
 }
 
 #[test]
-fn indexing_over_http_needs_the_token_and_picks_up_new_files() {
+fn with_a_token_every_route_needs_it_and_indexing_over_http_picks_up_new_files() {
     let tmp = tempfile::tempdir().unwrap();
     let photos = tmp.path().join("photos");
     std::fs::create_dir_all(&photos).unwrap();
@@ -355,10 +355,14 @@ fn indexing_over_http_needs_the_token_and_picks_up_new_files() {
     let data = tmp.path().join("data");
     json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
     let s = Server::start(&data, &["--token", "s3cret"]);
-    let (status, out, _) = s.call("POST", "/api/index", None, &[]);
-    assert_error(status, &serde_json::from_slice(&out).unwrap(), 401, "unauthorized");
-    let (status, out, _) = s.call("POST", "/api/index", None, &[("Authorization", "Bearer wrong")]);
-    assert_error(status, &serde_json::from_slice(&out).unwrap(), 403, "forbidden");
+    for (method, path) in [("POST", "/api/index"), ("GET", "/api/stats"), ("GET", "/api/search?q=red"), ("GET", "/api/images/1/file")] {
+        let (status, out, _) = s.anonymous().call(method, path, None, &[]);
+        assert_error(status, &serde_json::from_slice(&out).unwrap(), 401, "unauthorized");
+        let (status, out, _) = s.call(method, path, None, &[("Authorization", "Bearer wrong")]);
+        assert_error(status, &serde_json::from_slice(&out).unwrap(), 403, "forbidden");
+    }
+    let (status, _) = s.anonymous().json("GET", "/api/health", None);
+    assert_eq!(status, 200, "the health check needs no credentials");
 
     std::fs::copy(src.join(&files[1]), photos.join(&files[1])).unwrap();
     std::fs::copy(src.join(&files[2]), photos.join(&files[2])).unwrap();
@@ -671,20 +675,37 @@ fn oversized_bodies_and_headers_are_refused_and_slow_clients_are_cut_off() {
 }
 
 #[test]
-fn listening_beyond_loopback_without_a_token_logs_a_warning() {
-    let mut child = clipsight(&scene_library().data)
-        .args(["serve", "--bind", "0.0.0.0:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-    assert!(line.contains("http://0.0.0.0:"), "{line}");
-    signal(child.id(), "TERM");
-    let out = child.wait_with_output().unwrap();
+fn beyond_loopback_the_server_refuses_to_start_without_a_way_to_authenticate() {
+    let out = clipsight(&scene_library().data).args(["serve", "--bind", "0.0.0.0:0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("beyond loopback without --token"), "{stderr}");
+    assert!(stderr.contains("refusing to serve beyond loopback") && stderr.contains("clipsight user add") && stderr.contains("--public"), "{stderr}");
+
+    let served = |extra: &[&str]| {
+        let mut child = clipsight(&scene_library().data)
+            .args(["serve", "--bind", "0.0.0.0:0"])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        assert!(line.contains("http://0.0.0.0:"), "{extra:?}: {line}");
+        let port = line.trim().rsplit(':').next().unwrap().trim_end_matches('/').to_string();
+        let (status, _, _) = Anonymous::at(&format!("http://127.0.0.1:{port}")).call("GET", "/api/stats", None, &[]);
+        signal(child.id(), "TERM");
+        let out = child.wait_with_output().unwrap();
+        (status, String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (status, stderr) = served(&["--public"]);
+    assert_eq!(status, 200, "--public: anyone may read");
+    assert!(stderr.contains("--public: anyone who can reach"), "{stderr}");
+    let tmp = tempfile::tempdir().unwrap();
+    let token_file = tmp.path().join("token");
+    std::fs::write(&token_file, "from-a-secrets-manager\n").unwrap();
+    let (status, _) = served(&["--token-file", token_file.to_str().unwrap()]);
+    assert_eq!(status, 401, "with a token file, anonymous callers are refused");
 }
 
 /// The OpenAPI document and the server agree, as an independent tester sees it: schemathesis

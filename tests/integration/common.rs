@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use clipsight::auth::AccessControl;
 use clipsight::bench::server::ServeProcess;
 use clipsight::library::{IndexSettings, Library};
 use clipsight::server::{app, ServeOptions, Shared};
@@ -108,9 +109,17 @@ pub trait Http {
     /// `http://127.0.0.1:PORT`
     fn base(&self) -> &str;
 
+    /// The `Authorization` header every call carries unless it sets its own.
+    fn authorization(&self) -> Option<&str> {
+        None
+    }
+
     /// `METHOD path` with an optional body and content type → (status, body bytes, content type).
     fn call(&self, method: &str, path: &str, body: Option<(&str, &[u8])>, headers: &[(&str, &str)]) -> (u16, Vec<u8>, String) {
         let mut req = ureq::request(method, &format!("{}{path}", self.base())).timeout(std::time::Duration::from_secs(60));
+        if let Some(authorization) = self.authorization().filter(|_| !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization"))) {
+            req = req.set("Authorization", authorization);
+        }
         for (k, v) in headers {
             req = req.set(k, v);
         }
@@ -158,14 +167,22 @@ pub trait Http {
 }
 
 /// A `clipsight serve` process on a free loopback port, stopped (SIGTERM, then SIGKILL) on drop.
-pub struct Server(ServeProcess);
+/// Started with `--token T`, its calls carry `Authorization: Bearer T` unless they set their
+/// own (see [`Server::anonymous`]).
+pub struct Server(ServeProcess, Option<String>);
 
 impl Server {
     /// Starts `clipsight serve --bind 127.0.0.1:0 EXTRA...` on `data` and waits until it listens.
     pub fn start(data: &Path, extra: &[&str]) -> Server {
         let mut serve = clipsight(data);
         serve.args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"]).args(extra).stderr(std::process::Stdio::inherit());
-        Server(ServeProcess::start(serve).expect("clipsight serve starts"))
+        let token = extra.iter().position(|a| *a == "--token").and_then(|i| extra.get(i + 1)).map(|t| format!("Bearer {t}"));
+        Server(ServeProcess::start(serve).expect("clipsight serve starts"), token)
+    }
+
+    /// The same server, called without credentials.
+    pub fn anonymous(&self) -> Anonymous<'_> {
+        Anonymous(&self.0.base)
     }
 
     /// The process id.
@@ -188,6 +205,26 @@ impl Http for Server {
     fn base(&self) -> &str {
         &self.0.base
     }
+
+    fn authorization(&self) -> Option<&str> {
+        self.1.as_deref()
+    }
+}
+
+/// A server's address, called without credentials.
+pub struct Anonymous<'a>(&'a str);
+
+impl<'a> Anonymous<'a> {
+    /// The server at `base` (`http://127.0.0.1:PORT`).
+    pub fn at(base: &'a str) -> Self {
+        Anonymous(base)
+    }
+}
+
+impl Http for Anonymous<'_> {
+    fn base(&self) -> &str {
+        self.0
+    }
 }
 
 /// `clipsight::server::app` over a library opened read-only in this process, served on a free
@@ -208,7 +245,8 @@ impl InProcess {
     /// Serves `library` with `options`' token and upload limit.
     pub fn serve(library: Library, options: ServeOptions) -> InProcess {
         library.load_indexes(clipsight::ann::Use::Many, true, &mut |_, _| {});
-        let shared = Shared::new(std::sync::Arc::new(library), &options);
+        let access = AccessControl::open(None, options.access.clone(), options.bind.ip().is_loopback()).expect("access settings are valid");
+        let shared = Shared::new(std::sync::Arc::new(library), &options, access);
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
@@ -242,7 +280,7 @@ impl Drop for InProcess {
 
 /// `clipsight serve`'s defaults (20 MB uploads, no token) on a free loopback port, 2 workers.
 pub fn serve_options() -> ServeOptions {
-    ServeOptions { bind: "127.0.0.1:0".parse().unwrap(), token: None, upload_limit: 20_000_000, watch: Vec::new(), workers: 2 }
+    ServeOptions { bind: "127.0.0.1:0".parse().unwrap(), access: Default::default(), upload_limit: 20_000_000, watch: Vec::new(), workers: 2 }
 }
 
 /// The library in `data` with the fixture model, as `clipsight serve` opens it.

@@ -5,6 +5,7 @@ pub mod classify;
 pub mod images;
 pub mod jobs;
 pub mod search;
+pub mod session;
 pub mod system;
 pub mod web_ui;
 
@@ -27,5 +28,8 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(system::stats)
         .service(system::facets)
         .service(system::health)
+        .service(session::sign_in)
+        .service(session::current)
+        .service(session::sign_out)
         .service(system::openapi);
 }

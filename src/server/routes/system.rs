@@ -40,8 +40,8 @@ pub async fn health() -> web::Json<Health> {
 /// This document.
 #[utoipa::path(tag = "system", responses((status = 200, description = "OpenAPI 3 document", content_type = "application/json")))]
 #[get("/openapi.json")]
-pub async fn openapi(doc: web::Data<utoipa::openapi::OpenApi>) -> HttpResponse {
-    HttpResponse::Ok().json(doc.get_ref())
+pub async fn openapi(docs: web::Data<crate::server::openapi::Documents>, access: web::Data<crate::auth::AccessControl>) -> HttpResponse {
+    HttpResponse::Ok().json(docs.get(access.anonymous()))
 }
 
 /// Prometheus metrics (text exposition format), outside `/api`.

@@ -16,6 +16,17 @@ pub async fn index() -> HttpResponse {
     asset_response("index.html").unwrap_or_else(|| HttpResponse::Ok().content_type(ContentType::html()).body("clipsight: the web UI was not embedded"))
 }
 
+/// `GET /signin`: the sign-in page.
+pub async fn sign_in() -> Result<HttpResponse, ApiError> {
+    asset_response("signin.html").ok_or_else(|| ApiError::not_found("the sign-in page was not embedded"))
+}
+
+/// Whether `name` is a script, style sheet or icon of the UI: no photo and no library data,
+/// needed before signing in. The pages themselves (`index.html`) are not.
+pub fn is_public_asset(name: &str) -> bool {
+    Assets::get(name).is_some_and(|file| !file.metadata.mimetype().starts_with("text/html"))
+}
+
 /// `GET /{file}`: a static asset, or a JSON 404.
 pub async fn asset(name: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let name = name.into_inner();
