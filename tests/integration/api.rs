@@ -324,6 +324,9 @@ fn the_openapi_document_lists_every_route_and_every_listed_route_is_served() {
         ("get", "/api/facets"),
         ("get", "/api/health"),
         ("get", "/api/openapi.json"),
+        ("post", "/api/session"),
+        ("get", "/api/session"),
+        ("delete", "/api/session"),
     ];
     let mut listed = Vec::new();
     for (path, item) in paths {
