@@ -695,7 +695,7 @@ fn beyond_loopback_the_server_refuses_to_start_without_a_way_to_authenticate() {
         let mut line = String::new();
         std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
         assert!(line.contains("http://0.0.0.0:"), "{extra:?}: {line}");
-        let port = line.trim().rsplit(':').next().unwrap().trim_end_matches('/').to_string();
+        let port = line.split("http://0.0.0.0:").nth(1).unwrap().split('/').next().unwrap().to_string();
         let (status, _, _) = Anonymous::at(&format!("http://127.0.0.1:{port}")).call("GET", "/api/stats", None, &[]);
         signal(child.id(), "TERM");
         let out = child.wait_with_output().unwrap();
