@@ -291,12 +291,14 @@ mod tests {
             answers.push((name, even));
         }
         // The same images in the same order; scores equal up to float rounding (the graph
-        // computes distances its own way). Images whose scores tie exactly may come in either order.
+        // computes distances its own way). Images whose scores tie up to that rounding (ids 98 and
+        // 200 score 0.99983144 and 0.9998315) may come in either order.
         let (first, rest) = answers.split_first().unwrap();
         for (name, even) in rest {
             for (a, b) in even.iter().flatten().zip(first.1.iter().flatten()) {
-                let tie = a.score == b.score;
-                assert!((a.id == b.id || tie) && (a.score - b.score).abs() < 1e-5, "{name} agrees with {}: {a:?} vs {b:?}", first.0);
+                let close = (a.score - b.score).abs() < 1e-5;
+                let tie = (a.score - b.score).abs() < 1e-6;
+                assert!((a.id == b.id || tie) && close, "{name} agrees with {}: {a:?} vs {b:?}", first.0);
             }
         }
     }
