@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything clipsight needs to build, run and test on Debian/Ubuntu, idempotently:
 #   - system packages: a C toolchain, libclang (bindgen), Debian's librocksdb (linked instead of
-#     compiling RocksDB's C++) and libjpeg-turbo (scaled JPEG decoding), and, with --browser, Chromium + ChromeDriver for the UI tests;
+#     compiling RocksDB's C++) and libjpeg-turbo (scaled JPEG decoding); with --browser, what the
+#     test suite's real servers need: Chromium + ChromeDriver for the UI tests, and nginx
+#     (installed without starting its service), openssl and curl for the reverse-proxy test;
 #   - a Rust toolchain if cargo is missing (rustup, from crates.io's mirror is not possible: rustup);
 #   - .venv: ONNX Runtime (the shared library ort loads) and the Python reference for the tests;
 #     with --gpu, onnxruntime-gpu and the CUDA 13 + cuDNN 9 libraries from pip (NVIDIA driver ≥ 580
@@ -25,7 +27,7 @@ for pkg in build-essential pkg-config libclang-dev librocksdb-dev libturbojpeg0-
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ "$browser" = 1 ]; then
-  for pkg in chromium chromium-driver; do
+  for pkg in chromium chromium-driver nginx openssl curl; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
   done
 fi
@@ -33,7 +35,16 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}" >&2
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
+  # The tests start nginx themselves, on loopback: keep Debian's package from starting its own
+  # service on port 80 (a policy-rc.d that forbids starting services, for this install only).
+  policy=/usr/sbin/policy-rc.d
+  if [[ " ${need_apt[*]} " == *" nginx "* ]] && [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod +x "$policy"
+    trap '$SUDO rm -f "$policy"' EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  [ "$(trap -p EXIT)" ] && { $SUDO rm -f "$policy"; trap - EXIT; }
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -89,3 +89,13 @@ export function fetchFacets() {
 export function fetchStats() {
   return fetchJson('/api/stats');
 }
+
+/** Who this browser is signed in as (`via` is `session`, `token` or `anonymous`). */
+export function fetchSession() {
+  return fetchJson('/api/session');
+}
+
+/** Ends this browser's session (the server removes the cookie). */
+export async function signOut() {
+  await fetch('/api/session', { method: 'DELETE' });
+}

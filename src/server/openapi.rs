@@ -121,7 +121,7 @@ pub fn unrouted(doc: &OpenApi, method: &actix_web::http::Method, path: &str) -> 
 }
 
 /// Every operation of a path item, with its method.
-fn operations(item: &PathItem) -> impl Iterator<Item = (&'static str, &Operation)> {
+pub(crate) fn operations(item: &PathItem) -> impl Iterator<Item = (&'static str, &Operation)> {
     [
         ("GET", &item.get),
         ("PUT", &item.put),

@@ -1,6 +1,7 @@
 //! The web UI in headless Chromium (Debian's chromium + chromedriver, installed by
 //! scripts/setup.sh --browser), driven over WebDriver: search as you type, upload for similar
-//! images, the large view, the back button, and a phone-width viewport. Screenshots are saved under
+//! images, the large view, the back button, a phone-width viewport, and signing in and out of a
+//! private server. Screenshots are saved under
 //! `$CARGO_TARGET_TMPDIR/screenshots/` for people to look at.
 
 use std::path::{Path, PathBuf};
@@ -159,3 +160,76 @@ async fn the_web_ui_searches_uploads_opens_details_and_goes_back() {
     client.close().await.unwrap();
     drop(server);
 }
+
+/// The value of a promise the page computes, read back once it has settled (WebDriver scripts
+/// return synchronously): `expression` is a promise, its result lands in `window[slot]`.
+async fn settled(client: &Client, slot: &str, expression: &str) -> Value {
+    client.execute(&format!("window.{slot} = undefined; Promise.resolve({expression}).then(v => window.{slot} = v, e => window.{slot} = String(e));"), vec![]).await.unwrap();
+    until(client, slot, &format!("window.{slot} !== undefined && String(window.{slot})")).await;
+    client.execute(&format!("return window.{slot};"), vec![]).await.unwrap()
+}
+
+/// A private library (a user exists, so anonymous callers get nothing even on loopback): the
+/// browser is sent to the sign-in page, a wrong passphrase is refused there, the right one brings
+/// it back to the search it asked for, the header names the user, a photo opens and its original
+/// downloads with the session cookie alone; signing out returns to the sign-in page and the
+/// photos are refused again.
+#[tokio::test(flavor = "current_thread")]
+async fn signing_in_searches_opens_a_photo_and_signing_out_returns_to_the_sign_in_page() {
+    use std::io::Write;
+    let _heavy = heavy();
+    let lib = SceneLibrary::index(24, 7);
+    let mut add = clipsight(&lib.data).args(["user", "add", "ada"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    add.stdin.take().unwrap().write_all(b"correct horse battery staple\n").unwrap();
+    assert_success(&add.wait_with_output().unwrap());
+    let server = Server::start(&lib.data, &[]);
+    let driver = chromedriver();
+    let client = browser(&driver).await;
+
+    // Anonymous: the search page sends the browser to sign in, remembering the search.
+    client.goto(&format!("{}/?q=a+red+circle", server.base())).await.unwrap();
+    until(&client, "the sign-in page", "location.pathname === '/signin' && document.querySelector('#signin')").await;
+    let next = client.execute("return new URLSearchParams(location.search).get('next');", vec![]).await.unwrap();
+    assert_eq!(next, json!("/?q=a+red+circle"));
+    let status = settled(&client, "anonymousSearch", "fetch('/api/search?q=red').then(r => r.status)").await;
+    assert_eq!(status, json!(401), "no results without signing in");
+
+    // A wrong passphrase: an error on the page, still signed out.
+    client.find(Locator::Css("#user")).await.unwrap().send_keys("ada").await.unwrap();
+    client.find(Locator::Css("#passphrase")).await.unwrap().send_keys("not the passphrase").await.unwrap();
+    client.find(Locator::Css("#signin-submit")).await.unwrap().click().await.unwrap();
+    let error = until(&client, "the sign-in error", "!document.querySelector('#signin-error').hidden && document.querySelector('#signin-error').textContent").await;
+    assert!(error.as_str().unwrap().contains("wrong user or passphrase"), "{error}");
+    assert_eq!(client.execute("return document.querySelector('#passphrase').value;", vec![]).await.unwrap(), json!(""), "the wrong passphrase is cleared");
+    screenshot(&client, "6-sign-in-refused").await;
+
+    // The right one: back to the search, results, the user's name and a sign-out button.
+    client.find(Locator::Css("#passphrase")).await.unwrap().send_keys("correct horse battery staple").await.unwrap();
+    client.find(Locator::Css("#signin-submit")).await.unwrap().click().await.unwrap();
+    until(&client, "the search page again", "location.pathname === '/' && new URLSearchParams(location.search).get('q') === 'a red circle'").await;
+    let first = first_result(&client).await;
+    until(&client, "the signed-in user", "!document.querySelector('#account').hidden && document.querySelector('#account-name').textContent === 'ada'").await;
+    let cookie = client.execute("return document.cookie;", vec![]).await.unwrap();
+    assert_eq!(cookie, json!(""), "the session cookie is HttpOnly: scripts cannot read it");
+    screenshot(&client, "7-signed-in").await;
+
+    // A photo opens: its large view loads, and the original downloads with the cookie alone.
+    client.find(Locator::Css("#results .result")).await.unwrap().click().await.unwrap();
+    until(&client, "the photo", &format!("document.querySelector('#details').dataset.id === '{first}' && document.querySelector('#details-image').complete && document.querySelector('#details-image').naturalWidth > 0")).await;
+    let original = settled(&client, "original", "fetch(document.querySelector('#details-original').href).then(r => r.status + ' ' + r.headers.get('content-type'))").await;
+    assert!(original.as_str().unwrap().starts_with("200 image/"), "{original}");
+    client.find(Locator::Css("#details-close")).await.unwrap().click().await.unwrap();
+
+    // Sign out: back at the sign-in page, and the photos are refused again.
+    client.find(Locator::Css("#sign-out")).await.unwrap().click().await.unwrap();
+    until(&client, "the sign-in page after signing out", "location.pathname === '/signin' && document.querySelector('#signin')").await;
+    screenshot(&client, "8-signed-out").await;
+    let after = settled(&client, "afterSignOut", &format!("fetch('/api/images/{first}/file').then(r => r.status)")).await;
+    assert_eq!(after, json!(401), "the photo is refused once signed out");
+    client.goto(&server.base()).await.unwrap();
+    until(&client, "the sign-in page for the search page", "location.pathname === '/signin'").await;
+
+    client.close().await.unwrap();
+    drop(server);
+}
+

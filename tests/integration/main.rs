@@ -16,3 +16,4 @@ mod eval;
 mod hub;
 mod load;
 mod parity;
+mod proxy;
