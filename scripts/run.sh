@@ -5,7 +5,8 @@
 # Model: --model/CLIPSIGHT_MODEL (a directory in Immich's layout or a pulled name); without one,
 # ViT-B-32__openai is pulled from Hugging Face (HF_ENDPOINT) into ~/.cache/clipsight/models.
 # Library: CLIPSIGHT_DATA (default ./clipsight-data). Address: CLIPSIGHT_BIND (default
-# 127.0.0.1:8080). Token for mutating routes: CLIPSIGHT_TOKEN. NVIDIA GPU: CLIPSIGHT_GPU=1 installs
+# 127.0.0.1:8080; beyond loopback add a user first: see the README, *Privacy*). A read-write API
+# token: CLIPSIGHT_TOKEN (then every route but health needs credentials). NVIDIA GPU: CLIPSIGHT_GPU=1 installs
 # onnxruntime-gpu with its CUDA libraries and runs the model on CUDA (CPU when no GPU answers).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -76,7 +76,13 @@ where
             req.extensions_mut().insert(caller);
             Ok(srv.call(req))
         }
-        Err(refusal) => Err(req.into_response(refusal)),
+        Err(mut refusal) => {
+            if refusal.status() == StatusCode::UNAUTHORIZED {
+                // RFC 9110: a 401 names the scheme that would be accepted.
+                refusal.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer realm=\"clipsight\""));
+            }
+            Err(req.into_response(refusal))
+        }
     };
     async move {
         match call {

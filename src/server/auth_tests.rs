@@ -115,6 +115,9 @@ async fn every_route_answers_each_kind_of_caller_as_documented() {
             if status == 303 {
                 assert!(res.headers().get("location").unwrap().to_str().unwrap().starts_with("/signin?next="), "{method} {uri}");
             } else if !public && matches!(status, 401 | 403) {
+                if status == 401 {
+                    assert_eq!(res.headers().get("www-authenticate").map(|v| v.to_str().unwrap()), Some("Bearer realm=\"clipsight\""), "{method} {uri} with {what}");
+                }
                 let body: serde_json::Value = test::read_body_json(res).await;
                 assert!(body["error"]["code"].is_string(), "{method} {uri} with {what}: {body}");
             }
