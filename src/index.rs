@@ -473,7 +473,7 @@ impl BatchWriter<'_> {
                         hash: image.hash.0,
                         width: image.width,
                         height: image.height,
-                        format: walk::format_name(image.file.format).to_string(),
+                        format: image.file.format.name().to_string(),
                         exif: image.exif.clone(),
                         indexed_at: now,
                     };

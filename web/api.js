@@ -43,6 +43,11 @@ export function thumbnailUrl(id) {
   return `/api/images/${id}/thumbnail`;
 }
 
+/** A JPEG rendering of an image id's original, for formats browsers cannot show. */
+export function previewUrl(id) {
+  return `/api/images/${id}/preview`;
+}
+
 /** The original file URL of an image id. */
 export function fileUrl(id) {
   return `/api/images/${id}/file`;

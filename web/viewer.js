@@ -2,7 +2,7 @@
 
 import { ui, el } from './dom.js';
 import { state, updateState, navigate } from './state.js';
-import { fileUrl, thumbnailUrl, getMeta, fetchDescription } from './api.js';
+import { fileUrl, previewUrl, thumbnailUrl, getMeta, fetchDescription } from './api.js';
 import { grid, loadMore } from './grid.js';
 import { typing, submitQuery, cancelTyping } from './typing.js';
 import { readControls, runNewSearch } from './filters.js';
@@ -65,9 +65,19 @@ export function onStageLoad() {
   ui.stage.dataset.state = 'loaded';
 }
 
-/** Keeps the thumbnail when the browser cannot show the original (e.g. TIFF). */
+/**
+ * When the browser cannot show the original (HEIC, TIFF), shows the server's JPEG preview of it
+ * instead; when that fails too, keeps the thumbnail.
+ */
 export function onStageError() {
-  if (ui.stageImage.getAttribute('src')) ui.stage.dataset.state = 'failed';
+  const src = ui.stageImage.getAttribute('src');
+  if (!src) return;
+  const id = detailsId();
+  if (id !== null && src === fileUrl(id)) {
+    ui.stageImage.src = previewUrl(id);
+    return;
+  }
+  ui.stage.dataset.state = 'failed';
 }
 
 /** Loads and renders an image's metadata, unless the panel moved on meanwhile. */

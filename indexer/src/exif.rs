@@ -93,9 +93,15 @@ pub struct ExifRead {
 /// EXIF fields clipsight keeps; empty when the file has no (readable) EXIF. Text is decoded to
 /// valid UTF-8 (invalid bytes become U+FFFD, control characters are dropped) and trimmed.
 pub fn read_exif(bytes: &[u8]) -> ExifRead {
-    let Ok(exif) = exif::Reader::new().read_from_container(&mut Cursor::new(bytes)) else {
-        return ExifRead::default();
-    };
+    exif::Reader::new().read_from_container(&mut Cursor::new(bytes)).map_or_else(|_| ExifRead::default(), |exif| fields_of(&exif))
+}
+
+/// [`read_exif`] for a bare EXIF block (a TIFF header and its IFDs), as HEIF files store it.
+pub fn read_exif_tiff(tiff: Vec<u8>) -> ExifRead {
+    exif::Reader::new().read_raw(tiff).map_or_else(|_| ExifRead::default(), |exif| fields_of(&exif))
+}
+
+fn fields_of(exif: &exif::Exif) -> ExifRead {
     let text = |tag: exif::Tag| -> Option<String> {
         let field = exif.get_field(tag, exif::In::PRIMARY)?;
         let raw = match &field.value {

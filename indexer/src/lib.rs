@@ -11,6 +11,7 @@ pub mod decode;
 pub mod embedding;
 pub mod encoder;
 pub mod exif;
+pub mod format;
 mod model_id;
 pub mod pipeline;
 pub mod walk;

@@ -8,8 +8,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use image::ImageFormat;
 use walkdir::WalkDir;
+
+use crate::format::{MediaFormat, SNIFF_LEN};
 
 /// An image file found on disk, with the facts used to tell whether it changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +22,7 @@ pub struct Candidate {
     /// Modification time, nanoseconds since the Unix epoch.
     pub mtime_ns: i64,
     /// Format recognised from the first bytes.
-    pub format: ImageFormat,
+    pub format: MediaFormat,
 }
 
 /// A path the walk could not look at (permission denied, a symlink loop, a vanished file).
@@ -38,29 +39,6 @@ pub struct WalkIssue {
 pub struct WalkOptions {
     /// Include hidden files and folders.
     pub hidden: bool,
-}
-
-/// The image formats clipsight indexes.
-pub const SUPPORTED_FORMATS: [ImageFormat; 6] = [
-    ImageFormat::Jpeg,
-    ImageFormat::Png,
-    ImageFormat::WebP,
-    ImageFormat::Gif,
-    ImageFormat::Bmp,
-    ImageFormat::Tiff,
-];
-
-/// Lower-case name of a supported format ("jpeg", "png", "webp", "gif", "bmp", "tiff").
-pub fn format_name(format: ImageFormat) -> &'static str {
-    match format {
-        ImageFormat::Jpeg => "jpeg",
-        ImageFormat::Png => "png",
-        ImageFormat::WebP => "webp",
-        ImageFormat::Gif => "gif",
-        ImageFormat::Bmp => "bmp",
-        ImageFormat::Tiff => "tiff",
-        _ => "other",
-    }
 }
 
 /// Walks `roots` in a stable order (sorted by file name), yielding image files and the problems met.
@@ -93,15 +71,15 @@ pub fn inspect(path: &Path) -> Result<Option<Candidate>, WalkIssue> {
     if !meta.is_file() {
         return Ok(None);
     }
-    let mut head = [0u8; 32];
+    let mut head = [0u8; SNIFF_LEN];
     let n = read_prefix(path, &mut head).map_err(issue)?;
-    let Some(format) = sniff(&head[..n]) else {
+    let Some(format) = MediaFormat::sniff(&head[..n]) else {
         // Other files are none of our business, but one named like an image is worth a report.
         return match claimed_image_extension(path) {
             Some(ext) if n == 0 => Err(WalkIssue { path: path.to_path_buf(), error: format!("empty file (named .{ext})") }),
             Some(ext) => Err(WalkIssue {
                 path: path.to_path_buf(),
-                error: format!("not a supported image: named .{ext} but the content is not JPEG, PNG, WebP, GIF, BMP or TIFF"),
+                error: format!("not a supported image: named .{ext} but the content is not JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC or AVIF"),
             }),
             None => Ok(None),
         };
@@ -109,18 +87,13 @@ pub fn inspect(path: &Path) -> Result<Option<Candidate>, WalkIssue> {
     Ok(Some(Candidate { path: path.to_path_buf(), size: meta.len(), mtime_ns: mtime_ns(&meta), format }))
 }
 
-/// Extensions people give image files (including formats clipsight cannot decode yet).
+/// Extensions people give image files.
 const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "jpe", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif", "avif"];
 
 /// The file's extension, lower-cased, when it names an image format.
 fn claimed_image_extension(path: &Path) -> Option<String> {
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
     IMAGE_EXTENSIONS.contains(&ext.as_str()).then_some(ext)
-}
-
-/// The supported format whose signature `head` starts with.
-pub fn sniff(head: &[u8]) -> Option<ImageFormat> {
-    image::guess_format(head).ok().filter(|f| SUPPORTED_FORMATS.contains(f))
 }
 
 fn read_prefix(path: &Path, buf: &mut [u8]) -> std::io::Result<usize> {

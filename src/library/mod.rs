@@ -40,6 +40,9 @@ use crate::search::{self, Query, SearchOptions};
 use crate::store::{ImageId, Store};
 use crate::sync::lock;
 
+/// Longest side of the previews [`Library::preview`] renders.
+pub const PREVIEW_SIZE: u32 = 2048;
+
 type Result<T, E = LibraryError> = std::result::Result<T, E>;
 
 /// How indexing runs.
@@ -307,6 +310,16 @@ impl Library {
     /// An image's thumbnail (JPEG).
     pub fn thumbnail(&self, id: u64) -> Result<Vec<u8>> {
         self.store.thumbnail(ImageId(id))?.ok_or_else(|| LibraryError::NotFound(format!("no thumbnail for image {id}")))
+    }
+
+    /// A JPEG rendering of an image's original, longest side at most [`PREVIEW_SIZE`], upright:
+    /// for browsers that cannot show the file itself (HEIC, TIFF). Decoded on each call (the
+    /// HTTP layer lets the browser cache it).
+    pub fn preview(&self, id: u64) -> Result<Vec<u8>> {
+        let path = self.original(id)?;
+        let bytes = std::fs::read(&path).map_err(|_| LibraryError::NotFound(format!("the file of image {id} cannot be read")))?;
+        let decoded = clipsight_indexer::decode::decode_at_least(&bytes, PREVIEW_SIZE).map_err(|e| LibraryError::Image(e.into()))?;
+        Ok(clipsight_indexer::decode::jpeg_fitting(&decoded.image, PREVIEW_SIZE, 85))
     }
 
     /// The on-disk path of an image's original, only when it resolves (symlinks followed) inside

@@ -169,9 +169,15 @@ pub fn parse(input: &str) -> Result<Query, QueryError> {
                 "type" => {
                     flush(&mut words, &mut query);
                     let t = filter_value()?.to_lowercase();
-                    let t = if t == "jpg" { "jpeg".to_string() } else { t };
-                    if !["jpeg", "png", "webp", "gif", "bmp", "tiff"].contains(&t.as_str()) {
-                        return Err(err("unknown type (jpeg, png, webp, gif, bmp, tiff)"));
+                    let t = match t.as_str() {
+                        "jpg" => "jpeg".to_string(),
+                        "tif" => "tiff".to_string(),
+                        "heif" => "heic".to_string(),
+                        _ => t,
+                    };
+                    let names = || clipsight_indexer::format::SUPPORTED.map(|f| f.name());
+                    if !names().contains(&t.as_str()) {
+                        return Err(err(&format!("unknown type ({})", names().join(", "))));
                     }
                     query.filters.format = Some(t);
                     continue;

@@ -103,8 +103,8 @@ impl Form {
         if bytes.is_empty() {
             return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_an_image", "the \"image\" field is empty"));
         }
-        if clipsight_indexer::walk::sniff(bytes).is_none() {
-            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_an_image", "the upload is not an image clipsight reads (JPEG, PNG, WebP, GIF, BMP, TIFF)"));
+        if clipsight_indexer::format::MediaFormat::sniff(bytes).is_none() {
+            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_an_image", "the upload is not an image clipsight reads (JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC, AVIF)"));
         }
         Ok(bytes)
     }

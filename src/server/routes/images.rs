@@ -54,6 +54,28 @@ pub async fn thumbnail(library: web::Data<Library>, id: web::Path<u64>) -> Resul
         .body(bytes))
 }
 
+/// A JPEG rendering of the original (longest side at most 2048 px, upright), for formats a
+/// browser cannot show (HEIC, TIFF); the original stays at `/file`.
+#[utoipa::path(
+    tag = "images",
+    params(("id" = u64, Path, description = "Image id")),
+    responses(
+        (status = 200, description = "JPEG bytes", content_type = "image/jpeg"),
+        (status = 403, description = "The file resolves outside the indexed folders", body = ErrorBody),
+        (status = 404, description = "No such image, or the file is gone", body = ErrorBody),
+        (status = 422, description = "The file on disk no longer decodes (`corrupt_image`)", body = ErrorBody),
+    )
+)]
+#[get("/images/{id}/preview")]
+pub async fn preview(library: web::Data<Library>, id: web::Path<u64>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let bytes = web::block(move || library.preview(id)).await??;
+    Ok(HttpResponse::Ok()
+        .content_type("image/jpeg")
+        .insert_header(CacheControl(vec![CacheDirective::Private, CacheDirective::MaxAge(3600)]))
+        .body(bytes))
+}
+
 /// The original file — only when it resolves inside an indexed folder (symlinks pointing
 /// elsewhere are refused). Supports range requests.
 #[utoipa::path(

@@ -18,6 +18,7 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(search::search_image)
         .service(images::image)
         .service(images::thumbnail)
+        .service(images::preview)
         .service(images::file)
         .service(images::similar)
         .service(images::describe)

@@ -1,12 +1,16 @@
 //! Decoding image bytes: limits against decompression bombs, EXIF orientation, metadata and
-//! thumbnails.
+//! thumbnails. The `image` crate (with libjpeg-turbo for scaled JPEGs) reads the common formats;
+//! libheif reads HEIC and AVIF ([`heif`]).
+
+mod heif;
 
 use std::io::Cursor;
 
 use image::codecs::jpeg::JpegEncoder;
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
+use image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage};
 
 use crate::exif::{read_exif, ExifMeta, ExifRead};
+use crate::format::MediaFormat;
 
 /// Largest accepted width or height.
 pub const MAX_DIMENSION: u32 = 30_000;
@@ -24,7 +28,7 @@ pub struct Decoded {
     /// Height of the picture in the file, upright.
     pub height: u32,
     /// The container format.
-    pub format: ImageFormat,
+    pub format: MediaFormat,
     /// EXIF metadata.
     pub exif: ExifMeta,
     /// What was wrong with the metadata but did not stop the decoding (see [`read_exif`]).
@@ -57,13 +61,20 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
 /// conversion and memory traffic. Other formats, and JPEGs the scaled decoder does not handle
 /// (CMYK, 16-bit), are decoded at full size.
 pub fn decode_at_least(bytes: &[u8], min_side: u32) -> Result<Decoded, DecodeError> {
-    let format = crate::walk::sniff(bytes).ok_or(DecodeError::UnknownFormat)?;
-    if format == ImageFormat::Jpeg && jpeg_is_truncated(bytes) {
+    let format = MediaFormat::sniff(bytes).ok_or(DecodeError::UnknownFormat)?;
+    let Some(image_format) = format.image_format() else {
+        // HEIC/AVIF: decoded whole (a stored thumbnail item would be cheaper, at a quality cost
+        // not measured yet), already upright.
+        let heif::HeifPicture { image, exif: ExifRead { meta: exif, warnings } } = heif::decode(bytes)?;
+        let (width, height) = (image.width(), image.height());
+        return Ok(Decoded { image, width, height, format, exif, warnings });
+    };
+    if format == MediaFormat::Jpeg && jpeg_is_truncated(bytes) {
         // The decoder would fill the missing part with grey and succeed; an index of half
         // pictures helps nobody, so say what is wrong instead.
         return Err(DecodeError::Corrupt("truncated JPEG (the data ends before the end-of-image marker)".into()));
     }
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), image_format);
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_DIMENSION);
     limits.max_image_height = Some(MAX_DIMENSION);
@@ -76,7 +87,7 @@ pub fn decode_at_least(bytes: &[u8], min_side: u32) -> Result<Decoded, DecodeErr
         return Err(DecodeError::TooLarge(format!("{w}x{h} needs {} MiB", bytes_needed >> 20)));
     }
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
-    let scaled = if format == ImageFormat::Jpeg && w.min(h) / 2 >= min_side { decode_jpeg_scaled(bytes, w, h, min_side) } else { None };
+    let scaled = if format == MediaFormat::Jpeg && w.min(h) / 2 >= min_side { decode_jpeg_scaled(bytes, w, h, min_side) } else { None };
     let mut image = match scaled {
         Some(image) => image,
         None => DynamicImage::from_decoder(decoder).map_err(classify)?,
@@ -127,14 +138,20 @@ fn classify(e: image::ImageError) -> DecodeError {
 
 /// A JPEG thumbnail whose longest side is at most [`THUMBNAIL_SIZE`].
 pub fn thumbnail_jpeg(image: &DynamicImage) -> Vec<u8> {
-    let small = if image.width().max(image.height()) > THUMBNAIL_SIZE {
-        image.thumbnail(THUMBNAIL_SIZE, THUMBNAIL_SIZE)
+    jpeg_fitting(image, THUMBNAIL_SIZE, 82)
+}
+
+/// A JPEG of `image` whose longest side is at most `max_side` (never enlarged), transparency
+/// over white: what a browser can show of any format.
+pub fn jpeg_fitting(image: &DynamicImage, max_side: u32, quality: u8) -> Vec<u8> {
+    let small = if image.width().max(image.height()) > max_side {
+        image.thumbnail(max_side, max_side)
     } else {
         image.clone()
     };
     let rgb = flatten_to_rgb(&small, [255, 255, 255]);
     let mut out = Vec::new();
-    JpegEncoder::new_with_quality(&mut out, 82)
+    JpegEncoder::new_with_quality(&mut out, quality)
         .encode_image(&rgb)
         .expect("encoding an RGB8 buffer to memory cannot fail");
     out
@@ -170,7 +187,7 @@ mod tests {
 
     fn png_bytes(img: &DynamicImage) -> Vec<u8> {
         let mut out = Vec::new();
-        img.write_to(&mut Cursor::new(&mut out), ImageFormat::Png).unwrap();
+        img.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
         out
     }
 
@@ -178,7 +195,7 @@ mod tests {
     fn decodes_by_content_and_reports_format() {
         let img = DynamicImage::new_rgb8(10, 6);
         let d = decode(&png_bytes(&img)).unwrap();
-        assert_eq!((d.image.width(), d.image.height(), d.format), (10, 6, ImageFormat::Png));
+        assert_eq!((d.image.width(), d.image.height(), d.format), (10, 6, MediaFormat::Png));
     }
 
     #[test]
