@@ -69,7 +69,7 @@ where
 {
     let outcome = match req.app_data::<web::Data<AccessControl>>().cloned() {
         Some(access) => admit(req.request(), &access),
-        None => Err(ApiError::internal("no access control configured").error_response()),
+        None => Err(Box::new(ApiError::internal("no access control configured").error_response())),
     };
     let call = match outcome {
         Ok(caller) => {
@@ -81,7 +81,7 @@ where
                 // RFC 9110: a 401 names the scheme that would be accepted.
                 refusal.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer realm=\"clipsight\""));
             }
-            Err(req.into_response(refusal))
+            Err(req.into_response(*refusal))
         }
     };
     async move {
@@ -93,25 +93,25 @@ where
 }
 
 /// The caller, or the response that refuses it.
-fn admit(req: &HttpRequest, access: &AccessControl) -> Result<Caller, HttpResponse> {
+fn admit(req: &HttpRequest, access: &AccessControl) -> Result<Caller, Box<HttpResponse>> {
     let anonymous = access.anonymous();
     let public = is_public(req.method(), req.path());
     let caller = match identify(req, access, anonymous) {
         Ok(caller) => caller,
         Err(_) if public => Caller::Anonymous,
-        Err(e) => return Err(e.error_response()),
+        Err(e) => return Err(Box::new(e.error_response())),
     };
     if matches!(caller, Caller::Session(..)) && !req.method().is_safe() {
-        same_origin(req).map_err(|e| e.error_response())?;
+        same_origin(req).map_err(|e| Box::new(e.error_response()))?;
     }
     if public || caller.principal().is_some() {
         return Ok(caller);
     }
     match anonymous {
-        Anonymous::Everything => from_this_machine(req).map(|()| caller).map_err(|e| e.error_response()),
+        Anonymous::Everything => from_this_machine(req).map(|()| caller).map_err(|e| Box::new(e.error_response())),
         Anonymous::Read => Ok(caller),
-        Anonymous::Nothing if req.method() == Method::GET && (req.path() == "/" || req.path() == "/index.html") => Err(to_sign_in(req)),
-        Anonymous::Nothing => Err(unauthenticated(req).error_response()),
+        Anonymous::Nothing if req.method() == Method::GET && (req.path() == "/" || req.path() == "/index.html") => Err(Box::new(to_sign_in(req))),
+        Anonymous::Nothing => Err(Box::new(unauthenticated(req).error_response())),
     }
 }
 

@@ -92,7 +92,7 @@ async fn every_route_answers_each_kind_of_caller_as_documented() {
         let refused = |status: u16| matches!(status, 401 | 403 | 303);
         let anonymous_status = if page { 303 } else { 401 };
         let fresh = cookie_of(&sign_in(&server, ALICE, &[]).await);
-        let cases: [(&str, Vec<(&str, String)>, Option<u16>); 7] = [
+        let cases: [Case; 7] = [
             ("no credentials", vec![], Some(anonymous_status)),
             ("a wrong token", vec![("authorization", bearer("cs_wrong"))], Some(403)),
             ("a read-only token", vec![("authorization", bearer(&read_token))], writes.then_some(403)),
@@ -124,6 +124,10 @@ async fn every_route_answers_each_kind_of_caller_as_documented() {
         }
     }
 }
+
+/// A credential case of the route matrix: what is sent, the headers, the status expected
+/// (`None`: admitted).
+type Case = (&'static str, Vec<(&'static str, String)>, Option<u16>);
 
 #[actix_web::test]
 async fn a_sign_in_sets_a_strict_http_only_cookie_and_signing_out_ends_it() {

@@ -192,7 +192,7 @@ fn image_routes_return_metadata_thumbnail_original_similar_and_description() {
     assert_eq!(v["tags"].as_array().unwrap().len(), 3);
     assert!(v["captions"].is_array());
 
-    for path in ["/api/images/999999", "/api/images/999999/thumbnail", "/api/images/999999/file", "/api/images/999999/similar", "/api/images/999999/describe"] {
+    for path in ["/api/images/999999", "/api/images/999999/thumbnail", "/api/images/999999/preview", "/api/images/999999/file", "/api/images/999999/similar", "/api/images/999999/describe"] {
         let (status, v) = s.json("GET", path, None);
         assert_error(status, &v, 404, "not_found");
     }
@@ -314,6 +314,7 @@ fn the_openapi_document_lists_every_route_and_every_listed_route_is_served() {
         ("get", "/api/images/{id}"),
         ("get", "/api/images/{id}/thumbnail"),
         ("get", "/api/images/{id}/file"),
+        ("get", "/api/images/{id}/preview"),
         ("get", "/api/images/{id}/similar"),
         ("get", "/api/images/{id}/describe"),
         ("post", "/api/classify"),

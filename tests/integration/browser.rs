@@ -83,6 +83,7 @@ async fn first_result(client: &Client) -> u64 {
 
 /// All flows in one browser session (starting Chromium costs seconds on 2 cores).
 #[tokio::test(flavor = "current_thread")]
+#[allow(clippy::await_holding_lock)] // the guard serialises whole tests; one thread runs this one
 async fn the_web_ui_searches_uploads_opens_details_and_goes_back() {
     let _heavy = heavy();
     let lib = scene_library();
@@ -96,7 +97,7 @@ async fn the_web_ui_searches_uploads_opens_details_and_goes_back() {
     let red_circle = best["results"][0]["id"].as_u64().unwrap();
 
     // Type a query: results appear as you type, a red circle first (default, hybrid ranking).
-    client.goto(&server.base()).await.unwrap();
+    client.goto(server.base()).await.unwrap();
     let q = client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("#q")).await.unwrap();
     q.send_keys("a red circle").await.unwrap();
     until(&client, "the URL to hold the query", "new URLSearchParams(location.search).get('q') === 'a red circle'").await;
@@ -175,6 +176,7 @@ async fn settled(client: &Client, slot: &str, expression: &str) -> Value {
 /// downloads with the session cookie alone; signing out returns to the sign-in page and the
 /// photos are refused again.
 #[tokio::test(flavor = "current_thread")]
+#[allow(clippy::await_holding_lock)] // the guard serialises whole tests; one thread runs this one
 async fn signing_in_searches_opens_a_photo_and_signing_out_returns_to_the_sign_in_page() {
     use std::io::Write;
     let _heavy = heavy();
@@ -226,7 +228,7 @@ async fn signing_in_searches_opens_a_photo_and_signing_out_returns_to_the_sign_i
     screenshot(&client, "8-signed-out").await;
     let after = settled(&client, "afterSignOut", &format!("fetch('/api/images/{first}/file').then(r => r.status)")).await;
     assert_eq!(after, json!(401), "the photo is refused once signed out");
-    client.goto(&server.base()).await.unwrap();
+    client.goto(server.base()).await.unwrap();
     until(&client, "the sign-in page for the search page", "location.pathname === '/signin'").await;
 
     client.close().await.unwrap();

@@ -15,5 +15,6 @@ mod crash;
 mod eval;
 mod hub;
 mod load;
+mod media;
 mod parity;
 mod proxy;

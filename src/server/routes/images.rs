@@ -47,11 +47,15 @@ pub async fn image(library: web::Data<Library>, id: web::Path<u64>) -> Result<we
 #[get("/images/{id}/thumbnail")]
 pub async fn thumbnail(library: web::Data<Library>, id: web::Path<u64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let bytes = web::block(move || library.thumbnail(id)).await??;
-    Ok(HttpResponse::Ok()
+    Ok(private_jpeg(web::block(move || library.thumbnail(id)).await??))
+}
+
+/// JPEG bytes the browser may keep for an hour, for this user only.
+fn private_jpeg(bytes: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
         .content_type("image/jpeg")
         .insert_header(CacheControl(vec![CacheDirective::Private, CacheDirective::MaxAge(3600)]))
-        .body(bytes))
+        .body(bytes)
 }
 
 /// A JPEG rendering of the original (longest side at most 2048 px, upright), for formats a
@@ -69,11 +73,7 @@ pub async fn thumbnail(library: web::Data<Library>, id: web::Path<u64>) -> Resul
 #[get("/images/{id}/preview")]
 pub async fn preview(library: web::Data<Library>, id: web::Path<u64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let bytes = web::block(move || library.preview(id)).await??;
-    Ok(HttpResponse::Ok()
-        .content_type("image/jpeg")
-        .insert_header(CacheControl(vec![CacheDirective::Private, CacheDirective::MaxAge(3600)]))
-        .body(bytes))
+    Ok(private_jpeg(web::block(move || library.preview(id)).await??))
 }
 
 /// The original file — only when it resolves inside an indexed folder (symlinks pointing

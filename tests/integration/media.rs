@@ -1,0 +1,80 @@
+//! Photo formats beyond JPEG/PNG/WebP (issue 15): HEIC and AVIF made on this machine by
+//! maintained encoders (tests/reference/make_heif.py: pillow-heif, Pillow), indexed by content,
+//! upright, with their EXIF, embedded from the same pixels the reference decoder sees, searchable,
+//! previewed for browsers, and refused cleanly when broken.
+
+use crate::common::*;
+
+/// Every indexed image of the library by file name: id and record.
+fn records(s: &impl Http) -> std::collections::HashMap<String, serde_json::Value> {
+    let (_, v) = s.json("GET", "/api/search?q=&k=1000&mode=vector", None);
+    v["results"].as_array().unwrap().iter().map(|r| (r["name"].as_str().unwrap().to_string(), r.clone())).collect()
+}
+
+/// Decodes JPEG bytes the server sent.
+fn jpeg(bytes: &[u8]) -> image::RgbImage {
+    image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg).expect("a JPEG").to_rgb8()
+}
+
+#[test]
+fn heic_and_avif_photos_are_indexed_upright_with_exif_and_the_reference_pixels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, photos) = (tmp.path().join("scenes"), tmp.path().join("photos"));
+    scenes(&src, 4, 1_000_200);
+    run_python(&["tests/reference/make_heif.py", src.to_str().unwrap(), photos.to_str().unwrap(), photos.join("reference").to_str().unwrap()]);
+    let data = tmp.path().join("data");
+    let summary = json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
+    // 4 HEIC + 4 AVIF + their 8 reference PNGs + the turned HEIC; the cut-off one is reported.
+    assert_eq!((summary["indexed"].as_u64(), summary["failed"].as_u64()), (Some(17), Some(1)), "{summary}");
+    let error = &summary["errors"][0];
+    assert!(error["path"].as_str().unwrap().ends_with("broken.heic") && error["error"].as_str().unwrap().contains("HEIF"), "{error}");
+
+    let s = InProcess::read_only(&data);
+    let all = records(&s);
+    for (filter, format, count) in [("type:heic", "heic", 5), ("type:heif", "heic", 5), ("type:avif", "avif", 4)] {
+        let (status, v) = s.json("GET", &format!("/api/search?q={filter}&k=100"), None);
+        assert_eq!(status, 200, "{v}");
+        let results = v["results"].as_array().unwrap();
+        assert_eq!(results.len(), count, "{filter}: {v}");
+        assert!(results.iter().all(|r| r["format"] == format), "{filter}: {v}");
+    }
+
+    for (name, hit) in all.iter().filter(|(n, _)| (n.ends_with(".heic") || n.ends_with(".avif")) && n.as_str() != "turned.heic") {
+        // The same pixels as the reference decoder: the embeddings agree.
+        let (_, similar) = s.json("GET", &format!("/api/images/{}/similar?k=20", hit["id"]), None);
+        let reference = similar["results"].as_array().unwrap().iter().find(|r| r["name"] == format!("{name}.png").as_str()).unwrap_or_else(|| panic!("{name}'s reference among its neighbours: {similar}"));
+        let cosine = reference["score"].as_f64().unwrap();
+        assert!(cosine >= 0.999, "{name}: cosine {cosine} with the reference decoder's pixels");
+        // The EXIF the encoder wrote.
+        let (_, record) = s.json("GET", &format!("/api/images/{}", hit["id"]), None);
+        assert_eq!(record["date_taken"], "2024-05-06 07:08:09", "{name}: {record}");
+        assert!(record["camera"].as_str().is_some_and(|c| c.contains("iPhone 15")), "{name}: {record}");
+        assert_eq!((record["width"].as_u64(), record["height"].as_u64()), (Some(256), Some(256)), "{name}");
+    }
+
+    // Turned by the file's `irot` (from EXIF Orientation 6), once: upright is 200x300, blue on top.
+    let turned = &all["turned.heic"];
+    assert_eq!((turned["width"].as_u64(), turned["height"].as_u64()), (Some(200), Some(300)), "{turned}");
+    let (status, thumb, _) = s.call("GET", &format!("/api/images/{}/thumbnail", turned["id"]), None, &[]);
+    assert_eq!(status, 200);
+    let thumb = jpeg(&thumb);
+    let (top, bottom) = (thumb.get_pixel(thumb.width() / 2, 4), thumb.get_pixel(thumb.width() / 2, thumb.height() - 5));
+    assert!(top[2] > 150 && top[0] < 80, "blue on top: {top:?}");
+    assert!(bottom[0] > 150 && bottom[2] < 80, "red below: {bottom:?}");
+
+    // Browsers cannot show HEIC: the preview is a JPEG of the upright picture; the original stays.
+    let (status, preview, content_type) = s.call("GET", &format!("/api/images/{}/preview", turned["id"]), None, &[]);
+    assert_eq!((status, content_type.as_str()), (200, "image/jpeg"));
+    assert_eq!(jpeg(&preview).dimensions(), (200, 300));
+    let (status, original, _) = s.call("GET", &format!("/api/images/{}/file", turned["id"]), None, &[]);
+    assert_eq!((status, original), (200, std::fs::read(photos.join("turned.heic")).unwrap()));
+
+    // An uploaded HEIC finds its twins.
+    let heic = all.keys().find(|n| n.ends_with(".heic") && n.as_str() != "turned.heic").unwrap().clone();
+    let (content_type, body) = multipart(&[("image", Some("upload.heic"), &std::fs::read(photos.join(&heic)).unwrap())]);
+    let (status, found, _) = s.call("POST", "/api/search/image?k=3", Some((&content_type, &body)), &[]);
+    let found: serde_json::Value = serde_json::from_slice(&found).unwrap();
+    assert_eq!(status, 200, "{found}");
+    let stem = heic.trim_end_matches(".heic");
+    assert!(found["results"].as_array().unwrap().iter().all(|r| r["name"].as_str().unwrap().starts_with(stem)), "{heic} → {found}");
+}
