@@ -235,3 +235,32 @@ async fn signing_in_searches_opens_a_photo_and_signing_out_returns_to_the_sign_i
     drop(server);
 }
 
+/// A HEIC photo, which Chromium cannot display: the large view falls back to the server's JPEG
+/// preview of it, upright (200x300).
+#[tokio::test(flavor = "current_thread")]
+#[allow(clippy::await_holding_lock)] // the guard serialises whole tests; one thread runs this one
+async fn a_photo_the_browser_cannot_show_opens_as_the_servers_preview() {
+    let _heavy = heavy();
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, photos, data) = (tmp.path().join("scenes"), tmp.path().join("photos"), tmp.path().join("data"));
+    std::fs::create_dir_all(&src).unwrap();
+    run_python(&["tests/reference/make_heif.py", src.to_str().unwrap(), photos.to_str().unwrap(), tmp.path().join("reference").to_str().unwrap()]);
+    json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
+    let server = Server::start(&data, &[]);
+    let (_, found) = server.json("GET", "/api/search?q=type:heic&k=1", None);
+    let id = found["results"][0]["id"].as_u64().unwrap();
+    let driver = chromedriver();
+    let client = browser(&driver).await;
+    client.goto(&format!("{}/?image={id}", server.base())).await.unwrap();
+    let shown = until(
+        &client,
+        "the preview in the large view",
+        "(() => { const i = document.querySelector('#details-image'); return i && i.complete && i.naturalWidth > 0 && i.currentSrc.endsWith('/preview') && [i.naturalWidth, i.naturalHeight]; })()",
+    )
+    .await;
+    assert_eq!(shown, json!([200, 300]));
+    screenshot(&client, "9-heic-preview").await;
+    client.close().await.unwrap();
+    drop(server);
+}
+
