@@ -186,6 +186,9 @@ pub enum BenchCommand {
         /// Skip the Python peer pipeline.
         #[arg(long)]
         no_peer: bool,
+        /// 4000×3000 pictures per format (JPEG, HEIC, AVIF) for the per-format rows; 0 skips them.
+        #[arg(long, default_value_t = 4)]
+        per_format: usize,
     },
     /// Query latency: text encoder alone vs search in process, over REST (distinct and repeated
     /// queries) and per CLI process, plus REST throughput. Uses --model.

@@ -62,7 +62,7 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Bench(BenchCommand::Index { photos, large, batch, no_peer }) => cmd_bench_index(g, photos, large, &batch, no_peer),
+        Command::Bench(BenchCommand::Index { photos, large, batch, no_peer, per_format }) => cmd_bench_index(g, photos, large, &batch, no_peer, per_format),
         Command::Bench(BenchCommand::Query { n, samples, clients, seconds, work }) => cmd_bench_query(g, n, samples, clients, seconds, work),
     }
 }
@@ -80,17 +80,30 @@ fn bench_progress(g: &Global) -> impl FnMut(&str) + '_ {
     }
 }
 
-fn cmd_bench_index(g: &Global, photos: Option<PathBuf>, large: usize, batches: &[usize], no_peer: bool) -> Result<()> {
+fn cmd_bench_index(g: &Global, photos: Option<PathBuf>, large: usize, batches: &[usize], no_peer: bool, per_format: usize) -> Result<()> {
+    use clipsight::bench::photos::{self, RowFormat};
     let clip = open_model(g)?;
     let tmp = tempfile::tempdir()?;
     let dir = photos.unwrap_or_else(|| tmp.path().join("photos"));
-    let set = clipsight::bench::photos::PhotoSet { large_jpegs: large, medium_jpegs: 4, pngs: 4 };
+    let set = photos::PhotoSet { large_jpegs: large, medium_jpegs: 4, pngs: 4 };
     eprintln!("photos: {} in {} (generated once)", set.len(), dir.display());
-    clipsight::bench::photos::generate(&dir, set)?;
+    photos::generate(&dir, set)?;
+    // Beside the photo folder, not in it: the main run must not index them.
+    let rows_dir = dir.with_file_name(format!("{}-formats", dir.file_name().map_or("photos".into(), |n| n.to_string_lossy())));
+    let mut folders = Vec::new();
+    if per_format > 0 {
+        eprintln!("per-format rows: {per_format} × 4000×3000 JPEG, HEIC, AVIF in {} (encoded once; HEVC and AV1 encoding is slow)", rows_dir.display());
+        for format in RowFormat::ALL {
+            folders.push((format, photos::generate_row(&rows_dir, format, per_format)?));
+        }
+    }
     let py = python();
     let report = clipsight::bench::index::run(&clip, &dir, batches, (!no_peer).then_some(py.as_path()), bench_progress(g))?;
+    let rows = clipsight::bench::index::format_rows(&clip, &folders, report.batch, report.model_only_images_per_s, bench_progress(g))?;
     if g.json {
-        print_json(&serde_json::to_value(&report)?);
+        let mut value = serde_json::to_value(&report)?;
+        value["formats"] = serde_json::to_value(&rows)?;
+        print_json(&value);
     } else {
         println!("{} images, batch {}, on {}:", report.images, report.batch, report.device);
         let per_batch: Vec<String> = report.model_only.iter().map(|b| format!("batch {} {:.2}", b.batch, b.images_per_s)).collect();
@@ -101,6 +114,13 @@ fn cmd_bench_index(g: &Global, photos: Option<PathBuf>, large: usize, batches: &
         }
         println!("  stages (s, summed over threads): {}", report.stages_s.iter().map(|(k, v)| format!("{k} {v:.1}")).collect::<Vec<_>>().join(", "));
         println!("  peak RSS {:.0} MiB{}", report.peak_rss_mb, report.peer_peak_rss_mb.map(|p| format!(" (peer {p:.0} MiB)")).unwrap_or_default());
+        for row in &rows {
+            let decode = row.stages_s.get("decode").copied().unwrap_or(f64::NAN);
+            println!(
+                "  12 MP {:4}   {:7.2} images/s  ({:.2}x the floor, {:.2}x JPEG; decode {:.2} s/image over threads)",
+                row.format, row.images_per_s, row.floor_ratio, row.jpeg_ratio, decode / row.images as f64
+            );
+        }
     }
     Ok(())
 }

@@ -6,13 +6,14 @@
 //! plain Python ONNX Runtime + PIL pipeline on the same model and photos (the peer baseline).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clipsight_indexer::clip::{ActiveDevice, PreparedImage};
 use clipsight_indexer::Clip;
 use serde::{Deserialize, Serialize};
 
+use super::photos::RowFormat;
 use crate::describe;
 use crate::index::{self, IndexOptions};
 use crate::store::{OpenMode, Store};
@@ -143,19 +144,12 @@ pub fn run(clip: &Clip, photos: &Path, batches: &[usize], peer: Option<&Path>, m
     }
     let best = model_only_runs.iter().max_by(|a, b| a.images_per_s.total_cmp(&b.images_per_s)).cloned().unwrap_or(BatchRun { batch: 32, images_per_s: f64::NAN });
 
-    let tmp = tempfile::tempdir()?;
-    let store = Store::open(tmp.path(), OpenMode::ReadWrite)?;
-    let words = describe::vocabulary_words(None);
     progress("embedding the tag vocabulary (once per model, not timed)");
-    describe::Vocabulary::load(&store, clip, &words, true)?;
-    let options = IndexOptions { roots: vec![photos.to_path_buf()], hidden: false, full: false, batch_size: best.batch, tag_vocabulary: words, stop: None };
     let sampler = super::RssSampler::start();
-    let summary = index::run(&store, clip, &options, |_, _| {})?;
-    store.flush()?;
+    let summary = index_fresh(clip, photos, best.batch)?;
     let peak_rss_mb = sampler.peak_mb();
     let e2e = summary.indexed as f64 / summary.elapsed_s;
     progress(&format!("end to end: {} images in {:.1}s = {e2e:.2} images/s", summary.indexed, summary.elapsed_s));
-    drop(store);
 
     let device = clip.device()?;
     let peer_report = match peer {
@@ -179,6 +173,57 @@ pub fn run(clip: &Clip, photos: &Path, batches: &[usize], peer: Option<&Path>, m
         batch: best.batch,
         device: device.name(),
     })
+}
+
+/// Indexes `photos` into a fresh library with the tag vocabulary embedded beforehand (as in
+/// steady state, not timed).
+fn index_fresh(clip: &Clip, photos: &Path, batch: usize) -> Result<index::IndexSummary, BenchError> {
+    let tmp = tempfile::tempdir()?;
+    let store = Store::open(tmp.path(), OpenMode::ReadWrite)?;
+    let words = describe::vocabulary_words(None);
+    describe::Vocabulary::load(&store, clip, &words, true)?;
+    let options = IndexOptions { roots: vec![photos.to_path_buf()], hidden: false, full: false, batch_size: batch, tag_vocabulary: words, stop: None };
+    let summary = index::run(&store, clip, &options, |_, _| {})?;
+    store.flush()?;
+    Ok(summary)
+}
+
+/// End-to-end indexing of one folder of same-sized pictures in one format.
+#[derive(Debug, Clone, Serialize)]
+pub struct FormatRow {
+    /// `jpeg`, `heic` or `avif`.
+    pub format: &'static str,
+    /// Pictures indexed.
+    pub images: usize,
+    /// Images per second, end to end.
+    pub images_per_s: f64,
+    /// ÷ the model-only floor of the same run.
+    pub floor_ratio: f64,
+    /// ÷ the JPEG row of the same run.
+    pub jpeg_ratio: f64,
+    /// Seconds per stage, summed over threads.
+    pub stages_s: BTreeMap<String, f64>,
+}
+
+/// The per-format rows: each folder (`generate_row`'s, JPEG first) indexed end to end into a
+/// fresh library at `batch`, against `floor` (model-only images/s measured in the same run).
+pub fn format_rows(clip: &Clip, folders: &[(RowFormat, PathBuf)], batch: usize, floor: f64, mut progress: impl FnMut(&str)) -> Result<Vec<FormatRow>, BenchError> {
+    let mut rows: Vec<FormatRow> = Vec::new();
+    for (format, folder) in folders {
+        let summary = index_fresh(clip, folder, batch)?;
+        let ips = summary.indexed as f64 / summary.elapsed_s;
+        let jpeg = rows.first().map_or(ips, |r| r.images_per_s);
+        progress(&format!("{}: {} images in {:.1}s = {ips:.2} images/s", format.name(), summary.indexed, summary.elapsed_s));
+        rows.push(FormatRow {
+            format: format.name(),
+            images: summary.indexed,
+            images_per_s: ips,
+            floor_ratio: ips / floor,
+            jpeg_ratio: ips / jpeg,
+            stages_s: summary.stages_s.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        });
+    }
+    Ok(rows)
 }
 
 fn run_peer(python: &Path, model: &Path, photos: &Path, batch: usize, device: ActiveDevice) -> Result<PeerReport, BenchError> {

@@ -1,6 +1,7 @@
 //! Realistic photos for the indexing bench: 12-megapixel JPEGs at quality 90 with natural-image
 //! statistics (smooth colour fields, hard edges, texture, sensor noise — not flat colours, which
-//! compress and decode unrealistically fast), plus some PNGs and 2-megapixel JPEGs.
+//! compress and decode unrealistically fast), plus some PNGs and 2-megapixel JPEGs; and, for the
+//! per-format rows, the same 12-megapixel pictures as JPEG, HEIC and AVIF (libheif's encoders).
 
 use std::path::{Path, PathBuf};
 
@@ -61,6 +62,79 @@ pub fn generate(dir: &Path, set: PhotoSet) -> std::io::Result<Vec<PathBuf>> {
         std::fs::rename(tmp, path)
     })?;
     Ok(jobs.into_iter().map(|j| j.0).collect())
+}
+
+/// A format of the per-format rows: 12-megapixel pictures in `dir/NAME/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowFormat {
+    /// JPEG quality 90, the baseline.
+    Jpeg,
+    /// HEIC (HEVC, libheif's x265 encoder), quality 85.
+    Heic,
+    /// AVIF (AV1, libheif's aom encoder), quality 85.
+    Avif,
+}
+
+impl RowFormat {
+    /// Every row, baseline first.
+    pub const ALL: [RowFormat; 3] = [RowFormat::Jpeg, RowFormat::Heic, RowFormat::Avif];
+
+    /// The folder and extension name.
+    pub fn name(self) -> &'static str {
+        match self {
+            RowFormat::Jpeg => "jpeg",
+            RowFormat::Heic => "heic",
+            RowFormat::Avif => "avif",
+        }
+    }
+}
+
+/// Writes `count` 4000×3000 pictures in `format` into `dir/NAME/` (skipping those already there)
+/// and returns that folder. The pictures are those of `large-*.jpg`, so rows compare formats only.
+pub fn generate_row(dir: &Path, format: RowFormat, count: usize) -> std::io::Result<PathBuf> {
+    let folder = dir.join(format.name());
+    std::fs::create_dir_all(&folder)?;
+    // One at a time: the HEVC and AV1 encoders use every core themselves.
+    for i in 0..count {
+        let path = folder.join(format!("{i:04}.{}", format.name()));
+        if path.exists() {
+            continue;
+        }
+        let img = natural(4000, 3000, i as u64 + 1);
+        let bytes = match format {
+            RowFormat::Jpeg => {
+                let mut out = Vec::new();
+                img.write_with_encoder(JpegEncoder::new_with_quality(&mut out, 90)).map_err(std::io::Error::other)?;
+                out
+            }
+            RowFormat::Heic => heif_bytes(&img, libheif_rs::CompressionFormat::Hevc).map_err(std::io::Error::other)?,
+            RowFormat::Avif => heif_bytes(&img, libheif_rs::CompressionFormat::Av1).map_err(std::io::Error::other)?,
+        };
+        let tmp = path.with_extension("partial");
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(tmp, &path)?;
+    }
+    Ok(folder)
+}
+
+/// `img` encoded as a HEIF file (quality 85) by libheif's encoder for `format`.
+fn heif_bytes(img: &RgbImage, format: libheif_rs::CompressionFormat) -> Result<Vec<u8>, libheif_rs::HeifError> {
+    use libheif_rs::{Channel, ColorSpace, EncoderQuality, HeifContext, Image, LibHeif, RgbChroma};
+    let (w, h) = img.dimensions();
+    let mut picture = Image::new(w, h, ColorSpace::Rgb(RgbChroma::Rgb))?;
+    picture.create_plane(Channel::Interleaved, w, h, 8)?;
+    let planes = picture.planes_mut();
+    let plane = planes.interleaved.expect("the plane just created");
+    let row = w as usize * 3;
+    for (y, line) in img.as_raw().chunks(row).enumerate() {
+        plane.data[y * plane.stride..y * plane.stride + row].copy_from_slice(line);
+    }
+    let lib = LibHeif::new();
+    let mut encoder = lib.encoder_for_format(format)?;
+    encoder.set_quality(EncoderQuality::Lossy(85))?;
+    let mut context = HeifContext::new()?;
+    context.encode_image(&picture, &mut encoder, None)?;
+    context.write_to_bytes()
 }
 
 /// A small deterministic generator (SplitMix64).
