@@ -14,6 +14,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pillow_heif
 from PIL import Image
 
 
@@ -72,6 +73,17 @@ def main():
     (out / "folder-named.jpg" / "inside.png").write_bytes(png_bytes(scene(seed=9)))
     expect["folder-named.jpg/inside.png"] = "indexed"
     write("notes.txt", b"not an image, not named like one\n", "ignored")
+    # HEIF (pillow-heif) and AVIF (Pillow): valid ones, cut-off ones, a box header with nothing
+    # after it, and an MP4 video named like a photo.
+    pillow_heif.register_heif_opener()
+    for ext, fmt in (("heic", "HEIF"), ("avif", "AVIF")):
+        buf = io.BytesIO()
+        scene(seed=11).save(buf, format=fmt, quality=80)
+        data = buf.getvalue()
+        write(f"phone.{ext}", data, "indexed")
+        write(f"truncated.{ext}", data[: len(data) // 2], "reported")
+    write("ftyp-only.avif", struct.pack(">I", 24) + b"ftypavif\0\0\0\0avifmif1" + bytes(64), "reported")
+    write("video-named.heic", struct.pack(">I", 24) + b"ftypisom\0\0\0\0isommp42" + bytes(64), "reported")
     print(json.dumps(expect))
 
 
