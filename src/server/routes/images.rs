@@ -67,6 +67,8 @@ fn private_jpeg(bytes: Vec<u8>) -> HttpResponse {
         (status = 200, description = "JPEG bytes", content_type = "image/jpeg"),
         (status = 403, description = "The file resolves outside the indexed folders", body = ErrorBody),
         (status = 404, description = "No such image, or the file is gone", body = ErrorBody),
+        (status = 413, description = "The file on disk is larger than the decoder's limits (`image_too_large`)", body = ErrorBody),
+        (status = 415, description = "The file on disk is no longer an image clipsight reads (`not_an_image`)", body = ErrorBody),
         (status = 422, description = "The file on disk no longer decodes (`corrupt_image`)", body = ErrorBody),
     )
 )]
