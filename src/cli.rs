@@ -350,6 +350,10 @@ pub enum ModelCommand {
     Quantize {
         /// Where to write the quantized model.
         out: PathBuf,
+        /// A labelled folder (manifest.json, as for `clipsight eval`): also report retrieval
+        /// recall and zero-shot accuracy of both models on it.
+        #[arg(long)]
+        eval: Option<PathBuf>,
     },
 }
 

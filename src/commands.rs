@@ -39,7 +39,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Stats => cmd_stats(g),
         Command::Model(ModelCommand::Info { dir }) => cmd_model_info(g, dir.as_deref()),
         Command::Model(ModelCommand::Pull { name, to }) => cmd_model_pull(g, &name, to),
-        Command::Model(ModelCommand::Quantize { out }) => cmd_model_quantize(g, &out),
+        Command::Model(ModelCommand::Quantize { out, eval }) => cmd_model_quantize(g, &out, eval.as_deref()),
         Command::Texts(TextsCommand::Add { file }) => cmd_texts_add(g, &file),
         Command::User(command) => crate::auth_commands::user(g, command),
         Command::Token(command) => crate::auth_commands::token(g, command),
@@ -392,8 +392,23 @@ fn cmd_matrix(g: &Global, images: &[PathBuf], texts: &[String]) -> Result<()> {
 }
 
 fn cmd_eval(g: &Global, dir: &Path) -> Result<()> {
+    let report = evaluate_model(&open_model(g)?, dir)?;
+    if g.json {
+        print_json(&serde_json::to_value(&report)?);
+    } else {
+        println!("images: {}", report.images);
+        println!("text→image recall@1/5/10: {:.3} {:.3} {:.3}", report.t2i.r1, report.t2i.r5, report.t2i.r10);
+        println!("image→text recall@1/5/10: {:.3} {:.3} {:.3}", report.i2t.r1, report.i2t.r5, report.i2t.r10);
+        for (task, acc) in &report.zero_shot {
+            println!("zero-shot {task}: {acc:.3}");
+        }
+    }
+    Ok(())
+}
+
+/// `clip`'s retrieval quality on the labelled folder `dir` (see [`eval::evaluate`]).
+fn evaluate_model(clip: &Clip, dir: &Path) -> Result<eval::EvalReport> {
     let manifest = Manifest::load(dir).map_err(|e| anyhow!(e))?;
-    let clip = open_model(g)?;
     let paths: Vec<PathBuf> = manifest.images.iter().map(|i| dir.join(&i.file)).collect();
     let mut images = Vec::with_capacity(paths.len());
     for chunk in paths.chunks(64) {
@@ -408,18 +423,7 @@ fn cmd_eval(g: &Global, dir: &Path) -> Result<()> {
     for (task, spec) in &manifest.zero_shot {
         prompts.insert(task.clone(), clip.encode_texts(&spec.prompts)?);
     }
-    let report = eval::evaluate(&manifest, &images, &caption_embeddings, &prompts);
-    if g.json {
-        print_json(&serde_json::to_value(&report)?);
-    } else {
-        println!("images: {}", report.images);
-        println!("text→image recall@1/5/10: {:.3} {:.3} {:.3}", report.t2i.r1, report.t2i.r5, report.t2i.r10);
-        println!("image→text recall@1/5/10: {:.3} {:.3} {:.3}", report.i2t.r1, report.i2t.r5, report.i2t.r10);
-        for (task, acc) in &report.zero_shot {
-            println!("zero-shot {task}: {acc:.3}");
-        }
-    }
-    Ok(())
+    Ok(eval::evaluate(&manifest, &images, &caption_embeddings, &prompts))
 }
 
 fn cmd_check(g: &Global) -> Result<()> {
@@ -528,12 +532,13 @@ fn cmd_model_pull(g: &Global, name: &str, to: Option<PathBuf>) -> Result<()> {
 /// The quantization script, embedded so the command works from any directory.
 const QUANTIZE_SCRIPT: &str = include_str!("../tools/quantize.py");
 
-fn cmd_model_quantize(g: &Global, out: &Path) -> Result<()> {
+fn cmd_model_quantize(g: &Global, out: &Path, eval_dir: Option<&Path>) -> Result<()> {
     let fp32 = open_model(g)?;
     let tmp = tempfile::tempdir()?;
     let script = tmp.path().join("quantize.py");
     std::fs::write(&script, QUANTIZE_SCRIPT)?;
-    let status = std::process::Command::new(python()).arg(&script).arg(&fp32.dir().root).arg(out).status().context("running Python (set CLIPSIGHT_PYTHON to one with onnxruntime)")?;
+    // Its progress lines go to stderr, so that `--json` output stays one JSON document.
+    let status = std::process::Command::new(python()).arg(&script).arg(&fp32.dir().root).arg(out).stdout(std::io::stderr()).status().context("running Python (set CLIPSIGHT_PYTHON to one with onnxruntime)")?;
     if !status.success() {
         bail!("quantization failed (see above)");
     }
@@ -558,7 +563,12 @@ fn cmd_model_quantize(g: &Global, out: &Path) -> Result<()> {
     };
     let (img32, img8) = (image_speed(&fp32)?, image_speed(&int8)?);
     let (txt32, txt8) = (text_speed(&fp32)?, text_speed(&int8)?);
-    let report = json!({
+    // Retrieval quality of both on a labelled folder: what decides whether int8 is good enough.
+    let quality = match eval_dir {
+        Some(dir) => Some((evaluate_model(&fp32, dir)?, evaluate_model(&int8, dir)?)),
+        None => None,
+    };
+    let mut report = json!({
         "out": out.display().to_string(),
         "id": int8.id().to_hex(),
         "image_cosine_mean": image_mean, "image_cosine_min": image_min,
@@ -566,12 +576,24 @@ fn cmd_model_quantize(g: &Global, out: &Path) -> Result<()> {
         "image_images_per_s": {"fp32": img32, "int8": img8, "speedup": img8 / img32},
         "text_texts_per_s": {"fp32": txt32, "int8": txt8, "speedup": txt8 / txt32},
     });
+    if let Some((a, b)) = &quality {
+        report["eval"] = json!({"fp32": a, "int8": b});
+    }
     if g.json {
         print_json(&report);
     } else {
         println!("int8 model written to {} (id {})", out.display(), int8.id());
         println!("  image encoder: {img32:.1} → {img8:.1} images/s ({:.2}x), cosine vs fp32 mean {image_mean:.4} min {image_min:.4}", img8 / img32);
         println!("  text encoder:  {txt32:.1} → {txt8:.1} texts/s ({:.2}x), cosine vs fp32 mean {text_mean:.4} min {text_min:.4}", txt8 / txt32);
+        if let Some((a, b)) = &quality {
+            println!("  on {} labelled images (fp32 → int8):", a.images);
+            let r = |x: eval::Recall| format!("{:.3} {:.3} {:.3}", x.r1, x.r5, x.r10);
+            println!("    text→image recall@1/5/10  {} → {}", r(a.t2i), r(b.t2i));
+            println!("    image→text recall@1/5/10  {} → {}", r(a.i2t), r(b.i2t));
+            for (task, acc) in &a.zero_shot {
+                println!("    zero-shot {task:10}  {acc:.3} → {:.3}", b.zero_shot.get(task).copied().unwrap_or(f64::NAN));
+            }
+        }
         println!("  index with it: clipsight --model {} index PHOTOS (a new model id: the library re-embeds)", out.display());
     }
     Ok(())
