@@ -412,7 +412,7 @@ fn evaluate_model(clip: &Clip, dir: &Path) -> Result<eval::EvalReport> {
     let paths: Vec<PathBuf> = manifest.images.iter().map(|i| dir.join(&i.file)).collect();
     let mut images = Vec::with_capacity(paths.len());
     for chunk in paths.chunks(64) {
-        images.extend(embed_images(&clip, chunk)?);
+        images.extend(embed_images(clip, chunk)?);
     }
     let captions: Vec<&str> = manifest.images.iter().map(|i| i.caption.as_str()).collect();
     let mut caption_embeddings = Vec::with_capacity(captions.len());
