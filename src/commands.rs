@@ -98,12 +98,9 @@ fn cmd_bench_index(g: &Global, photos: Option<PathBuf>, large: usize, batches: &
         }
     }
     let py = python();
-    let report = clipsight::bench::index::run(&clip, &dir, batches, (!no_peer).then_some(py.as_path()), bench_progress(g))?;
-    let rows = clipsight::bench::index::format_rows(&clip, &folders, report.batch, report.model_only_images_per_s, bench_progress(g))?;
+    let report = clipsight::bench::index::run(&clip, &dir, &folders, batches, (!no_peer).then_some(py.as_path()), bench_progress(g))?;
     if g.json {
-        let mut value = serde_json::to_value(&report)?;
-        value["formats"] = serde_json::to_value(&rows)?;
-        print_json(&value);
+        print_json(&serde_json::to_value(&report)?);
     } else {
         println!("{} images, batch {}, on {}:", report.images, report.batch, report.device);
         let per_batch: Vec<String> = report.model_only.iter().map(|b| format!("batch {} {:.2}", b.batch, b.images_per_s)).collect();
@@ -114,7 +111,7 @@ fn cmd_bench_index(g: &Global, photos: Option<PathBuf>, large: usize, batches: &
         }
         println!("  stages (s, summed over threads): {}", report.stages_s.iter().map(|(k, v)| format!("{k} {v:.1}")).collect::<Vec<_>>().join(", "));
         println!("  peak RSS {:.0} MiB{}", report.peak_rss_mb, report.peer_peak_rss_mb.map(|p| format!(" (peer {p:.0} MiB)")).unwrap_or_default());
-        for row in &rows {
+        for row in &report.formats {
             let decode = row.stages_s.get("decode").copied().unwrap_or(f64::NAN);
             println!(
                 "  12 MP {:4}   {:7.2} images/s  ({:.2}x the floor, {:.2}x JPEG; decode {:.2} s/image over threads)",

@@ -8,7 +8,7 @@
 //! Vocabulary embeddings are computed once per model and cached in the store.
 
 use clipsight_indexer::embedding::softmax;
-use clipsight_indexer::{ClipError, Embedding, Encoder};
+use clipsight_indexer::{ClipError, Embedding, Encoder, ModelId};
 use serde::Serialize;
 
 use crate::store::{Store, StoreError};
@@ -73,16 +73,23 @@ impl Vocabulary {
             return Ok(cached);
         }
         let wanted: Vec<&str> = words.iter().map(String::as_str).collect();
-        let tags = embed_tags(encoder, &wanted)?;
+        let vocabulary = Self { tags: embed_tags(encoder, &wanted)?, logit_scale: encoder.logit_scale() };
         if writable {
-            let mut changes = store.changes();
-            changes.delete_texts(encoder.id(), VOCABULARY_KIND);
-            for (tag, e) in &tags {
-                changes.put_text(encoder.id(), VOCABULARY_KIND, tag, e);
-            }
-            changes.commit()?;
+            vocabulary.cache_in(store, encoder.id())?;
         }
-        Ok(Self { tags, logit_scale: encoder.logit_scale() })
+        Ok(vocabulary)
+    }
+
+    /// Stores this vocabulary (embedded with `model`) as `store`'s cached one, in place of the
+    /// old: a later [`Vocabulary::load`] of the same words reads it instead of embedding them.
+    pub fn cache_in(&self, store: &Store, model: ModelId) -> Result<(), DescribeError> {
+        let mut changes = store.changes();
+        changes.delete_texts(model, VOCABULARY_KIND);
+        for (tag, e) in &self.tags {
+            changes.put_text(model, VOCABULARY_KIND, tag, e);
+        }
+        changes.commit()?;
+        Ok(())
     }
 
     /// `words` as the store has them embedded with `encoder`'s model, or `None` when the cached

@@ -62,7 +62,8 @@ pub fn document(anonymous: Anonymous) -> OpenApi {
         for (method, operation) in operations_mut(item) {
             document_extractor_errors(operation);
             let writes = operation.security.take().is_some();
-            let protected = !auth::PUBLIC_OPERATIONS.contains(&(method, path.as_str()))
+            let public = auth::PUBLIC_OPERATIONS.contains(&(method, path.as_str()));
+            let protected = !public
                 && match anonymous {
                     Anonymous::Everything => false,
                     Anonymous::Read => writes,
@@ -78,7 +79,7 @@ pub fn document(anonymous: Anonymous) -> OpenApi {
                 // Nothing is checked: say so rather than promise a 401.
                 operation.responses.responses.retain(|status, _| status != "401" && status != "403");
             }
-            if anonymous == Anonymous::Everything && !auth::PUBLIC_OPERATIONS.contains(&(method, path.as_str())) {
+            if anonymous == Anonymous::Everything && !public {
                 add_error(operation, "403", "A request that did not come from this machine (`local_only`): this server has no users or tokens");
             }
         }
