@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything clipsight needs to build, run and test on Debian/Ubuntu, idempotently:
 #   - system packages: a C toolchain, libclang (bindgen), Debian's librocksdb (linked instead of
-#     compiling RocksDB's C++), libjpeg-turbo (scaled JPEG decoding) and libheif (HEIC, AVIF); with --browser, what the
+#     compiling RocksDB's C++), libjpeg-turbo (scaled JPEG decoding), libheif (HEIC, AVIF) and FFmpeg (videos: ffprobe
+#     and ffmpeg run as subprocesses); with --browser, what the
 #     test suite's real servers need: Chromium + ChromeDriver for the UI tests, and nginx
 #     (installed without starting its service), openssl and curl for the reverse-proxy test;
 #   - a Rust toolchain if cargo is missing (rustup, from crates.io's mirror is not possible: rustup);
@@ -23,7 +24,7 @@ for arg in "$@"; do
 done
 
 need_apt=()
-for pkg in build-essential pkg-config libclang-dev librocksdb-dev libturbojpeg0-dev libheif-dev python3-venv; do
+for pkg in build-essential pkg-config libclang-dev librocksdb-dev libturbojpeg0-dev libheif-dev ffmpeg python3-venv; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ "$browser" = 1 ]; then

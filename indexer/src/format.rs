@@ -1,4 +1,5 @@
-//! The media formats clipsight reads, recognised by their first bytes (never by extension).
+//! The media formats clipsight reads, recognised by their first bytes (never by extension), and
+//! the two kinds of media they hold: photos and videos.
 
 use image::ImageFormat;
 
@@ -22,11 +23,60 @@ pub enum MediaFormat {
     Heic,
     /// HEIF with AV1 pictures (`.avif`).
     Avif,
+    /// An ISO base media (MPEG-4 part 14) video (`.mp4`, and any ISO brand not named below).
+    Mp4,
+    /// A QuickTime movie (`.mov`: iPhones, Live Photos).
+    Mov,
+    /// An iTunes video (`.m4v`).
+    M4v,
+    /// A 3GPP/3GPP2 phone video (`.3gp`, `.3g2`).
+    ThreeGp,
+    /// A Matroska video (`.mkv`).
+    Mkv,
+    /// A WebM video (Matroska with VP8/VP9/AV1).
+    WebM,
+    /// An AVI video.
+    Avi,
+}
+
+/// What a file holds: one picture, or frames in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaKind {
+    /// A still picture.
+    Photo,
+    /// A video: its moments are embedded.
+    Video,
+}
+
+impl MediaKind {
+    /// `photo` or `video`: the `kind` of search hits and the `type:` filter's word.
+    pub fn name(self) -> &'static str {
+        match self {
+            MediaKind::Photo => "photo",
+            MediaKind::Video => "video",
+        }
+    }
 }
 
 /// Every format, in the order the documentation lists them.
-pub const SUPPORTED: [MediaFormat; 8] =
-    [MediaFormat::Jpeg, MediaFormat::Png, MediaFormat::WebP, MediaFormat::Gif, MediaFormat::Bmp, MediaFormat::Tiff, MediaFormat::Heic, MediaFormat::Avif];
+pub const SUPPORTED: [MediaFormat; 15] = [
+    MediaFormat::Jpeg,
+    MediaFormat::Png,
+    MediaFormat::WebP,
+    MediaFormat::Gif,
+    MediaFormat::Bmp,
+    MediaFormat::Tiff,
+    MediaFormat::Heic,
+    MediaFormat::Avif,
+    MediaFormat::Mp4,
+    MediaFormat::Mov,
+    MediaFormat::M4v,
+    MediaFormat::ThreeGp,
+    MediaFormat::Mkv,
+    MediaFormat::WebM,
+    MediaFormat::Avi,
+];
 
 /// How many leading bytes [`MediaFormat::sniff`] looks at (a HEIF `ftyp` box lists its brands there).
 pub const SNIFF_LEN: usize = 64;
@@ -41,7 +91,7 @@ const GENERIC_BRANDS: [&[u8; 4]; 2] = [b"mif1", b"msf1"];
 impl MediaFormat {
     /// The format whose signature `head` (the file's first [`SNIFF_LEN`] bytes or fewer) starts with.
     pub fn sniff(head: &[u8]) -> Option<MediaFormat> {
-        if let Some(format) = sniff_heif(head) {
+        if let Some(format) = sniff_iso_media(head).or_else(|| sniff_other_video(head)) {
             return Some(format);
         }
         Some(match image::guess_format(head).ok()? {
@@ -66,10 +116,31 @@ impl MediaFormat {
             MediaFormat::Tiff => "tiff",
             MediaFormat::Heic => "heic",
             MediaFormat::Avif => "avif",
+            MediaFormat::Mp4 => "mp4",
+            MediaFormat::Mov => "mov",
+            MediaFormat::M4v => "m4v",
+            MediaFormat::ThreeGp => "3gp",
+            MediaFormat::Mkv => "mkv",
+            MediaFormat::WebM => "webm",
+            MediaFormat::Avi => "avi",
         }
     }
 
-    /// The `image` crate's decoder for this format; `None` for HEIF formats, which libheif decodes.
+    /// The format named `name` ([`MediaFormat::name`]).
+    pub fn from_name(name: &str) -> Option<MediaFormat> {
+        SUPPORTED.into_iter().find(|f| f.name() == name)
+    }
+
+    /// Photo or video.
+    pub fn kind(self) -> MediaKind {
+        match self {
+            MediaFormat::Mp4 | MediaFormat::Mov | MediaFormat::M4v | MediaFormat::ThreeGp | MediaFormat::Mkv | MediaFormat::WebM | MediaFormat::Avi => MediaKind::Video,
+            _ => MediaKind::Photo,
+        }
+    }
+
+    /// The `image` crate's decoder for this format; `None` for HEIF formats, which libheif
+    /// decodes, and for videos, which FFmpeg reads.
     pub fn image_format(self) -> Option<ImageFormat> {
         Some(match self {
             MediaFormat::Jpeg => ImageFormat::Jpeg,
@@ -78,19 +149,58 @@ impl MediaFormat {
             MediaFormat::Gif => ImageFormat::Gif,
             MediaFormat::Bmp => ImageFormat::Bmp,
             MediaFormat::Tiff => ImageFormat::Tiff,
-            MediaFormat::Heic | MediaFormat::Avif => return None,
+            _ => return None,
         })
     }
 }
 
-/// HEIC or AVIF from an ISO base media `ftyp` box: size, `ftyp`, major brand, minor version,
-/// compatible brands.
-fn sniff_heif(head: &[u8]) -> Option<MediaFormat> {
+/// Audio-only MPEG-4 brands (iTunes audio, audiobooks, protected audio): not media we index.
+const AUDIO_BRANDS: [&[u8; 4]; 4] = [b"M4A ", b"M4B ", b"M4P ", b"F4A "];
+
+/// A file of the ISO base media family (HEIF pictures, MP4/QuickTime/3GPP videos) from its
+/// `ftyp` box: size, `ftyp`, major brand, minor version, compatible brands. QuickTime files
+/// older than `ftyp` start with a `moov`, `mdat` or `wide` atom instead.
+fn sniff_iso_media(head: &[u8]) -> Option<MediaFormat> {
+    if matches!(head.get(4..8)?, b"moov" | b"mdat" | b"wide") {
+        return Some(MediaFormat::Mov);
+    }
     if head.get(4..8)? != b"ftyp" {
         return None;
     }
-    let size = u32::from_be_bytes(head[0..4].try_into().ok()?) as usize;
     let major: &[u8; 4] = head.get(8..12)?.try_into().ok()?;
+    if let Some(picture) = sniff_heif(head, major) {
+        return Some(picture);
+    }
+    if HEVC_BRANDS.contains(&major) || AV1_BRANDS.contains(&major) || GENERIC_BRANDS.contains(&major) || AUDIO_BRANDS.contains(&major) {
+        // A HEIF of a codec we do not read, or audio.
+        return None;
+    }
+    Some(match major {
+        b"qt  " => MediaFormat::Mov,
+        [b'M', b'4', b'V', _] => MediaFormat::M4v,
+        [b'3', b'g', _, _] => MediaFormat::ThreeGp,
+        _ => MediaFormat::Mp4,
+    })
+}
+
+/// Matroska/WebM (an EBML header whose DocType says which) and AVI (a RIFF `AVI ` form).
+fn sniff_other_video(head: &[u8]) -> Option<MediaFormat> {
+    if head.starts_with(&[0x1a, 0x45, 0xdf, 0xa3]) {
+        let has = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
+        return if has(b"webm") {
+            Some(MediaFormat::WebM)
+        } else if has(b"matroska") {
+            Some(MediaFormat::Mkv)
+        } else {
+            None
+        };
+    }
+    (head.starts_with(b"RIFF") && head.get(8..12)? == b"AVI ").then_some(MediaFormat::Avi)
+}
+
+/// HEIC or AVIF from an `ftyp` box whose major brand is `major`.
+fn sniff_heif(head: &[u8], major: &[u8; 4]) -> Option<MediaFormat> {
+    let size = u32::from_be_bytes(head[0..4].try_into().ok()?) as usize;
     let compatible: Vec<&[u8; 4]> = head.get(16..size.min(head.len()))?.chunks_exact(4).filter_map(|c| c.try_into().ok()).collect();
     let kind = |brand: &[u8; 4]| {
         if AV1_BRANDS.contains(&brand) {
@@ -125,10 +235,29 @@ mod tests {
         assert_eq!(MediaFormat::sniff(&ftyp(b"avif", &[b"mif1", b"avif", b"miaf"])), Some(MediaFormat::Avif));
         assert_eq!(MediaFormat::sniff(&ftyp(b"mif1", &[b"mif1", b"heic"])), Some(MediaFormat::Heic));
         assert_eq!(MediaFormat::sniff(&ftyp(b"mif1", &[b"avif"])), Some(MediaFormat::Avif));
-        // An MP4 video and a HEIF of an unknown codec are not images we read.
-        assert_eq!(MediaFormat::sniff(&ftyp(b"isom", &[b"isom", b"mp42"])), None);
+        // A HEIF of an unknown codec is not an image we read.
         assert_eq!(MediaFormat::sniff(&ftyp(b"mif1", &[b"mif1"])), None);
         assert_eq!(MediaFormat::sniff(b"\0\0\0\x18ftyp"), None, "cut short");
+    }
+
+    #[test]
+    fn videos_are_told_apart_by_brand_doctype_and_form() {
+        let sniff = |bytes: &[u8]| MediaFormat::sniff(bytes);
+        assert_eq!(sniff(&ftyp(b"isom", &[b"isom", b"mp42"])), Some(MediaFormat::Mp4));
+        assert_eq!(sniff(&ftyp(b"mp42", &[b"mp42"])), Some(MediaFormat::Mp4));
+        assert_eq!(sniff(&ftyp(b"qt  ", &[b"qt  "])), Some(MediaFormat::Mov));
+        assert_eq!(sniff(&ftyp(b"M4V ", &[b"M4V ", b"mp42"])), Some(MediaFormat::M4v));
+        assert_eq!(sniff(&ftyp(b"3gp4", &[b"3gp4"])), Some(MediaFormat::ThreeGp));
+        assert_eq!(sniff(&ftyp(b"M4A ", &[b"M4A ", b"mp42"])), None, "audio is not a video");
+        assert_eq!(sniff(b"\0\0\0\x08wide\0\0\0\x10mdat"), Some(MediaFormat::Mov), "QuickTime without ftyp");
+        let ebml = |doctype: &[u8]| [&[0x1a, 0x45, 0xdf, 0xa3, 0xa3, 0x42, 0x82, 0x88][..], doctype].concat();
+        assert_eq!(sniff(&ebml(b"matroska")), Some(MediaFormat::Mkv));
+        assert_eq!(sniff(&ebml(b"webm")), Some(MediaFormat::WebM));
+        assert_eq!(sniff(b"RIFF\x10\0\0\0AVI LIST"), Some(MediaFormat::Avi));
+        assert_eq!(sniff(b"RIFF\x10\0\0\0WAVEfmt "), None, "a WAV is not a video");
+        assert!(SUPPORTED.iter().all(|f| MediaFormat::from_name(f.name()) == Some(*f)));
+        assert_eq!(MediaFormat::Mov.kind(), MediaKind::Video);
+        assert_eq!(MediaFormat::Heic.kind(), MediaKind::Photo);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! clipsight-indexer: everything that turns image files and words into CLIP embeddings.
 //!
-//! It walks folders, decodes and preprocesses images, runs the model and yields indexed records.
+//! It walks folders, decodes and preprocesses images, samples videos into moments, runs the model and yields indexed records.
 //! It knows nothing of storage, HTTP or the command line: `clipsight` (the root crate) decides
 //! what to index and commits the results.
 
@@ -14,6 +14,7 @@ pub mod exif;
 pub mod format;
 mod model_id;
 pub mod pipeline;
+pub mod video;
 pub mod walk;
 
 pub use clip::{Clip, ClipError};

@@ -1,11 +1,15 @@
 //! The indexing pipeline: candidates → read + hash → decode + thumbnail + preprocess (parallel,
-//! rayon) → batch → image encoder (its own thread) → outcomes handed to the caller.
+//! rayon; a video is sampled into moments, each preprocessed) → batch → image encoder (its own
+//! thread) → outcomes handed to the caller.
 //!
-//! Stages are joined by bounded channels, so decoding runs ahead of the encoder by at most a few
-//! batches and memory stays flat. What to do with outcomes (storing them) is the caller's business.
+//! Stages are joined by bounded channels, and the encoder inputs waiting between them are
+//! counted ([`InputBudget`]: a video brings hundreds at once), so decoding runs ahead of the
+//! encoder by at most a few batches and memory stays flat. What to do with outcomes (storing
+//! them) is the caller's business.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::bounded;
@@ -16,6 +20,8 @@ use crate::encoder::Encoder;
 use crate::decode::{decode_at_least, thumbnail_jpeg, THUMBNAIL_SIZE};
 use crate::exif::ExifMeta;
 use crate::embedding::Embedding;
+use crate::format::MediaKind;
+use crate::video::{Moment, VideoOptions};
 use crate::walk::Candidate;
 
 /// BLAKE3 hash of a file's bytes: recognises moved and duplicate files.
@@ -43,10 +49,21 @@ pub struct IndexedImage {
     pub exif: ExifMeta,
     /// Problems with the file's metadata that did not stop its indexing.
     pub warnings: Vec<String>,
-    /// JPEG thumbnail.
+    /// JPEG thumbnail (a video's: its first moment).
     pub thumbnail: Vec<u8>,
-    /// Unit-length image embedding.
+    /// Unit-length image embedding (a video's: the normalised mean of its moments).
     pub embedding: Embedding,
+    /// A video's facts; `None` for a photo.
+    pub video: Option<IndexedVideo>,
+}
+
+/// What indexing learnt of a video.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexedVideo {
+    /// Length in milliseconds (0 when the container does not say).
+    pub duration_ms: u64,
+    /// Its embedded moments, in time order (at least one).
+    pub moments: Vec<Moment>,
 }
 
 /// What happened to one candidate.
@@ -78,11 +95,13 @@ pub struct PipelineOptions<'a> {
     /// When set to true, files not yet started are skipped: the run ends after the images in
     /// flight (a server shutting down).
     pub stop: Option<&'a AtomicBool>,
+    /// How videos are sampled.
+    pub video: VideoOptions,
 }
 
 impl Default for PipelineOptions<'_> {
     fn default() -> Self {
-        Self { batch_size: 32, stop: None }
+        Self { batch_size: 32, stop: None, video: VideoOptions::default() }
     }
 }
 
@@ -125,7 +144,52 @@ struct Prepared {
     exif: ExifMeta,
     warnings: Vec<String>,
     thumbnail: Vec<u8>,
-    input: PreparedImage,
+    /// One encoder input for a photo; one per moment for a video.
+    inputs: Vec<PreparedImage>,
+    /// A video's length and the times of its moments (one per input).
+    video: Option<(u64, Vec<u32>)>,
+}
+
+/// Counts the encoder inputs decoded but not yet encoded, so that the decoders wait while the
+/// encoder is that far behind. An item larger than the whole allowance (a long video) is let
+/// through alone.
+struct InputBudget {
+    /// Inputs waiting, and whether the encoder has stopped (then nobody waits any more).
+    state: Mutex<(usize, bool)>,
+    freed: Condvar,
+    allowance: usize,
+}
+
+impl InputBudget {
+    fn new(allowance: usize) -> Self {
+        Self { state: Mutex::new((0, false)), freed: Condvar::new(), allowance }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, (usize, bool)> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Blocks until `n` more inputs fit.
+    fn take(&self, n: usize) {
+        let mut state = self.state();
+        while !state.1 && state.0 > 0 && state.0 + n > self.allowance {
+            state = self.freed.wait(state).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        state.0 += n;
+    }
+
+    /// Says that `n` inputs were encoded.
+    fn give_back(&self, n: usize) {
+        let mut state = self.state();
+        state.0 = state.0.saturating_sub(n);
+        self.freed.notify_all();
+    }
+
+    /// Says that the encoder stopped (done, or failed): decoders no longer wait for it.
+    fn close(&self) {
+        self.state().1 = true;
+        self.freed.notify_all();
+    }
 }
 
 /// Runs the pipeline over `candidates`, calling `sink` with every outcome on the caller's thread,
@@ -142,6 +206,8 @@ pub fn run(
     let batch_size = options.batch_size.max(1);
     let (prepared_tx, prepared_rx) = bounded::<Prepared>(batch_size * 2);
     let (outcome_tx, outcome_rx) = bounded::<Outcome>(batch_size * 2);
+    let budget = InputBudget::new(batch_size * 2);
+    let budget = &budget;
     std::thread::scope(|scope| {
         // Stage 1+2: read, hash, decode, thumbnail, preprocess — in parallel.
         let decode_outcomes = outcome_tx.clone();
@@ -150,8 +216,9 @@ pub fn run(
                 if options.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
                     return;
                 }
-                match prepare(encoder, file, known, times) {
+                match prepare(encoder, file, known, &options.video, times) {
                     Ok(Step::Prepared(p)) => {
+                        budget.take(p.inputs.len());
                         let _ = prepared.send(*p);
                     }
                     Ok(Step::Known { file, hash }) => {
@@ -164,30 +231,10 @@ pub fn run(
             });
         });
         // Stage 3: batch and encode on a dedicated thread.
-        let encoder = scope.spawn(move || -> Result<(), crate::ClipError> {
-            loop {
-                // Blocks until a full batch is ready or the decoders are done.
-                let mut batch: Vec<Prepared> = prepared_rx.iter().take(batch_size).collect();
-                if batch.is_empty() {
-                    return Ok(());
-                }
-                let start = Instant::now();
-                let inputs: Vec<PreparedImage> = batch.iter_mut().map(|p| std::mem::take(&mut p.input)).collect();
-                let embeddings = encoder.encode_images(&inputs)?;
-                StageTimes::add(&times.encode, start);
-                for (p, embedding) in batch.into_iter().zip(embeddings) {
-                    let _ = outcome_tx.send(Outcome::Indexed(IndexedImage {
-                        file: p.file,
-                        hash: p.hash,
-                        width: p.width,
-                        height: p.height,
-                        exif: p.exif,
-                        warnings: p.warnings,
-                        thumbnail: p.thumbnail,
-                        embedding,
-                    }));
-                }
-            }
+        let encoder = scope.spawn(move || {
+            let result = encode_batches(encoder, prepared_rx, &outcome_tx, batch_size, budget, times);
+            budget.close();
+            result
         });
         // The caller's thread consumes outcomes until both producers hang up.
         for outcome in outcome_rx.iter() {
@@ -197,12 +244,80 @@ pub fn run(
     })
 }
 
+/// Stage 3: gathers prepared files into batches of at least `batch_size` inputs, encodes them
+/// (in chunks of `batch_size`), and sends each file's outcome on.
+fn encode_batches(
+    encoder: &dyn Encoder,
+    prepared_rx: crossbeam_channel::Receiver<Prepared>,
+    outcome_tx: &crossbeam_channel::Sender<Outcome>,
+    batch_size: usize,
+    budget: &InputBudget,
+    times: &StageTimes,
+) -> Result<(), crate::ClipError> {
+    loop {
+        // Blocks until a full batch of inputs is ready or the decoders are done.
+        let mut batch: Vec<Prepared> = Vec::new();
+        let mut count = 0;
+        for p in prepared_rx.iter() {
+            count += p.inputs.len();
+            batch.push(p);
+            if count >= batch_size {
+                break;
+            }
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let start = Instant::now();
+        let counts: Vec<usize> = batch.iter().map(|p| p.inputs.len()).collect();
+        let inputs: Vec<PreparedImage> = batch.iter_mut().flat_map(|p| std::mem::take(&mut p.inputs)).collect();
+        let mut embeddings = Vec::with_capacity(inputs.len());
+        for chunk in inputs.chunks(batch_size) {
+            embeddings.extend(encoder.encode_images(chunk)?);
+        }
+        drop(inputs);
+        budget.give_back(count);
+        StageTimes::add(&times.encode, start);
+        let mut embeddings = embeddings.into_iter();
+        for (p, n) in batch.into_iter().zip(counts) {
+            let mine: Vec<Embedding> = embeddings.by_ref().take(n).collect();
+            let _ = outcome_tx.send(indexed(p, mine));
+        }
+    }
+}
+
 enum Step {
     Prepared(Box<Prepared>),
     Known { file: Candidate, hash: ContentHash },
 }
 
-fn prepare(encoder: &dyn Encoder, file: Candidate, known: &dyn KnownContent, times: &StageTimes) -> Result<Step, (PathBuf, String)> {
+/// The outcome of a prepared file and its embeddings (one per input).
+fn indexed(p: Prepared, mut embeddings: Vec<Embedding>) -> Outcome {
+    let (embedding, video) = match p.video {
+        None => (embeddings.remove(0), None),
+        Some((duration_ms, times)) => {
+            let moments: Vec<Moment> = times.into_iter().zip(embeddings).map(|(at_ms, embedding)| Moment { at_ms, embedding }).collect();
+            let mean = crate::video::mean_embedding(&moments).expect("a sampled video has a moment");
+            (mean, Some(IndexedVideo { duration_ms, moments }))
+        }
+    };
+    Outcome::Indexed(IndexedImage {
+        file: p.file,
+        hash: p.hash,
+        width: p.width,
+        height: p.height,
+        exif: p.exif,
+        warnings: p.warnings,
+        thumbnail: p.thumbnail,
+        embedding,
+        video,
+    })
+}
+
+fn prepare(encoder: &dyn Encoder, file: Candidate, known: &dyn KnownContent, video: &VideoOptions, times: &StageTimes) -> Result<Step, (PathBuf, String)> {
+    if file.format.kind() == MediaKind::Video {
+        return prepare_video(encoder, file, known, video, times);
+    }
     let start = Instant::now();
     let bytes = std::fs::read(&file.path).map_err(|e| (file.path.clone(), format!("cannot read: {e}")))?;
     let hash = ContentHash(*blake3::hash(&bytes).as_bytes());
@@ -227,7 +342,40 @@ fn prepare(encoder: &dyn Encoder, file: Candidate, known: &dyn KnownContent, tim
         file,
         hash,
         thumbnail,
-        input,
+        inputs: vec![input],
+        video: None,
+    })))
+}
+
+/// A video: hashed while streamed from disk (videos can be larger than memory), then sampled
+/// into moments by FFmpeg, each preprocessed.
+fn prepare_video(encoder: &dyn Encoder, file: Candidate, known: &dyn KnownContent, options: &VideoOptions, times: &StageTimes) -> Result<Step, (PathBuf, String)> {
+    let start = Instant::now();
+    let fail = |e: String| (file.path.clone(), e);
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_reader(std::fs::File::open(&file.path).map_err(|e| fail(format!("cannot read: {e}")))?).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let hash = ContentHash(*hasher.finalize().as_bytes());
+    let t = StageTimes::add(&times.read, start);
+    if known.is_known(&hash) {
+        return Ok(Step::Known { file, hash });
+    }
+    let sampled = crate::video::sample(&file.path, decode_side(encoder), options).map_err(|e| fail(e.to_string()))?;
+    let t = StageTimes::add(&times.decode, t);
+    let inputs = sampled.frames.iter().map(|f| encoder.preprocess().prepare(&f.image)).collect::<Result<Vec<_>, _>>().map_err(|e| fail(e.to_string()))?;
+    let t = StageTimes::add(&times.resize, t);
+    let thumbnail = thumbnail_jpeg(&sampled.frames[0].image);
+    StageTimes::add(&times.thumbnail, t);
+    let duration_ms = (sampled.info.duration_s * 1000.0).round() as u64;
+    Ok(Step::Prepared(Box::new(Prepared {
+        width: sampled.info.width,
+        height: sampled.info.height,
+        exif: sampled.info.meta,
+        warnings: sampled.warnings,
+        file,
+        hash,
+        thumbnail,
+        inputs,
+        video: Some((duration_ms, sampled.frames.iter().map(|f| f.at_ms).collect())),
     })))
 }
 

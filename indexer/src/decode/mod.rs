@@ -47,6 +47,9 @@ pub enum DecodeError {
     /// Corrupt or truncated data.
     #[error("corrupt image: {0}")]
     Corrupt(String),
+    /// A video, which is not one picture (see [`crate::video`]).
+    #[error("a video, not a picture")]
+    Video,
 }
 
 /// Decodes `bytes` at full size (format sniffed from content), applying EXIF orientation and
@@ -62,6 +65,9 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
 /// (CMYK, 16-bit), are decoded at full size.
 pub fn decode_at_least(bytes: &[u8], min_side: u32) -> Result<Decoded, DecodeError> {
     let format = MediaFormat::sniff(bytes).ok_or(DecodeError::UnknownFormat)?;
+    if format.kind() == crate::format::MediaKind::Video {
+        return Err(DecodeError::Video);
+    }
     let Some(image_format) = format.image_format() else {
         // HEIC/AVIF: decoded whole (a stored thumbnail item would be cheaper, at a quality cost
         // not measured yet), already upright.
