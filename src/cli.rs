@@ -234,6 +234,15 @@ pub struct IndexTuning {
     /// Automatic-tag vocabulary, one tag per line (default: the built-in everyday tags).
     #[arg(long)]
     pub tags: Option<PathBuf>,
+    /// Videos: at most this many seconds between two embedded moments (scene changes add more).
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    pub video_gap: f64,
+    /// Videos: at most this many moments per video (a longer video is sampled more sparsely).
+    #[arg(long, default_value_t = 240, value_name = "N")]
+    pub video_max_moments: usize,
+    /// Give up on a video whose reading takes longer than this, and report it.
+    #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
+    pub file_budget: f64,
 }
 
 /// `clipsight serve`.

@@ -14,6 +14,7 @@ use clipsight::{ann, describe, hub, server};
 use clipsight::search;
 use clipsight::store::{OpenMode, Store, StoreError};
 use clipsight_indexer::clip::{Clip, RuntimeOptions};
+use clipsight_indexer::video::VideoOptions;
 use clipsight_indexer::Embedding;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -200,7 +201,13 @@ fn embed_images(clip: &Clip, paths: &[PathBuf]) -> Result<Vec<Embedding>> {
 
 /// Indexing settings from the command line (`--watch` roots for `serve`).
 fn index_settings(tuning: &IndexTuning, roots: Vec<PathBuf>) -> Result<IndexSettings> {
-    Ok(IndexSettings { roots, hidden: tuning.hidden, batch_size: tuning.batch_size, tag_vocabulary: tag_vocabulary(tuning)? })
+    let video = VideoOptions {
+        max_gap_s: tuning.video_gap,
+        max_moments: tuning.video_max_moments.max(1),
+        budget: std::time::Duration::from_secs_f64(tuning.file_budget.max(1.0)),
+        ..VideoOptions::default()
+    };
+    Ok(IndexSettings { roots, hidden: tuning.hidden, batch_size: tuning.batch_size, tag_vocabulary: tag_vocabulary(tuning)?, video })
 }
 
 /// The library in `--data` with the model, opened read-write (`Write`), read-write or else
@@ -234,7 +241,7 @@ enum Access {
 /// builds), and the keyword index when `keywords`; an error when it was indexed with another
 /// model than the one given.
 fn open_for_query(g: &Global, usage: Use, keywords: bool) -> Result<Library> {
-    let library = open_library(g, Access::Read, IndexSettings { roots: Vec::new(), hidden: false, batch_size: 1, tag_vocabulary: Vec::new() })?;
+    let library = open_library(g, Access::Read, IndexSettings { roots: Vec::new(), hidden: false, batch_size: 1, tag_vocabulary: Vec::new(), video: VideoOptions::default() })?;
     library.check_model()?;
     let bar = progress_bar(g, "building the search graph {pos}/{len} [{elapsed_precise}] ETA {eta} {wide_bar}");
     library.load_indexes(usage, keywords, &mut report_to(&bar));

@@ -3,6 +3,8 @@
 //! one by checking each candidate's record, a remote one by translating them into its own
 //! filter expressions.
 
+use clipsight_indexer::format::MediaKind;
+
 use crate::store::FileRecord;
 
 /// Restrictions on which images may be returned.
@@ -18,6 +20,8 @@ pub struct Filters {
     pub camera: Option<String>,
     /// File format ("jpeg", "png", ...).
     pub format: Option<String>,
+    /// Photos only or videos only (`type:photo`, `type:video`).
+    pub kind: Option<MediaKind>,
 }
 
 impl Filters {
@@ -43,6 +47,15 @@ impl Filters {
                 cam.to_lowercase().contains(c)
             })
             && filters.format.as_deref().is_none_or(|f| record.format == f)
+            && filters.kind.is_none_or(|k| record.kind() == k)
+    }
+
+    /// These filters narrowed to one kind of media; `None` when they already exclude it.
+    pub fn of_kind(&self, kind: MediaKind) -> Option<Filters> {
+        if self.kind.is_some_and(|k| k != kind) || self.format.as_deref().and_then(clipsight_indexer::format::MediaFormat::from_name).is_some_and(|f| f.kind() != kind) {
+            return None;
+        }
+        Some(Filters { kind: Some(kind), ..self.clone() })
     }
 }
 
@@ -70,5 +83,11 @@ mod tests {
         assert!(q("camera:canon type:jpg").matches(&r));
         assert!(!q("camera:nikon").matches(&r));
         assert!(!q("after:2000-01-01").matches(&record("/x.png", None, None, "png")), "no date, no match");
+        let clip = record("/v/clip.mov", None, None, "mov");
+        assert!(q("type:video").matches(&clip) && q("type:mov").matches(&clip) && !q("type:photo").matches(&clip));
+        assert!(q("type:photo").matches(&r) && !q("type:video").matches(&r));
+        assert_eq!(q("type:mov").of_kind(MediaKind::Photo), None, "a video format excludes photos");
+        assert_eq!(q("type:photo").of_kind(MediaKind::Video), None);
+        assert_eq!(q("camera:canon").of_kind(MediaKind::Video).unwrap().kind, Some(MediaKind::Video));
     }
 }

@@ -10,7 +10,9 @@ use clipsight_indexer::walk::{self, Candidate, WalkOptions};
 use clipsight_indexer::{Encoder, ModelId};
 use serde::Serialize;
 
-use crate::store::{path_to_bytes, FileRecord, ImageId, Store, StoreError};
+use clipsight_indexer::format::MediaKind;
+
+use crate::store::{path_to_bytes, FileRecord, ImageId, Store, StoreError, VideoRecord};
 
 /// Settings of a run.
 #[derive(Debug, Clone)]
@@ -28,6 +30,8 @@ pub struct IndexOptions {
     /// Set to true to end the run early (after the images in flight are committed); the run
     /// then returns [`IndexError::Stopped`] and the next one resumes.
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// How videos are sampled into moments, and each file's time budget.
+    pub video: clipsight_indexer::video::VideoOptions,
 }
 
 /// A file that could not be indexed, and why.
@@ -251,7 +255,7 @@ fn embed_and_commit(
     };
     let mut done = 0usize;
     let mut failure: Option<IndexError> = None;
-    pipeline::run(encoder, todo, &known, PipelineOptions { batch_size: options.batch_size, stop: options.stop.as_deref() }, times, |outcome| {
+    pipeline::run(encoder, todo, &known, PipelineOptions { batch_size: options.batch_size, stop: options.stop.as_deref(), video: options.video }, times, |outcome| {
         done += 1;
         progress(done, total);
         if failure.is_some() {
@@ -463,6 +467,7 @@ impl BatchWriter<'_> {
             match p {
                 Pending::Indexed(image) => {
                     let (id, previous) = self.allocate(&image.file.path)?;
+                    let previous_was_video = previous.as_ref().is_some_and(|old| old.kind() == MediaKind::Video);
                     if let Some(old) = previous {
                         changes.unindex_record(id, &old);
                     }
@@ -478,6 +483,15 @@ impl BatchWriter<'_> {
                         indexed_at: now,
                     };
                     changes.put_image(id, &record, self.model, &image.embedding, &image.thumbnail);
+                    match &image.video {
+                        Some(video) => {
+                            let facts = VideoRecord { duration_ms: video.duration_ms, moments_ms: video.moments.iter().map(|m| m.at_ms).collect() };
+                            let moments: Vec<_> = video.moments.iter().map(|m| m.embedding.clone()).collect();
+                            changes.put_video(id, &facts, self.model, &moments);
+                        }
+                        None if previous_was_video => changes.delete_video(id)?,
+                        None => {}
+                    }
                     embedded = true;
                     if let Some(v) = self.vocabulary {
                         changes.put_tags(id, &v.auto_tags(&image.embedding));
@@ -497,11 +511,17 @@ impl BatchWriter<'_> {
                     };
                     let thumbnail = self.store.thumbnail(source)?.unwrap_or_default();
                     let (id, previous) = self.allocate(&file.path)?;
-                    if let Some(old) = previous {
-                        changes.unindex_record(id, &old);
+                    if let Some(old) = &previous {
+                        changes.unindex_record(id, old);
                     }
                     let record = FileRecord { path: path_to_bytes(&file.path), size: file.size, mtime_ns: file.mtime_ns, hash: hash.0, indexed_at: now, ..src };
                     changes.put_image(id, &record, self.model, &embedding, &thumbnail);
+                    // The same content: the same moments.
+                    match (self.store.video(source)?, self.store.moments(self.model, source)?) {
+                        (Some(video), moments) => changes.put_video(id, &video, self.model, moments.unwrap_or_default().as_slice()),
+                        _ if previous.is_some_and(|old| old.kind() == MediaKind::Video) => changes.delete_video(id)?,
+                        _ => {}
+                    }
                     embedded = true;
                     if let Some(v) = self.vocabulary {
                         changes.put_tags(id, &v.auto_tags(&embedding));
@@ -539,7 +559,7 @@ mod tests {
     }
 
     fn options(root: &Path) -> IndexOptions {
-        IndexOptions { roots: vec![root.to_path_buf()], hidden: false, full: false, batch_size: 2, tag_vocabulary: vec!["cat".into(), "dog".into()], stop: None }
+        IndexOptions { roots: vec![root.to_path_buf()], hidden: false, full: false, batch_size: 2, tag_vocabulary: vec!["cat".into(), "dog".into()], stop: None, video: Default::default() }
     }
 
     fn counts(s: &IndexSummary) -> [usize; 6] {

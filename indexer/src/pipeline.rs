@@ -62,7 +62,7 @@ pub struct IndexedImage {
 pub struct IndexedVideo {
     /// Length in milliseconds (0 when the container does not say).
     pub duration_ms: u64,
-    /// Its embedded moments, in time order (at least one).
+    /// Its embedded moments, in time order; none when every frame was blank.
     pub moments: Vec<Moment>,
 }
 
@@ -146,13 +146,16 @@ struct Prepared {
     thumbnail: Vec<u8>,
     /// One encoder input for a photo; one per moment for a video.
     inputs: Vec<PreparedImage>,
-    /// A video's length and the times of its moments (one per input).
-    video: Option<(u64, Vec<u32>)>,
+    /// A video's length, the times of its moments (one per input), and whether they are all
+    /// blank (one input then, not a moment).
+    video: Option<(u64, Vec<u32>, bool)>,
 }
 
-/// Counts the encoder inputs decoded but not yet encoded, so that the decoders wait while the
-/// encoder is that far behind. An item larger than the whole allowance (a long video) is let
-/// through alone.
+/// Counts the encoder inputs decoded but not yet taken by the encoder, so that the decoders wait
+/// while the encoder is that far behind (it holds at most one batch besides). An item larger
+/// than the whole allowance (a long video) is let through alone. Counted off as the encoder
+/// takes them, not once encoded: an encoder filling its batch must never wait for a decoder
+/// that waits for it.
 struct InputBudget {
     /// Inputs waiting, and whether the encoder has stopped (then nobody waits any more).
     state: Mutex<(usize, bool)>,
@@ -178,7 +181,7 @@ impl InputBudget {
         state.0 += n;
     }
 
-    /// Says that `n` inputs were encoded.
+    /// Says that the encoder took `n` inputs.
     fn give_back(&self, n: usize) {
         let mut state = self.state();
         state.0 = state.0.saturating_sub(n);
@@ -260,6 +263,7 @@ fn encode_batches(
         let mut count = 0;
         for p in prepared_rx.iter() {
             count += p.inputs.len();
+            budget.give_back(p.inputs.len());
             batch.push(p);
             if count >= batch_size {
                 break;
@@ -276,7 +280,6 @@ fn encode_batches(
             embeddings.extend(encoder.encode_images(chunk)?);
         }
         drop(inputs);
-        budget.give_back(count);
         StageTimes::add(&times.encode, start);
         let mut embeddings = embeddings.into_iter();
         for (p, n) in batch.into_iter().zip(counts) {
@@ -295,7 +298,8 @@ enum Step {
 fn indexed(p: Prepared, mut embeddings: Vec<Embedding>) -> Outcome {
     let (embedding, video) = match p.video {
         None => (embeddings.remove(0), None),
-        Some((duration_ms, times)) => {
+        Some((duration_ms, _, true)) => (embeddings.remove(0), Some(IndexedVideo { duration_ms, moments: Vec::new() })),
+        Some((duration_ms, times, false)) => {
             let moments: Vec<Moment> = times.into_iter().zip(embeddings).map(|(at_ms, embedding)| Moment { at_ms, embedding }).collect();
             let mean = crate::video::mean_embedding(&moments).expect("a sampled video has a moment");
             (mean, Some(IndexedVideo { duration_ms, moments }))
@@ -375,7 +379,7 @@ fn prepare_video(encoder: &dyn Encoder, file: Candidate, known: &dyn KnownConten
         hash,
         thumbnail,
         inputs,
-        video: Some((duration_ms, sampled.frames.iter().map(|f| f.at_ms).collect())),
+        video: Some((duration_ms, sampled.frames.iter().map(|f| f.at_ms).collect(), sampled.blank)),
     })))
 }
 

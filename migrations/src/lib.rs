@@ -9,6 +9,7 @@
 mod m0001_initial;
 mod m0002_path_and_hash_indexes;
 mod m0003_texts_and_tags;
+mod m0004_videos;
 
 use rocksdb::DB;
 
@@ -36,11 +37,16 @@ pub mod cf {
     pub const TEXTS: &str = "texts";
     /// ImageId → automatic tags, postcard `Vec<String>` (v3).
     pub const TAGS: &str = "tags";
+    /// ImageId → a video's facts (duration, moment times), postcard (v4).
+    pub const VIDEOS: &str = "videos";
+    /// ModelId ‖ ImageId → a video's moment embeddings: the dimension (u32 little-endian), then
+    /// the f32 little-endian vectors in the order of the moment times in `videos` (v4).
+    pub const MOMENTS: &str = "moments";
 }
 
 /// Every column family the latest schema uses (RocksDB needs them listed at open).
 pub const COLUMN_FAMILIES: &[&str] =
-    &[cf::META, cf::FILES, cf::PATHS, cf::HASHES, cf::EMBEDDINGS, cf::THUMBS, cf::JOBS, cf::TEXTS, cf::TAGS];
+    &[cf::META, cf::FILES, cf::PATHS, cf::HASHES, cf::EMBEDDINGS, cf::THUMBS, cf::JOBS, cf::TEXTS, cf::TAGS, cf::VIDEOS, cf::MOMENTS];
 
 /// One schema step.
 struct Migration {
@@ -54,10 +60,11 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "initial", apply: m0001_initial::apply },
     Migration { version: 2, name: "path and hash indexes", apply: m0002_path_and_hash_indexes::apply },
     Migration { version: 3, name: "texts and tags", apply: m0003_texts_and_tags::apply },
+    Migration { version: 4, name: "videos and their moments", apply: m0004_videos::apply },
 ];
 
 /// The schema version this build writes.
-pub const LATEST: u32 = 3;
+pub const LATEST: u32 = 4;
 
 /// Why a database could not be brought to the latest schema.
 #[derive(Debug, thiserror::Error)]

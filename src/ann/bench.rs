@@ -98,7 +98,7 @@ impl Dataset {
 }
 
 fn exact_top(vectors: &[(ImageId, Embedding)], q: &Embedding, k: usize) -> Vec<Hit> {
-    let mut hits: Vec<Hit> = vectors.iter().map(|(id, e)| Hit { id: *id, score: dot(q.as_slice(), e.as_slice()) }).collect();
+    let mut hits: Vec<Hit> = vectors.iter().map(|(id, e)| Hit::new(*id, dot(q.as_slice(), e.as_slice()))).collect();
     let k = k.min(hits.len());
     hits.select_nth_unstable_by(k.saturating_sub(1), |a, b| b.score.total_cmp(&a.score));
     hits.truncate(k);

@@ -124,7 +124,7 @@ impl FlatVectors {
                     .iter()
                     .zip(rows.chunks_exact(self.dim))
                     .filter(|(id, _)| !self.tombstones.contains(id))
-                    .map(|(id, row)| Hit { id: ImageId(*id), score: dot(query, row) })
+                    .map(|(id, row)| Hit::new(ImageId(*id), dot(query, row)))
                     .collect();
                 // Keep the task's best k that pass `accept` (which may read the store). Rows are
                 // ordered only as far as needed: the best k of the rest, again, until k pass, so
@@ -138,7 +138,7 @@ impl FlatVectors {
                     }
                     let (next, tail) = rest.split_at_mut(want);
                     next.sort_by(by_rank);
-                    kept.extend(next.iter().filter(|hit| accept(hit.id)));
+                    kept.extend(next.iter().filter(|hit| accept(hit.id)).cloned());
                     rest = tail;
                 }
                 kept
@@ -180,7 +180,7 @@ mod tests {
         let (_dir, flat) = written(&data, 24, &[]);
         assert_eq!((flat.count, flat.dim, flat.live()), (20_000, 24, 20_000));
         let query = data[4321].1.clone();
-        let mut expected: Vec<Hit> = data.iter().map(|(id, v)| Hit { id: ImageId(*id), score: dot(&query, v) }).collect();
+        let mut expected: Vec<Hit> = data.iter().map(|(id, v)| Hit::new(ImageId(*id), dot(&query, v))).collect();
         rank(&mut expected);
         let mut seen = HashSet::new();
         expected.retain(|h| seen.insert(h.id));

@@ -4,13 +4,33 @@ use serde::Serialize;
 
 use crate::store::ImageId;
 
-/// One ranked image.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// One ranked image (or video).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Hit {
     /// The image.
     pub id: ImageId,
-    /// Cosine similarity with the query (the BM25 score for a keyword-only ranking).
+    /// Cosine similarity with the query (the BM25 score for a keyword-only ranking); a video's is
+    /// its best moment's.
     pub score: f32,
+    /// A video's moments that match, best first (the first is the one `score` is of); empty
+    /// for a photo, and for a video found by other means than its moments (keywords, filters).
+    pub moments: Vec<MomentScore>,
+}
+
+/// One moment of a video and its similarity with the query.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MomentScore {
+    /// Milliseconds from the start.
+    pub at_ms: u32,
+    /// Cosine similarity with the query.
+    pub score: f32,
+}
+
+impl Hit {
+    /// A hit without moments (a photo).
+    pub fn new(id: ImageId, score: f32) -> Self {
+        Self { id, score, moments: Vec::new() }
+    }
 }
 
 /// Sorts hits best first; equal scores by ascending id.
@@ -29,11 +49,7 @@ mod tests {
 
     #[test]
     fn ties_are_ordered_by_id() {
-        let mut hits = vec![
-            Hit { id: ImageId(3), score: 0.5 },
-            Hit { id: ImageId(1), score: 0.5 },
-            Hit { id: ImageId(2), score: 0.9 },
-        ];
+        let mut hits = vec![Hit::new(ImageId(3), 0.5), Hit::new(ImageId(1), 0.5), Hit::new(ImageId(2), 0.9)];
         rank(&mut hits);
         let ids: Vec<u64> = hits.iter().map(|h| h.id.0).collect();
         assert_eq!(ids, vec![2, 1, 3]);

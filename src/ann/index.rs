@@ -10,6 +10,7 @@
 use std::sync::{Arc, Mutex};
 
 use clipsight_indexer::embedding::dot;
+use clipsight_indexer::format::MediaKind;
 use clipsight_indexer::{Embedding, ModelId};
 
 use super::{AnnError, AnnIndex, AnnParams, FlatVectors, Hit};
@@ -68,7 +69,17 @@ pub enum Use {
 
 /// The index for `model` fit for `usage` — the one place that chooses. `progress(inserted,
 /// total)` is called while a graph is built.
+/// A library with videos gets their moments ([`MomentIndex`]) beside the index of its photos.
 pub fn open_index(store: &Store, model: ModelId, usage: Use, progress: &mut dyn FnMut(usize, usize)) -> Result<Arc<dyn VectorIndex>, AnnError> {
+    let photos = open_photo_index(store, model, usage, progress)?;
+    Ok(match super::MomentIndex::load(store, model)? {
+        Some(moments) => Arc::new(WithMoments { photos, moments, store: store.clone() }),
+        None => photos,
+    })
+}
+
+/// The index of every item's one vector (a video's: the mean of its moments).
+fn open_photo_index(store: &Store, model: ModelId, usage: Use, progress: &mut dyn FnMut(usize, usize)) -> Result<Arc<dyn VectorIndex>, AnnError> {
     let scan = || Arc::new(StoreScan { store: store.clone(), model }) as Arc<dyn VectorIndex>;
     if matches!(usage, Use::Immediate | Use::One) {
         if let Some(vectors) = super::open_flat(store, model)? {
@@ -105,7 +116,7 @@ pub fn browse(store: &Store, model: ModelId, filters: &Filters, limit: usize) ->
             break;
         }
         if accept.check(id) {
-            hits.push(Hit { id, score: 0.0 });
+            hits.push(Hit::new(id, 0.0));
         }
     }
     accept.finish(hits)
@@ -213,7 +224,7 @@ impl VectorIndex for StoreScan {
             let (id, e) = item?;
             if accept.check(id) {
                 for (q, out) in queries.iter().zip(&mut hits) {
-                    out.push(Hit { id, score: dot(q, e.as_slice()) });
+                    out.push(Hit::new(id, dot(q, e.as_slice())));
                 }
             }
         }
@@ -222,6 +233,41 @@ impl VectorIndex for StoreScan {
             out.truncate(k);
         }
         accept.finish(hits)
+    }
+}
+
+/// Photos from their index, videos from their moments, merged into one ranking: a video counts
+/// once, by its best moment, and never by the mean vector it has in the photos' index.
+struct WithMoments {
+    photos: Arc<dyn VectorIndex>,
+    moments: super::MomentIndex,
+    store: Store,
+}
+
+impl VectorIndex for WithMoments {
+    fn kind(&self) -> IndexKind {
+        self.photos.kind()
+    }
+
+    fn count(&self) -> Result<usize, AnnError> {
+        self.photos.count()
+    }
+
+    fn search(&self, queries: &[&[f32]], k: usize, filters: &Filters) -> Result<Vec<Vec<Hit>>, AnnError> {
+        let mut answers = match filters.of_kind(MediaKind::Photo) {
+            Some(photos) => self.photos.search(queries, k, &photos)?,
+            None => vec![Vec::new(); queries.len()],
+        };
+        if let Some(videos) = filters.of_kind(MediaKind::Video) {
+            let accept = Accept::new(&self.store, &videos);
+            for (q, hits) in queries.iter().zip(&mut answers) {
+                hits.extend(self.moments.search(q, k, &|id| accept.check(id)));
+                super::rank(hits);
+                hits.truncate(k);
+            }
+            accept.finish(())?;
+        }
+        Ok(answers)
     }
 }
 

@@ -24,9 +24,11 @@ pub mod bench;
 mod flat;
 mod hit;
 mod index;
+mod moments;
 
 use flat::FlatVectors;
-pub use hit::{by_rank, rank, Hit};
+pub use hit::{by_rank, rank, Hit, MomentScore};
+pub use moments::{MomentIndex, MAX_LISTED_MOMENTS, MOMENT_MARGIN};
 pub use index::{browse, graph_of, open_index, writer, IndexKind, Use, VectorIndex, VectorWriter};
 
 /// Libraries with fewer embeddings than this are scanned exactly: below it a scan is as fast as
@@ -313,7 +315,7 @@ impl AnnIndex {
         let neighbours = self.hnsw.search_filter(query, k, ef.max(k), Some(&filter));
         let mut hits: Vec<Hit> = neighbours
             .into_iter()
-            .map(|n| Hit { id: ImageId(n.d_id as u64), score: 1.0 - n.distance })
+            .map(|n| Hit::new(ImageId(n.d_id as u64), 1.0 - n.distance))
             .collect();
         rank(&mut hits);
         // A re-embedded image can sit in the graph twice (old and new vector): keep its best.

@@ -26,6 +26,9 @@ pub enum LibraryError {
     /// An image given to embed (an upload, a file) cannot be used.
     #[error(transparent)]
     Image(#[from] PrepareError),
+    /// A video's frame could not be read (a preview).
+    #[error(transparent)]
+    Video(#[from] clipsight_indexer::video::VideoError),
     /// The library has no folders to index.
     #[error("nothing to index: the library has no folders yet; give one, e.g. `clipsight index ~/Pictures`, or serve with --watch PHOTOS")]
     NoRoots,

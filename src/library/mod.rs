@@ -56,6 +56,8 @@ pub struct IndexSettings {
     pub batch_size: usize,
     /// Automatic-tag vocabulary.
     pub tag_vocabulary: Vec<String>,
+    /// How videos are sampled, and each file's time budget.
+    pub video: clipsight_indexer::video::VideoOptions,
 }
 
 /// An image given to an operation: one of the library's, or a file on this machine (the CLI).
@@ -195,6 +197,7 @@ impl Library {
             batch_size: self.settings.batch_size,
             tag_vocabulary: self.settings.tag_vocabulary.clone(),
             stop: Some(self.stop.clone()),
+            video: self.settings.video,
         };
         let summary = index::run(&self.store, self.encoder.inner(), &options, progress).map_err(|e| match e {
             index::IndexError::Store(e) => LibraryError::Store(e),
@@ -256,9 +259,7 @@ impl Library {
         let hits = search::run_with_vector(&self.store, self.encoder.id(), vector, query, options, rankers)?;
         let mut results = Vec::with_capacity(hits.len());
         for hit in hits {
-            if let Some(record) = self.store.file(hit.id)? {
-                results.push(HitView::new(hit.id, hit.score, &record));
-            }
+            results.extend(self.hit_view(hit.id, hit.score, &hit.moments)?);
         }
         Ok(SearchResponse {
             results,
@@ -304,7 +305,7 @@ impl Library {
     pub fn image(&self, id: u64) -> Result<ImageView> {
         let record = self.store.file(ImageId(id))?.ok_or_else(|| LibraryError::NotFound(format!("no image with id {id}")))?;
         let tags = self.store.tags(ImageId(id))?;
-        Ok(ImageView::new(ImageId(id), &record, tags))
+        Ok(ImageView::new(ImageId(id), &record, tags, self.store.video(ImageId(id))?.as_ref()))
     }
 
     /// An image's thumbnail (JPEG).
@@ -312,11 +313,28 @@ impl Library {
         self.store.thumbnail(ImageId(id))?.ok_or_else(|| LibraryError::NotFound(format!("no thumbnail for image {id}")))
     }
 
+    /// The view of a ranked item (`None` when its record vanished meanwhile), with a video's
+    /// facts and matching moments.
+    fn hit_view(&self, id: ImageId, score: f32, moments: &[crate::ann::MomentScore]) -> Result<Option<HitView>> {
+        let Some(record) = self.store.file(id)? else { return Ok(None) };
+        let view = HitView::new(id, score, &record);
+        Ok(Some(match self.store.video(id)? {
+            Some(video) => view.with_video(&video, moments),
+            None => view,
+        }))
+    }
+
     /// A JPEG rendering of an image's original, longest side at most [`PREVIEW_SIZE`], upright:
-    /// for browsers that cannot show the file itself (HEIC, TIFF). Decoded on each call (the
-    /// HTTP layer lets the browser cache it).
-    pub fn preview(&self, id: u64) -> Result<Vec<u8>> {
+    /// for browsers that cannot show the file itself (HEIC, TIFF); for a video, its frame at
+    /// `at_s` seconds (its first moment without). Decoded on each call (the HTTP layer lets the
+    /// browser cache it).
+    pub fn preview(&self, id: u64, at_s: Option<f64>) -> Result<Vec<u8>> {
         let path = self.original(id)?;
+        if let Some(video) = self.store.video(ImageId(id))? {
+            let at_s = at_s.unwrap_or_else(|| video.moments_ms.first().map_or(0.0, |ms| *ms as f64 / 1000.0));
+            let frame = clipsight_indexer::video::frame_at(&path, at_s, self.settings.video.budget)?;
+            return Ok(clipsight_indexer::decode::jpeg_fitting(&frame, PREVIEW_SIZE, 85));
+        }
         let bytes = std::fs::read(&path).map_err(|_| LibraryError::NotFound(format!("the file of image {id} cannot be read")))?;
         let decoded = clipsight_indexer::decode::decode_at_least(&bytes, PREVIEW_SIZE).map_err(|e| LibraryError::Image(e.into()))?;
         Ok(clipsight_indexer::decode::jpeg_fitting(&decoded.image, PREVIEW_SIZE, 85))
@@ -387,8 +405,8 @@ impl Library {
             let first = self.embedding(&ImageRef::Id(group[0].0))?;
             let mut views = Vec::with_capacity(group.len());
             for id in group {
-                if let (Some(record), Some(e)) = (self.store.file(id)?, self.store.embedding(model, id)?) {
-                    views.push(HitView::new(id, first.cosine(&e), &record));
+                if let Some(e) = self.store.embedding(model, id)? {
+                    views.extend(self.hit_view(id, first.cosine(&e), &[])?);
                 }
             }
             out.push(views);
@@ -538,6 +556,7 @@ pub(crate) mod test_support {
             hidden: false,
             batch_size: 4,
             tag_vocabulary: vec!["red".into(), "green".into(), "blue".into()],
+            video: Default::default(),
         };
         let store = Store::open(data.path(), OpenMode::ReadWrite).unwrap();
         let library = Library::new(store, Box::new(HashEncoder::new(ModelId([5; 16]))), settings, writable).unwrap();
@@ -559,7 +578,7 @@ mod tests {
     use crate::store::OpenMode;
 
     fn settings(roots: Vec<PathBuf>) -> IndexSettings {
-        IndexSettings { roots, hidden: false, batch_size: 4, tag_vocabulary: vec!["red".into(), "green".into(), "blue".into()] }
+        IndexSettings { roots, hidden: false, batch_size: 4, tag_vocabulary: vec!["red".into(), "green".into(), "blue".into()], video: Default::default() }
     }
 
     /// A library of five flat-coloured photos (two identical), indexed.

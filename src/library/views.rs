@@ -4,7 +4,41 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::store::{FileRecord, ImageId};
+use crate::ann::MomentScore;
+use crate::store::{FileRecord, ImageId, VideoRecord};
+
+/// What an item is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A still picture.
+    Photo,
+    /// A video, searched by its moments.
+    Video,
+}
+
+impl From<clipsight_indexer::format::MediaKind> for Kind {
+    fn from(kind: clipsight_indexer::format::MediaKind) -> Self {
+        match kind {
+            clipsight_indexer::format::MediaKind::Photo => Kind::Photo,
+            clipsight_indexer::format::MediaKind::Video => Kind::Video,
+        }
+    }
+}
+
+/// A moment of a video that matches the query.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct MomentView {
+    /// Seconds from the start.
+    pub moment_s: f64,
+    /// Cosine similarity with the query.
+    pub score: f32,
+}
+
+/// Milliseconds as seconds.
+fn seconds(ms: u64) -> f64 {
+    ms as f64 / 1000.0
+}
 
 /// One ranked image.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -28,13 +62,34 @@ pub struct HitView {
     pub date_taken: Option<String>,
     /// URL of the thumbnail.
     pub thumbnail: String,
+    /// `photo` or `video`.
+    pub kind: Kind,
+    /// A video's length in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_s: Option<f64>,
+    /// A video's best moment for the query, seconds from the start (its first moment when it was
+    /// found by other means than its moments: keywords, filters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moment_s: Option<f64>,
+    /// A video's moments that match, best first (within 0.03 of the best, at most 8); empty
+    /// when it was found by other means. Absent for photos.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moments: Option<Vec<MomentView>>,
+    /// A video's frame at `moment_s`, as a JPEG.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frame: Option<String>,
 }
 
 impl HitView {
-    /// The view of `record` ranked with `score`.
+    /// The view of `record` ranked with `score`; a video's needs [`HitView::with_video`] too.
     pub fn new(id: ImageId, score: f32, record: &FileRecord) -> Self {
         let path = record.path();
         Self {
+            kind: record.kind().into(),
+            duration_s: None,
+            moment_s: None,
+            moments: None,
+            frame: None,
             id: id.0,
             score,
             name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
@@ -45,6 +100,17 @@ impl HitView {
             date_taken: record.exif.date_taken.map(|d| d.to_string()),
             thumbnail: format!("/api/images/{}/thumbnail", id.0),
         }
+    }
+
+    /// Adds a video's facts and the moments that matched (best first; none when it was found by
+    /// other means, and then its first moment stands for it).
+    pub fn with_video(mut self, video: &VideoRecord, moments: &[MomentScore]) -> Self {
+        let best = moments.first().map(|m| m.at_ms).or_else(|| video.moments_ms.first().copied()).unwrap_or(0);
+        self.duration_s = Some(seconds(video.duration_ms));
+        self.moment_s = Some(seconds(best as u64));
+        self.moments = Some(moments.iter().map(|m| MomentView { moment_s: seconds(m.at_ms as u64), score: m.score }).collect());
+        self.frame = Some(format!("/api/images/{}/preview?t={}", self.id, seconds(best as u64)));
+        self
     }
 }
 
@@ -97,11 +163,19 @@ pub struct ImageView {
     pub thumbnail: String,
     /// URL of the original file.
     pub file: String,
+    /// `photo` or `video`.
+    pub kind: Kind,
+    /// A video's length in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_s: Option<f64>,
+    /// A video's embedded moments, seconds from the start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moments_s: Option<Vec<f64>>,
 }
 
 impl ImageView {
-    /// The view of `record` with its tags.
-    pub fn new(id: ImageId, record: &FileRecord, tags: Vec<String>) -> Self {
+    /// The view of `record` with its tags (and a video's facts).
+    pub fn new(id: ImageId, record: &FileRecord, tags: Vec<String>, video: Option<&VideoRecord>) -> Self {
         let hit = HitView::new(id, 0.0, record);
         let path = record.path();
         let exif = &record.exif;
@@ -123,6 +197,9 @@ impl ImageView {
             indexed_at: record.indexed_at,
             thumbnail: hit.thumbnail,
             file: format!("/api/images/{}/file", id.0),
+            kind: hit.kind,
+            duration_s: video.map(|v| seconds(v.duration_ms)),
+            moments_s: video.map(|v| v.moments_ms.iter().map(|ms| seconds(*ms as u64)).collect()),
         }
     }
 }

@@ -111,7 +111,7 @@ pub fn run_with_vector(
         let mut hits = Vec::new();
         for (id, score) in keywords.search(&words, scope, limit)? {
             if filters.is_empty() || store.file(id)?.is_some_and(|r| filters.matches(&r)) {
-                hits.push(Hit { id, score });
+                hits.push(Hit::new(id, score));
             }
         }
         Ok(hits)
@@ -134,17 +134,17 @@ pub fn run_with_vector(
             } else {
                 let ids = |h: &[Hit]| h.iter().map(|h| h.id).collect::<Vec<_>>();
                 let fused = crate::keywords::reciprocal_rank_fusion(&[ids(&semantic), ids(&lexical)]);
-                let cosines: std::collections::HashMap<ImageId, f32> = semantic.iter().map(|h| (h.id, h.score)).collect();
+                let ranked: std::collections::HashMap<ImageId, &Hit> = semantic.iter().map(|h| (h.id, h)).collect();
                 let mut out = Vec::with_capacity(fused.len());
                 for (id, _) in fused {
-                    // Report the cosine (comparable across queries); the order is the fusion's.
-                    // Only images found by keywords alone need their embedding read.
-                    let score = match (cosines.get(&id), &vector) {
-                        (Some(c), _) => *c,
-                        (None, Some(v)) => store.embedding(model, id)?.map_or(0.0, |e| v.cosine(&e)),
-                        (None, None) => 0.0,
-                    };
-                    out.push(Hit { id, score });
+                    // Report the cosine (comparable across queries) and a video's moments; the
+                    // order is the fusion's. Only images found by keywords alone need their
+                    // embedding read.
+                    out.push(match (ranked.get(&id), &vector) {
+                        (Some(hit), _) => (*hit).clone(),
+                        (None, Some(v)) => Hit::new(id, store.embedding(model, id)?.map_or(0.0, |e| v.cosine(&e))),
+                        (None, None) => Hit::new(id, 0.0),
+                    });
                 }
                 out
             }

@@ -173,11 +173,20 @@ pub fn parse(input: &str) -> Result<Query, QueryError> {
                         "jpg" => "jpeg".to_string(),
                         "tif" => "tiff".to_string(),
                         "heif" => "heic".to_string(),
+                        "mkv" | "matroska" => "mkv".to_string(),
+                        "3g2" => "3gp".to_string(),
+                        "photos" => "photo".to_string(),
+                        "videos" => "video".to_string(),
                         _ => t,
                     };
+                    use clipsight_indexer::format::MediaKind;
+                    if let Some(kind) = [MediaKind::Photo, MediaKind::Video].into_iter().find(|k| k.name() == t) {
+                        query.filters.kind = Some(kind);
+                        continue;
+                    }
                     let names = || clipsight_indexer::format::SUPPORTED.map(|f| f.name());
                     if !names().contains(&t.as_str()) {
-                        return Err(err(&format!("unknown type ({})", names().join(", "))));
+                        return Err(err(&format!("unknown type (photo, video, {})", names().join(", "))));
                     }
                     query.filters.format = Some(t);
                     continue;
@@ -268,6 +277,7 @@ mod tests {
                 before: parse_day("2020-01-01"),
                 camera: Some("canon".into()),
                 format: Some("png".into()),
+                kind: None,
             }
         );
     }

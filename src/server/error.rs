@@ -1,5 +1,6 @@
 //! The one error shape every route returns: `{"error":{"code","message"}}` with a fitting status.
 
+use clipsight_indexer::video::VideoError;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 
@@ -91,6 +92,8 @@ impl From<LibraryError> for ApiError {
             e @ LibraryError::OutsideRoots(_) => Self::new(StatusCode::FORBIDDEN, "outside_roots", e.to_string()),
             LibraryError::BadQuery(m) => Self::bad_request("bad_query", m),
             LibraryError::Image(e) => super::upload::prepare_error(e),
+            LibraryError::Video(e @ (VideoError::Corrupt(_) | VideoError::NoVideoStream)) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "corrupt_video", e.to_string()),
+            LibraryError::Video(e @ VideoError::OverBudget(_)) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "video_too_slow", e.to_string()),
             e @ LibraryError::NoRoots => Self::new(StatusCode::CONFLICT, "no_roots", e.to_string()),
             other => Self::internal(other),
         }

@@ -115,6 +115,7 @@ pub fn prepare_error(e: PrepareError) -> ApiError {
     match e {
         PrepareError::Decode(DecodeError::TooLarge(m)) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "image_too_large", format!("image too large: {m}")),
         PrepareError::Decode(DecodeError::UnknownFormat) => ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_an_image", "unrecognised image format"),
+        PrepareError::Decode(DecodeError::Video) => ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_an_image", "a video: find similar takes a picture (a frame of it will do)"),
         PrepareError::Decode(DecodeError::Corrupt(m)) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "corrupt_image", format!("corrupt image: {m}")),
         PrepareError::Preprocess(e) => ApiError::internal(e),
     }

@@ -20,7 +20,7 @@ use clipsight_indexer::{Embedding, ModelId};
 use clipsight_migrations::{cf, COLUMN_FAMILIES};
 use rocksdb::{ColumnFamily, IteratorMode, Options, WriteBatch, DB};
 
-pub use records::{path_from_bytes, path_to_bytes, CaptureDate, ExifMeta, FileRecord, ImageId};
+pub use records::{path_from_bytes, path_to_bytes, CaptureDate, ExifMeta, FileRecord, ImageId, VideoRecord};
 
 const NEXT_ID_KEY: &[u8] = b"next_image_id";
 const ROOTS_KEY: &[u8] = b"roots";
@@ -114,6 +114,11 @@ impl Store {
             OpenMode::ReadOnly => {
                 if !db_path.join("CURRENT").is_file() {
                     return Err(StoreError::Missing(dir.to_path_buf()));
+                }
+                // A library of an older schema may lack column families this one opens.
+                let existing = DB::list_cf(&opts, &db_path)?;
+                if COLUMN_FAMILIES.iter().any(|name| !existing.iter().any(|e| e == name)) {
+                    return Err(StoreError::NeedsUpgrade(dir.to_path_buf()));
                 }
                 let db = DB::open_cf_for_read_only(&opts, &db_path, COLUMN_FAMILIES, false)?;
                 let version = clipsight_migrations::schema_version(&db)?;
@@ -244,6 +249,32 @@ impl Store {
                 let id = ImageId::from_key(&k[16..]).ok_or_else(|| StoreError::Corrupt("bad embedding key".into()))?;
                 let e = Embedding::from_le_bytes(&v).ok_or_else(|| StoreError::Corrupt(format!("embedding of {id}")))?;
                 Ok((id, e))
+            })
+    }
+
+    /// A video's facts (`None` for a photo).
+    pub fn video(&self, id: ImageId) -> Result<Option<VideoRecord>> {
+        self.db
+            .get_cf(self.cf(cf::VIDEOS), id.to_key())?
+            .map(|b| postcard::from_bytes(&b).map_err(|e| StoreError::Corrupt(format!("video record of {id}: {e}"))))
+            .transpose()
+    }
+
+    /// The embeddings of a video's moments under `model`, in the order of
+    /// [`VideoRecord::moments_ms`] (`None` for a photo).
+    pub fn moments(&self, model: ModelId, id: ImageId) -> Result<Option<Vec<Embedding>>> {
+        self.db.get_cf(self.cf(cf::MOMENTS), embedding_key(model, id))?.map(|b| decode_moments(id, &b)).transpose()
+    }
+
+    /// Every video's moment embeddings under `model`, by id.
+    pub fn all_moments(&self, model: ModelId) -> impl Iterator<Item = Result<(ImageId, Vec<Embedding>)>> + '_ {
+        self.db
+            .prefix_iterator_cf(self.cf(cf::MOMENTS), model.0)
+            .take_while(move |item| item.as_ref().map_or(true, |(k, _)| k.starts_with(&model.0)))
+            .map(|item| {
+                let (k, v) = item?;
+                let id = ImageId::from_key(&k[16..]).ok_or_else(|| StoreError::Corrupt("bad moments key".into()))?;
+                Ok((id, decode_moments(id, &v)?))
             })
     }
 
@@ -391,6 +422,32 @@ impl Changes<'_> {
         self.batch.put_cf(s.cf(cf::THUMBS), id.to_key(), thumbnail);
     }
 
+    /// Stores a video's facts and its moment embeddings under `model` (after [`Changes::put_image`]
+    /// of its record, thumbnail and mean embedding). A video without moments (all blank) is
+    /// listed but never found by a vector.
+    pub fn put_video(&mut self, id: ImageId, video: &VideoRecord, model: ModelId, moments: &[Embedding]) {
+        let s = self.store;
+        self.bumps_epoch = true;
+        self.batch.put_cf(s.cf(cf::VIDEOS), id.to_key(), postcard::to_stdvec(video).expect("video records serialise"));
+        if moments.is_empty() {
+            self.batch.delete_cf(s.cf(cf::MOMENTS), embedding_key(model, id));
+        } else {
+            self.batch.put_cf(s.cf(cf::MOMENTS), embedding_key(model, id), encode_moments(moments));
+        }
+    }
+
+    /// Forgets that an image was a video (its file became a photo), under every model.
+    pub fn delete_video(&mut self, id: ImageId) -> Result<()> {
+        let models = self.store.models()?;
+        let s = self.store;
+        self.bumps_epoch = true;
+        self.batch.delete_cf(s.cf(cf::VIDEOS), id.to_key());
+        for model in models {
+            self.batch.delete_cf(s.cf(cf::MOMENTS), embedding_key(model, id));
+        }
+        Ok(())
+    }
+
     /// Writes a record and its path and hash index entries.
     pub fn put_record(&mut self, id: ImageId, record: &FileRecord) {
         let s = self.store;
@@ -411,6 +468,7 @@ impl Changes<'_> {
     /// (fails, deleting nothing, when the models cannot be listed).
     pub fn delete_image(&mut self, id: ImageId, record: &FileRecord) -> Result<()> {
         let models = self.store.models()?;
+        self.delete_video(id)?;
         self.unindex_record(id, record);
         let s = self.store;
         self.batch.delete_cf(s.cf(cf::FILES), id.to_key());
@@ -482,6 +540,26 @@ impl Changes<'_> {
 
 fn decode_record(id: ImageId, bytes: &[u8]) -> Result<FileRecord> {
     FileRecord::decode(bytes).ok_or_else(|| StoreError::Corrupt(format!("record of image {id}")))
+}
+
+/// Moment embeddings as [`Changes::put_video`] writes them: the dimension (u32 little-endian),
+/// then the vectors one after another (f32 little-endian).
+fn encode_moments(moments: &[Embedding]) -> Vec<u8> {
+    let dim = moments.first().map_or(0, Embedding::dim) as u32;
+    let mut bytes = dim.to_le_bytes().to_vec();
+    moments.iter().for_each(|e| bytes.extend(e.to_le_bytes()));
+    bytes
+}
+
+/// Reads what [`encode_moments`] wrote.
+fn decode_moments(id: ImageId, bytes: &[u8]) -> Result<Vec<Embedding>> {
+    let corrupt = || StoreError::Corrupt(format!("moments of {id}"));
+    let dim = u32::from_le_bytes(bytes.get(..4).ok_or_else(corrupt)?.try_into().expect("4 bytes")) as usize;
+    let vectors = &bytes[4..];
+    if dim == 0 || vectors.len() % (dim * 4) != 0 {
+        return Err(corrupt());
+    }
+    vectors.chunks_exact(dim * 4).map(|v| Embedding::from_le_bytes(v).ok_or_else(corrupt)).collect()
 }
 
 fn embedding_key(model: ModelId, id: ImageId) -> [u8; 24] {

@@ -79,6 +79,23 @@ impl FileRecord {
     }
 }
 
+/// What the library keeps of a video beside its [`FileRecord`]: its length and when its embedded
+/// moments are (their embeddings, per model, follow the same order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VideoRecord {
+    /// Length in milliseconds (0 when the container does not say).
+    pub duration_ms: u64,
+    /// The embedded moments' times, milliseconds from the start, ascending.
+    pub moments_ms: Vec<u32>,
+}
+
+impl FileRecord {
+    /// Photo or video, from the stored format name.
+    pub fn kind(&self) -> clipsight_indexer::format::MediaKind {
+        clipsight_indexer::format::MediaFormat::from_name(&self.format).map_or(clipsight_indexer::format::MediaKind::Photo, |f| f.kind())
+    }
+}
+
 /// Path → bytes without loss (Unix: the raw bytes).
 pub fn path_to_bytes(path: &std::path::Path) -> Vec<u8> {
     path.as_os_str().as_encoded_bytes().to_vec()

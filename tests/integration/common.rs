@@ -288,7 +288,7 @@ pub fn open_library(data: &Path, writable: bool) -> Library {
     let mode = if writable { OpenMode::ReadWrite } else { OpenMode::ReadOnly };
     let store = Store::open(data, mode).expect("the library opens");
     let clip = Clip::open(fixture_model(), RuntimeOptions::default()).expect("the fixture model loads");
-    let settings = IndexSettings { roots: Vec::new(), hidden: false, batch_size: 8, tag_vocabulary: Vec::new() };
+    let settings = IndexSettings { roots: Vec::new(), hidden: false, batch_size: 8, tag_vocabulary: Vec::new(), video: Default::default() };
     Library::new(store, Box::new(clip), settings, writable).expect("the library opens")
 }
 

@@ -83,6 +83,9 @@ pub struct SampledVideo {
     pub info: VideoInfo,
     /// The frames to embed, in time order (at least one).
     pub frames: Vec<SampledFrame>,
+    /// Whether every frame was blank: `frames` then holds the first, for a thumbnail, and the
+    /// video has no moment worth finding.
+    pub blank: bool,
     /// What was odd about it, without stopping its indexing.
     pub warnings: Vec<String>,
 }
@@ -148,15 +151,16 @@ pub fn sample(path: &Path, short_side: u32, options: &VideoOptions) -> Result<Sa
     let times = frame_times(&stderr);
     let mut warnings = Vec::new();
     let mut taken = moments.taken;
-    if taken.is_empty() {
-        warnings.push(format!("every sampled frame ({decoded}) is blank; the first is kept as its only moment"));
+    let blank = taken.is_empty();
+    if blank {
+        warnings.push(format!("every sampled frame ({decoded}) is blank: the video is listed, but no moment of it is searchable"));
         taken.push(first_blank.expect("a frame was decoded"));
     }
     if capped {
         warnings.push(format!("sampling stopped at {cap} moments (--video-max-moments)"));
     }
     let frames = taken.into_iter().map(|(index, frame)| SampledFrame { at_ms: times.get(index).copied().unwrap_or(0), image: DynamicImage::ImageRgb8(frame) }).collect();
-    Ok(SampledVideo { info, frames, warnings })
+    Ok(SampledVideo { info, frames, blank, warnings })
 }
 
 /// Chooses moments among candidate frames offered in time order: the first, then any frame

@@ -58,24 +58,41 @@ fn private_jpeg(bytes: Vec<u8>) -> HttpResponse {
         .body(bytes)
 }
 
+/// Parameters of `preview`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PreviewParams {
+    /// For a video: the moment to show, seconds from the start (default its first moment);
+    /// ignored for a photo.
+    #[param(minimum = 0.0, maximum = 1e7)]
+    t: Option<f64>,
+}
+
 /// A JPEG rendering of the original (longest side at most 2048 px, upright), for formats a
-/// browser cannot show (HEIC, TIFF); the original stays at `/file`.
+/// browser cannot show (HEIC, TIFF), or a video's frame at `t` seconds; the original stays at
+/// `/file`.
 #[utoipa::path(
     tag = "images",
-    params(("id" = u64, Path, description = "Image id")),
+    params(("id" = u64, Path, description = "Image id"), PreviewParams),
     responses(
         (status = 200, description = "JPEG bytes", content_type = "image/jpeg"),
         (status = 403, description = "The file resolves outside the indexed folders", body = ErrorBody),
         (status = 404, description = "No such image, or the file is gone", body = ErrorBody),
         (status = 413, description = "The file on disk is larger than the decoder's limits (`image_too_large`)", body = ErrorBody),
         (status = 415, description = "The file on disk is no longer an image clipsight reads (`not_an_image`)", body = ErrorBody),
-        (status = 422, description = "The file on disk no longer decodes (`corrupt_image`)", body = ErrorBody),
+        (status = 400, description = "`t` is not a number of seconds from 0 to 10,000,000 (`bad_parameter`)", body = ErrorBody),
+        (status = 422, description = "The file on disk no longer decodes (`corrupt_image`, `corrupt_video`)", body = ErrorBody),
+        (status = 503, description = "Reading the video's frame took longer than the per-file budget (`video_too_slow`)", body = ErrorBody),
     )
 )]
 #[get("/images/{id}/preview")]
-pub async fn preview(library: web::Data<Library>, id: web::Path<u64>) -> Result<HttpResponse, ApiError> {
+pub async fn preview(library: web::Data<Library>, id: web::Path<u64>, params: web::Query<PreviewParams>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    Ok(private_jpeg(web::block(move || library.preview(id)).await??))
+    let at_s = params.t;
+    if at_s.is_some_and(|t| !(0.0..=1e7).contains(&t)) {
+        return Err(ApiError::bad_request("bad_parameter", "t must be a number of seconds from 0 to 10000000"));
+    }
+    Ok(private_jpeg(web::block(move || library.preview(id, at_s)).await??))
 }
 
 /// The original file — only when it resolves inside an indexed folder (symlinks pointing
@@ -85,6 +102,8 @@ pub async fn preview(library: web::Data<Library>, id: web::Path<u64>) -> Result<
     params(("id" = u64, Path, description = "Image id")),
     responses(
         (status = 200, description = "The file's bytes"),
+        (status = 206, description = "The byte range asked for (`Range`: how browsers seek in a video)"),
+        (status = 416, description = "The range asked for lies outside the file"),
         (status = 403, description = "The file resolves outside the indexed folders", body = ErrorBody),
         (status = 404, description = "No such image, or the file is gone", body = ErrorBody),
     )
