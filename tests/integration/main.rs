@@ -18,3 +18,4 @@ mod load;
 mod media;
 mod parity;
 mod proxy;
+mod video;
