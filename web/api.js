@@ -38,6 +38,14 @@ function searchPageUrl(s, offset) {
   return `/api/search?${new URLSearchParams({ q: composeQuery(s), k: PAGE_SIZE, offset, mode: s.mode })}`;
 }
 
+/** "1:05" or "1:02:05" for a number of seconds. */
+export function formatClock(seconds) {
+  const total = Math.max(0, Math.floor(Number(seconds) || 0));
+  const [h, m, s] = [Math.floor(total / 3600), Math.floor((total % 3600) / 60), total % 60];
+  const two = (n) => String(n).padStart(2, '0');
+  return h > 0 ? `${h}:${two(m)}:${two(s)}` : `${m}:${two(s)}`;
+}
+
 /** The thumbnail URL of an image id. */
 export function thumbnailUrl(id) {
   return `/api/images/${id}/thumbnail`;

@@ -38,6 +38,8 @@ export const ui = {
   stage: $('#details-stage'),
   placeholder: $('#details-placeholder'),
   stageImage: $('#details-image'),
+  stageVideo: $('#details-video'),
+  moments: $('#details-moments'),
   prev: $('#details-prev'),
   next: $('#details-next'),
   close: $('#details-close'),

@@ -84,13 +84,24 @@ export function clearContext() {
   runNewSearch({ ...readControls(), similar: null });
 }
 
+/** Container formats that hold videos (the server's `type:` names). */
+const VIDEO_TYPES = new Set(['mp4', 'mov', 'm4v', '3gp', 'mkv', 'webm', 'avi']);
+
+/** The type menu: Photos and Videos first when the library has both, then each format. */
+function typeOptions(types) {
+  const videos = types.some((t) => VIDEO_TYPES.has(t));
+  const photos = types.some((t) => !VIDEO_TYPES.has(t));
+  const kinds = videos && photos ? [['photo', 'Photos'], ['video', 'Videos']] : [];
+  return [...kinds, ...types.map((value) => [value, String(value).toUpperCase()])];
+}
+
 /** Fills the filter menus and date bounds from /api/facets. */
 export async function loadFacets() {
   try {
     const facets = await fetchFacets();
     const menus = {
       folder: (facets.folders ?? []).map((value) => [value, value]),
-      type: (facets.types ?? []).map((value) => [value, String(value).toUpperCase()]),
+      type: typeOptions(facets.types ?? []),
       camera: (facets.cameras ?? []).map((value) => [value, value]),
     };
     for (const select of ui.filterSelects) {

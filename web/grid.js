@@ -2,7 +2,7 @@
 
 import { ui, el } from './dom.js';
 import { state, uploads, urlFor, searchKey } from './state.js';
-import { PAGE_SIZE, fetchSearchPage, thumbnailUrl, getMeta } from './api.js';
+import { PAGE_SIZE, fetchSearchPage, thumbnailUrl, getMeta, formatClock } from './api.js';
 import { library, noteLibrary } from './indexing.js';
 
 const SKELETON_TILES = 18;
@@ -183,11 +183,21 @@ function createTile(hit) {
   img.draggable = false;
   img.alt = hit.name;
   img.src = hit.thumbnail || thumbnailUrl(hit.id);
+  if (hit.kind === 'video' && hit.frame) {
+    // The moment that matched, falling back to the poster.
+    img.src = hit.frame;
+    img.addEventListener('error', () => { img.src = thumbnailUrl(hit.id); }, { once: true });
+  }
 
   const caption = el('span', 'caption');
   caption.append(el('span', 'caption-name', hit.name));
   if (scoreText) caption.append(el('span', 'caption-score', scoreText));
   tile.append(img, caption);
+  if (hit.kind === 'video') {
+    const badge = el('span', 'video-badge', `▶ ${formatClock(hit.moment_s ?? 0)}`);
+    badge.title = `Best moment at ${formatClock(hit.moment_s ?? 0)} of ${formatClock(hit.duration_s ?? 0)}`;
+    tile.append(badge);
+  }
   return tile;
 }
 

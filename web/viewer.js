@@ -2,7 +2,7 @@
 
 import { ui, el } from './dom.js';
 import { state, updateState, navigate } from './state.js';
-import { fileUrl, previewUrl, thumbnailUrl, getMeta, fetchDescription } from './api.js';
+import { fileUrl, previewUrl, thumbnailUrl, getMeta, fetchDescription, formatClock } from './api.js';
 import { grid, loadMore } from './grid.js';
 import { typing, submitQuery, cancelTyping } from './typing.js';
 import { readControls, runNewSearch } from './filters.js';
@@ -46,7 +46,8 @@ function showDetails(id) {
   ui.description.replaceChildren();
   ui.describe.disabled = false;
   ui.original.href = fileUrl(id);
-  showStage(id, hit?.name ?? '');
+  if (hit?.kind === 'video') showVideo(id, hit);
+  else showStage(id, hit?.name ?? '');
   updateStepButtons();
   if (opening) ui.detailsPanel.focus();
   fillMeta(id);
@@ -54,10 +55,61 @@ function showDetails(id) {
 
 /** Shows the thumbnail at once and the original file over it when it has loaded. */
 function showStage(id, name) {
+  stopVideo();
+  ui.stageImage.hidden = false;
   ui.stage.dataset.state = 'loading';
   ui.placeholder.src = thumbnailUrl(id);
   ui.stageImage.alt = name;
   ui.stageImage.src = fileUrl(id);
+}
+
+/**
+ * Plays a video from its best moment (muted, so the browser lets it start by itself), with the
+ * other matching moments as buttons that seek there. The original is served with ranges, so
+ * the browser fetches only what it plays.
+ */
+function showVideo(id, hit) {
+  ui.stageImage.hidden = true;
+  ui.stageImage.removeAttribute('src');
+  ui.placeholder.src = hit.frame || thumbnailUrl(id);
+  ui.stage.dataset.state = 'loading';
+  const video = ui.stageVideo;
+  const start = Number(hit.moment_s) || 0;
+  video.hidden = false;
+  video.poster = hit.frame || thumbnailUrl(id);
+  video.src = `${fileUrl(id)}#t=${start}`;
+  video.onloadedmetadata = () => {
+    if (Math.abs(video.currentTime - start) > 0.5) video.currentTime = start;
+  };
+  video.onplaying = () => { ui.stage.dataset.state = 'loaded'; };
+  video.onerror = () => { ui.stage.dataset.state = 'failed'; };
+  video.play().catch(() => {});
+  const moments = Array.isArray(hit.moments) ? hit.moments : [];
+  ui.moments.replaceChildren(...moments.map((moment, index) => {
+    const button = el('button', 'moment', `${formatClock(moment.moment_s)} · ${Number(moment.score).toFixed(3)}`);
+    button.type = 'button';
+    button.title = `Play from ${formatClock(moment.moment_s)}`;
+    button.setAttribute('aria-current', String(index === 0));
+    button.addEventListener('click', () => {
+      ui.moments.querySelectorAll('.moment').forEach((other) => other.setAttribute('aria-current', String(other === button)));
+      video.currentTime = Number(moment.moment_s) || 0;
+      video.play().catch(() => {});
+    });
+    return button;
+  }));
+  ui.moments.hidden = moments.length === 0;
+}
+
+/** Stops and hides the video player. */
+function stopVideo() {
+  const video = ui.stageVideo;
+  video.pause();
+  video.removeAttribute('src');
+  video.removeAttribute('poster');
+  video.load();
+  video.hidden = true;
+  ui.moments.hidden = true;
+  ui.moments.replaceChildren();
 }
 
 /** Reveals the original once it has loaded. */
@@ -95,6 +147,8 @@ function renderMeta(meta) {
   ui.detailsTitle.textContent = meta.name;
   ui.detailsTitle.title = meta.path ?? '';
   ui.stageImage.alt = meta.name;
+  // Opened from a link rather than a result: a video still plays, from its first moment.
+  if (meta.kind === 'video' && ui.stageVideo.hidden) showVideo(meta.id, { moment_s: meta.moments_s?.[0] ?? 0, moments: [] });
   const rows = metaRows(meta).flatMap(([label, value]) => [el('dt', '', label), el('dd', '', value)]);
   ui.meta.replaceChildren(...rows);
   const tags = Array.isArray(meta.tags) ? meta.tags : [];
@@ -109,6 +163,7 @@ function metaRows(meta) {
     ['Folder', meta.folder],
     ['Dimensions', hasSize ? `${meta.width} × ${meta.height} · ${((meta.width * meta.height) / 1e6).toFixed(1)} MP` : ''],
     ['Format', meta.format ? String(meta.format).toUpperCase() : ''],
+    ['Length', meta.kind === 'video' && Number.isFinite(meta.duration_s) ? formatClock(meta.duration_s) : ''],
     ['Size', Number.isFinite(meta.size) ? formatBytes(meta.size) : ''],
     ['Taken', meta.date_taken ? formatDate(meta.date_taken) : ''],
     ['Camera', meta.camera],
@@ -161,6 +216,7 @@ export function hideDetails() {
   ui.app.inert = false;
   document.body.classList.remove('modal-open');
   ui.stageImage.removeAttribute('src');
+  stopVideo();
   ui.results.querySelector(`.result[data-id="${id}"]`)?.focus();
 }
 

@@ -264,3 +264,45 @@ async fn a_photo_the_browser_cannot_show_opens_as_the_servers_preview() {
     drop(server);
 }
 
+
+/// A video found by text plays from its best moment: the grid shows that moment's frame with
+/// its time, the large view plays the video from inside the window where the red circle is
+/// (12–15 s), and a moment button seeks.
+#[tokio::test(flavor = "current_thread")]
+#[allow(clippy::await_holding_lock)] // the guard serialises whole tests; one thread runs this one
+async fn a_video_found_by_text_plays_from_its_moment() {
+    let _heavy = heavy();
+    let tmp = tempfile::tempdir().unwrap();
+    let (scenes_dir, media, data) = (tmp.path().join("scenes"), tmp.path().join("media"), tmp.path().join("data"));
+    scenes(&scenes_dir, 80, 777);
+    run_python(&["tests/reference/make_videos.py", scenes_dir.to_str().unwrap(), media.to_str().unwrap()]);
+    json_of(clipsight(&data).args(["--json", "index"]).arg(&media));
+    let server = Server::start(&data, &[]);
+    let driver = chromedriver();
+    let client = browser(&driver).await;
+    client.goto(&format!("{}/?q=a%20red%20circle%20type:mp4", server.base())).await.unwrap();
+    let badge = until(&client, "a video tile with its moment", "document.querySelector('#results .result .video-badge')?.textContent").await;
+    assert!(badge.as_str().unwrap().starts_with("▶ 0:1"), "the badge shows the moment: {badge}");
+    let frame = until(&client, "the moment's frame in the tile", "(() => { const i = document.querySelector('#results .result img'); return i.complete && i.naturalWidth > 0 && i.currentSrc; })()").await;
+    assert!(frame.as_str().unwrap().contains("/preview?t=1"), "{frame}");
+    screenshot(&client, "10-video-results").await;
+    client.find(Locator::Css("#results .result")).await.unwrap().click().await.unwrap();
+    let playing = until(
+        &client,
+        "the video playing from its moment",
+        "(() => { const v = document.querySelector('#details-video'); return v && !v.hidden && !v.paused && v.readyState >= 2 && v.currentTime >= 12 && v.currentTime < 15 && v.currentTime; })()",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let later = client.execute("return document.querySelector('#details-video').currentTime;", vec![]).await.unwrap();
+    assert!(later.as_f64().unwrap() > playing.as_f64().unwrap(), "it plays on: {playing} → {later}");
+    screenshot(&client, "11-video-playing").await;
+    // A moment button seeks there.
+    let seek_to = until(&client, "moment buttons", "document.querySelector('#details-moments .moment')?.textContent").await;
+    assert!(seek_to.as_str().unwrap().starts_with("0:1"), "{seek_to}");
+    client.execute("document.querySelector('#details-video').currentTime = 25;", vec![]).await.unwrap();
+    client.find(Locator::Css("#details-moments .moment")).await.unwrap().click().await.unwrap();
+    until(&client, "back at the moment", "(() => { const t = document.querySelector('#details-video').currentTime; return t >= 12 && t < 15.5; })()").await;
+    client.close().await.unwrap();
+    drop(server);
+}
