@@ -1,9 +1,11 @@
 //! `clipsight check`: verifies a library's invariants — every file record has its path entry,
-//! embedding and thumbnail; nothing is orphaned or duplicated; the persisted HNSW graph matches
+//! embedding and thumbnail; every video its facts and one moment embedding per moment time;
+//! nothing is orphaned or duplicated; the persisted HNSW graph matches
 //! the store (or is absent, and then rebuilt on use). Used after crashes and by the crash tests.
 
 use std::collections::{HashMap, HashSet};
 
+use clipsight_indexer::format::MediaKind;
 use clipsight_indexer::ModelId;
 use serde::Serialize;
 
@@ -19,6 +21,10 @@ pub struct CheckReport {
     pub embeddings: usize,
     /// Thumbnails.
     pub thumbnails: usize,
+    /// Videos, and their moments embedded with the model.
+    pub videos: usize,
+    /// Moment embeddings of the model, over all videos.
+    pub moments: usize,
     /// The persisted graph: `absent`, `fresh` (matches the store) or `stale` (rebuilt on next use).
     pub graph: String,
     /// Whether an indexing run was interrupted (the next `index` resumes it).
@@ -32,9 +38,24 @@ pub fn check(store: &Store, model: ModelId) -> Result<CheckReport, StoreError> {
     let mut problems = Vec::new();
     let mut ids = HashSet::new();
     let mut by_path: HashMap<Vec<u8>, ImageId> = HashMap::new();
+    let (mut videos, mut moments) = (0, 0);
     for item in store.files() {
         let (id, record) = item?;
         ids.insert(id);
+        let video = store.video(id)?;
+        match (record.kind(), video) {
+            (MediaKind::Video, None) => problems.push(format!("video {id} has no video record")),
+            (MediaKind::Photo, Some(_)) => problems.push(format!("photo {id} has a video record")),
+            (MediaKind::Video, Some(video)) => {
+                videos += 1;
+                let embedded = store.moments(model, id)?.map_or(0, |m| m.len());
+                moments += embedded;
+                if embedded != video.moments_ms.len() {
+                    problems.push(format!("video {id}: {} moment times, {embedded} moment embeddings", video.moments_ms.len()));
+                }
+            }
+            (MediaKind::Photo, None) => {}
+        }
         if let Some(other) = by_path.insert(record.path.clone(), id) {
             problems.push(format!("path {} is recorded twice (images {other} and {id})", record.display_path()));
         }
@@ -89,6 +110,8 @@ pub fn check(store: &Store, model: ModelId) -> Result<CheckReport, StoreError> {
         files: ids.len(),
         embeddings,
         thumbnails,
+        videos,
+        moments,
         graph: graph.to_string(),
         interrupted_run: store.interrupted_run()?,
         problems,

@@ -209,3 +209,57 @@ fn a_second_writer_is_refused_while_readers_keep_working() {
     let v: Value = json_of(cmd(&t.data).args(["--json", "search", "a red circle", "-k", "3"]));
     assert_eq!(v["results"].as_array().unwrap().len(), 3, "a reader works beside the writer");
 }
+
+/// A folder of videos and photos, made once: tests/reference/make_videos.py's videos (the broken
+/// ones refused, the ten-hour one included) beside 20 scenes.
+fn video_corpus() -> &'static (tempfile::TempDir, PathBuf) {
+    static CORPUS: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    CORPUS.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let (scenes_dir, media) = (tmp.path().join("scenes"), tmp.path().join("media"));
+        scenes(&scenes_dir, 80, 777);
+        run_python(&["tests/reference/make_videos.py", scenes_dir.to_str().unwrap(), media.to_str().unwrap()]);
+        for f in &files()[..20] {
+            std::fs::copy(f, media.join(f.file_name().unwrap())).unwrap();
+        }
+        (tmp, media)
+    })
+}
+
+/// What must equal the clean run of a library with videos: the check's counts, and the videos
+/// "a red circle" finds with their moments.
+fn video_outcome(data: &Path) -> (Value, Vec<(String, String, i64)>) {
+    let mut report = json_of(cmd(data).args(["--json", "check"]));
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    assert_eq!(report["interrupted_run"], false, "{report}");
+    report.as_object_mut().unwrap().remove("graph");
+    let found = json_of(cmd(data).args(["--json", "search", "a red circle type:video", "-k", "10", "--mode", "vector"]));
+    let hits = found["results"].as_array().unwrap().iter().map(|r| (r["name"].as_str().unwrap().to_string(), r["moments"].to_string(), (r["score"].as_f64().unwrap() * 1e4).round() as i64)).collect();
+    (report, hits)
+}
+
+#[test]
+fn index_of_videos_killed_at_random_moments_resumes_to_the_clean_result() {
+    let media = &video_corpus().1;
+    let run = |data: &Path| {
+        let mut c = cmd(data);
+        c.args(["index"]).arg(media).stdout(Stdio::null()).stderr(Stdio::null());
+        c
+    };
+    let clean_dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    assert!(run(clean_dir.path()).status().unwrap().success());
+    let took = started.elapsed();
+    let clean = video_outcome(clean_dir.path());
+    assert_eq!((clean.0["videos"].as_u64(), clean.1.len()), (Some(5), 4), "five videos, four with moments to find: {clean:?}");
+    for (i, delay) in delays(7, 4, took.mul_f64(1.1)).into_iter().enumerate() {
+        let data = tempfile::tempdir().unwrap();
+        let mut child = run(data.path()).spawn().unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let _ = child.wait();
+        eprintln!("video trial {i}: SIGKILL after {:.0} ms", delay.as_secs_f64() * 1000.0);
+        assert!(run(data.path()).status().unwrap().success(), "the resumed run succeeds (video trial {i})");
+        assert_eq!(video_outcome(data.path()), clean, "video trial {i} ends equal to the clean run");
+    }
+}

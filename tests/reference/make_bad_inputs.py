@@ -9,6 +9,7 @@ Writes OUTDIR/<case>.<ext> and prints a JSON object {file: "indexed" | "reported
 import io
 import json
 import struct
+import subprocess
 import sys
 import zlib
 from pathlib import Path
@@ -84,6 +85,26 @@ def main():
         write(f"truncated.{ext}", data[: len(data) // 2], "reported")
     write("ftyp-only.avif", struct.pack(">I", 24) + b"ftypavif\0\0\0\0avifmif1" + bytes(64), "reported")
     write("video-named.heic", struct.pack(">I", 24) + b"ftypisom\0\0\0\0isommp42" + bytes(64), "reported")
+
+    # Videos (Debian's FFmpeg): a valid one, one cut off before its index, one with sound and no
+    # picture, one with a picture stream and no frame, Matroska and AVI headers with nothing
+    # after them, and a photo named like a video (read by its content).
+    def ffmpeg(*args):
+        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
+
+    clip = out / "clip.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=10", "-t", "3", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(clip))
+    expect["clip.mp4"] = "indexed"
+    write("truncated.mp4", clip.read_bytes()[: clip.stat().st_size // 2], "reported")
+    ffmpeg("-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac", "-f", "mp4", str(out / "no-picture.mp4"))
+    expect["no-picture.mp4"] = "reported"
+    ffmpeg("-f", "lavfi", "-i", "color=s=64x64", "-frames:v", "0", "-c:v", "libx264", "-f", "mp4", str(out / "no-frames.mp4"))
+    expect["no-frames.mp4"] = "reported"
+    write("header-only.mkv", bytes([0x1A, 0x45, 0xDF, 0xA3, 0x9F, 0x42, 0x82, 0x88]) + b"matroska" + bytes(200), "reported")
+    write("header-only.avi", b"RIFF" + struct.pack("<I", 200) + b"AVI LIST" + bytes(200), "reported")
+    buf = io.BytesIO()
+    scene(seed=12).save(buf, format="JPEG", quality=85)
+    write("photo-named.mov", buf.getvalue(), "indexed")
     print(json.dumps(expect))
 
 

@@ -102,7 +102,16 @@ pub(super) fn run_to_end(command: Command, budget: Duration) -> Result<Vec<u8>, 
 /// The end of what a program wrote to stderr, as one line of an error message.
 pub(super) fn last_lines(stderr: &[u8], program: &str) -> String {
     let text = String::from_utf8_lossy(stderr);
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.contains("Parsed_showinfo")).collect();
+    // "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d1…] moov atom not found": the demuxer's address is noise.
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.contains("Parsed_showinfo"))
+        .map(|l| match (l.starts_with('['), l.find("] ")) {
+            (true, Some(end)) if l[..end].contains(" @ 0x") => &l[end + 2..],
+            _ => l,
+        })
+        .collect();
     match lines.len() {
         0 => format!("{program} failed without saying why"),
         n => lines[n.saturating_sub(2)..].join("; "),
