@@ -189,6 +189,9 @@ pub enum BenchCommand {
         /// 4000×3000 pictures per format (JPEG, HEIC, AVIF) for the per-format rows; 0 skips them.
         #[arg(long, default_value_t = 4)]
         per_format: usize,
+        /// Minutes of 1080p H.264 video for the video row; 0 skips it.
+        #[arg(long, default_value_t = 2.0)]
+        video_minutes: f64,
     },
     /// Query latency: text encoder alone vs search in process, over REST (distinct and repeated
     /// queries) and per CLI process, plus REST throughput. Uses --model.

@@ -63,7 +63,7 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Bench(BenchCommand::Index { photos, large, batch, no_peer, per_format }) => cmd_bench_index(g, photos, large, &batch, no_peer, per_format),
+        Command::Bench(BenchCommand::Index { photos, large, batch, no_peer, per_format, video_minutes }) => cmd_bench_index(g, photos, large, &batch, no_peer, per_format, video_minutes),
         Command::Bench(BenchCommand::Query { n, samples, clients, seconds, work }) => cmd_bench_query(g, n, samples, clients, seconds, work),
     }
 }
@@ -81,7 +81,7 @@ fn bench_progress(g: &Global) -> impl FnMut(&str) + '_ {
     }
 }
 
-fn cmd_bench_index(g: &Global, photos: Option<PathBuf>, large: usize, batches: &[usize], no_peer: bool, per_format: usize) -> Result<()> {
+fn cmd_bench_index(g: &Global, photos: Option<PathBuf>, large: usize, batches: &[usize], no_peer: bool, per_format: usize, video_minutes: f64) -> Result<()> {
     use clipsight::bench::photos::{self, RowFormat};
     let clip = open_model(g)?;
     let tmp = tempfile::tempdir()?;
@@ -98,8 +98,14 @@ fn cmd_bench_index(g: &Global, photos: Option<PathBuf>, large: usize, batches: &
             folders.push((format, photos::generate_row(&rows_dir, format, per_format)?));
         }
     }
+    let video = if video_minutes > 0.0 {
+        eprintln!("video row: {video_minutes} min of 1080p H.264 in {} (encoded once)", rows_dir.display());
+        Some(photos::generate_video(&rows_dir, video_minutes)?)
+    } else {
+        None
+    };
     let py = python();
-    let report = clipsight::bench::index::run(&clip, &dir, &folders, batches, (!no_peer).then_some(py.as_path()), bench_progress(g))?;
+    let report = clipsight::bench::index::run(&clip, &dir, &folders, video.as_deref().map(|v| (v, video_minutes)), batches, (!no_peer).then_some(py.as_path()), bench_progress(g))?;
     if g.json {
         print_json(&serde_json::to_value(&report)?);
     } else {
@@ -117,6 +123,17 @@ fn cmd_bench_index(g: &Global, photos: Option<PathBuf>, large: usize, batches: &
             println!(
                 "  12 MP {:4}   {:7.2} images/s  ({:.2}x the floor, {:.2}x JPEG; decode {:.2} s/image over threads)",
                 row.format, row.images_per_s, row.floor_ratio, row.jpeg_ratio, decode / row.images as f64
+            );
+        }
+        if let Some(v) = &report.video {
+            println!(
+                "  1080p video  {:7.2} video minutes per minute  ({} moments in {:.1} s: {:.2} moments/s, {:.2}x the floor; decode {:.1} s over threads)",
+                v.video_minutes_per_minute,
+                v.moments,
+                v.seconds,
+                v.moments_per_s,
+                v.floor_ratio,
+                v.stages_s.get("decode").copied().unwrap_or(f64::NAN)
             );
         }
     }

@@ -101,6 +101,8 @@ pub struct IndexReport {
     pub device: &'static str,
     /// The per-format rows (empty when none were asked for).
     pub formats: Vec<FormatRow>,
+    /// The video row, when asked for.
+    pub video: Option<VideoRow>,
 }
 
 /// Model-only throughput: model-sized images, already decoded and resized, straight into the
@@ -137,7 +139,8 @@ const MIN_SECONDS: f64 = 2.0;
 /// Runs the whole bench on the photos in `photos`. `peer` is the Python to run the peer pipeline
 /// with (None skips it). `rows` are the per-format folders ([`super::photos::generate_row`]'s,
 /// JPEG first), each indexed end to end after the main run.
-pub fn run(clip: &Clip, photos: &Path, rows: &[(RowFormat, PathBuf)], batches: &[usize], peer: Option<&Path>, mut progress: impl FnMut(&str)) -> Result<IndexReport, BenchError> {
+/// `video` is a folder of videos and their length in minutes, for the video row.
+pub fn run(clip: &Clip, photos: &Path, rows: &[(RowFormat, PathBuf)], video: Option<(&Path, f64)>, batches: &[usize], peer: Option<&Path>, mut progress: impl FnMut(&str)) -> Result<IndexReport, BenchError> {
     let images = crate::indexer::walk::walk(&[photos.to_path_buf()], Default::default()).filter(Result::is_ok).count();
     let mut model_only_runs = Vec::new();
     for &batch in batches {
@@ -153,7 +156,7 @@ pub fn run(clip: &Clip, photos: &Path, rows: &[(RowFormat, PathBuf)], batches: &
     let vocabulary = describe::Vocabulary::load(&Store::open(scratch.path(), OpenMode::ReadWrite)?, clip, &words, false)?;
     let steady = Steady { words, vocabulary };
     let sampler = super::RssSampler::start();
-    let summary = index_fresh(clip, photos, best.batch, &steady)?;
+    let (summary, _) = index_fresh(clip, photos, best.batch, &steady)?;
     let peak_rss_mb = sampler.peak_mb();
     let e2e = summary.indexed as f64 / summary.elapsed_s;
     progress(&format!("end to end: {} images in {:.1}s = {e2e:.2} images/s", summary.indexed, summary.elapsed_s));
@@ -167,6 +170,7 @@ pub fn run(clip: &Clip, photos: &Path, rows: &[(RowFormat, PathBuf)], batches: &
         None => None,
     };
     let formats = format_rows(clip, rows, best.batch, best.images_per_s, &steady, &mut progress)?;
+    let video = video.map(|(folder, minutes)| video_row(clip, folder, minutes, best.batch, best.images_per_s, &steady, &mut progress)).transpose()?;
     Ok(IndexReport {
         images: summary.indexed,
         model_only_images_per_s: best.images_per_s,
@@ -181,6 +185,7 @@ pub fn run(clip: &Clip, photos: &Path, rows: &[(RowFormat, PathBuf)], batches: &
         batch: best.batch,
         device: device.name(),
         formats,
+        video,
     })
 }
 
@@ -193,14 +198,55 @@ struct Steady {
 
 /// Indexes `photos` into a fresh library that already holds the tag vocabulary (as in steady
 /// state; caching it is not timed).
-fn index_fresh(clip: &Clip, photos: &Path, batch: usize, steady: &Steady) -> Result<index::IndexSummary, BenchError> {
+/// Also returns the video moments it embedded.
+fn index_fresh(clip: &Clip, photos: &Path, batch: usize, steady: &Steady) -> Result<(index::IndexSummary, usize), BenchError> {
     let tmp = tempfile::tempdir()?;
     let store = Store::open(tmp.path(), OpenMode::ReadWrite)?;
     steady.vocabulary.cache_in(&store, clip.id())?;
     let options = IndexOptions { roots: vec![photos.to_path_buf()], hidden: false, full: false, batch_size: batch, tag_vocabulary: steady.words.clone(), stop: None, video: Default::default() };
     let summary = index::run(&store, clip, &options, |_, _| {})?;
     store.flush()?;
-    Ok(summary)
+    let mut moments = 0;
+    for item in store.all_moments(clip.id()) {
+        moments += item?.1.len();
+    }
+    Ok((summary, moments))
+}
+
+/// End-to-end indexing of a folder of videos.
+#[derive(Debug, Clone, Serialize)]
+pub struct VideoRow {
+    /// Minutes of video indexed.
+    pub video_minutes: f64,
+    /// Moments embedded.
+    pub moments: usize,
+    /// Wall time.
+    pub seconds: f64,
+    /// Minutes of video indexed per minute of wall time.
+    pub video_minutes_per_minute: f64,
+    /// Moments embedded per second.
+    pub moments_per_s: f64,
+    /// Moments per second ÷ the model-only floor of the same run (images per second).
+    pub floor_ratio: f64,
+    /// Seconds per stage, summed over threads (decode is FFmpeg's decoding and scaling).
+    pub stages_s: BTreeMap<String, f64>,
+}
+
+/// The video row: `folder`'s videos (`minutes` of them in all) indexed end to end.
+fn video_row(clip: &Clip, folder: &Path, minutes: f64, batch: usize, floor: f64, steady: &Steady, progress: &mut impl FnMut(&str)) -> Result<VideoRow, BenchError> {
+    let (summary, moments) = index_fresh(clip, folder, batch, steady)?;
+    let seconds = summary.elapsed_s;
+    let moments_per_s = moments as f64 / seconds;
+    progress(&format!("video: {minutes:.1} min, {moments} moments in {seconds:.1}s = {:.1} video minutes per minute", minutes * 60.0 / seconds));
+    Ok(VideoRow {
+        video_minutes: minutes,
+        moments,
+        seconds,
+        video_minutes_per_minute: minutes * 60.0 / seconds,
+        moments_per_s,
+        floor_ratio: moments_per_s / floor,
+        stages_s: summary.stages_s.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+    })
 }
 
 /// End-to-end indexing of one folder of same-sized pictures in one format.
@@ -225,7 +271,7 @@ pub struct FormatRow {
 fn format_rows(clip: &Clip, folders: &[(RowFormat, PathBuf)], batch: usize, floor: f64, steady: &Steady, progress: &mut impl FnMut(&str)) -> Result<Vec<FormatRow>, BenchError> {
     let mut rows: Vec<FormatRow> = Vec::new();
     for (format, folder) in folders {
-        let summary = index_fresh(clip, folder, batch, steady)?;
+        let (summary, _) = index_fresh(clip, folder, batch, steady)?;
         let ips = summary.indexed as f64 / summary.elapsed_s;
         let jpeg = rows.first().map_or(ips, |r| r.images_per_s);
         progress(&format!("{}: {} images in {:.1}s = {ips:.2} images/s", format.name(), summary.indexed, summary.elapsed_s));

@@ -117,6 +117,31 @@ pub fn generate_row(dir: &Path, format: RowFormat, count: usize) -> std::io::Res
     Ok(folder)
 }
 
+/// Writes `minutes` of 1080p, 30 fps H.264 (Debian's FFmpeg, libx264) into `dir/video/`, once:
+/// FFmpeg's moving test pattern, cut to moving gradients and back every 20 seconds, so both the
+/// max gap and scene changes make moments. Returns the folder.
+pub fn generate_video(dir: &Path, minutes: f64) -> std::io::Result<PathBuf> {
+    let folder = dir.join("video");
+    std::fs::create_dir_all(&folder)?;
+    let path = folder.join(format!("{minutes}min-1080p.mp4"));
+    if path.exists() {
+        return Ok(folder);
+    }
+    let tmp = folder.join("partial.mp4");
+    let seconds = format!("{}", minutes * 60.0);
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=1920x1080:r=30", "-f", "lavfi", "-i", "gradients=s=1920x1080:r=30:speed=0.02"])
+        .args(["-filter_complex", "[0:v][1:v]overlay=enable='gte(mod(t,40),20)',format=yuv420p", "-t", &seconds])
+        .args(["-c:v", "libx264", "-preset", "veryfast", "-crf", "23"])
+        .arg(&tmp)
+        .status()?;
+    if !status.success() {
+        return Err(std::io::Error::other(format!("ffmpeg could not write the bench video ({status})")));
+    }
+    std::fs::rename(tmp, &path)?;
+    Ok(folder)
+}
+
 /// `img` encoded as a HEIF file (quality 85) by libheif's encoder for `format`.
 fn heif_bytes(img: &RgbImage, format: libheif_rs::CompressionFormat) -> Result<Vec<u8>, libheif_rs::HeifError> {
     use libheif_rs::{Channel, ColorSpace, EncoderQuality, HeifContext, Image, LibHeif, RgbChroma};
