@@ -607,6 +607,24 @@ mod tests {
     }
 
     #[test]
+    fn a_v3_library_without_the_video_column_families_asks_for_an_upgrade_when_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // v3 as it was written: without `videos` and `moments`.
+            let mut opts = Options::default();
+            opts.create_if_missing(true);
+            opts.create_missing_column_families(true);
+            let v3: Vec<&str> = COLUMN_FAMILIES.iter().copied().filter(|c| *c != cf::VIDEOS && *c != cf::MOMENTS).collect();
+            let db = DB::open_cf(&opts, dir.path().join("db"), &v3).unwrap();
+            clipsight_migrations::migrate_to(&db, 3).unwrap();
+        }
+        assert!(matches!(Store::open(dir.path(), OpenMode::ReadOnly), Err(StoreError::NeedsUpgrade(_))));
+        drop(Store::open(dir.path(), OpenMode::ReadWrite).unwrap());
+        let store = Store::open(dir.path(), OpenMode::ReadOnly).expect("upgraded, it opens read-only");
+        assert_eq!(store.video(ImageId(1)).unwrap(), None);
+    }
+
+    #[test]
     fn a_v1_library_is_migrated_to_v2_with_path_and_hash_indexes() {
         let dir = tempfile::tempdir().unwrap();
         {
