@@ -266,7 +266,7 @@ fn embed_and_commit(
                 plan.summary.indexed += 1;
                 let path = image.file.path.display().to_string();
                 plan.summary.warnings.extend(std::mem::take(&mut image.warnings).into_iter().map(|warning| FileWarning { path: path.clone(), warning }));
-                writer.push(Pending::Indexed(Box::new(image)))
+                writer.push(Pending::Indexed(image))
             }
             Outcome::Known { file, hash } => match classify_known(store, model, &mut plan.missing, &file, hash) {
                 Ok(KnownKind::Moved(id, old)) => {

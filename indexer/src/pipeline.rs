@@ -70,7 +70,7 @@ pub struct IndexedVideo {
 #[derive(Debug)]
 pub enum Outcome {
     /// Decoded and embedded.
-    Indexed(IndexedImage),
+    Indexed(Box<IndexedImage>),
     /// Its content is already known ([`KnownContent`]); nothing was decoded.
     Known {
         /// The file.
@@ -305,7 +305,7 @@ fn indexed(p: Prepared, mut embeddings: Vec<Embedding>) -> Outcome {
             (mean, Some(IndexedVideo { duration_ms, moments }))
         }
     };
-    Outcome::Indexed(IndexedImage {
+    Outcome::Indexed(Box::new(IndexedImage {
         file: p.file,
         hash: p.hash,
         width: p.width,
@@ -315,7 +315,7 @@ fn indexed(p: Prepared, mut embeddings: Vec<Embedding>) -> Outcome {
         thumbnail: p.thumbnail,
         embedding,
         video,
-    })
+    }))
 }
 
 fn prepare(encoder: &dyn Encoder, file: Candidate, known: &dyn KnownContent, video: &VideoOptions, times: &StageTimes) -> Result<Step, (PathBuf, String)> {

@@ -556,7 +556,7 @@ fn decode_moments(id: ImageId, bytes: &[u8]) -> Result<Vec<Embedding>> {
     let corrupt = || StoreError::Corrupt(format!("moments of {id}"));
     let dim = u32::from_le_bytes(bytes.get(..4).ok_or_else(corrupt)?.try_into().expect("4 bytes")) as usize;
     let vectors = &bytes[4..];
-    if dim == 0 || vectors.len() % (dim * 4) != 0 {
+    if dim == 0 || !vectors.len().is_multiple_of(dim * 4) {
         return Err(corrupt());
     }
     vectors.chunks_exact(dim * 4).map(|v| Embedding::from_le_bytes(v).ok_or_else(corrupt)).collect()
