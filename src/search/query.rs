@@ -16,7 +16,7 @@ use std::fmt;
 
 use clipsight_indexer::exif::parse_day;
 
-use crate::filters::Filters;
+use crate::filters::{Filters, Near};
 
 /// What a term refers to.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,6 +161,12 @@ pub fn parse(input: &str) -> Result<Query, QueryError> {
                     }
                     continue;
                 }
+                "near" => {
+                    flush(&mut words, &mut query);
+                    let near = filter_value()?.parse::<Near>().map_err(|m| err(&m))?;
+                    query.filters.near = Some(near);
+                    continue;
+                }
                 "camera" => {
                     flush(&mut words, &mut query);
                     query.filters.camera = Some(filter_value()?.to_lowercase());
@@ -211,7 +217,7 @@ pub fn parse(input: &str) -> Result<Query, QueryError> {
                 } else if body.contains(':') && token.quoted_from.is_none() {
                     let key = body.split(':').next().unwrap_or_default();
                     return Err(err(&format!(
-                        "unknown operator {key:?} (use folder:, after:, before:, camera:, type:, img:, file: or quote the text)"
+                        "unknown operator {key:?} (use folder:, after:, before:, camera:, type:, near:, img:, file: or quote the text)"
                     )));
                 } else if body.trim().is_empty() {
                     return Err(err("empty term"));
@@ -278,6 +284,7 @@ mod tests {
                 camera: Some("canon".into()),
                 format: Some("png".into()),
                 kind: None,
+                near: None,
             }
         );
     }

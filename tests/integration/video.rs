@@ -86,6 +86,12 @@ fn videos_are_found_at_the_moment_that_matches_beside_photos() {
         assert!(hit["name"].as_str().unwrap().starts_with("moment.") && inside_the_circle(&hit["moment_s"]), "the three videos, at the circle: {similar}");
     }
 
+    // A video is not a picture to find similar ones by: a documented 415.
+    let (content_type, body) = multipart(&[("image", Some("clip.mp4"), &std::fs::read(media.join("moment.mp4")).unwrap())]);
+    let (status, refused, _) = s.call("POST", "/api/search/image?k=3", Some((&content_type, &body)), &[]);
+    let refused: serde_json::Value = serde_json::from_slice(&refused).unwrap();
+    assert_eq!((status, refused["error"]["code"].as_str()), (415, Some("not_an_image")), "{refused}");
+
     // Date, camera and place from the containers.
     let (_, mov) = s.json("GET", &format!("/api/images/{}", id("moment.mov")), None);
     assert_eq!((mov["kind"].as_str(), mov["date_taken"].as_str(), mov["camera"].as_str()), (Some("video"), Some("2024-05-01 12:34:56"), Some("Apple iPhone 15")), "{mov}");
@@ -93,6 +99,15 @@ fn videos_are_found_at_the_moment_that_matches_beside_photos() {
     let (_, mp4) = s.json("GET", &format!("/api/images/{}", id("moment.mp4")), None);
     assert_eq!((mp4["date_taken"].as_str(), mp4["width"].as_u64(), mp4["height"].as_u64()), (Some("2023-07-14 18:30:00"), Some(640), Some(360)), "{mp4}");
     assert_eq!(mp4["gps"], serde_json::json!([48.8584, 2.2945]));
+    // near: finds what was filmed there.
+    for (near, names) in [("near:48.8584,2.2945,1", vec!["moment.mp4"]), ("near:-33.86,151.21,5", vec!["moment.mov"]), ("near:0,0,100", vec![])] {
+        let (status, v) = s.json("GET", &format!("/api/search?q={near}&k=50"), None);
+        assert_eq!(status, 200, "{v}");
+        let found: Vec<&str> = v["results"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+        assert_eq!(found, names, "{near}");
+    }
+    let (status, v) = s.json("GET", "/api/search?q=near:48.8,2.3", None);
+    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("bad_query")), "{v}");
     let times: Vec<f64> = mp4["moments_s"].as_array().unwrap().iter().map(|t| t.as_f64().unwrap()).collect();
     assert!(times.windows(2).all(|w| w[1] - w[0] <= 5.0 + 1e-9), "at most 5 s between moments: {times:?}");
     assert!(times.iter().any(|t| (12.0..13.0).contains(t)) && times.iter().any(|t| (15.0..16.0).contains(t)), "the cuts at 12 s and 15 s are moments: {times:?}");

@@ -18,7 +18,8 @@ use crate::server::params::Page;
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
     /// The query language: `"red car" -night 2:sunset +img:ID folder:trips after:2019-01-01
-    /// before:2020-01-01 camera:canon type:png`. Empty: browse the library in id order.
+    /// before:2020-01-01 camera:canon type:png` (`type:photo`, `type:video`, a format) and
+    /// `near:LAT,LON,KM`. Empty: browse the library in id order.
     q: Option<String>,
     /// Results to return (1–1000, default 20).
     #[param(minimum = 1, maximum = 1000)]
