@@ -58,7 +58,7 @@ impl std::str::FromStr for Near {
         let usage = "near: takes LAT,LON,KM (degrees and kilometres, e.g. near:48.8584,2.2945,5)";
         let parts: Vec<f64> = text.split(',').map(|p| p.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| usage.to_string())?;
         let [lat, lon, km] = parts[..] else { return Err(usage.into()) };
-        if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) || !(km > 0.0 && km.is_finite()) {
+        if !((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) && km > 0.0 && km.is_finite()) {
             return Err(usage.into());
         }
         Ok(Near { lat, lon, km })
