@@ -82,7 +82,9 @@ pub fn probe(path: &Path, budget: Duration) -> Result<VideoInfo, VideoError> {
 
 /// Reads ffprobe's JSON.
 fn parse(json: &[u8]) -> Result<VideoInfo, VideoError> {
-    let probe: Probe = serde_json::from_slice(json).map_err(|e| VideoError::Corrupt(format!("ffprobe printed no usable JSON ({e})")))?;
+    // ffprobe replaces invalid UTF-8 in tags itself; should a build not, the file still indexes.
+    let json = String::from_utf8_lossy(json);
+    let probe: Probe = serde_json::from_str(&json).map_err(|e| VideoError::Corrupt(format!("ffprobe printed no usable JSON ({e})")))?;
     let stream = probe
         .streams
         .iter()
@@ -109,7 +111,8 @@ fn meta_of(tags: &Tags) -> ExifMeta {
     // QuickTime's creation date is the camera's local time with its offset: keep the local time,
     // as EXIF does. `creation_time` is UTC, the best there is otherwise.
     let date_taken = tags.get(&["com.apple.quicktime.creationdate", "creation_time", "date"]).and_then(local_date);
-    let text = |keys: &[&str]| tags.get(keys).map(str::trim).filter(|s| !s.is_empty()).map(String::from);
+    // As for EXIF: control characters dropped, the rest kept.
+    let text = |keys: &[&str]| tags.get(keys).map(|t| t.chars().filter(|c| !c.is_control()).collect::<String>().trim().to_string()).filter(|s| !s.is_empty());
     ExifMeta {
         date_taken,
         make: text(&["com.apple.quicktime.make", "make", "com.android.manufacturer"]),
@@ -172,6 +175,9 @@ mod tests {
         let info = parse(odd).unwrap();
         assert_eq!((info.duration_s, info.meta.date_taken, info.meta.gps), (0.0, None, None));
         assert!(matches!(parse(b"not json"), Err(VideoError::Corrupt(_))));
+        let bytes = b"{\"streams\":[{\"codec_type\":\"video\",\"width\":8,\"height\":8}],\"format\":{\"tags\":{\"make\":\"Caf\xe9\\u0001 \xff\",\"date\":\"2019:06:0\xe9\"}}}";
+        let info = parse(bytes).expect("invalid UTF-8 in tags does not lose the video");
+        assert_eq!((info.meta.make.as_deref(), info.meta.date_taken), (Some("Caf\u{fffd} \u{fffd}"), None));
         assert_eq!(iso6709("-33.8568+151.2153/"), Some((-33.8568, 151.2153)));
     }
 }
