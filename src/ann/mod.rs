@@ -28,7 +28,7 @@ mod moments;
 
 use flat::FlatVectors;
 pub use hit::{by_rank, rank, Hit, MomentScore};
-pub use moments::{MomentIndex, MAX_LISTED_MOMENTS, MOMENT_MARGIN};
+pub use moments::{stored_video_hit, MomentIndex, MAX_LISTED_MOMENTS, MOMENT_MARGIN};
 pub use index::{browse, graph_of, open_index, writer, IndexKind, Use, VectorIndex, VectorWriter};
 
 /// Libraries with fewer embeddings than this are scanned exactly: below it a scan is as fast as

@@ -61,20 +61,34 @@ impl MomentIndex {
         let mut hits: Vec<Hit> = self
             .videos
             .par_iter()
+            .filter(|(_, _, count)| *count > 0)
             .map(|&(id, start, count)| {
-                let mut moments: Vec<MomentScore> = (start..start + count)
-                    .map(|row| MomentScore { at_ms: self.times[row], score: dot(query, &self.vectors[row * self.dim..(row + 1) * self.dim]) })
-                    .collect();
-                moments.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.at_ms.cmp(&b.at_ms)));
-                let best = moments[0].score;
-                moments.retain(|m| m.score >= best - MOMENT_MARGIN);
-                moments.truncate(MAX_LISTED_MOMENTS);
-                Hit { id, score: best, moments }
+                let vectors = (start..start + count).map(|row| (self.times[row], &self.vectors[row * self.dim..(row + 1) * self.dim]));
+                video_hit(id, query, vectors).expect("a video with moments")
             })
             .collect();
         rank(&mut hits);
         hits.into_iter().filter(|h| accept(h.id)).take(k).collect()
     }
+}
+
+/// A video's hit for `query` from its moments (time, unit vector): scored by the best moment,
+/// listing those within [`MOMENT_MARGIN`] of it, at most [`MAX_LISTED_MOMENTS`], best first.
+/// `None` for a video without moments.
+pub fn video_hit<'a>(id: ImageId, query: &[f32], moments: impl Iterator<Item = (u32, &'a [f32])>) -> Option<Hit> {
+    let mut scored: Vec<MomentScore> = moments.map(|(at_ms, v)| MomentScore { at_ms, score: dot(query, v) }).collect();
+    scored.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.at_ms.cmp(&b.at_ms)));
+    let best = scored.first()?.score;
+    scored.retain(|m| m.score >= best - MOMENT_MARGIN);
+    scored.truncate(MAX_LISTED_MOMENTS);
+    Some(Hit { id, score: best, moments: scored })
+}
+
+/// A video's hit for `query` read from the store (`None` for a photo, or a video without
+/// moments): for a video that another ranking found (keywords).
+pub fn stored_video_hit(store: &Store, model: ModelId, id: ImageId, query: &[f32]) -> Result<Option<Hit>, StoreError> {
+    let (Some(video), Some(moments)) = (store.video(id)?, store.moments(model, id)?) else { return Ok(None) };
+    Ok(video_hit(id, query, video.moments_ms.iter().copied().zip(moments.iter().map(|e| e.as_slice()))))
 }
 
 #[cfg(test)]
@@ -106,5 +120,9 @@ mod tests {
         assert!((hits[0].score - 1.0).abs() < 1e-6);
         assert_eq!(index.search(unit([0.0, 1.0, 0.0]).as_slice(), 10, &|id| id != ImageId(1))[0].id, ImageId(2), "filters apply");
         assert!(MomentIndex::load(&store, ModelId([6; 16])).unwrap().is_none(), "another model's space has no moments");
+        // A video another ranking found gets the same moments from the store.
+        let query = unit([0.0, 1.0, 0.0]);
+        assert_eq!(stored_video_hit(&store, model, ImageId(1), query.as_slice()).unwrap().as_ref(), Some(&hits[0]));
+        assert_eq!(stored_video_hit(&store, model, ImageId(3), query.as_slice()).unwrap(), None, "not a video");
     }
 }

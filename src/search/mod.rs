@@ -139,10 +139,13 @@ pub fn run_with_vector(
                 for (id, _) in fused {
                     // Report the cosine (comparable across queries) and a video's moments; the
                     // order is the fusion's. Only images found by keywords alone need their
-                    // embedding read.
+                    // embedding (or a video its moments) read.
                     out.push(match (ranked.get(&id), &vector) {
                         (Some(hit), _) => (*hit).clone(),
-                        (None, Some(v)) => Hit::new(id, store.embedding(model, id)?.map_or(0.0, |e| v.cosine(&e))),
+                        (None, Some(v)) => match crate::ann::stored_video_hit(store, model, id, v.as_slice())? {
+                            Some(video) => video,
+                            None => Hit::new(id, store.embedding(model, id)?.map_or(0.0, |e| v.cosine(&e))),
+                        },
                         (None, None) => Hit::new(id, 0.0),
                     });
                 }
