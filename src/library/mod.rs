@@ -42,6 +42,8 @@ use crate::sync::lock;
 
 /// Longest side of the previews [`Library::preview`] renders.
 pub const PREVIEW_SIZE: u32 = 2048;
+/// The longest a video's preview frame may take to read.
+pub const PREVIEW_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
 
 type Result<T, E = LibraryError> = std::result::Result<T, E>;
 
@@ -332,7 +334,8 @@ impl Library {
         let path = self.original(id)?;
         if let Some(video) = self.store.video(ImageId(id))? {
             let at_s = at_s.unwrap_or_else(|| video.moments_ms.first().map_or(0.0, |ms| *ms as f64 / 1000.0));
-            let frame = clipsight_indexer::video::frame_at(&path, at_s, self.settings.video.budget)?;
+            // A request waits for it: far less than a file may take to index.
+            let frame = clipsight_indexer::video::frame_at(&path, at_s, self.settings.video.budget.min(PREVIEW_BUDGET))?;
             return Ok(clipsight_indexer::decode::jpeg_fitting(&frame, PREVIEW_SIZE, 85));
         }
         let bytes = std::fs::read(&path).map_err(|_| LibraryError::NotFound(format!("the file of image {id} cannot be read")))?;
