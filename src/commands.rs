@@ -479,7 +479,7 @@ fn cmd_stats(g: &Global) -> Result<()> {
     if g.json {
         print_json(&stats);
     } else {
-        println!("images: {}", stats.images);
+        println!("images: {} ({} videos)", stats.images, stats.videos);
         println!("roots: {}", stats.roots.join(", "));
         match &stats.active_model {
             Some(m) => println!("active model: {m} ({} images lack embeddings for it)", stats.missing_embeddings),

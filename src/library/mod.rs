@@ -485,6 +485,7 @@ fn stats_with(store: &Store, images: usize, models: Vec<ModelStats>, model: Opti
     let missing_embeddings = models.iter().find(|m| Some(&m.id) == counted.as_ref()).map_or(images, |m| m.missing);
     Ok(Stats {
         images,
+        videos: store.count_videos()?,
         model: model.map(|(id, _)| id.to_hex()),
         dim: model.map(|(_, dim)| dim),
         active_model: active_model.map(|m| m.to_hex()),

@@ -294,8 +294,10 @@ pub struct ModelStats {
 /// The library at a glance.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Stats {
-    /// Images in the library.
+    /// Images in the library (photos and videos).
     pub images: usize,
+    /// Of which videos.
+    pub videos: usize,
     /// The id (hex) of the model this process answers with (`null` from `clipsight stats`,
     /// which reads the store without loading a model).
     pub model: Option<String>,

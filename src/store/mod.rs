@@ -278,6 +278,11 @@ impl Store {
             })
     }
 
+    /// Number of videos (a key scan: nothing is decoded).
+    pub fn count_videos(&self) -> Result<usize> {
+        self.keys(cf::VIDEOS, Vec::new()).try_fold(0, |n, key| key.map(|_| n + 1))
+    }
+
     /// The JPEG thumbnail of an image.
     pub fn thumbnail(&self, id: ImageId) -> Result<Option<Vec<u8>>> {
         Ok(self.db.get_cf(self.cf(cf::THUMBS), id.to_key())?)

@@ -63,6 +63,8 @@ fn videos_are_found_at_the_moment_that_matches_beside_photos() {
 
     let s = InProcess::read_only(&data);
     let id = |name: &str| s.id_of(name);
+    let (_, stats) = s.json("GET", "/api/stats", None);
+    assert_eq!((stats["images"].as_u64(), stats["videos"].as_u64()), (Some(24), Some(5)), "{stats}");
     // type:video and type:photo split the library (the black video is listed, never matched);
     // type:mov picks the format.
     for (query, kind, count) in [("a red circle type:video", "video", 4), ("a red circle type:photo", "photo", 19), ("type:mov", "video", 1), ("type:video", "video", 5)] {
