@@ -325,14 +325,29 @@ fn cmd_serve(g: &Global, args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
-/// Prints ranked images: the view as JSON, or a score and a path per line.
+/// Prints ranked images: the view as JSON, or a score and a path per line (a video's with its
+/// best moment: `@ 1:05`).
 fn print_hits(g: &Global, response: &SearchResponse) {
     if g.json {
         print_json(response);
     } else {
         for hit in &response.results {
-            println!("{:.4}  {}", hit.score, hit.path);
+            match hit.moment_s {
+                Some(at) => println!("{:.4}  {} @ {}", hit.score, hit.path, clock(at)),
+                None => println!("{:.4}  {}", hit.score, hit.path),
+            }
         }
+    }
+}
+
+/// `m:ss`, or `h:mm:ss` from an hour.
+fn clock(seconds: f64) -> String {
+    let total = seconds.max(0.0) as u64;
+    let (h, m, s) = (total / 3600, total % 3600 / 60, total % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
     }
 }
 

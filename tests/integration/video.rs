@@ -57,6 +57,10 @@ fn videos_are_found_at_the_moment_that_matches_beside_photos() {
         assert!(hit["frame"].as_str().unwrap().contains("/preview?t="), "{hit}");
     }
     assert_eq!(found["results"].as_array().unwrap().iter().filter(|r| r["name"] == "moment.mp4").count(), 1, "one result per video");
+    // The text output says where in the video.
+    let out = clipsight(&data).args(["search", "a red circle type:mp4", "-k", "1"]).output().unwrap();
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(line.ends_with("moment.mp4 @ 0:12") || line.ends_with("moment.mp4 @ 0:13") || line.ends_with("moment.mp4 @ 0:14"), "{line}");
     assert!(!hits.contains_key("black.mp4"), "black frames are never a match: {found}");
     let photo = found["results"].as_array().unwrap().iter().find(|r| r["kind"] == "photo").expect("photos rank among videos");
     assert!(photo.get("moment_s").is_none() && photo.get("moments").is_none(), "{photo}");
