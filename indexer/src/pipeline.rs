@@ -146,9 +146,9 @@ struct Prepared {
     thumbnail: Vec<u8>,
     /// One encoder input for a photo; one per moment for a video.
     inputs: Vec<PreparedImage>,
-    /// A video's length, the times of its moments (one per input), and whether they are all
-    /// blank (one input then, not a moment).
-    video: Option<(u64, Vec<u32>, bool)>,
+    /// A video's length and the times of its moments, one per input — none when every frame
+    /// was blank: its one input then stands for the video without being a moment.
+    video: Option<(u64, Vec<u32>)>,
 }
 
 /// Counts the encoder inputs decoded but not yet taken by the encoder, so that the decoders wait
@@ -298,11 +298,10 @@ enum Step {
 fn indexed(p: Prepared, mut embeddings: Vec<Embedding>) -> Outcome {
     let (embedding, video) = match p.video {
         None => (embeddings.remove(0), None),
-        Some((duration_ms, _, true)) => (embeddings.remove(0), Some(IndexedVideo { duration_ms, moments: Vec::new() })),
-        Some((duration_ms, times, false)) => {
+        Some((duration_ms, times)) => {
+            let first = embeddings[0].clone();
             let moments: Vec<Moment> = times.into_iter().zip(embeddings).map(|(at_ms, embedding)| Moment { at_ms, embedding }).collect();
-            let mean = crate::video::mean_embedding(&moments).expect("a sampled video has a moment");
-            (mean, Some(IndexedVideo { duration_ms, moments }))
+            (crate::video::mean_embedding(&moments).unwrap_or(first), Some(IndexedVideo { duration_ms, moments }))
         }
     };
     Outcome::Indexed(Box::new(IndexedImage {
@@ -379,7 +378,7 @@ fn prepare_video(encoder: &dyn Encoder, file: Candidate, known: &dyn KnownConten
         hash,
         thumbnail,
         inputs,
-        video: Some((duration_ms, sampled.frames.iter().map(|f| f.at_ms).collect(), sampled.blank)),
+        video: Some((duration_ms, if sampled.blank { Vec::new() } else { sampled.frames.iter().map(|f| f.at_ms).collect() })),
     })))
 }
 

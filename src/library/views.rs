@@ -67,12 +67,12 @@ pub struct HitView {
     /// A video's length in seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_s: Option<f64>,
-    /// A video's best moment for the query, seconds from the start (its first moment when it was
-    /// found by other means than its moments: keywords, filters).
+    /// A video's best moment for the query, seconds from the start (its first moment when the
+    /// query has no vector: filters alone).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub moment_s: Option<f64>,
     /// A video's moments that match, best first (within 0.03 of the best, at most 8); empty
-    /// when it was found by other means. Absent for photos.
+    /// when the query has no vector, or every frame of the video was blank. Absent for photos.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub moments: Option<Vec<MomentView>>,
     /// A video's frame at `moment_s`, as a JPEG.
@@ -102,8 +102,8 @@ impl HitView {
         }
     }
 
-    /// Adds a video's facts and the moments that matched (best first; none when it was found by
-    /// other means, and then its first moment stands for it).
+    /// Adds a video's facts and the moments that matched (best first; none without a query
+    /// vector, and then its first moment stands for it).
     pub fn with_video(mut self, video: &VideoRecord, moments: &[MomentScore]) -> Self {
         let best = moments.first().map(|m| m.at_ms).or_else(|| video.moments_ms.first().copied()).unwrap_or(0);
         self.duration_s = Some(seconds(video.duration_ms));

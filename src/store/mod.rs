@@ -241,14 +241,18 @@ impl Store {
 
     /// All embeddings of `model`, by id.
     pub fn embeddings(&self, model: ModelId) -> impl Iterator<Item = Result<(ImageId, Embedding)>> + '_ {
+        self.per_image_of(cf::EMBEDDINGS, model, |id, v| Embedding::from_le_bytes(v).ok_or_else(|| StoreError::Corrupt(format!("embedding of {id}"))))
+    }
+
+    /// The values of a `ModelId ‖ ImageId`-keyed column family for `model`, by id, decoded.
+    fn per_image_of<T>(&self, name: &'static str, model: ModelId, decode: impl Fn(ImageId, &[u8]) -> Result<T> + 'static) -> impl Iterator<Item = Result<(ImageId, T)>> + '_ {
         self.db
-            .prefix_iterator_cf(self.cf(cf::EMBEDDINGS), model.0)
+            .prefix_iterator_cf(self.cf(name), model.0)
             .take_while(move |item| item.as_ref().map_or(true, |(k, _)| k.starts_with(&model.0)))
-            .map(|item| {
+            .map(move |item| {
                 let (k, v) = item?;
-                let id = ImageId::from_key(&k[16..]).ok_or_else(|| StoreError::Corrupt("bad embedding key".into()))?;
-                let e = Embedding::from_le_bytes(&v).ok_or_else(|| StoreError::Corrupt(format!("embedding of {id}")))?;
-                Ok((id, e))
+                let id = ImageId::from_key(&k[16..]).ok_or_else(|| StoreError::Corrupt(format!("bad key in {name}")))?;
+                Ok((id, decode(id, &v)?))
             })
     }
 
@@ -268,14 +272,7 @@ impl Store {
 
     /// Every video's moment embeddings under `model`, by id.
     pub fn all_moments(&self, model: ModelId) -> impl Iterator<Item = Result<(ImageId, Vec<Embedding>)>> + '_ {
-        self.db
-            .prefix_iterator_cf(self.cf(cf::MOMENTS), model.0)
-            .take_while(move |item| item.as_ref().map_or(true, |(k, _)| k.starts_with(&model.0)))
-            .map(|item| {
-                let (k, v) = item?;
-                let id = ImageId::from_key(&k[16..]).ok_or_else(|| StoreError::Corrupt("bad moments key".into()))?;
-                Ok((id, decode_moments(id, &v)?))
-            })
+        self.per_image_of(cf::MOMENTS, model, decode_moments)
     }
 
     /// Number of videos (a key scan: nothing is decoded).
@@ -611,18 +608,22 @@ mod tests {
         FileRecord { size: 10, mtime_ns: 5, width: 4, height: 3, ..FileRecord::synthetic(path, [hash; 32], "png") }
     }
 
+    /// A database in `dir` with these column families, migrated to schema `version` only.
+    fn old_library(dir: &Path, families: &[&str], version: u32) -> DB {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let db = DB::open_cf(&opts, dir.join("db"), families).unwrap();
+        clipsight_migrations::migrate_to(&db, version).unwrap();
+        db
+    }
+
     #[test]
     fn a_v3_library_without_the_video_column_families_asks_for_an_upgrade_when_read_only() {
         let dir = tempfile::tempdir().unwrap();
-        {
-            // v3 as it was written: without `videos` and `moments`.
-            let mut opts = Options::default();
-            opts.create_if_missing(true);
-            opts.create_missing_column_families(true);
-            let v3: Vec<&str> = COLUMN_FAMILIES.iter().copied().filter(|c| *c != cf::VIDEOS && *c != cf::MOMENTS).collect();
-            let db = DB::open_cf(&opts, dir.path().join("db"), &v3).unwrap();
-            clipsight_migrations::migrate_to(&db, 3).unwrap();
-        }
+        // v3 as it was written: without `videos` and `moments`.
+        let v3: Vec<&str> = COLUMN_FAMILIES.iter().copied().filter(|c| *c != cf::VIDEOS && *c != cf::MOMENTS).collect();
+        drop(old_library(dir.path(), &v3, 3));
         assert!(matches!(Store::open(dir.path(), OpenMode::ReadOnly), Err(StoreError::NeedsUpgrade(_))));
         drop(Store::open(dir.path(), OpenMode::ReadWrite).unwrap());
         let store = Store::open(dir.path(), OpenMode::ReadOnly).expect("upgraded, it opens read-only");
@@ -634,11 +635,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             // Build a v1 database the way v1 wrote it: records in `files`, no secondary indexes.
-            let mut opts = Options::default();
-            opts.create_if_missing(true);
-            opts.create_missing_column_families(true);
-            let db = DB::open_cf(&opts, dir.path().join("db"), COLUMN_FAMILIES).unwrap();
-            clipsight_migrations::migrate_to(&db, 1).unwrap();
+            let db = old_library(dir.path(), COLUMN_FAMILIES, 1);
             let files = db.cf_handle(cf::FILES).unwrap();
             db.put_cf(files, ImageId(1).to_key(), record("/p/a.png", 1).encode()).unwrap();
             db.put_cf(files, ImageId(2).to_key(), record("/p/b.png", 2).encode()).unwrap();
