@@ -37,6 +37,22 @@ pub enum MediaFormat {
     WebM,
     /// An AVI video.
     Avi,
+    /// Adobe's Digital Negative (`.dng`: Leica, Pentax, Ricoh, phones' "RAW" modes, converters).
+    Dng,
+    /// Canon RAW 2 (`.cr2`).
+    Cr2,
+    /// Canon RAW 3 (`.cr3`, ISO base media).
+    Cr3,
+    /// Nikon (`.nef`, and `.nrw` from compacts).
+    Nef,
+    /// Sony (`.arw`, `.srf`, `.sr2`).
+    Arw,
+    /// Fujifilm (`.raf`).
+    Raf,
+    /// Olympus / OM System (`.orf`).
+    Orf,
+    /// Panasonic / Leica (`.rw2`).
+    Rw2,
 }
 
 /// What a file holds: one picture, or frames in time.
@@ -60,7 +76,7 @@ impl MediaKind {
 }
 
 /// Every format, in the order the documentation lists them.
-pub const SUPPORTED: [MediaFormat; 15] = [
+pub const SUPPORTED: [MediaFormat; 23] = [
     MediaFormat::Jpeg,
     MediaFormat::Png,
     MediaFormat::WebP,
@@ -76,6 +92,14 @@ pub const SUPPORTED: [MediaFormat; 15] = [
     MediaFormat::Mkv,
     MediaFormat::WebM,
     MediaFormat::Avi,
+    MediaFormat::Dng,
+    MediaFormat::Cr2,
+    MediaFormat::Cr3,
+    MediaFormat::Nef,
+    MediaFormat::Arw,
+    MediaFormat::Raf,
+    MediaFormat::Orf,
+    MediaFormat::Rw2,
 ];
 
 /// How many leading bytes [`MediaFormat::sniff`] looks at (a HEIF `ftyp` box lists its brands there).
@@ -90,8 +114,10 @@ const GENERIC_BRANDS: [&[u8; 4]; 2] = [b"mif1", b"msf1"];
 
 impl MediaFormat {
     /// The format whose signature `head` (the file's first [`SNIFF_LEN`] bytes or fewer) starts with.
+    /// DNG, NEF and ARW files are TIFF files by their signature and come back as
+    /// [`MediaFormat::Tiff`]: only their tags tell them apart ([`crate::decode::tiff_raw_format`]).
     pub fn sniff(head: &[u8]) -> Option<MediaFormat> {
-        if let Some(format) = sniff_iso_media(head).or_else(|| sniff_other_video(head)) {
+        if let Some(format) = sniff_raw(head).or_else(|| sniff_iso_media(head)).or_else(|| sniff_other_video(head)) {
             return Some(format);
         }
         Some(match image::guess_format(head).ok()? {
@@ -123,6 +149,14 @@ impl MediaFormat {
             MediaFormat::Mkv => "mkv",
             MediaFormat::WebM => "webm",
             MediaFormat::Avi => "avi",
+            MediaFormat::Dng => "dng",
+            MediaFormat::Cr2 => "cr2",
+            MediaFormat::Cr3 => "cr3",
+            MediaFormat::Nef => "nef",
+            MediaFormat::Arw => "arw",
+            MediaFormat::Raf => "raf",
+            MediaFormat::Orf => "orf",
+            MediaFormat::Rw2 => "rw2",
         }
     }
 
@@ -139,8 +173,16 @@ impl MediaFormat {
         }
     }
 
+    /// Whether this is a camera's RAW format, which rawler reads ([`crate::decode`]).
+    pub fn is_raw(self) -> bool {
+        matches!(
+            self,
+            MediaFormat::Dng | MediaFormat::Cr2 | MediaFormat::Cr3 | MediaFormat::Nef | MediaFormat::Arw | MediaFormat::Raf | MediaFormat::Orf | MediaFormat::Rw2
+        )
+    }
+
     /// The `image` crate's decoder for this format; `None` for HEIF formats, which libheif
-    /// decodes, and for videos, which FFmpeg reads.
+    /// decodes, RAW formats, which rawler decodes, and for videos, which FFmpeg reads.
     pub fn image_format(self) -> Option<ImageFormat> {
         Some(match self {
             MediaFormat::Jpeg => ImageFormat::Jpeg,
@@ -152,6 +194,25 @@ impl MediaFormat {
             _ => return None,
         })
     }
+}
+
+/// RAW formats with a signature of their own in their first bytes: Fujifilm's header, Olympus's
+/// and Panasonic's TIFF variants (their own magic numbers in place of 42), Canon's CR2 (a TIFF
+/// with `CR` 2 after the header) and CR3 (ISO base media of brand `crx `).
+fn sniff_raw(head: &[u8]) -> Option<MediaFormat> {
+    if head.starts_with(b"FUJIFILMCCD-RAW") {
+        return Some(MediaFormat::Raf);
+    }
+    if [b"IIRO", b"IIRS", b"MMOR"].iter().any(|magic| head.starts_with(*magic)) {
+        return Some(MediaFormat::Orf);
+    }
+    if head.starts_with(b"IIU\0") {
+        return Some(MediaFormat::Rw2);
+    }
+    if head.starts_with(b"II*\0") && head.get(8..11) == Some(b"CR\x02") {
+        return Some(MediaFormat::Cr2);
+    }
+    (head.get(4..12) == Some(b"ftypcrx ")).then_some(MediaFormat::Cr3)
 }
 
 /// Audio-only MPEG-4 brands (iTunes audio, audiobooks, protected audio): not media we index.
@@ -227,6 +288,19 @@ mod tests {
         compatible.iter().for_each(|b| out.extend_from_slice(*b));
         out.extend_from_slice(b"\0\0\0\x20meta");
         out
+    }
+
+    #[test]
+    fn raw_formats_with_a_signature_are_told_apart_by_it() {
+        let sniff = |bytes: &[u8]| MediaFormat::sniff(bytes);
+        assert_eq!(sniff(b"FUJIFILMCCD-RAW 0201FF383501"), Some(MediaFormat::Raf));
+        assert_eq!(sniff(b"IIRO\x08\0\0\0"), Some(MediaFormat::Orf));
+        assert_eq!(sniff(b"IIU\0\x18\0\0\0"), Some(MediaFormat::Rw2));
+        assert_eq!(sniff(b"II*\0\x10\0\0\0CR\x02\0"), Some(MediaFormat::Cr2));
+        assert_eq!(sniff(&ftyp(b"crx ", &[b"crx ", b"isom"])), Some(MediaFormat::Cr3));
+        // DNG, NEF and ARW are TIFF by signature: their tags decide (decode::tiff_raw_format).
+        assert_eq!(sniff(b"II*\0\x08\0\0\0\0\0"), Some(MediaFormat::Tiff));
+        assert!(SUPPORTED.iter().filter(|f| f.is_raw()).all(|f| f.kind() == MediaKind::Photo && f.image_format().is_none()));
     }
 
     #[test]

@@ -329,6 +329,8 @@ fn prepare(encoder: &dyn Encoder, file: Candidate, known: &dyn KnownContent, vid
         return Ok(Step::Known { file, hash });
     }
     let decoded = decode_at_least(&bytes, decode_side(encoder)).map_err(|e| (file.path.clone(), e.to_string()))?;
+    // The whole file can say more than the walk's prefix did (a RAW whose tags lie far in).
+    let file = Candidate { format: decoded.format, ..file };
     let t = StageTimes::add(&times.decode, t);
     let input = encoder
         .preprocess()

@@ -79,16 +79,30 @@ pub fn inspect(path: &Path) -> Result<Option<Candidate>, WalkIssue> {
             Some(ext) if n == 0 => Err(WalkIssue { path: path.to_path_buf(), error: format!("empty file (named .{ext})") }),
             Some(ext) => Err(WalkIssue {
                 path: path.to_path_buf(),
-                error: format!("not a supported image: named .{ext} but the content is not JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC or AVIF"),
+                error: format!("not a supported image: named .{ext} but the content is not JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC, AVIF or a camera RAW format"),
             }),
             None => Ok(None),
         };
     };
+    let format = if format == MediaFormat::Tiff { tiff_family_format(path).map_err(issue)? } else { format };
     Ok(Some(Candidate { path: path.to_path_buf(), size: meta.len(), mtime_ns: mtime_ns(&meta), format }))
 }
 
+/// How much of a TIFF-signature file is read to tell a DNG, NEF or ARW from a plain TIFF: their
+/// first directories (with the tags that decide) lie well inside it. One whose tags lie further
+/// is told apart when it is decoded, from all its bytes.
+const TIFF_FAMILY_PREFIX: usize = 256 * 1024;
+
+/// A DNG, NEF, ARW or CR2 told apart from a plain TIFF by its tags ([`crate::decode::tiff_raw_format`]).
+fn tiff_family_format(path: &Path) -> std::io::Result<MediaFormat> {
+    let mut prefix = vec![0u8; TIFF_FAMILY_PREFIX];
+    let n = read_prefix(path, &mut prefix)?;
+    Ok(crate::decode::tiff_raw_format(&prefix[..n]).unwrap_or(MediaFormat::Tiff))
+}
+
 /// Extensions people give image files.
-const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "jpe", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif", "avif"];
+const IMAGE_EXTENSIONS: &[&str] =
+    &["jpg", "jpeg", "jpe", "png", "webp", "gif", "bmp", "tif", "tiff", "heic", "heif", "avif", "dng", "cr2", "cr3", "nef", "nrw", "arw", "raf", "orf", "rw2"];
 
 /// The file's extension, lower-cased, when it names an image format.
 fn claimed_image_extension(path: &Path) -> Option<String> {

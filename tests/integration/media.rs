@@ -1,7 +1,8 @@
 //! Photo formats beyond JPEG/PNG/WebP (issue 15): HEIC and AVIF made on this machine by
 //! maintained encoders (tests/reference/make_heif.py: pillow-heif, Pillow), indexed by content,
 //! upright, with their EXIF, embedded from the same pixels the reference decoder sees, searchable,
-//! previewed for browsers, and refused cleanly when broken.
+//! previewed for browsers, and refused cleanly when broken. Camera RAW: DNGs written by PiDNG
+//! (tests/reference/make_raw.py) and by dnglab's writer (with an embedded preview).
 
 use crate::common::*;
 
@@ -77,4 +78,67 @@ fn heic_and_avif_photos_are_indexed_upright_with_exif_and_the_reference_pixels()
     assert_eq!(status, 200, "{found}");
     let stem = heic.trim_end_matches(".heic");
     assert!(found["results"].as_array().unwrap().iter().all(|r| r["name"].as_str().unwrap().starts_with(stem)), "{heic} → {found}");
+}
+
+/// `source` (a DNG without a preview) rewritten by dnglab's DNG writer, which embeds a preview
+/// (1024 px) and a thumbnail, as cameras and converters do.
+fn dng_with_preview(source: &std::path::Path, target: &std::path::Path) {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(target).unwrap());
+    let params = rawler::dng::convert::ConvertParams { embedded: false, ..Default::default() };
+    rawler::dng::convert::convert_raw_file(source, &mut out, &params).expect("dnglab converts the DNG");
+}
+
+#[test]
+fn raw_photos_are_developed_or_previewed_with_their_exif_and_found_like_their_pictures() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, photos) = (tmp.path().join("scenes"), tmp.path().join("photos"));
+    scenes(&src, 4, 1_000_300);
+    run_python(&["tests/reference/make_raw.py", src.to_str().unwrap(), photos.to_str().unwrap(), photos.join("reference").to_str().unwrap()]);
+    let first = std::fs::read_dir(&photos).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "dng") && !p.ends_with("broken.dng")).min().unwrap();
+    let previewed = photos.join("previewed.dng");
+    dng_with_preview(&first, &previewed);
+    let data = tmp.path().join("data");
+    let summary = json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
+    // 4 DNGs + their 4 reference PNGs + the previewed DNG; the cut-off one is reported.
+    assert_eq!((summary["indexed"].as_u64(), summary["failed"].as_u64()), (Some(9), Some(1)), "{summary}");
+    let error = &summary["errors"][0];
+    assert!(error["path"].as_str().unwrap().ends_with("broken.dng") && error["error"].as_str().unwrap().contains("RAW"), "{error}");
+
+    let s = InProcess::read_only(&data);
+    let all = records(&s);
+    let (status, v) = s.json("GET", "/api/search?q=type:dng&k=100", None);
+    assert_eq!(status, 200, "{v}");
+    let dngs = v["results"].as_array().unwrap();
+    assert_eq!(dngs.len(), 5, "{v}");
+    assert!(dngs.iter().all(|r| r["format"] == "dng" && r["kind"] == "photo"), "{v}");
+
+    let cosine_to = |id: &serde_json::Value, name: &str| {
+        let (_, similar) = s.json("GET", &format!("/api/images/{id}/similar?k=20"), None);
+        let found = similar["results"].as_array().unwrap().iter().find(|r| r["name"] == name).unwrap_or_else(|| panic!("{name} among the neighbours of {id}: {similar}"));
+        found["score"].as_f64().unwrap()
+    };
+    for (name, hit) in all.iter().filter(|(n, _)| n.ends_with(".dng") && n.as_str() != "previewed.dng") {
+        // Developed from the sensor data by rawler: embedded like LibRaw's development of it.
+        let cosine = cosine_to(&hit["id"], &format!("{name}.png"));
+        println!("{name}: cosine {cosine:.4} to LibRaw's development");
+        assert!(cosine >= 0.98, "{name}: cosine {cosine} with LibRaw's development of the same file");
+        let (_, record) = s.json("GET", &format!("/api/images/{}", hit["id"]), None);
+        assert_eq!(record["date_taken"], "2023-04-05 06:07:08", "{name}: {record}");
+        assert!(record["camera"].as_str().is_some_and(|c| c.contains("Fixture") && c.contains("RawCam")), "{name}: {record}");
+        assert_eq!((record["width"].as_u64(), record["height"].as_u64()), (Some(256), Some(256)), "{name}");
+    }
+    // Its embedded preview is large enough for the model: decoded instead of the sensor data, at
+    // this cost in embedding (stated in the README).
+    let source = first.file_name().unwrap().to_str().unwrap();
+    let cosine = cosine_to(&all["previewed.dng"]["id"], source);
+    println!("previewed.dng: cosine {cosine:.4} between its embedded preview and its developed sensor data");
+    assert!(cosine >= 0.98, "preview vs development: cosine {cosine}");
+
+    // Browsers cannot show RAW: the preview route renders it; the original stays downloadable.
+    let id = &all[source]["id"];
+    let (status, preview, content_type) = s.call("GET", &format!("/api/images/{id}/preview"), None, &[]);
+    assert_eq!((status, content_type.as_str()), (200, "image/jpeg"));
+    assert_eq!(jpeg(&preview).dimensions(), (256, 256));
+    let (status, original, _) = s.call("GET", &format!("/api/images/{id}/file"), None, &[]);
+    assert_eq!((status, original), (200, std::fs::read(&first).unwrap()));
 }

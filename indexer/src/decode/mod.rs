@@ -1,8 +1,11 @@
 //! Decoding image bytes: limits against decompression bombs, EXIF orientation, metadata and
 //! thumbnails. The `image` crate (with libjpeg-turbo for scaled JPEGs) reads the common formats;
-//! libheif reads HEIC and AVIF ([`heif`]).
+//! libheif reads HEIC and AVIF ([`heif`]); rawler reads camera RAW files ([`raw`]).
 
 mod heif;
+mod raw;
+
+pub use raw::tiff_raw_format;
 
 use std::io::Cursor;
 
@@ -64,9 +67,16 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
 /// conversion and memory traffic. Other formats, and JPEGs the scaled decoder does not handle
 /// (CMYK, 16-bit), are decoded at full size.
 pub fn decode_at_least(bytes: &[u8], min_side: u32) -> Result<Decoded, DecodeError> {
-    let format = MediaFormat::sniff(bytes).ok_or(DecodeError::UnknownFormat)?;
+    let format = match MediaFormat::sniff(bytes).ok_or(DecodeError::UnknownFormat)? {
+        MediaFormat::Tiff => tiff_raw_format(bytes).unwrap_or(MediaFormat::Tiff),
+        other => other,
+    };
     if format.kind() == crate::format::MediaKind::Video {
         return Err(DecodeError::Video);
+    }
+    if format.is_raw() {
+        let raw::RawPicture { image, width, height, exif } = raw::decode(bytes, min_side)?;
+        return Ok(Decoded { image, width, height, format, exif, warnings: Vec::new() });
     }
     let Some(image_format) = format.image_format() else {
         // HEIC/AVIF: decoded whole (a stored thumbnail item would be cheaper, at a quality cost
