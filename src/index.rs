@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use clipsight_indexer::pipeline::{self, ContentHash, IndexedImage, KnownContent, Outcome, PipelineOptions, StageTimes};
+use clipsight_indexer::annotations::{read_sidecars, Annotations};
 use clipsight_indexer::walk::{self, Candidate, WalkOptions};
 use clipsight_indexer::{Encoder, ModelId};
 use serde::Serialize;
 
 use clipsight_indexer::format::MediaKind;
 
-use crate::store::{path_to_bytes, FileRecord, ImageId, Store, StoreError, VideoRecord};
+use crate::store::{path_to_bytes, AnnotationRecord, FileRecord, ImageId, Store, StoreError, VideoRecord};
 
 /// Settings of a run.
 #[derive(Debug, Clone)]
@@ -261,25 +262,35 @@ fn embed_and_commit(
         if failure.is_some() {
             return;
         }
+        // Sidecars are read whatever became of the file: a sidecar edit alone is a change.
+        let sidecar_of = |file: &Candidate, warnings: &mut Vec<FileWarning>| {
+            let (sidecar, problems) = read_sidecars(&file.sidecars);
+            warnings.extend(problems.into_iter().map(|warning| FileWarning { path: file.path.display().to_string(), warning }));
+            sidecar
+        };
         let result = match outcome {
             Outcome::Indexed(mut image) => {
                 plan.summary.indexed += 1;
                 let path = image.file.path.display().to_string();
                 plan.summary.warnings.extend(std::mem::take(&mut image.warnings).into_iter().map(|warning| FileWarning { path: path.clone(), warning }));
-                writer.push(Pending::Indexed(image))
+                let sidecar = sidecar_of(&image.file, &mut plan.summary.warnings);
+                writer.push(Pending::Indexed { image, sidecar })
             }
             Outcome::Known { file, hash } => match classify_known(store, model, &mut plan.missing, &file, hash) {
                 Ok(KnownKind::Moved(id, old)) => {
                     plan.summary.moved += 1;
-                    writer.push(Pending::Moved { id, old: Box::new(old), file, hash })
+                    let sidecar = sidecar_of(&file, &mut plan.summary.warnings);
+                    writer.push(Pending::Moved { id, old: Box::new(old), file, hash, sidecar })
                 }
                 Ok(KnownKind::Touched(id, old)) => {
                     plan.summary.unchanged += 1;
-                    writer.push(Pending::Moved { id, old: Box::new(old), file, hash })
+                    let sidecar = sidecar_of(&file, &mut plan.summary.warnings);
+                    writer.push(Pending::Moved { id, old: Box::new(old), file, hash, sidecar })
                 }
                 Ok(KnownKind::Copy(source)) => {
                     plan.summary.indexed += 1;
-                    writer.push(Pending::Copy { source, file, hash })
+                    let sidecar = sidecar_of(&file, &mut plan.summary.warnings);
+                    writer.push(Pending::Copy { source, file, hash, sidecar })
                 }
                 Err(e) => Err(e),
             },
@@ -410,9 +421,9 @@ fn classify_known(
 }
 
 enum Pending {
-    Indexed(Box<IndexedImage>),
-    Moved { id: ImageId, old: Box<FileRecord>, file: Candidate, hash: ContentHash },
-    Copy { source: ImageId, file: Candidate, hash: ContentHash },
+    Indexed { image: Box<IndexedImage>, sidecar: Annotations },
+    Moved { id: ImageId, old: Box<FileRecord>, file: Candidate, hash: ContentHash, sidecar: Annotations },
+    Copy { source: ImageId, file: Candidate, hash: ContentHash, sidecar: Annotations },
 }
 
 /// Groups outcomes into one atomic commit per batch.
@@ -465,7 +476,7 @@ impl BatchWriter<'_> {
         let mut embedded = false;
         for p in std::mem::take(&mut self.pending) {
             match p {
-                Pending::Indexed(image) => {
+                Pending::Indexed { image, sidecar } => {
                     let (id, previous) = self.allocate(&image.file.path)?;
                     let previous_was_video = previous.as_ref().is_some_and(|old| old.kind() == MediaKind::Video);
                     if let Some(old) = previous {
@@ -483,6 +494,7 @@ impl BatchWriter<'_> {
                         indexed_at: now,
                     };
                     changes.put_image(id, &record, self.model, &image.embedding, &image.thumbnail);
+                    changes.put_annotations(id, &AnnotationRecord { embedded: image.annotations.clone(), sidecar });
                     match &image.video {
                         Some(video) => {
                             let facts = VideoRecord { duration_ms: video.duration_ms, moments_ms: video.moments.iter().map(|m| m.at_ms).collect() };
@@ -500,12 +512,13 @@ impl BatchWriter<'_> {
                         added.push((id, image.embedding.clone()));
                     }
                 }
-                Pending::Moved { id, old, file, hash } => {
+                Pending::Moved { id, old, file, hash, sidecar } => {
                     changes.unindex_record(id, &old);
                     let record = FileRecord { path: path_to_bytes(&file.path), size: file.size, mtime_ns: file.mtime_ns, hash: hash.0, ..*old };
                     changes.put_record(id, &record);
+                    changes.put_annotations(id, &AnnotationRecord { embedded: self.store.annotations(id)?.embedded, sidecar });
                 }
-                Pending::Copy { source, file, hash } => {
+                Pending::Copy { source, file, hash, sidecar } => {
                     let (Some(src), Some(embedding)) = (self.store.file(source)?, self.store.embedding(self.model, source)?) else {
                         continue;
                     };
@@ -516,7 +529,8 @@ impl BatchWriter<'_> {
                     }
                     let record = FileRecord { path: path_to_bytes(&file.path), size: file.size, mtime_ns: file.mtime_ns, hash: hash.0, indexed_at: now, ..src };
                     changes.put_image(id, &record, self.model, &embedding, &thumbnail);
-                    // The same content: the same moments.
+                    // The same content: the same embedded annotations and moments.
+                    changes.put_annotations(id, &AnnotationRecord { embedded: self.store.annotations(source)?.embedded, sidecar });
                     match (self.store.video(source)?, self.store.moments(self.model, source)?) {
                         (Some(video), moments) => changes.put_video(id, &video, self.model, moments.unwrap_or_default().as_slice()),
                         _ if previous.is_some_and(|old| old.kind() == MediaKind::Video) => changes.delete_video(id)?,

@@ -151,7 +151,9 @@ function renderMeta(meta) {
   if (meta.kind === 'video' && ui.stageVideo.hidden) showVideo(meta.id, { moment_s: meta.moments_s?.[0] ?? 0, moments: [] });
   const rows = metaRows(meta).flatMap(([label, value]) => [el('dt', '', label), el('dd', '', value)]);
   ui.meta.replaceChildren(...rows);
-  const tags = Array.isArray(meta.tags) ? meta.tags : [];
+  // The keywords people gave the photo first, then the automatic tags; each once.
+  const keywords = Array.isArray(meta.keywords) ? meta.keywords : [];
+  const tags = [...new Set([...keywords, ...(Array.isArray(meta.tags) ? meta.tags : [])])];
   ui.tags.replaceChildren(...tags.map(createTagChip));
   ui.tags.hidden = tags.length === 0;
 }
@@ -160,6 +162,8 @@ function renderMeta(meta) {
 function metaRows(meta) {
   const hasSize = meta.width > 0 && meta.height > 0;
   return [
+    ['Title', meta.title],
+    ['Description', meta.description],
     ['Folder', meta.folder],
     ['Dimensions', hasSize ? `${meta.width} × ${meta.height} · ${((meta.width * meta.height) / 1e6).toFixed(1)} MP` : ''],
     ['Format', meta.format ? String(meta.format).toUpperCase() : ''],

@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod annotations;
 pub mod clip;
 pub mod decode;
 pub mod embedding;

@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use crate::clip::{ClipError, PreparedImage};
 use crate::encoder::Encoder;
 use crate::decode::{decode_at_least, thumbnail_jpeg, THUMBNAIL_SIZE};
+use crate::annotations::Annotations;
 use crate::exif::ExifMeta;
 use crate::embedding::Embedding;
 use crate::format::MediaKind;
@@ -47,6 +48,8 @@ pub struct IndexedImage {
     pub height: u32,
     /// EXIF metadata.
     pub exif: ExifMeta,
+    /// Title, description and keywords embedded in the file (its sidecars are in `file.sidecars`).
+    pub annotations: Annotations,
     /// Problems with the file's metadata that did not stop its indexing.
     pub warnings: Vec<String>,
     /// JPEG thumbnail (a video's: its first moment).
@@ -142,6 +145,7 @@ struct Prepared {
     width: u32,
     height: u32,
     exif: ExifMeta,
+    annotations: Annotations,
     warnings: Vec<String>,
     thumbnail: Vec<u8>,
     /// One encoder input for a photo; one per moment for a video.
@@ -310,6 +314,7 @@ fn indexed(p: Prepared, mut embeddings: Vec<Embedding>) -> Outcome {
         width: p.width,
         height: p.height,
         exif: p.exif,
+        annotations: p.annotations,
         warnings: p.warnings,
         thumbnail: p.thumbnail,
         embedding,
@@ -343,6 +348,7 @@ fn prepare(encoder: &dyn Encoder, file: Candidate, known: &dyn KnownContent, vid
         width: decoded.width,
         height: decoded.height,
         exif: decoded.exif,
+        annotations: decoded.annotations,
         warnings: decoded.warnings,
         file,
         hash,
@@ -375,6 +381,7 @@ fn prepare_video(encoder: &dyn Encoder, file: Candidate, known: &dyn KnownConten
         width: sampled.info.width,
         height: sampled.info.height,
         exif: sampled.info.meta,
+        annotations: Annotations::default(),
         warnings: sampled.warnings,
         file,
         hash,

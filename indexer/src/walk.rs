@@ -19,10 +19,13 @@ pub struct Candidate {
     pub path: PathBuf,
     /// Size in bytes.
     pub size: u64,
-    /// Modification time, nanoseconds since the Unix epoch.
+    /// Modification time, nanoseconds since the Unix epoch: the latest of the file's and its
+    /// sidecars', so that editing a sidecar's keywords is a change of the photo.
     pub mtime_ns: i64,
     /// Format recognised from the first bytes.
     pub format: MediaFormat,
+    /// Its XMP sidecars ([`crate::annotations::sidecars_of`]).
+    pub sidecars: Vec<PathBuf>,
 }
 
 /// A path the walk could not look at (permission denied, a symlink loop, a vanished file).
@@ -85,7 +88,9 @@ pub fn inspect(path: &Path) -> Result<Option<Candidate>, WalkIssue> {
         };
     };
     let format = if format == MediaFormat::Tiff { tiff_family_format(path).map_err(issue)? } else { format };
-    Ok(Some(Candidate { path: path.to_path_buf(), size: meta.len(), mtime_ns: mtime_ns(&meta), format }))
+    let sidecars = crate::annotations::sidecars_of(path);
+    let latest = sidecars.iter().filter_map(|s| std::fs::metadata(s).ok()).map(|m| mtime_ns(&m)).fold(mtime_ns(&meta), i64::max);
+    Ok(Some(Candidate { path: path.to_path_buf(), size: meta.len(), mtime_ns: latest, format, sidecars }))
 }
 
 /// How much of a TIFF-signature file is read to tell a DNG, NEF or ARW from a plain TIFF: their

@@ -10,6 +10,7 @@ mod m0001_initial;
 mod m0002_path_and_hash_indexes;
 mod m0003_texts_and_tags;
 mod m0004_videos;
+mod m0005_annotations;
 
 use rocksdb::DB;
 
@@ -42,11 +43,14 @@ pub mod cf {
     /// ModelId ‖ ImageId → a video's moment embeddings: the dimension (u32 little-endian), then
     /// the f32 little-endian vectors in the order of the moment times in `videos` (v4).
     pub const MOMENTS: &str = "moments";
+    /// ImageId → a photo's annotations, postcard: those embedded in the file (XMP, IPTC) and
+    /// those of its XMP sidecars, kept apart so a sidecar edit replaces only its part (v5).
+    pub const ANNOTATIONS: &str = "annotations";
 }
 
 /// Every column family the latest schema uses (RocksDB needs them listed at open).
 pub const COLUMN_FAMILIES: &[&str] =
-    &[cf::META, cf::FILES, cf::PATHS, cf::HASHES, cf::EMBEDDINGS, cf::THUMBS, cf::JOBS, cf::TEXTS, cf::TAGS, cf::VIDEOS, cf::MOMENTS];
+    &[cf::META, cf::FILES, cf::PATHS, cf::HASHES, cf::EMBEDDINGS, cf::THUMBS, cf::JOBS, cf::TEXTS, cf::TAGS, cf::VIDEOS, cf::MOMENTS, cf::ANNOTATIONS];
 
 /// One schema step.
 struct Migration {
@@ -61,10 +65,11 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, name: "path and hash indexes", apply: m0002_path_and_hash_indexes::apply },
     Migration { version: 3, name: "texts and tags", apply: m0003_texts_and_tags::apply },
     Migration { version: 4, name: "videos and their moments", apply: m0004_videos::apply },
+    Migration { version: 5, name: "annotations", apply: m0005_annotations::apply },
 ];
 
 /// The schema version this build writes.
-pub const LATEST: u32 = 4;
+pub const LATEST: u32 = 5;
 
 /// Why a database could not be brought to the latest schema.
 #[derive(Debug, thiserror::Error)]

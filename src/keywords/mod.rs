@@ -12,6 +12,8 @@ use tantivy::query::QueryParser;
 use tantivy::schema::{Field, Schema, Value, FAST, STORED, TEXT};
 use tantivy::{doc, Index, IndexReader, TantivyDocument};
 
+use clipsight_indexer::annotations::Annotations;
+
 use crate::store::{FileRecord, ImageId, Store, StoreError};
 
 /// Errors of the keyword index.
@@ -62,8 +64,9 @@ pub enum Scope {
     Metadata,
 }
 
-/// The searchable file system and EXIF words of a record.
-pub fn document_text(record: &FileRecord) -> String {
+/// The searchable words of a record: its file system and EXIF words and what people wrote about
+/// it (title, description, keywords).
+pub fn document_text(record: &FileRecord, annotations: &Annotations) -> String {
     let path = record.path();
     let mut parts: Vec<String> = Vec::new();
     if let Some(stem) = path.file_stem() {
@@ -80,6 +83,7 @@ pub fn document_text(record: &FileRecord) -> String {
         parts.push(date.day().to_string());
     }
     parts.push(record.format.clone());
+    parts.extend(annotations.title.iter().chain(&annotations.description).chain(&annotations.keywords).cloned());
     parts.join(" ")
 }
 
@@ -117,7 +121,8 @@ impl Keywords {
         for item in store.files() {
             let (image, record) = item?;
             let tags = store.tags(image)?;
-            writer.add_document(doc!(f.id => image.0, f.metadata => document_text(&record), f.tags => tags.join(" ")))?;
+            let annotations = store.annotations(image)?.combined();
+            writer.add_document(doc!(f.id => image.0, f.metadata => document_text(&record, &annotations), f.tags => tags.join(" ")))?;
         }
         writer.commit()?;
         drop(writer);
@@ -197,7 +202,7 @@ mod tests {
     }
 
     #[test]
-    fn documents_carry_file_folder_camera_date_and_format_words() {
+    fn documents_carry_file_folder_camera_date_format_and_annotation_words() {
         let record = FileRecord {
             exif: crate::store::ExifMeta {
                 make: Some("Canon".into()),
@@ -206,8 +211,9 @@ mod tests {
             },
             ..FileRecord::synthetic("/photos/trips/2019/IMG_beach-party.jpg", [0; 32], "jpeg")
         };
-        let text = document_text(&record);
-        for word in ["IMG_beach-party", "trips", "2019", "Canon", "2019-06-01", "jpeg"] {
+        let annotations = Annotations { title: Some("Sunset".into()), description: Some("at the pier".into()), keywords: vec!["生日".into()] };
+        let text = document_text(&record, &annotations);
+        for word in ["IMG_beach-party", "trips", "2019", "Canon", "2019-06-01", "jpeg", "Sunset", "pier", "生日"] {
             assert!(text.contains(word), "{text}");
         }
     }

@@ -307,7 +307,8 @@ impl Library {
     pub fn image(&self, id: u64) -> Result<ImageView> {
         let record = self.store.file(ImageId(id))?.ok_or_else(|| LibraryError::NotFound(format!("no image with id {id}")))?;
         let tags = self.store.tags(ImageId(id))?;
-        Ok(ImageView::new(ImageId(id), &record, tags, self.store.video(ImageId(id))?.as_ref()))
+        let annotations = self.store.annotations(ImageId(id))?.combined();
+        Ok(ImageView::new(ImageId(id), &record, tags, annotations, self.store.video(ImageId(id))?.as_ref()))
     }
 
     /// An image's thumbnail (JPEG).

@@ -4,6 +4,8 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use clipsight_indexer::annotations::Annotations;
+
 use crate::ann::MomentScore;
 use crate::store::{FileRecord, ImageId, VideoRecord};
 
@@ -157,6 +159,13 @@ pub struct ImageView {
     pub gps: Option<(f64, f64)>,
     /// User and automatic tags.
     pub tags: Vec<String>,
+    /// The title people gave it (XMP `dc:title`, IPTC Object Name; a sidecar's wins).
+    pub title: Option<String>,
+    /// The description people wrote (XMP `dc:description`, IPTC Caption).
+    pub description: Option<String>,
+    /// The keywords people gave it (XMP `dc:subject` and hierarchical keywords, IPTC Keywords, from
+    /// the file and its sidecars): searched as keywords.
+    pub keywords: Vec<String>,
     /// When it was indexed, seconds since the Unix epoch.
     pub indexed_at: u64,
     /// URL of the thumbnail.
@@ -174,8 +183,8 @@ pub struct ImageView {
 }
 
 impl ImageView {
-    /// The view of `record` with its tags (and a video's facts).
-    pub fn new(id: ImageId, record: &FileRecord, tags: Vec<String>, video: Option<&VideoRecord>) -> Self {
+    /// The view of `record` with its tags, what people wrote about it (and a video's facts).
+    pub fn new(id: ImageId, record: &FileRecord, tags: Vec<String>, annotations: Annotations, video: Option<&VideoRecord>) -> Self {
         let hit = HitView::new(id, 0.0, record);
         let path = record.path();
         let exif = &record.exif;
@@ -194,6 +203,9 @@ impl ImageView {
             lens: exif.lens.clone(),
             gps: exif.gps,
             tags,
+            title: annotations.title,
+            description: annotations.description,
+            keywords: annotations.keywords,
             indexed_at: record.indexed_at,
             thumbnail: hit.thumbnail,
             file: format!("/api/images/{}/file", id.0),

@@ -37,9 +37,10 @@ pub struct SearchOptions {
 pub enum Mode {
     /// Cosine similarity of CLIP embeddings only.
     Vector,
-    /// BM25 over file names, folders, EXIF and automatic tags only.
+    /// BM25 over file names, folders, EXIF, what people wrote (XMP/IPTC titles, descriptions,
+    /// keywords) and automatic tags only.
     Keyword,
-    /// Both, fused by reciprocal rank fusion when the file system or EXIF words match anything
+    /// Both, fused by reciprocal rank fusion when the file system, EXIF or annotation words match anything
     /// (automatic tags are left to keyword mode: see [`Scope::Metadata`]).
     #[default]
     Hybrid,

@@ -20,7 +20,7 @@ use clipsight_indexer::{Embedding, ModelId};
 use clipsight_migrations::{cf, COLUMN_FAMILIES};
 use rocksdb::{ColumnFamily, IteratorMode, Options, WriteBatch, DB};
 
-pub use records::{path_from_bytes, path_to_bytes, CaptureDate, ExifMeta, FileRecord, ImageId, VideoRecord};
+pub use records::{path_from_bytes, path_to_bytes, AnnotationRecord, CaptureDate, ExifMeta, FileRecord, ImageId, VideoRecord};
 
 const NEXT_ID_KEY: &[u8] = b"next_image_id";
 const ROOTS_KEY: &[u8] = b"roots";
@@ -335,6 +335,14 @@ impl Store {
         Ok(out)
     }
 
+    /// What people wrote about an image (empty when nothing was).
+    pub fn annotations(&self, id: ImageId) -> Result<AnnotationRecord> {
+        Ok(match self.db.get_cf(self.cf(cf::ANNOTATIONS), id.to_key())? {
+            None => AnnotationRecord::default(),
+            Some(b) => postcard::from_bytes(&b).map_err(|e| StoreError::Corrupt(format!("annotations of {id}: {e}")))?,
+        })
+    }
+
     /// Automatic tags of an image.
     pub fn tags(&self, id: ImageId) -> Result<Vec<String>> {
         Ok(match self.db.get_cf(self.cf(cf::TAGS), id.to_key())? {
@@ -476,6 +484,7 @@ impl Changes<'_> {
         self.batch.delete_cf(s.cf(cf::FILES), id.to_key());
         self.batch.delete_cf(s.cf(cf::THUMBS), id.to_key());
         self.batch.delete_cf(s.cf(cf::TAGS), id.to_key());
+        self.batch.delete_cf(s.cf(cf::ANNOTATIONS), id.to_key());
         self.bumps_epoch = true;
         for model in models {
             self.batch.delete_cf(s.cf(cf::EMBEDDINGS), embedding_key(model, id));
@@ -494,6 +503,17 @@ impl Changes<'_> {
         let from = [&model.0[..], &[kind]].concat();
         let to = [&model.0[..], &[kind + 1]].concat();
         self.batch.delete_range_cf(self.store.cf(cf::TEXTS), from, to);
+    }
+
+    /// Replaces what people wrote about an image (an empty record is not kept).
+    pub fn put_annotations(&mut self, id: ImageId, annotations: &AnnotationRecord) {
+        self.bumps_epoch = true;
+        let cf = self.store.cf(cf::ANNOTATIONS);
+        if annotations.embedded.is_empty() && annotations.sidecar.is_empty() {
+            self.batch.delete_cf(cf, id.to_key());
+        } else {
+            self.batch.put_cf(cf, id.to_key(), postcard::to_stdvec(annotations).expect("annotations serialise"));
+        }
     }
 
     /// Replaces the automatic tags of an image.

@@ -113,3 +113,20 @@ pub fn path_from_bytes(bytes: &[u8]) -> std::path::PathBuf {
         std::path::PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
     }
 }
+
+/// What people wrote about a photo, kept by where it was written: a sidecar edit replaces its
+/// part and leaves the file's own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnotationRecord {
+    /// From the file's XMP and IPTC.
+    pub embedded: clipsight_indexer::annotations::Annotations,
+    /// From its XMP sidecars.
+    pub sidecar: clipsight_indexer::annotations::Annotations,
+}
+
+impl AnnotationRecord {
+    /// The annotations people see and search: the sidecar's laid over the file's.
+    pub fn combined(&self) -> clipsight_indexer::annotations::Annotations {
+        self.embedded.clone().overlaid(&self.sidecar)
+    }
+}

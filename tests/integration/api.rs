@@ -591,10 +591,6 @@ mod fuzz {
         TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() })
     }
 
-    fn urlencode(s: &str) -> String {
-        s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
-    }
-
     #[test]
     fn search_parameters_are_answered_or_refused_cleanly() {
         let s = server();

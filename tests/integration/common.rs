@@ -390,3 +390,8 @@ pub fn jpeg_with_exif(rgb: [u8; 3], fields: &[(exif::Tag, Vec<u8>)]) -> Vec<u8> 
     let length = u16::try_from(payload.len() + 2).expect("EXIF fits one segment");
     [&jpeg[..2], &[0xFF, 0xE1], &length.to_be_bytes(), &payload, &jpeg[2..]].concat()
 }
+
+/// `s` percent-encoded for a URL query (every byte but unreserved ASCII).
+pub fn urlencode(s: &str) -> String {
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}

@@ -142,3 +142,86 @@ fn raw_photos_are_developed_or_previewed_with_their_exif_and_found_like_their_pi
     let (status, original, _) = s.call("GET", &format!("/api/images/{id}/file"), None, &[]);
     assert_eq!((status, original), (200, std::fs::read(&first).unwrap()));
 }
+
+/// Runs Debian's ExifTool (the reference metadata writer) on `file`.
+fn exiftool(args: &[&str], file: &std::path::Path) {
+    let out = std::process::Command::new("exiftool").args(["-q", "-overwrite_original", "-charset", "iptc=UTF8", "-IPTC:CodedCharacterSet=UTF8"]).args(args).arg(file).output().expect("exiftool runs (scripts/setup.sh installs it)");
+    assert!(out.status.success(), "exiftool {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// An XMP sidecar as darktable and Lightroom write them, with these keywords.
+fn sidecar(keywords: &[&str], title: &str) -> String {
+    let items: String = keywords.iter().map(|k| format!("<rdf:li>{k}</rdf:li>")).collect();
+    format!(
+        r#"<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:lr="http://ns.adobe.com/lightroom/1.0/">
+<dc:title><rdf:Alt><rdf:li xml:lang="x-default">{title}</rdf:li></rdf:Alt></dc:title><dc:subject><rdf:Bag>{items}</rdf:Bag></dc:subject>
+<lr:hierarchicalSubject><rdf:Bag><rdf:li>Places|Portugal|Lisbon</rdf:li></rdf:Bag></lr:hierarchicalSubject></rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>"#
+    )
+}
+
+#[test]
+fn keywords_titles_and_descriptions_people_wrote_are_searched_and_shown_and_follow_sidecar_edits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, photos) = (tmp.path().join("scenes"), tmp.path().join("photos"));
+    scenes(&src, 4, 1_000_400);
+    std::fs::create_dir_all(&photos).unwrap();
+    let pngs: Vec<_> = std::fs::read_dir(&src).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "png")).collect();
+    let as_jpeg = |png: &std::path::Path, name: &str| {
+        let target = photos.join(name);
+        image::open(png).unwrap().to_rgb8().save(&target).unwrap();
+        target
+    };
+    // Embedded: IPTC keywords and XMP title/description, as a camera app or Photo Mechanic writes.
+    let tagged = as_jpeg(&pngs[0], "tagged.jpg");
+    exiftool(&["-IPTC:Keywords=lighthouse", "-IPTC:Keywords=生日派对", "-XMP-dc:Title=Cabo da Roca", "-XMP-dc:Description=The westernmost cape at dusk"], &tagged);
+    // Sidecars: darktable's name (photo.jpg.xmp) and Lightroom's (photo.xmp).
+    let darktable = as_jpeg(&pngs[1], "darktable.jpg");
+    std::fs::write(photos.join("darktable.jpg.xmp"), sidecar(&["harbour"], "Boats")).unwrap();
+    as_jpeg(&pngs[2], "lightroom.jpg");
+    std::fs::write(photos.join("lightroom.xmp"), sidecar(&["tram"], "Line 28")).unwrap();
+    as_jpeg(&pngs[3], "broken-sidecar.jpg");
+    std::fs::write(photos.join("broken-sidecar.xmp"), "<x:xmpmeta><rdf:RDF").unwrap();
+
+    let data = tmp.path().join("data");
+    let summary = json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
+    assert_eq!((summary["indexed"].as_u64(), summary["failed"].as_u64()), (Some(4), Some(0)), "{summary}");
+    let warned = summary["warnings"].as_array().unwrap().iter().any(|w| w["path"].as_str().unwrap().ends_with("broken-sidecar.jpg") && w["warning"].as_str().unwrap().contains("sidecar"));
+    assert!(warned, "the unreadable sidecar is reported, its photo indexed: {summary}");
+
+    let found = |q: &str, mode: &str| -> Vec<String> {
+        let s = InProcess::read_only(&data);
+        let (status, v) = s.json("GET", &format!("/api/search?q={}&k=10&mode={mode}", urlencode(q)), None);
+        assert_eq!(status, 200, "{v}");
+        v["results"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_string()).collect()
+    };
+    for (query, name) in [("lighthouse", "tagged.jpg"), ("生日派对", "tagged.jpg"), ("westernmost", "tagged.jpg"), ("Roca", "tagged.jpg"), ("harbour", "darktable.jpg"), ("tram", "lightroom.jpg"), ("Lisbon", "darktable.jpg")] {
+        let names = found(query, "keyword");
+        assert!(names.contains(&name.to_string()), "{query} finds {name}: {names:?}");
+        // They count in hybrid ranking: the annotated photo comes first.
+        assert_eq!(found(query, "hybrid").first().map(String::as_str), Some(name), "{query} (hybrid)");
+    }
+    assert_eq!(found("Lisbon", "keyword").len(), 2, "both sidecars' hierarchical keywords");
+
+    let s = InProcess::read_only(&data);
+    let all = records(&s);
+    let (_, record) = s.json("GET", &format!("/api/images/{}", all["tagged.jpg"]["id"]), None);
+    assert_eq!((record["title"].as_str(), record["description"].as_str()), (Some("Cabo da Roca"), Some("The westernmost cape at dusk")), "{record}");
+    assert_eq!(record["keywords"], serde_json::json!(["lighthouse", "生日派对"]), "{record}");
+    let (_, record) = s.json("GET", &format!("/api/images/{}", all["lightroom.jpg"]["id"]), None);
+    assert_eq!(record["keywords"], serde_json::json!(["tram", "Places", "Portugal", "Lisbon"]), "{record}");
+    drop(s);
+
+    // Editing a sidecar is a change of its photo: the new keywords replace the old, nothing is re-embedded.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(photos.join("darktable.jpg.xmp"), sidecar(&["quay"], "Boats")).unwrap();
+    let summary = json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
+    assert_eq!((summary["indexed"].as_u64(), summary["unchanged"].as_u64()), (Some(0), Some(4)), "{summary}");
+    assert!(found("quay", "keyword").contains(&"darktable.jpg".to_string()));
+    assert!(!found("harbour", "keyword").contains(&"darktable.jpg".to_string()), "the old keyword is gone");
+    // Deleting it leaves the photo without them.
+    std::fs::remove_file(photos.join("darktable.jpg.xmp")).unwrap();
+    json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
+    assert!(!found("quay", "keyword").contains(&"darktable.jpg".to_string()), "a deleted sidecar's keywords are gone");
+    assert!(darktable.exists());
+}

@@ -14,6 +14,8 @@ pub(super) struct HeifPicture {
     pub image: DynamicImage,
     /// From the file's `Exif` metadata item.
     pub exif: ExifRead,
+    /// The file's XMP packet (a `mime` item of type `application/rdf+xml`), when it has one.
+    pub xmp: Option<Vec<u8>>,
 }
 
 /// Decodes the primary picture of `bytes` at full size within the decoder limits.
@@ -46,7 +48,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<HeifPicture, DecodeError> {
     } else {
         DynamicImage::ImageRgb8(RgbImage::from_raw(plane.width, plane.height, pixels).ok_or_else(short)?)
     };
-    Ok(HeifPicture { image, exif: exif_of(&handle) })
+    Ok(HeifPicture { image, exif: exif_of(&handle), xmp: xmp_of(&handle) })
 }
 
 /// The EXIF fields of the picture's first `Exif` item: 4 bytes (big-endian) giving the offset of
@@ -64,4 +66,14 @@ fn exif_of(handle: &ImageHandle) -> ExifRead {
         Some(tiff) => read_exif_tiff(tiff.to_vec()),
         None => ExifRead::default(),
     }
+}
+
+/// The picture's first XMP item.
+fn xmp_of(handle: &ImageHandle) -> Option<Vec<u8>> {
+    let mut ids: [ItemId; 8] = [0; 8];
+    let n = handle.metadata_block_ids(&mut ids, b"mime");
+    ids[..n.min(ids.len())]
+        .iter()
+        .find(|id| handle.metadata_content_type(**id) == Some("application/rdf+xml"))
+        .and_then(|id| handle.metadata(*id).ok())
 }

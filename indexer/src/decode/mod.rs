@@ -12,6 +12,7 @@ use std::io::Cursor;
 use image::codecs::jpeg::JpegEncoder;
 use image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage};
 
+use crate::annotations::Annotations;
 use crate::exif::{read_exif, ExifMeta, ExifRead};
 use crate::format::MediaFormat;
 
@@ -34,6 +35,8 @@ pub struct Decoded {
     pub format: MediaFormat,
     /// EXIF metadata.
     pub exif: ExifMeta,
+    /// Title, description and keywords embedded in the file (XMP, IPTC); sidecars are read apart.
+    pub annotations: Annotations,
     /// What was wrong with the metadata but did not stop the decoding (see [`read_exif`]).
     pub warnings: Vec<String>,
 }
@@ -75,15 +78,18 @@ pub fn decode_at_least(bytes: &[u8], min_side: u32) -> Result<Decoded, DecodeErr
         return Err(DecodeError::Video);
     }
     if format.is_raw() {
-        let raw::RawPicture { image, width, height, exif } = raw::decode(bytes, min_side)?;
-        return Ok(Decoded { image, width, height, format, exif, warnings: Vec::new() });
+        let raw::RawPicture { image, width, height, exif, xmp } = raw::decode(bytes, min_side)?;
+        let mut warnings = Vec::new();
+        let annotations = embedded_annotations(xmp, None, &mut warnings);
+        return Ok(Decoded { image, width, height, format, exif, annotations, warnings });
     }
     let Some(image_format) = format.image_format() else {
         // HEIC/AVIF: decoded whole (a stored thumbnail item would be cheaper, at a quality cost
         // not measured yet), already upright.
-        let heif::HeifPicture { image, exif: ExifRead { meta: exif, warnings } } = heif::decode(bytes)?;
+        let heif::HeifPicture { image, exif: ExifRead { meta: exif, mut warnings }, xmp } = heif::decode(bytes)?;
         let (width, height) = (image.width(), image.height());
-        return Ok(Decoded { image, width, height, format, exif, warnings });
+        let annotations = embedded_annotations(xmp, None, &mut warnings);
+        return Ok(Decoded { image, width, height, format, exif, annotations, warnings });
     };
     if format == MediaFormat::Jpeg && jpeg_is_truncated(bytes) {
         // The decoder would fill the missing part with grey and succeed; an index of half
@@ -103,6 +109,7 @@ pub fn decode_at_least(bytes: &[u8], min_side: u32) -> Result<Decoded, DecodeErr
         return Err(DecodeError::TooLarge(format!("{w}x{h} needs {} MiB", bytes_needed >> 20)));
     }
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let (xmp, iptc) = (decoder.xmp_metadata().ok().flatten(), decoder.iptc_metadata().ok().flatten());
     let scaled = if format == MediaFormat::Jpeg && w.min(h) / 2 >= min_side { decode_jpeg_scaled(bytes, w, h, min_side) } else { None };
     let mut image = match scaled {
         Some(image) => image,
@@ -116,8 +123,23 @@ pub fn decode_at_least(bytes: &[u8], min_side: u32) -> Result<Decoded, DecodeErr
         | image::metadata::Orientation::Rotate270FlipH => (h, w),
         _ => (w, h),
     };
-    let ExifRead { meta: exif, warnings } = read_exif(bytes);
-    Ok(Decoded { image, width, height, format, exif, warnings })
+    let ExifRead { meta: exif, mut warnings } = read_exif(bytes);
+    let annotations = embedded_annotations(xmp, iptc, &mut warnings);
+    Ok(Decoded { image, width, height, format, exif, annotations, warnings })
+}
+
+/// The annotations of a file's XMP packet laid over those of its IPTC block (XMP is what current
+/// software writes and keeps in sync); an unreadable packet is a warning, not a failure.
+fn embedded_annotations(xmp: Option<Vec<u8>>, iptc: Option<Vec<u8>>, warnings: &mut Vec<String>) -> Annotations {
+    let base = iptc.map(|block| Annotations::from_iptc(&block)).unwrap_or_default();
+    match xmp.map(|packet| Annotations::from_xmp(&packet)) {
+        Some(Ok(xmp)) => base.overlaid(&xmp),
+        Some(Err(e)) => {
+            warnings.push(format!("embedded {e}"));
+            base
+        }
+        None => base,
+    }
 }
 
 /// A JPEG decoded by libjpeg-turbo at the smallest DCT scale (1/2, 1/4 or 1/8) whose shorter

@@ -25,6 +25,8 @@ pub(super) struct RawPicture {
     pub height: u32,
     /// Date, camera, lens and GPS, from the file's own EXIF.
     pub exif: ExifMeta,
+    /// The file's XMP packet, when it has one.
+    pub xmp: Option<Vec<u8>>,
 }
 
 /// Which RAW format a file of TIFF signature is (DNG by its `DNGVersion` tag, NEF, ARW and CR2 by
@@ -75,7 +77,8 @@ pub(super) fn decode(bytes: &[u8], min_side: u32) -> Result<RawPicture, DecodeEr
                 Some((degrees(g.gps_latitude?, g.gps_latitude_ref.as_deref()?, "S")?, degrees(g.gps_longitude?, g.gps_longitude_ref.as_deref()?, "W")?))
             }),
         };
-        Ok(RawPicture { image, width, height, exif })
+        let xmp = decoder.xpacket(&source, &params).ok().flatten();
+        Ok(RawPicture { image, width, height, exif, xmp })
     })
     .map_err(|e| DecodeError::Corrupt(format!("RAW: {e}")))
 }
