@@ -211,7 +211,8 @@ fn a_second_writer_is_refused_while_readers_keep_working() {
 }
 
 /// A folder of videos and photos, made once: tests/reference/make_videos.py's videos (the broken
-/// ones refused, the ten-hour one included) beside 20 scenes.
+/// ones refused, the ten-hour one included) beside 20 scenes, one with an XMP sidecar, and three
+/// camera-RAW DNGs (tests/reference/make_raw.py, the cut-off one refused) with their references.
 fn video_corpus() -> &'static (tempfile::TempDir, PathBuf) {
     static CORPUS: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     CORPUS.get_or_init(|| {
@@ -222,6 +223,11 @@ fn video_corpus() -> &'static (tempfile::TempDir, PathBuf) {
         for f in &files()[..20] {
             std::fs::copy(f, media.join(f.file_name().unwrap())).unwrap();
         }
+        let sidecar = media.join(files()[0].file_name().unwrap()).with_extension("xmp");
+        std::fs::write(sidecar, r#"<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:subject><rdf:Bag><rdf:li>harbour</rdf:li></rdf:Bag></dc:subject></rdf:Description></rdf:RDF></x:xmpmeta>"#).unwrap();
+        let raw_scenes = tmp.path().join("raw-scenes");
+        scenes(&raw_scenes, 3, 778);
+        run_python(&["tests/reference/make_raw.py", raw_scenes.to_str().unwrap(), media.to_str().unwrap(), media.join("raw-reference").to_str().unwrap()]);
         (tmp, media)
     })
 }

@@ -18,6 +18,8 @@ import numpy as np
 import pillow_heif
 from PIL import Image
 
+from make_raw import mosaic, write_dng
+
 
 def scene(w=96, h=96, seed=0):
     rng = np.random.default_rng(seed)
@@ -105,6 +107,16 @@ def main():
     buf = io.BytesIO()
     scene(seed=12).save(buf, format="JPEG", quality=85)
     write("photo-named.mov", buf.getvalue(), "indexed")
+
+    # Camera RAW: a DNG (PiDNG) without a preview, the same cut in half, and RAF, CR3 and ORF
+    # signatures with nothing readable after them.
+    write_dng(mosaic(scene(seed=13)), out / "camera.dng")
+    expect["camera.dng"] = "indexed"
+    data = (out / "camera.dng").read_bytes()
+    write("truncated.dng", data[: len(data) // 2], "reported")
+    write("header-only.raf", b"FUJIFILMCCD-RAW 0201FF383501" + bytes(300), "reported")
+    write("header-only.cr3", struct.pack(">I", 24) + b"ftypcrx \0\0\0\x01crx isom" + bytes(300), "reported")
+    write("garbage.orf", b"IIRO\x08\0\0\0" + bytes(range(256)) * 4, "reported")
     print(json.dumps(expect))
 
 

@@ -67,14 +67,19 @@ def write_dng(raw: np.ndarray, target: Path) -> None:
     converter.convert(raw, filename=target.stem)
 
 
-src, out, ref = (Path(p) for p in sys.argv[1:4])
-out.mkdir(parents=True, exist_ok=True)
-ref.mkdir(parents=True, exist_ok=True)
-for png in sorted(src.glob("*.png")):
-    target = out / f"{png.stem}.dng"
-    write_dng(mosaic(Image.open(png)), target)
-    with rawpy.imread(str(target)) as raw:
-        developed = raw.postprocess(use_camera_wb=True, no_auto_bright=True, output_bps=8)
-    Image.fromarray(developed).save(ref / f"{target.name}.png")
-first = sorted(out.glob("*.dng"))[0]
-(out / "broken.dng").write_bytes(first.read_bytes()[:2048])
+def main():
+    src, out, ref = (Path(p) for p in sys.argv[1:4])
+    out.mkdir(parents=True, exist_ok=True)
+    ref.mkdir(parents=True, exist_ok=True)
+    for png in sorted(src.glob("*.png")):
+        target = out / f"{png.stem}.dng"
+        write_dng(mosaic(Image.open(png)), target)
+        with rawpy.imread(str(target)) as raw:
+            developed = raw.postprocess(use_camera_wb=True, no_auto_bright=True, output_bps=8)
+        Image.fromarray(developed).save(ref / f"{target.name}.png")
+    first = sorted(out.glob("*.dng"))[0]
+    (out / "broken.dng").write_bytes(first.read_bytes()[:2048])
+
+
+if __name__ == "__main__":
+    main()
