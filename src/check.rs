@@ -81,6 +81,12 @@ pub fn check(store: &Store, model: ModelId) -> Result<CheckReport, StoreError> {
             problems.push(format!("thumbnail of image {id} has no file record"));
         }
     }
+    for id in store.annotation_ids() {
+        let id = id?;
+        if !ids.contains(&id) {
+            problems.push(format!("annotations of image {id} have no file record"));
+        }
+    }
     for id in &ids {
         if store.embedding(model, *id)?.is_none() {
             problems.push(format!("image {id} has no embedding"));

@@ -287,9 +287,19 @@ impl Store {
 
     /// Ids that have a thumbnail (for consistency checks).
     pub fn thumbnail_ids(&self) -> impl Iterator<Item = Result<ImageId>> + '_ {
-        self.db.iterator_cf(self.cf(cf::THUMBS), IteratorMode::Start).map(|item| {
+        self.ids_of(cf::THUMBS)
+    }
+
+    /// Ids that have annotations (for consistency checks).
+    pub fn annotation_ids(&self) -> impl Iterator<Item = Result<ImageId>> + '_ {
+        self.ids_of(cf::ANNOTATIONS)
+    }
+
+    /// The ImageId keys of a column family keyed by image.
+    fn ids_of(&self, cf: &'static str) -> impl Iterator<Item = Result<ImageId>> + '_ {
+        self.db.iterator_cf(self.cf(cf), IteratorMode::Start).map(move |item| {
             let (k, _) = item?;
-            ImageId::from_key(&k).ok_or_else(|| StoreError::Corrupt("bad thumbnail key".into()))
+            ImageId::from_key(&k).ok_or_else(|| StoreError::Corrupt(format!("bad key in {cf}")))
         })
     }
 

@@ -224,4 +224,11 @@ fn keywords_titles_and_descriptions_people_wrote_are_searched_and_shown_and_foll
     json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
     assert!(!found("quay", "keyword").contains(&"darktable.jpg".to_string()), "a deleted sidecar's keywords are gone");
     assert!(darktable.exists());
+    // A deleted photo takes its annotations with it: the library checks clean.
+    std::fs::remove_file(&tagged).unwrap();
+    let summary = json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
+    assert_eq!(summary["removed"].as_u64(), Some(1), "{summary}");
+    assert!(found("lighthouse", "keyword").is_empty());
+    let report = json_of(clipsight(&data).args(["--json", "check"]));
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
 }
