@@ -24,11 +24,11 @@ for arg in "$@"; do
 done
 
 need_apt=()
-for pkg in build-essential pkg-config libclang-dev librocksdb-dev libturbojpeg0-dev libheif-dev ffmpeg libimage-exiftool-perl python3-venv; do
+for pkg in build-essential pkg-config libclang-dev librocksdb-dev libturbojpeg0-dev libheif-dev ffmpeg python3-venv; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ "$browser" = 1 ]; then
-  for pkg in chromium chromium-driver nginx openssl curl; do
+  for pkg in chromium chromium-driver nginx openssl curl libimage-exiftool-perl; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
   done
 fi
