@@ -130,9 +130,7 @@ fn fields_of(exif: &exif::Exif) -> ExifRead {
     let coordinate = |value: exif::Tag, reference: exif::Tag, negative: &str| -> Option<f64> {
         let field = exif.get_field(value, exif::In::PRIMARY)?;
         let exif::Value::Rational(parts) = &field.value else { return None };
-        let deg = parts.iter().take(3).enumerate().map(|(i, r)| r.to_f64() / 60f64.powi(i as i32)).sum::<f64>();
-        let sign = if text(reference).is_some_and(|r| r.starts_with(negative)) { -1.0 } else { 1.0 };
-        deg.is_finite().then_some(sign * deg)
+        signed_degrees(parts.iter().map(|r| r.to_f64()), text(reference).is_some_and(|r| r.starts_with(negative)))
     };
     let gps = coordinate(exif::Tag::GPSLatitude, exif::Tag::GPSLatitudeRef, "S")
         .zip(coordinate(exif::Tag::GPSLongitude, exif::Tag::GPSLongitudeRef, "W"));
@@ -144,6 +142,13 @@ fn fields_of(exif: &exif::Exif) -> ExifRead {
         gps,
     };
     ExifRead { meta, warnings }
+}
+
+/// Degrees, minutes and seconds (the first three of `parts`) as degrees, negative in the southern
+/// or western hemisphere; `None` when a part is not finite (a zero denominator).
+pub(crate) fn signed_degrees(parts: impl IntoIterator<Item = f64>, negative: bool) -> Option<f64> {
+    let deg = parts.into_iter().take(3).enumerate().map(|(i, part)| part / 60f64.powi(i as i32)).sum::<f64>();
+    deg.is_finite().then_some(if negative { -deg } else { deg })
 }
 
 #[cfg(test)]

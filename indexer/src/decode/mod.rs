@@ -116,13 +116,7 @@ pub fn decode_at_least(bytes: &[u8], min_side: u32) -> Result<Decoded, DecodeErr
         None => DynamicImage::from_decoder(decoder).map_err(classify)?,
     };
     image.apply_orientation(orientation);
-    let (width, height) = match orientation {
-        image::metadata::Orientation::Rotate90
-        | image::metadata::Orientation::Rotate270
-        | image::metadata::Orientation::Rotate90FlipH
-        | image::metadata::Orientation::Rotate270FlipH => (h, w),
-        _ => (w, h),
-    };
+    let (width, height) = upright_size(orientation, w, h);
     let ExifRead { meta: exif, mut warnings } = read_exif(bytes);
     let annotations = embedded_annotations(xmp, iptc, &mut warnings);
     Ok(Decoded { image, width, height, format, exif, annotations, warnings })
@@ -139,6 +133,15 @@ fn embedded_annotations(xmp: Option<Vec<u8>>, iptc: Option<Vec<u8>>, warnings: &
             base
         }
         None => base,
+    }
+}
+
+/// The size of a `w`×`h` picture once `orientation` is applied: quarter turns swap the sides.
+fn upright_size(orientation: image::metadata::Orientation, w: u32, h: u32) -> (u32, u32) {
+    use image::metadata::Orientation::*;
+    match orientation {
+        Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH => (h, w),
+        _ => (w, h),
     }
 }
 

@@ -12,7 +12,7 @@ use rawler::imgop::develop::RawDevelop;
 use rawler::rawsource::RawSource;
 
 use super::{DecodeError, MAX_DECODED_BYTES, MAX_DIMENSION};
-use crate::exif::{CaptureDate, ExifMeta};
+use crate::exif::{signed_degrees, CaptureDate, ExifMeta};
 use crate::format::MediaFormat;
 
 /// The picture of a RAW file, upright, and what its metadata says.
@@ -34,7 +34,7 @@ pub(super) struct RawPicture {
 /// plain TIFF, or one whose directories lie beyond `bytes`.
 pub fn tiff_raw_format(bytes: &[u8]) -> Option<MediaFormat> {
     let source = RawSource::new_from_slice(bytes);
-    let hint = fenced(|| rawler::get_decoder(&source).map(|d| d.format_hint()).map_err(|e| e.to_string())).ok()?;
+    let hint = fenced(|| rawler::get_decoder(&source).map(|d| d.format_hint()).map_err(corrupt)).ok()?;
     match hint {
         FormatHint::DNG => Some(MediaFormat::Dng),
         FormatHint::NEF | FormatHint::NRW => Some(MediaFormat::Nef),
@@ -48,26 +48,28 @@ pub fn tiff_raw_format(bytes: &[u8]) -> Option<MediaFormat> {
 pub(super) fn decode(bytes: &[u8], min_side: u32) -> Result<RawPicture, DecodeError> {
     let source = RawSource::new_from_slice(bytes);
     fenced(|| {
-        let decoder = rawler::get_decoder(&source).map_err(|e| e.to_string())?;
+        let decoder = rawler::get_decoder(&source).map_err(corrupt)?;
         let params = RawDecodeParams::default();
-        let meta = decoder.raw_metadata(&source, &params).map_err(|e| e.to_string())?;
+        let meta = decoder.raw_metadata(&source, &params).map_err(corrupt)?;
         // A dummy decode reads the sensor's size without its pixels.
-        let sensor = decoder.raw_image(&source, &params, true).map_err(|e| e.to_string())?;
+        let sensor = decoder.raw_image(&source, &params, true).map_err(corrupt)?;
         let (w, h) = (sensor.width as u64, sensor.height as u64);
         if w > MAX_DIMENSION as u64 || h > MAX_DIMENSION as u64 || w * h * 3 > MAX_DECODED_BYTES {
-            return Err(format!("too large: {w}x{h}"));
+            return Err(DecodeError::TooLarge(format!("{w}x{h} needs {} MiB", (w * h * 3) >> 20)));
         }
         let preview = preview_of(decoder.as_ref(), &source, &params, min_side);
         let mut image = match preview {
             Some(preview) => preview,
             None => develop(decoder.as_ref(), &source, &params)?,
         };
-        let orientation = meta.exif.orientation.and_then(|o| u8::try_from(o).ok()).and_then(image::metadata::Orientation::from_exif);
-        let turned = matches!(orientation, Some(o) if exif_turns(o));
-        if let Some(orientation) = orientation {
-            image.apply_orientation(orientation);
-        }
-        let (width, height) = if turned { (h as u32, w as u32) } else { (w as u32, h as u32) };
+        let orientation = meta
+            .exif
+            .orientation
+            .and_then(|o| u8::try_from(o).ok())
+            .and_then(image::metadata::Orientation::from_exif)
+            .unwrap_or(image::metadata::Orientation::NoTransforms);
+        image.apply_orientation(orientation);
+        let (width, height) = super::upright_size(orientation, w as u32, h as u32);
         let exif = ExifMeta {
             date_taken: [&meta.exif.date_time_original, &meta.exif.create_date].into_iter().flatten().find_map(|d| CaptureDate::parse(d)),
             make: Some(meta.make.trim().to_string()).filter(|s| !s.is_empty()),
@@ -80,7 +82,6 @@ pub(super) fn decode(bytes: &[u8], min_side: u32) -> Result<RawPicture, DecodeEr
         let xmp = decoder.xpacket(&source, &params).ok().flatten();
         Ok(RawPicture { image, width, height, exif, xmp })
     })
-    .map_err(|e| DecodeError::Corrupt(format!("RAW: {e}")))
 }
 
 /// The largest embedded picture (rawler's preview) when its shorter side covers `min_side`.
@@ -92,31 +93,28 @@ fn preview_of(decoder: &dyn Decoder, source: &RawSource, params: &RawDecodeParam
 }
 
 /// The sensor data demosaiced, white-balanced and converted to sRGB by rawler's default develop.
-fn develop(decoder: &dyn Decoder, source: &RawSource, params: &RawDecodeParams) -> Result<DynamicImage, String> {
-    let raw = decoder.raw_image(source, params, false).map_err(|e| e.to_string())?;
+fn develop(decoder: &dyn Decoder, source: &RawSource, params: &RawDecodeParams) -> Result<DynamicImage, DecodeError> {
+    let raw = decoder.raw_image(source, params, false).map_err(corrupt)?;
     RawDevelop::default()
         .develop_intermediate(&raw)
-        .map_err(|e| e.to_string())?
+        .map_err(corrupt)?
         .to_dynamic_image()
-        .ok_or_else(|| "the developed image has no RGB form".to_string())
+        .ok_or_else(|| DecodeError::Corrupt("RAW: the developed image has no RGB form".into()))
 }
 
-/// Whether an EXIF orientation swaps width and height.
-fn exif_turns(o: image::metadata::Orientation) -> bool {
-    use image::metadata::Orientation::*;
-    matches!(o, Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH)
-}
-
-/// Degrees, minutes and seconds as signed degrees (negative for the `negative` hemisphere);
-/// `None` for a zero denominator or a result off the globe.
+/// Degrees, minutes and seconds as signed degrees ([`signed_degrees`]); `None` for a zero
+/// denominator or a result off the globe.
 fn degrees(dms: [Rational; 3], reference: &str, negative: &str) -> Option<f64> {
-    let part = |r: Rational| (r.d != 0).then(|| r.n as f64 / r.d as f64);
-    let value = part(dms[0])? + part(dms[1])? / 60.0 + part(dms[2])? / 3600.0;
-    let signed = if reference.trim().eq_ignore_ascii_case(negative) { -value } else { value };
-    (signed.abs() <= 180.0).then_some(signed)
+    let parts = dms.map(|r| r.n as f64 / r.d as f64);
+    signed_degrees(parts, reference.trim().eq_ignore_ascii_case(negative)).filter(|d| d.abs() <= 180.0)
+}
+
+/// What rawler said of a file it could not read.
+fn corrupt(e: rawler::RawlerError) -> DecodeError {
+    DecodeError::Corrupt(format!("RAW: {e}"))
 }
 
 /// Runs `f`, turning a panic inside rawler into an error.
-fn fenced<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err("the RAW decoder failed on this file's data".into()))
+fn fenced<T>(f: impl FnOnce() -> Result<T, DecodeError>) -> Result<T, DecodeError> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(DecodeError::Corrupt("RAW: the decoder failed on this file's data".into())))
 }
