@@ -39,9 +39,12 @@ pub fn check(store: &Store, model: ModelId) -> Result<CheckReport, StoreError> {
     let mut ids = HashSet::new();
     let mut by_path: HashMap<Vec<u8>, ImageId> = HashMap::new();
     let (mut videos, mut moments) = (0, 0);
+    // Companion path → the image it is listed with.
+    let mut companions: Vec<(Vec<u8>, ImageId)> = Vec::new();
     for item in store.files() {
         let (id, record) = item?;
         ids.insert(id);
+        companions.extend(record.companions.iter().map(|c| (c.path.clone(), id)));
         let video = store.video(id)?;
         match (record.kind(), video) {
             (MediaKind::Video, None) => problems.push(format!("video {id} has no video record")),
@@ -61,6 +64,11 @@ pub fn check(store: &Store, model: ModelId) -> Result<CheckReport, StoreError> {
         }
         if store.id_by_path(&record.path)? != Some(id) {
             problems.push(format!("image {id}: its path entry is missing or points elsewhere"));
+        }
+    }
+    for (path, id) in companions {
+        if let Some(other) = by_path.get(&path) {
+            problems.push(format!("{} is an item ({other}) and listed with image {id}", String::from_utf8_lossy(&path)));
         }
     }
     let mut embeddings = 0;

@@ -246,6 +246,28 @@ pub struct IndexTuning {
     /// Give up on a video whose reading takes longer than this, and report it.
     #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
     pub file_budget: f64,
+    /// A RAW beside its same-named JPEG/HEIC twin, and a Live Photo's still beside its MOV:
+    /// one item listing both files (the still is embedded and shown), or an item each.
+    #[arg(long, value_enum, default_value_t = PairsArg::Together)]
+    pub pairs: PairsArg,
+}
+
+/// `--pairs` (the indexer's [`clipsight_indexer::pairs::Pairing`], for clap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PairsArg {
+    /// One item listing both files.
+    Together,
+    /// An item per file.
+    Separate,
+}
+
+impl From<PairsArg> for clipsight_indexer::pairs::Pairing {
+    fn from(pairs: PairsArg) -> Self {
+        match pairs {
+            PairsArg::Together => Self::Together,
+            PairsArg::Separate => Self::Separate,
+        }
+    }
 }
 
 /// `clipsight serve`.

@@ -224,7 +224,7 @@ fn index_settings(tuning: &IndexTuning, roots: Vec<PathBuf>) -> Result<IndexSett
         budget: std::time::Duration::from_secs_f64(tuning.file_budget.max(1.0)),
         ..VideoOptions::default()
     };
-    Ok(IndexSettings { roots, hidden: tuning.hidden, batch_size: tuning.batch_size, tag_vocabulary: tag_vocabulary(tuning)?, video })
+    Ok(IndexSettings { roots, hidden: tuning.hidden, batch_size: tuning.batch_size, tag_vocabulary: tag_vocabulary(tuning)?, video, pairs: tuning.pairs.into() })
 }
 
 /// The library in `--data` with the model, opened read-write (`Write`), read-write or else
@@ -258,7 +258,7 @@ enum Access {
 /// builds), and the keyword index when `keywords`; an error when it was indexed with another
 /// model than the one given.
 fn open_for_query(g: &Global, usage: Use, keywords: bool) -> Result<Library> {
-    let library = open_library(g, Access::Read, IndexSettings { roots: Vec::new(), hidden: false, batch_size: 1, tag_vocabulary: Vec::new(), video: VideoOptions::default() })?;
+    let library = open_library(g, Access::Read, IndexSettings { roots: Vec::new(), hidden: false, batch_size: 1, tag_vocabulary: Vec::new(), video: VideoOptions::default(), pairs: Default::default() })?;
     library.check_model()?;
     let bar = progress_bar(g, "building the search graph {pos}/{len} [{elapsed_precise}] ETA {eta} {wide_bar}");
     library.load_indexes(usage, keywords, &mut report_to(&bar));
@@ -275,8 +275,8 @@ fn cmd_index(g: &Global, args: IndexArgs) -> Result<()> {
         print_json(&summary);
     } else {
         println!(
-            "{} scanned, {} indexed, {} unchanged, {} moved, {} removed, {} failed in {:.1}s ({:.1} images/s)",
-            summary.scanned, summary.indexed, summary.unchanged, summary.moved, summary.removed, summary.failed,
+            "{} scanned, {} indexed, {} unchanged, {} moved, {} removed, {} paired with a twin, {} failed in {:.1}s ({:.1} images/s)",
+            summary.scanned, summary.indexed, summary.unchanged, summary.moved, summary.removed, summary.companions, summary.failed,
             summary.elapsed_s, summary.images_per_s
         );
         if let Some(s) = summary.searchable_after_s {

@@ -18,7 +18,8 @@ pub struct Filters {
     pub before: Option<jiff::civil::Date>,
     /// Camera make or model contains this (case-insensitive).
     pub camera: Option<String>,
-    /// File format ("jpeg", "png", ...).
+    /// File format ("jpeg", "png", ...): the item's own or a companion's (`type:cr2` finds a RAW
+    /// listed beside its JPEG twin).
     pub format: Option<String>,
     /// Photos only or videos only (`type:photo`, `type:video`).
     pub kind: Option<MediaKind>,
@@ -87,7 +88,7 @@ impl Filters {
                 let cam = format!("{} {}", record.exif.make.as_deref().unwrap_or(""), record.exif.model.as_deref().unwrap_or(""));
                 cam.to_lowercase().contains(c)
             })
-            && filters.format.as_deref().is_none_or(|f| record.format == f)
+            && filters.format.as_deref().is_none_or(|f| record.formats().any(|own| own == f))
             && filters.kind.is_none_or(|k| record.kind() == k)
             && filters.near.is_none_or(|near| record.exif.gps.is_some_and(|gps| near.contains(gps)))
     }

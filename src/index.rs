@@ -7,13 +7,14 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use clipsight_indexer::pipeline::{self, ContentHash, IndexedImage, KnownContent, Outcome, PipelineOptions, StageTimes};
 use clipsight_indexer::annotations::{read_sidecars, Annotations};
+use clipsight_indexer::pairs::{self, Pairing};
 use clipsight_indexer::walk::{self, Candidate, WalkOptions};
 use clipsight_indexer::{Encoder, ModelId};
 use serde::Serialize;
 
 use clipsight_indexer::format::MediaKind;
 
-use crate::store::{path_to_bytes, AnnotationRecord, FileRecord, ImageId, Store, StoreError, VideoRecord};
+use crate::store::{path_to_bytes, AnnotationRecord, CompanionRecord, FileRecord, ImageId, Store, StoreError, VideoRecord};
 
 /// Settings of a run.
 #[derive(Debug, Clone)]
@@ -33,6 +34,8 @@ pub struct IndexOptions {
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// How videos are sampled into moments, and each file's time budget.
     pub video: clipsight_indexer::video::VideoOptions,
+    /// Whether a RAW+JPEG pair or a Live Photo is one item listing both files.
+    pub pairs: Pairing,
 }
 
 /// A file that could not be indexed, and why.
@@ -64,8 +67,11 @@ pub struct IndexSummary {
     pub unchanged: usize,
     /// Files recognised at a new path by their content.
     pub moved: usize,
-    /// Records removed because their files are gone.
+    /// Records removed because their files are gone (or are now listed beside another file).
     pub removed: usize,
+    /// Files listed beside another file of the same picture (a RAW beside its JPEG twin, a Live
+    /// Photo's motion video) instead of being items of their own.
+    pub companions: usize,
     /// Files that could not be indexed.
     pub failed: usize,
     /// The failures, with reasons.
@@ -149,8 +155,11 @@ pub fn run(store: &Store, encoder: &dyn Encoder, options: &IndexOptions, progres
 
 /// What a run has to do, from the walk and the store, before anything is embedded.
 struct Plan {
-    /// Files that are new or changed (or all of them, for a full run).
+    /// Files that are new or changed (or all of them, for a full run), with their companions'
+    /// sidecars among their own.
     todo: Vec<Candidate>,
+    /// The companions of the run's items, by the path bytes of the file each is listed beside.
+    companions: HashMap<Vec<u8>, Vec<CompanionRecord>>,
     /// Records under the roots whose files were not found, by content: moved if their content
     /// turns up elsewhere, else removed at the end.
     missing: HashMap<[u8; 32], Vec<(ImageId, FileRecord)>>,
@@ -182,34 +191,47 @@ fn plan(store: &Store, model: ModelId, options: &IndexOptions) -> Result<Plan, I
     begin.set_run_in_progress(true);
     begin.commit()?;
 
-    let mut seen: HashSet<Vec<u8>> = HashSet::new();
-    let mut todo: Vec<Candidate> = Vec::new();
+    let mut walked: HashSet<Vec<u8>> = HashSet::new();
+    let mut files: Vec<Candidate> = Vec::new();
     for item in walk::walk(&roots, WalkOptions { hidden: options.hidden }) {
         match item {
             Err(issue) => summary.errors.push(FileError { path: issue.path.display().to_string(), error: issue.error }),
             Ok(c) => {
                 summary.scanned += 1;
-                let key = path_to_bytes(&c.path);
-                if !seen.insert(key.clone()) {
-                    continue; // reached twice through a symlink
-                }
-                if !options.full && is_unchanged(store, model, &key, &c)? {
-                    summary.unchanged += 1;
-                } else {
-                    todo.push(c);
+                // A file reached twice through a symlink is one file.
+                if walked.insert(path_to_bytes(&c.path)) {
+                    files.push(c);
                 }
             }
         }
+    }
+    // The files that are items: a companion's old record (indexed when it stood alone) goes.
+    let mut items: HashSet<Vec<u8>> = HashSet::new();
+    let mut todo: Vec<Candidate> = Vec::new();
+    let mut companions = HashMap::new();
+    for item in pairs::group(files, options.pairs) {
+        let key = path_to_bytes(&item.primary.path);
+        let listed: Vec<CompanionRecord> = item.companions.iter().map(CompanionRecord::of).collect();
+        summary.companions += listed.len();
+        if !options.full && is_unchanged(store, model, &key, &item.primary, &listed)? {
+            summary.unchanged += 1;
+        } else {
+            todo.push(Candidate { sidecars: item.sidecars(), ..item.primary });
+        }
+        if !listed.is_empty() {
+            companions.insert(key.clone(), listed);
+        }
+        items.insert(key);
     }
     let mut missing: HashMap<[u8; 32], Vec<(ImageId, FileRecord)>> = HashMap::new();
     for item in store.files() {
         let (id, record) = item?;
         let path = record.path();
-        if roots.iter().any(|r| path.starts_with(r)) && !seen.contains(&record.path) {
+        if roots.iter().any(|r| path.starts_with(r)) && !items.contains(&record.path) {
             missing.entry(record.hash).or_default().push((id, record));
         }
     }
-    Ok(Plan { todo, missing, summary })
+    Ok(Plan { todo, companions, missing, summary })
 }
 
 /// What the embed-and-commit stage leaves for the end of the run.
@@ -246,6 +268,7 @@ fn embed_and_commit(
     let mut writer = BatchWriter {
         store,
         model,
+        companions: &plan.companions,
         next_id: store.next_image_id()?,
         pending: Vec::new(),
         batch_size: options.batch_size.max(1),
@@ -354,10 +377,11 @@ fn finish(store: &Store, plan: Plan, vectors: &mut dyn crate::ann::VectorWriter,
     Ok(summary)
 }
 
-fn is_unchanged(store: &Store, model: ModelId, path: &[u8], c: &Candidate) -> Result<bool, StoreError> {
+/// Whether the file at `path` is stored as it is on disk, with the same companions, and embedded.
+fn is_unchanged(store: &Store, model: ModelId, path: &[u8], c: &Candidate, companions: &[CompanionRecord]) -> Result<bool, StoreError> {
     let Some(id) = store.id_by_path(path)? else { return Ok(false) };
     let Some(record) = store.file(id)? else { return Ok(false) };
-    Ok(record.size == c.size && record.mtime_ns == c.mtime_ns && store.embedding(model, id)?.is_some())
+    Ok(record.size == c.size && record.mtime_ns == c.mtime_ns && record.companions == companions && store.embedding(model, id)?.is_some())
 }
 
 /// Content the pipeline need not decode: it belongs to a missing record (a move) or already has
@@ -429,6 +453,8 @@ enum Pending {
 /// Groups outcomes into one atomic commit per batch.
 struct BatchWriter<'a> {
     store: &'a Store,
+    /// The companions each committed file is listed with ([`Plan::companions`]).
+    companions: &'a HashMap<Vec<u8>, Vec<CompanionRecord>>,
     vocabulary: Option<&'a crate::describe::Vocabulary>,
     model: ModelId,
     next_id: ImageId,
@@ -449,6 +475,11 @@ impl BatchWriter<'_> {
             self.flush()?;
         }
         Ok(())
+    }
+
+    /// The companions the file at `path` is listed with in this run.
+    fn companions_of(&self, path: &[u8]) -> Vec<CompanionRecord> {
+        self.companions.get(path).cloned().unwrap_or_default()
     }
 
     fn allocate(&mut self, path: &Path) -> Result<(ImageId, Option<FileRecord>), StoreError> {
@@ -482,8 +513,10 @@ impl BatchWriter<'_> {
                     if let Some(old) = previous {
                         changes.unindex_record(id, &old);
                     }
+                    let path = path_to_bytes(&image.file.path);
                     let record = FileRecord {
-                        path: path_to_bytes(&image.file.path),
+                        companions: self.companions_of(&path),
+                        path,
                         size: image.file.size,
                         mtime_ns: image.file.mtime_ns,
                         hash: image.hash.0,
@@ -514,7 +547,8 @@ impl BatchWriter<'_> {
                 }
                 Pending::Moved { id, old, file, hash, sidecar } => {
                     changes.unindex_record(id, &old);
-                    let record = FileRecord { path: path_to_bytes(&file.path), size: file.size, mtime_ns: file.mtime_ns, hash: hash.0, ..*old };
+                    let path = path_to_bytes(&file.path);
+                    let record = FileRecord { companions: self.companions_of(&path), path, size: file.size, mtime_ns: file.mtime_ns, hash: hash.0, ..*old };
                     changes.put_record(id, &record);
                     changes.put_annotations(id, &AnnotationRecord { embedded: self.store.annotations(id)?.embedded, sidecar });
                 }
@@ -527,7 +561,8 @@ impl BatchWriter<'_> {
                     if let Some(old) = &previous {
                         changes.unindex_record(id, old);
                     }
-                    let record = FileRecord { path: path_to_bytes(&file.path), size: file.size, mtime_ns: file.mtime_ns, hash: hash.0, indexed_at: now, ..src };
+                    let path = path_to_bytes(&file.path);
+                    let record = FileRecord { companions: self.companions_of(&path), path, size: file.size, mtime_ns: file.mtime_ns, hash: hash.0, indexed_at: now, ..src };
                     changes.put_image(id, &record, self.model, &embedding, &thumbnail);
                     // The same content: the same embedded annotations and moments.
                     changes.put_annotations(id, &AnnotationRecord { embedded: self.store.annotations(source)?.embedded, sidecar });
@@ -573,7 +608,7 @@ mod tests {
     }
 
     fn options(root: &Path) -> IndexOptions {
-        IndexOptions { roots: vec![root.to_path_buf()], hidden: false, full: false, batch_size: 2, tag_vocabulary: vec!["cat".into(), "dog".into()], stop: None, video: Default::default() }
+        IndexOptions { roots: vec![root.to_path_buf()], hidden: false, full: false, batch_size: 2, tag_vocabulary: vec!["cat".into(), "dog".into()], stop: None, video: Default::default(), pairs: Pairing::Together }
     }
 
     fn counts(s: &IndexSummary) -> [usize; 6] {
@@ -710,6 +745,56 @@ mod tests {
 
         run(&store, &encoder, &options(photos.path()), |_, _| {}).unwrap();
         assert!(store.untagged(encoder.id()).unwrap().is_empty(), "the next run tags what was left");
+    }
+
+    /// Bytes a camera's RAW (Fujifilm's) and a QuickTime movie start with: enough for the walk to
+    /// know them; as companions they are never decoded.
+    const RAF: &[u8] = b"FUJIFILMCCD-RAW 0201FF383501";
+    const MOV: &[u8] = b"\0\0\0\x14ftypqt  \0\0\0\0qt  \0\0\0\x08wide";
+
+    fn companions_of(store: &Store, path: &Path) -> Vec<String> {
+        let id = store.id_by_path(&path_to_bytes(&std::fs::canonicalize(path).unwrap())).unwrap().expect("an item");
+        store.file(id).unwrap().unwrap().companions.iter().map(|c| c.path().file_name().unwrap().to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn a_raw_and_a_live_photo_are_listed_with_their_still_and_follow_its_files() {
+        let (photos, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let p = |name: &str| photos.path().join(name);
+        png(&p("IMG_1.png"), [200, 0, 0]);
+        std::fs::write(p("IMG_1.RAF"), RAF).unwrap();
+        png(&p("IMG_2.png"), [0, 200, 0]);
+        std::fs::write(p("IMG_2.MOV"), MOV).unwrap();
+        png(&p("lone.png"), [0, 0, 200]);
+        let store = Store::open(data.path(), OpenMode::ReadWrite).unwrap();
+        let encoder = HashEncoder::new(ModelId([7; 16]));
+
+        let first = run(&store, &encoder, &options(photos.path()), |_, _| {}).unwrap();
+        assert_eq!((counts(&first), first.companions), ([5, 3, 0, 0, 0, 0], 2), "three items; the RAW and the movie are listed, not decoded");
+        assert_eq!(store.count_files().unwrap(), 3);
+        assert_eq!(companions_of(&store, &p("IMG_1.png")), ["IMG_1.RAF"]);
+        assert_eq!(companions_of(&store, &p("IMG_2.png")), ["IMG_2.MOV"]);
+        let record = store.file(store.id_by_path(&path_to_bytes(&std::fs::canonicalize(p("IMG_1.png")).unwrap())).unwrap().unwrap()).unwrap().unwrap();
+        assert!(crate::search::parse("type:raf").unwrap().filters.matches(&record), "type: finds a RAW listed with its twin");
+        let again = run(&store, &encoder, &options(photos.path()), |_, _| {}).unwrap();
+        assert_eq!(counts(&again), [5, 0, 3, 0, 0, 0], "nothing changed");
+
+        // A changed companion updates its item's record without re-embedding the still; one
+        // that is gone leaves its item's list.
+        std::fs::write(p("IMG_1.RAF"), [RAF, b"more bytes"].concat()).unwrap();
+        std::fs::remove_file(p("IMG_2.MOV")).unwrap();
+        let changed = run(&store, &encoder, &options(photos.path()), |_, _| {}).unwrap();
+        assert_eq!(counts(&changed), [4, 0, 3, 0, 0, 0], "{changed:?}");
+        let id = store.id_by_path(&path_to_bytes(&std::fs::canonicalize(p("IMG_1.png")).unwrap())).unwrap().unwrap();
+        assert_eq!(store.file(id).unwrap().unwrap().companions[0].size, (RAF.len() + 10) as u64);
+        assert!(companions_of(&store, &p("IMG_2.png")).is_empty());
+
+        // Separate: the RAW is an item of its own (this one is only a header, so it is reported).
+        let separate = run(&store, &encoder, &IndexOptions { pairs: Pairing::Separate, ..options(photos.path()) }, |_, _| {}).unwrap();
+        assert_eq!((separate.failed, separate.companions), (1, 0), "{separate:?}");
+        assert!(companions_of(&store, &p("IMG_1.png")).is_empty());
+        let report = crate::check::check(&store, encoder.id()).unwrap();
+        assert!(report.problems.is_empty(), "{report:?}");
     }
 
     #[test]

@@ -40,6 +40,7 @@ export const ui = {
   stageImage: $('#details-image'),
   stageVideo: $('#details-video'),
   moments: $('#details-moments'),
+  companions: $('#details-companions'),
   prev: $('#details-prev'),
   next: $('#details-next'),
   close: $('#details-close'),

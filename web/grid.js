@@ -198,6 +198,14 @@ function createTile(hit) {
     badge.title = `Best moment at ${formatClock(hit.moment_s ?? 0)} of ${formatClock(hit.duration_s ?? 0)}`;
     tile.append(badge);
   }
+  const companions = Array.isArray(hit.companions) ? hit.companions : [];
+  if (companions.length) {
+    // A RAW+JPEG pair or a Live Photo: one tile, its other files named on a badge.
+    const label = [...new Set(companions.map((c) => (c.role === 'motion' ? 'LIVE' : 'RAW')))].join(' · ');
+    const badge = el('span', 'video-badge', label);
+    badge.title = companions.map((c) => c.name).join(', ');
+    tile.append(badge);
+  }
   return tile;
 }
 

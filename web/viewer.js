@@ -44,6 +44,8 @@ function showDetails(id) {
   ui.tags.replaceChildren();
   ui.description.hidden = true;
   ui.description.replaceChildren();
+  ui.companions.hidden = true;
+  ui.companions.replaceChildren();
   ui.describe.disabled = false;
   ui.original.href = fileUrl(id);
   if (hit?.kind === 'video') showVideo(id, hit);
@@ -83,6 +85,7 @@ function showVideo(id, hit) {
   };
   video.onplaying = () => { ui.stage.dataset.state = 'loaded'; };
   video.onerror = () => { ui.stage.dataset.state = 'failed'; };
+  video.onended = null;
   video.play().catch(() => {});
   const moments = Array.isArray(hit.moments) ? hit.moments : [];
   ui.moments.replaceChildren(...moments.map((moment, index) => {
@@ -104,6 +107,7 @@ function showVideo(id, hit) {
 function stopVideo() {
   const video = ui.stageVideo;
   video.pause();
+  video.onended = null;
   video.removeAttribute('src');
   video.removeAttribute('poster');
   video.load();
@@ -151,11 +155,49 @@ function renderMeta(meta) {
   if (meta.kind === 'video' && ui.stageVideo.hidden) showVideo(meta.id, { moment_s: meta.moments_s?.[0] ?? 0, moments: [] });
   const rows = metaRows(meta).flatMap(([label, value]) => [el('dt', '', label), el('dd', '', value)]);
   ui.meta.replaceChildren(...rows);
+  renderCompanions(meta);
   // The keywords people gave the photo first, then the automatic tags; each once.
   const keywords = Array.isArray(meta.keywords) ? meta.keywords : [];
   const tags = [...new Set([...keywords, ...(Array.isArray(meta.tags) ? meta.tags : [])])];
   ui.tags.replaceChildren(...tags.map(createTagChip));
   ui.tags.hidden = tags.length === 0;
+}
+
+/**
+ * Lists the files of the same picture (a RAW beside its JPEG, a Live Photo's motion), each a
+ * download link; a Live Photo's motion also gets a button that plays it over the still.
+ */
+function renderCompanions(meta) {
+  const companions = Array.isArray(meta.companions) ? meta.companions : [];
+  ui.companions.replaceChildren(...companions.map((companion) => {
+    const row = el('div', 'companion');
+    const link = el('a', 'companion-file', `${companion.name} · ${String(companion.format).toUpperCase()} · ${formatBytes(companion.size)}`);
+    link.href = companion.file;
+    link.download = companion.name;
+    link.title = companion.role === 'raw' ? 'Download the RAW file' : 'Download the Live Photo’s video';
+    row.append(el('span', 'companion-role', companion.role === 'raw' ? 'RAW' : 'Live'), link);
+    if (companion.role === 'motion') {
+      const play = el('button', 'companion-play', '▶ Play Live Photo');
+      play.type = 'button';
+      play.addEventListener('click', () => playMotion(meta, companion));
+      row.append(play);
+    }
+    return row;
+  }));
+  ui.companions.hidden = companions.length === 0;
+}
+
+/** Plays a Live Photo's motion over its still, then shows the still again. */
+function playMotion(meta, companion) {
+  const video = ui.stageVideo;
+  ui.stageImage.hidden = true;
+  video.hidden = false;
+  video.poster = thumbnailUrl(meta.id);
+  video.src = companion.file;
+  video.onplaying = () => { ui.stage.dataset.state = 'loaded'; };
+  video.onerror = () => showStage(meta.id, meta.name);
+  video.onended = () => showStage(meta.id, meta.name);
+  video.play().catch(() => {});
 }
 
 /** The label/value pairs shown for an image, skipping unknown values. */

@@ -14,6 +14,7 @@ pub mod encoder;
 pub mod exif;
 pub mod format;
 mod model_id;
+pub mod pairs;
 pub mod pipeline;
 pub mod video;
 pub mod walk;

@@ -11,6 +11,7 @@ mod m0002_path_and_hash_indexes;
 mod m0003_texts_and_tags;
 mod m0004_videos;
 mod m0005_annotations;
+mod m0006_companions;
 
 use rocksdb::DB;
 
@@ -21,7 +22,7 @@ pub const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
 pub mod cf {
     /// Library-wide values: schema version, next image id, roots, active model.
     pub const META: &str = "meta";
-    /// ImageId (u64 BE) → file record.
+    /// ImageId (u64 BE) → file record (v6: ending with its companion files).
     pub const FILES: &str = "files";
     /// Path bytes → ImageId (v2).
     pub const PATHS: &str = "paths";
@@ -66,10 +67,11 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 3, name: "texts and tags", apply: m0003_texts_and_tags::apply },
     Migration { version: 4, name: "videos and their moments", apply: m0004_videos::apply },
     Migration { version: 5, name: "annotations", apply: m0005_annotations::apply },
+    Migration { version: 6, name: "companion files", apply: m0006_companions::apply },
 ];
 
 /// The schema version this build writes.
-pub const LATEST: u32 = 5;
+pub const LATEST: u32 = 6;
 
 /// Why a database could not be brought to the latest schema.
 #[derive(Debug, thiserror::Error)]

@@ -82,7 +82,7 @@ pub fn document_text(record: &FileRecord, annotations: &Annotations) -> String {
     if let Some(date) = exif.date_taken {
         parts.push(date.day().to_string());
     }
-    parts.push(record.format.clone());
+    parts.extend(record.formats().map(String::from));
     parts.extend(annotations.title.iter().chain(&annotations.description).chain(&annotations.keywords).cloned());
     parts.join(" ")
 }

@@ -60,6 +60,8 @@ pub struct IndexSettings {
     pub tag_vocabulary: Vec<String>,
     /// How videos are sampled, and each file's time budget.
     pub video: clipsight_indexer::video::VideoOptions,
+    /// Whether a RAW+JPEG pair or a Live Photo is one item listing both files.
+    pub pairs: clipsight_indexer::pairs::Pairing,
 }
 
 /// An image given to an operation: one of the library's, or a file on this machine (the CLI).
@@ -200,6 +202,7 @@ impl Library {
             tag_vocabulary: self.settings.tag_vocabulary.clone(),
             stop: Some(self.stop.clone()),
             video: self.settings.video,
+            pairs: self.settings.pairs,
         };
         let summary = index::run(&self.store, self.encoder.inner(), &options, progress).map_err(|e| match e {
             index::IndexError::Store(e) => LibraryError::Store(e),
@@ -348,8 +351,21 @@ impl Library {
     /// one of the library's roots.
     pub fn original(&self, id: u64) -> Result<PathBuf> {
         let record = self.store.file(ImageId(id))?.ok_or_else(|| LibraryError::NotFound(format!("no image with id {id}")))?;
+        self.servable(id, &record.path())
+    }
+
+    /// The on-disk path of the `n`th file listed with an image (its RAW, a Live Photo's motion;
+    /// [`ImageView::companions`]), under the same rule as [`Library::original`].
+    pub fn companion(&self, id: u64, n: usize) -> Result<PathBuf> {
+        let record = self.store.file(ImageId(id))?.ok_or_else(|| LibraryError::NotFound(format!("no image with id {id}")))?;
+        let companion = record.companions.get(n).ok_or_else(|| LibraryError::NotFound(format!("image {id} has no companion file {n}")))?;
+        self.servable(id, &companion.path())
+    }
+
+    /// `path` resolved (symlinks followed), when it is a file inside one of the library's roots.
+    fn servable(&self, id: u64, path: &Path) -> Result<PathBuf> {
         let gone = || LibraryError::NotFound(format!("the file of image {id} is no longer on disk"));
-        let real = std::fs::canonicalize(record.path()).map_err(|_| gone())?;
+        let real = std::fs::canonicalize(path).map_err(|_| gone())?;
         let roots = self.store.roots()?;
         // Roots are stored canonical, so a prefix test on the resolved path is exact.
         if !roots.iter().any(|root| real.starts_with(root)) {
@@ -434,7 +450,7 @@ impl Library {
                     }
                 }
                 cameras.extend(views::camera_name(&record.exif));
-                types.insert(record.format.clone());
+                types.extend(record.formats().map(String::from));
                 dates.extend(record.exif.date_taken.map(|d| d.day()));
             }
             Ok(Facets {
@@ -562,6 +578,7 @@ pub(crate) mod test_support {
             batch_size: 4,
             tag_vocabulary: vec!["red".into(), "green".into(), "blue".into()],
             video: Default::default(),
+            pairs: Default::default(),
         };
         let store = Store::open(data.path(), OpenMode::ReadWrite).unwrap();
         let library = Library::new(store, Box::new(HashEncoder::new(ModelId([5; 16]))), settings, writable).unwrap();
@@ -583,7 +600,7 @@ mod tests {
     use crate::store::OpenMode;
 
     fn settings(roots: Vec<PathBuf>) -> IndexSettings {
-        IndexSettings { roots, hidden: false, batch_size: 4, tag_vocabulary: vec!["red".into(), "green".into(), "blue".into()], video: Default::default() }
+        IndexSettings { roots, hidden: false, batch_size: 4, tag_vocabulary: vec!["red".into(), "green".into(), "blue".into()], video: Default::default(), pairs: Default::default() }
     }
 
     /// A library of five flat-coloured photos (two identical), indexed.

@@ -37,6 +37,62 @@ pub struct MomentView {
     pub score: f32,
 }
 
+/// Why a file is listed with an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CompanionRole {
+    /// The camera's RAW file of the same shot (the item is its JPEG or HEIF twin).
+    Raw,
+    /// A Live Photo's motion: a short video around the still.
+    Motion,
+}
+
+impl From<clipsight_indexer::pairs::CompanionRole> for CompanionRole {
+    fn from(role: clipsight_indexer::pairs::CompanionRole) -> Self {
+        match role {
+            clipsight_indexer::pairs::CompanionRole::Raw => CompanionRole::Raw,
+            clipsight_indexer::pairs::CompanionRole::Motion => CompanionRole::Motion,
+        }
+    }
+}
+
+/// A file of the same picture listed with an item (not an item of its own, never embedded).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CompanionView {
+    /// File name.
+    pub name: String,
+    /// Full path on the server (for display; never accepted back).
+    pub path: String,
+    /// Container format (`cr2`, `dng`, `mov`, ...).
+    pub format: String,
+    /// `raw` or `motion`.
+    pub role: CompanionRole,
+    /// Size in bytes.
+    pub size: u64,
+    /// URL of the file (range requests supported, so a browser can play a Live Photo's motion).
+    pub file: String,
+}
+
+/// The views of an item's companions, in the order they are stored.
+fn companion_views(id: ImageId, record: &FileRecord) -> Vec<CompanionView> {
+    record
+        .companions
+        .iter()
+        .enumerate()
+        .map(|(n, c)| {
+            let path = c.path();
+            CompanionView {
+                name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                path: path.display().to_string(),
+                format: c.format.clone(),
+                role: c.role().into(),
+                size: c.size,
+                file: format!("/api/images/{}/companions/{n}/file", id.0),
+            }
+        })
+        .collect()
+}
+
 /// Milliseconds as seconds.
 fn seconds(ms: u64) -> f64 {
     ms as f64 / 1000.0
@@ -80,6 +136,10 @@ pub struct HitView {
     /// A video's frame at `moment_s`, as a JPEG.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frame: Option<String>,
+    /// Files of the same picture listed with this one (its RAW, a Live Photo's motion); absent
+    /// when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub companions: Vec<CompanionView>,
 }
 
 impl HitView {
@@ -101,6 +161,7 @@ impl HitView {
             format: record.format.clone(),
             date_taken: record.exif.date_taken.map(|d| d.to_string()),
             thumbnail: format!("/api/images/{}/thumbnail", id.0),
+            companions: companion_views(id, record),
         }
     }
 
@@ -180,6 +241,9 @@ pub struct ImageView {
     /// A video's embedded moments, seconds from the start.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub moments_s: Option<Vec<f64>>,
+    /// Files of the same picture listed with this one: a RAW beside its JPEG twin, a Live
+    /// Photo's motion video (empty when none).
+    pub companions: Vec<CompanionView>,
 }
 
 impl ImageView {
@@ -212,6 +276,7 @@ impl ImageView {
             kind: hit.kind,
             duration_s: video.map(|v| seconds(v.duration_ms)),
             moments_s: video.map(|v| v.moments_ms.iter().map(|ms| seconds(*ms as u64)).collect()),
+            companions: hit.companions,
         }
     }
 }

@@ -20,7 +20,7 @@ use clipsight_indexer::{Embedding, ModelId};
 use clipsight_migrations::{cf, COLUMN_FAMILIES};
 use rocksdb::{ColumnFamily, IteratorMode, Options, WriteBatch, DB};
 
-pub use records::{path_from_bytes, path_to_bytes, AnnotationRecord, CaptureDate, ExifMeta, FileRecord, ImageId, VideoRecord};
+pub use records::{path_from_bytes, path_to_bytes, AnnotationRecord, CaptureDate, CompanionRecord, ExifMeta, FileRecord, ImageId, VideoRecord};
 
 const NEXT_ID_KEY: &[u8] = b"next_image_id";
 const ROOTS_KEY: &[u8] = b"roots";
@@ -658,6 +658,22 @@ mod tests {
         drop(Store::open(dir.path(), OpenMode::ReadWrite).unwrap());
         let store = Store::open(dir.path(), OpenMode::ReadOnly).expect("upgraded, it opens read-only");
         assert_eq!(store.video(ImageId(1)).unwrap(), None);
+    }
+
+    #[test]
+    fn a_v5_librarys_records_read_back_after_the_upgrade_with_no_companions() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = record("/p/a.jpg", 1);
+        {
+            let db = old_library(dir.path(), COLUMN_FAMILIES, 5);
+            // A v5 record is today's encoding without the trailing (empty) companion list.
+            let v6 = before.encode();
+            assert_eq!(v6.last(), Some(&0));
+            db.put_cf(db.cf_handle(cf::FILES).unwrap(), ImageId(1).to_key(), &v6[..v6.len() - 1]).unwrap();
+            assert!(FileRecord::decode(&v6[..v6.len() - 1]).is_none(), "v5 bytes are not a v6 record");
+        }
+        let store = Store::open(dir.path(), OpenMode::ReadWrite).unwrap();
+        assert_eq!(store.file(ImageId(1)).unwrap(), Some(before));
     }
 
     #[test]

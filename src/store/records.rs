@@ -51,13 +51,49 @@ pub struct FileRecord {
     pub exif: ExifMeta,
     /// When it was indexed, seconds since the epoch.
     pub indexed_at: u64,
+    /// Files of the same picture listed with it (a RAW beside its JPEG twin, a Live Photo's
+    /// motion video): walked and watched, never embedded nor items of their own (v6).
+    pub companions: Vec<CompanionRecord>,
+}
+
+/// A file listed beside an item ([`clipsight_indexer::pairs`]), with the facts that tell whether
+/// it changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompanionRecord {
+    /// Path bytes as found on disk.
+    pub path: Vec<u8>,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, ns since the epoch (the latest of the file's and its sidecars').
+    pub mtime_ns: i64,
+    /// Container format ("cr2", "mov", ...).
+    pub format: String,
+}
+
+impl CompanionRecord {
+    /// The record of a walked companion file.
+    pub fn of(file: &clipsight_indexer::walk::Candidate) -> Self {
+        Self { path: path_to_bytes(&file.path), size: file.size, mtime_ns: file.mtime_ns, format: file.format.name().to_string() }
+    }
+
+    /// The path as an OS path.
+    pub fn path(&self) -> std::path::PathBuf {
+        path_from_bytes(&self.path)
+    }
+
+    /// Why it is listed: a RAW, or a Live Photo's motion.
+    pub fn role(&self) -> clipsight_indexer::pairs::CompanionRole {
+        clipsight_indexer::format::MediaFormat::from_name(&self.format)
+            .and_then(clipsight_indexer::pairs::CompanionRole::of)
+            .unwrap_or(clipsight_indexer::pairs::CompanionRole::Raw)
+    }
 }
 
 impl FileRecord {
     /// A record of a file known only by path and content hash (a 1×1 `format` image, no EXIF):
     /// what synthetic libraries (benches, tests) store; callers set the fields they care about.
     pub fn synthetic(path: &str, hash: [u8; 32], format: &str) -> Self {
-        Self { path: path.as_bytes().to_vec(), size: 1, mtime_ns: 0, hash, width: 1, height: 1, format: format.into(), exif: ExifMeta::default(), indexed_at: 0 }
+        Self { path: path.as_bytes().to_vec(), size: 1, mtime_ns: 0, hash, width: 1, height: 1, format: format.into(), exif: ExifMeta::default(), indexed_at: 0, companions: Vec::new() }
     }
 
     /// The path as an OS path.
@@ -90,6 +126,14 @@ pub struct VideoRecord {
 }
 
 impl FileRecord {
+    /// Its format and its RAW companions' ("jpeg", then "cr2"): what `type:` filters, facets and
+    /// keywords know the item by. A Live Photo's motion video does not count: the item is a
+    /// photo, and `type:mov` asks for videos.
+    pub fn formats(&self) -> impl Iterator<Item = &str> {
+        let raws = self.companions.iter().filter(|c| c.role() == clipsight_indexer::pairs::CompanionRole::Raw);
+        std::iter::once(self.format.as_str()).chain(raws.map(|c| c.format.as_str()))
+    }
+
     /// Photo or video, from the stored format name.
     pub fn kind(&self) -> clipsight_indexer::format::MediaKind {
         clipsight_indexer::format::MediaFormat::from_name(&self.format).map_or(clipsight_indexer::format::MediaKind::Photo, |f| f.kind())

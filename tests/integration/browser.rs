@@ -236,7 +236,8 @@ async fn signing_in_searches_opens_a_photo_and_signing_out_returns_to_the_sign_i
 }
 
 /// A HEIC photo, which Chromium cannot display: the large view falls back to the server's JPEG
-/// preview of it, upright (200x300).
+/// preview of it, upright (200x300). It is a Live Photo: its motion (a MOV named alike) is
+/// listed with it and plays over the still, which comes back when the motion ends.
 #[tokio::test(flavor = "current_thread")]
 #[allow(clippy::await_holding_lock)] // the guard serialises whole tests; one thread runs this one
 async fn a_photo_the_browser_cannot_show_opens_as_the_servers_preview() {
@@ -245,6 +246,7 @@ async fn a_photo_the_browser_cannot_show_opens_as_the_servers_preview() {
     let (src, photos, data) = (tmp.path().join("scenes"), tmp.path().join("photos"), tmp.path().join("data"));
     std::fs::create_dir_all(&src).unwrap();
     run_python(&["tests/reference/make_heif.py", src.to_str().unwrap(), photos.to_str().unwrap(), tmp.path().join("reference").to_str().unwrap()]);
+    ffmpeg(&["-f", "lavfi", "-i", "color=c=blue:s=200x300:r=15", "-t", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-f", "mov", photos.join("turned.MOV").to_str().unwrap()]);
     json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
     let server = Server::start(&data, &[]);
     let (_, found) = server.json("GET", "/api/search?q=type:heic&k=1", None);
@@ -260,6 +262,17 @@ async fn a_photo_the_browser_cannot_show_opens_as_the_servers_preview() {
     .await;
     assert_eq!(shown, json!([200, 300]));
     screenshot(&client, "9-heic-preview").await;
+    let listed = until(&client, "the Live Photo's motion listed", "document.querySelector('#details-companions .companion')?.textContent").await;
+    assert!(listed.as_str().unwrap().contains("turned.MOV"), "{listed}");
+    client.find(Locator::Css("#details-companions .companion-play")).await.unwrap().click().await.unwrap();
+    until(
+        &client,
+        "the motion playing over the still",
+        "(() => { const v = document.querySelector('#details-video'); return !v.hidden && !v.paused && v.readyState >= 2 && v.currentTime > 0 && document.querySelector('#details-image').hidden; })()",
+    )
+    .await;
+    screenshot(&client, "9b-live-photo-playing").await;
+    until(&client, "the still back when the motion ends", "(() => { const i = document.querySelector('#details-image'); return document.querySelector('#details-video').hidden && !i.hidden && i.complete && i.naturalWidth > 0; })()").await;
     client.close().await.unwrap();
     drop(server);
 }

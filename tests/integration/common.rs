@@ -38,6 +38,12 @@ pub fn run_python(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
+/// Runs Debian's `ffmpeg` (quiet, overwriting), failing the test on error.
+pub fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).output().expect("ffmpeg runs (scripts/setup.sh installs it)");
+    assert!(out.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// A `clipsight` command with the fixture model and `data` as its library.
 pub fn clipsight(data: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_clipsight"));
@@ -288,7 +294,7 @@ pub fn open_library(data: &Path, writable: bool) -> Library {
     let mode = if writable { OpenMode::ReadWrite } else { OpenMode::ReadOnly };
     let store = Store::open(data, mode).expect("the library opens");
     let clip = Clip::open(fixture_model(), RuntimeOptions::default()).expect("the fixture model loads");
-    let settings = IndexSettings { roots: Vec::new(), hidden: false, batch_size: 8, tag_vocabulary: Vec::new(), video: Default::default() };
+    let settings = IndexSettings { roots: Vec::new(), hidden: false, batch_size: 8, tag_vocabulary: Vec::new(), video: Default::default(), pairs: Default::default() };
     Library::new(store, Box::new(clip), settings, writable).expect("the library opens")
 }
 

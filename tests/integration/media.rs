@@ -232,3 +232,76 @@ fn keywords_titles_and_descriptions_people_wrote_are_searched_and_shown_and_foll
     let report = json_of(clipsight(&data).args(["--json", "check"]));
     assert_eq!(report["problems"], serde_json::json!([]), "{report}");
 }
+
+/// The names and companions of a library's items, by name (`role:name` for each companion).
+fn items_with_companions(s: &impl Http) -> std::collections::BTreeMap<String, Vec<String>> {
+    records(s)
+        .into_iter()
+        .map(|(name, hit)| {
+            let listed = hit["companions"].as_array().map(|c| c.iter().map(|c| format!("{}:{}", c["role"].as_str().unwrap(), c["name"].as_str().unwrap())).collect()).unwrap_or_default();
+            (name, listed)
+        })
+        .collect()
+}
+
+#[test]
+fn a_raw_and_its_jpeg_twin_are_one_item_listing_both_files_unless_asked_otherwise() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, photos) = (tmp.path().join("scenes"), tmp.path().join("photos"));
+    scenes(&src, 2, 1_000_500);
+    let reference = tmp.path().join("reference");
+    run_python(&["tests/reference/make_raw.py", src.to_str().unwrap(), photos.to_str().unwrap(), reference.to_str().unwrap()]);
+    std::fs::remove_file(photos.join("broken.dng")).unwrap();
+    // The camera's JPEG of each shot, beside its RAW, named alike (upper case, as cameras do).
+    let mut twins = Vec::new();
+    for dng in std::fs::read_dir(&photos).unwrap().map(|e| e.unwrap().path()) {
+        let stem = dng.file_stem().unwrap().to_str().unwrap().to_string();
+        let developed = reference.join(format!("{stem}.dng.png"));
+        image::open(&developed).unwrap().to_rgb8().save_with_format(photos.join(format!("{stem}.JPG")), image::ImageFormat::Jpeg).unwrap();
+        twins.push(stem);
+    }
+    twins.sort();
+    let data = tmp.path().join("data");
+    let summary = json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
+    assert_eq!((summary["scanned"].as_u64(), summary["indexed"].as_u64(), summary["companions"].as_u64(), summary["failed"].as_u64()), (Some(4), Some(2), Some(2), Some(0)), "{summary}");
+
+    let s = InProcess::read_only(&data);
+    let expected: std::collections::BTreeMap<String, Vec<String>> = twins.iter().map(|t| (format!("{t}.JPG"), vec![format!("raw:{t}.dng")])).collect();
+    assert_eq!(items_with_companions(&s), expected, "one item per shot: the JPEG, its RAW listed");
+    // Found by the RAW's format too; the item is the JPEG (decoded fast, shown by browsers).
+    let (_, v) = s.json("GET", "/api/search?q=type:dng&k=10", None);
+    assert_eq!(v["results"].as_array().unwrap().len(), 2, "{v}");
+    assert!(v["results"].as_array().unwrap().iter().all(|r| r["format"] == "jpeg"), "{v}");
+    let id = s.id_of(&format!("{}.JPG", twins[0]));
+    let (_, record) = s.json("GET", &format!("/api/images/{id}"), None);
+    let companion = &record["companions"][0];
+    assert_eq!((companion["format"].as_str(), companion["role"].as_str()), (Some("dng"), Some("raw")), "{record}");
+    let raw = std::fs::read(photos.join(format!("{}.dng", twins[0]))).unwrap();
+    assert_eq!(companion["size"].as_u64(), Some(raw.len() as u64));
+    // The RAW downloads from the item, whole or by ranges; a companion it does not have is 404.
+    let (status, bytes, _) = s.call("GET", companion["file"].as_str().unwrap(), None, &[]);
+    assert_eq!((status, bytes == raw), (200, true));
+    let (status, bytes, _) = s.call("GET", companion["file"].as_str().unwrap(), None, &[("Range", "bytes=10-19")]);
+    assert_eq!((status, bytes.as_slice()), (206, &raw[10..20]));
+    let (status, v) = s.json("GET", &format!("/api/images/{id}/companions/1/file"), None);
+    assert_eq!((status, v["error"]["code"].as_str()), (404, Some("not_found")), "{v}");
+    drop(s);
+
+    // --pairs separate: each file is an item; back together, the RAWs' items go, their ids with them.
+    let summary = json_of(clipsight(&data).args(["--json", "index", "--pairs", "separate"]).arg(&photos));
+    assert_eq!((summary["indexed"].as_u64(), summary["unchanged"].as_u64(), summary["companions"].as_u64()), (Some(2), Some(2), Some(0)), "{summary}");
+    let s = InProcess::read_only(&data);
+    assert!(items_with_companions(&s).values().all(Vec::is_empty));
+    assert_eq!(items_with_companions(&s).len(), 4);
+    drop(s);
+    let summary = json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
+    assert_eq!((summary["removed"].as_u64(), summary["unchanged"].as_u64(), summary["companions"].as_u64()), (Some(2), Some(2), Some(2)), "{summary}");
+    assert_eq!(items_with_companions(&InProcess::read_only(&data)), expected);
+    // Deleting a RAW leaves its JPEG alone in the library.
+    std::fs::remove_file(photos.join(format!("{}.dng", twins[0]))).unwrap();
+    json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
+    let items = items_with_companions(&InProcess::read_only(&data));
+    assert_eq!(items[&format!("{}.JPG", twins[0])], Vec::<String>::new(), "{items:?}");
+    let report = json_of(clipsight(&data).args(["--json", "check"]));
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+}

@@ -153,3 +153,55 @@ fn videos_are_found_at_the_moment_that_matches_beside_photos() {
     let (_, rest) = s.json("GET", "/api/search?q=a%20red%20circle%20folder:trip&k=5", None);
     assert!(inside_the_circle(&rest["results"][0]["moment_s"]), "{rest}");
 }
+
+/// A still-picture scene as a short H.264 QuickTime movie, as an iPhone's Live Photo motion is.
+fn motion_of(scene: &std::path::Path, target: &std::path::Path) {
+    ffmpeg(&["-loop", "1", "-i", scene.to_str().unwrap(), "-t", "3", "-r", "15", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-f", "mov", target.to_str().unwrap()]);
+}
+
+#[test]
+fn a_live_photo_is_its_still_with_its_motion_listed_and_playable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (scenes_dir, made, media) = (tmp.path().join("scenes"), tmp.path().join("made"), tmp.path().join("media"));
+    scenes(&scenes_dir, 2, 1_000_600);
+    run_python(&["tests/reference/make_heif.py", scenes_dir.to_str().unwrap(), made.to_str().unwrap(), made.join("reference").to_str().unwrap()]);
+    let pngs: Vec<_> = {
+        let mut p: Vec<_> = std::fs::read_dir(&scenes_dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "png")).collect();
+        p.sort();
+        p
+    };
+    // An iPhone's Live Photo: IMG_0001.HEIC and IMG_0001.MOV; beside it a video of its own.
+    std::fs::create_dir_all(&media).unwrap();
+    std::fs::copy(made.join(format!("{}.heic", pngs[0].file_stem().unwrap().to_str().unwrap())), media.join("IMG_0001.HEIC")).unwrap();
+    motion_of(&pngs[0], &media.join("IMG_0001.MOV"));
+    motion_of(&pngs[1], &media.join("walk.mov"));
+    let data = tmp.path().join("data");
+    let summary = json_of(clipsight(&data).args(["--json", "index"]).arg(&media));
+    assert_eq!((summary["indexed"].as_u64(), summary["companions"].as_u64(), summary["failed"].as_u64()), (Some(2), Some(1), Some(0)), "{summary}");
+
+    let s = InProcess::read_only(&data);
+    let (_, v) = s.json("GET", "/api/search?q=&k=10&mode=vector", None);
+    let hits = hits_by_name(&v);
+    assert_eq!(hits.len(), 2, "{v}");
+    let live = &hits["IMG_0001.HEIC"];
+    assert_eq!(live["kind"], "photo", "{live}");
+    let motion = &live["companions"][0];
+    assert_eq!((motion["name"].as_str(), motion["role"].as_str(), motion["format"].as_str()), (Some("IMG_0001.MOV"), Some("motion"), Some("mov")), "{live}");
+    assert!(hits["walk.mov"].get("companions").is_none(), "a video of its own stays one: {v}");
+    // The motion is not a video of the library: type:video finds the other one only.
+    let (_, videos) = s.json("GET", "/api/search?q=type:video&k=10", None);
+    assert_eq!(hits_by_name(&videos).keys().collect::<Vec<_>>(), vec!["walk.mov"], "{videos}");
+    // It is served with ranges, so a browser plays it.
+    let bytes = std::fs::read(media.join("IMG_0001.MOV")).unwrap();
+    let (status, part, content_type) = s.call("GET", motion["file"].as_str().unwrap(), None, &[("Range", "bytes=0-99")]);
+    assert_eq!((status, part.as_slice(), content_type.as_str()), (206, &bytes[..100], "video/quicktime"));
+    let (_, record) = s.json("GET", &format!("/api/images/{}", live["id"]), None);
+    assert_eq!(record["companions"], serde_json::json!([motion]), "{record}");
+    drop(s);
+
+    // Separate: the motion is a video of its own, with its moments.
+    let summary = json_of(clipsight(&data).args(["--json", "index", "--pairs", "separate"]).arg(&media));
+    assert_eq!((summary["indexed"].as_u64(), summary["companions"].as_u64()), (Some(1), Some(0)), "{summary}");
+    let (_, videos) = InProcess::read_only(&data).json("GET", "/api/search?q=type:video&k=10", None);
+    assert_eq!(videos["results"].as_array().unwrap().len(), 2, "{videos}");
+}

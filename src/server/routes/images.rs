@@ -112,9 +112,34 @@ pub async fn preview(library: web::Data<Library>, id: web::Path<u64>, params: we
 pub async fn file(library: web::Data<Library>, id: web::Path<u64>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let path = web::block(move || library.original(id)).await??;
-    let named = NamedFile::open_async(&path).await.map_err(|_| ApiError::not_found(format!("the file of image {id} cannot be read")))?;
+    serve_file(id, &path, &req).await
+}
+
+/// A file listed with the image (`companions[n]` of its record: its RAW, a Live Photo's motion
+/// video) — only when it resolves inside an indexed folder. Supports range requests.
+#[utoipa::path(
+    tag = "images",
+    params(("id" = u64, Path, description = "Image id"), ("n" = usize, Path, description = "Index in the image's `companions`")),
+    responses(
+        (status = 200, description = "The file's bytes"),
+        (status = 206, description = "The byte range asked for (`Range`: how browsers seek in a video)"),
+        (status = 416, description = "The range asked for lies outside the file"),
+        (status = 403, description = "The file resolves outside the indexed folders", body = ErrorBody),
+        (status = 404, description = "No such image or companion, or the file is gone", body = ErrorBody),
+    )
+)]
+#[get("/images/{id}/companions/{n}/file")]
+pub async fn companion_file(library: web::Data<Library>, path: web::Path<(u64, usize)>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let (id, n) = path.into_inner();
+    let path = web::block(move || library.companion(id, n)).await??;
+    serve_file(id, &path, &req).await
+}
+
+/// A file of image `id` shown inline, with ranges, ETag and Last-Modified.
+async fn serve_file(id: u64, path: &std::path::Path, req: &HttpRequest) -> Result<HttpResponse, ApiError> {
+    let named = NamedFile::open_async(path).await.map_err(|_| ApiError::not_found(format!("the file of image {id} cannot be read")))?;
     let disposition = ContentDisposition { disposition: DispositionType::Inline, parameters: named.content_disposition().parameters.clone() };
-    Ok(named.set_content_disposition(disposition).use_etag(true).use_last_modified(true).into_response(&req))
+    Ok(named.set_content_disposition(disposition).use_etag(true).use_last_modified(true).into_response(req))
 }
 
 /// Images most similar to an indexed one ("more like this"); the image itself ranks first.

@@ -20,6 +20,7 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(images::thumbnail)
         .service(images::preview)
         .service(images::file)
+        .service(images::companion_file)
         .service(images::similar)
         .service(images::describe)
         .service(classify::classify)
