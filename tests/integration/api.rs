@@ -314,6 +314,7 @@ fn the_openapi_document_lists_every_route_and_every_listed_route_is_served() {
         ("get", "/api/images/{id}"),
         ("get", "/api/images/{id}/thumbnail"),
         ("get", "/api/images/{id}/file"),
+        ("get", "/api/images/{id}/companions/{n}/file"),
         ("get", "/api/images/{id}/preview"),
         ("get", "/api/images/{id}/similar"),
         ("get", "/api/images/{id}/describe"),
@@ -341,7 +342,7 @@ fn the_openapi_document_lists_every_route_and_every_listed_route_is_served() {
     assert_eq!(listed, want, "the document lists exactly the routes");
     // Every documented route is routed: whatever it answers, it is not the router's 404/405.
     for (method, path) in &listed {
-        let concrete = path.replace("{id}", "1");
+        let concrete = path.replace("{id}", "1").replace("{n}", "0");
         let (status, body, _) = s.call(&method.to_uppercase(), &concrete, if method == "post" { Some(("application/json", b"{}")) } else { None }, &[]);
         let text = String::from_utf8_lossy(&body);
         assert!(status != 405 && !text.contains("\"no_route\""), "{method} {concrete} is not routed: {status} {text}");
