@@ -193,6 +193,13 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2.0)]
         video_minutes: f64,
     },
+    /// The keyword index's analyzer (jieba-rs segmentation, for CJK names) against tantivy's
+    /// default tokenizer: documents/s, index bytes, query latency, CJK word recall.
+    Keywords {
+        /// Synthetic names to index.
+        #[arg(long, default_value_t = 100_000)]
+        n: usize,
+    },
     /// Query latency: text encoder alone vs search in process, over REST (distinct and repeated
     /// queries) and per CLI process, plus REST throughput. Uses --model.
     Query {

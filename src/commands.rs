@@ -65,6 +65,22 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench(BenchCommand::Index { photos, large, batch, no_peer, per_format, video_minutes }) => cmd_bench_index(g, photos, large, &batch, no_peer, per_format, video_minutes),
         Command::Bench(BenchCommand::Query { n, samples, clients, seconds, work }) => cmd_bench_query(g, n, samples, clients, seconds, work),
+        Command::Bench(BenchCommand::Keywords { n }) => {
+            let report = clipsight::bench::keywords::run(n)?;
+            if g.json {
+                print_json(&report);
+            } else {
+                println!("{} names (Latin and CJK words):", report.docs);
+                let base = &report.rows[0];
+                for r in &report.rows {
+                    println!(
+                        "  {:8} {:9.0} docs/s ({:.2}x)  {:7.2} MB ({:.2}x)  query p50 {:6.0} µs  CJK word recall {:.2}",
+                        r.analyzer, r.docs_per_s, r.docs_per_s / base.docs_per_s, r.index_bytes as f64 / 1e6, r.index_bytes as f64 / base.index_bytes as f64, r.query_p50_us, r.cjk_word_recall
+                    );
+                }
+            }
+            Ok(())
+        }
     }
 }
 
@@ -522,6 +538,7 @@ fn cmd_model_info(g: &Global, dir: Option<&str>) -> Result<()> {
         "image_size": [pre.size.0, pre.size.1],
         "image_input": format!("{:?}", clip.image_layout()?),
         "text_ids": format!("{:?}", clip.id_type()?),
+        "text_inputs": clip.text_inputs()?,
         "resize_mode": format!("{:?}", pre.resize_mode),
         "interpolation": format!("{:?}", pre.interpolation),
         "device": format!("{:?}", clip.device()?),

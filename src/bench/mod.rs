@@ -4,10 +4,12 @@
 //! - [`crate::ann::bench`]: the HNSW graph against an exact scan, on synthetic CLIP-like vectors.
 //! - [`index`]: end-to-end indexing against the model-only floor and a Python/PIL peer pipeline,
 //!   on generated realistic photos ([`photos`]).
+//! - [`keywords`]: the keyword index's CJK-aware analyzer against tantivy's default tokenizer.
 //! - [`query`]: text-encoder latency against search end to end, in process, CLI and REST.
 //! - [`server`]: a `clipsight serve` child process, for the query bench and the integration tests.
 
 pub mod index;
+pub mod keywords;
 pub mod photos;
 pub mod query;
 pub mod server;

@@ -5,11 +5,13 @@
 //! Derived data: the index lives in `DATA/keywords/`, records the store epoch it reflects, and is
 //! rebuilt from RocksDB when that differs (about 80k documents a second).
 
+pub(crate) mod analyzer;
+
 use std::path::{Path, PathBuf};
 
 use tantivy::collector::TopDocs;
 use tantivy::query::QueryParser;
-use tantivy::schema::{Field, Schema, Value, FAST, STORED, TEXT};
+use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, STORED};
 use tantivy::{doc, Index, IndexReader, TantivyDocument};
 
 use clipsight_indexer::annotations::Annotations;
@@ -114,6 +116,7 @@ impl Keywords {
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir_all(&staging).map_err(io)?;
         let index = Index::create_in_dir(&staging, schema())?;
+        analyzer::register(&index);
         let f = fields(&index.schema()).expect("the schema just built");
         // One thread with tantivy's minimum budget: a rebuild is a background task, and a
         // server rebuilding after every indexing job should not grow by 50 MB of arena each time.
@@ -134,6 +137,7 @@ impl Keywords {
 
     fn from_index(index: Index) -> Result<Self, KeywordError> {
         let fields = fields(&index.schema())?;
+        analyzer::register(&index);
         let reader = index.reader()?;
         Ok(Self { index, reader, fields })
     }
@@ -163,13 +167,25 @@ impl Keywords {
 fn schema() -> Schema {
     let mut b = Schema::builder();
     b.add_u64_field("id", STORED | FAST);
-    b.add_text_field("metadata", TEXT);
-    b.add_text_field("tags", TEXT);
+    b.add_text_field("metadata", words());
+    b.add_text_field("tags", words());
     b.build()
 }
 
+/// A text field analysed by [`analyzer`], with positions (phrases: a Korean word is its syllables in order).
+fn words() -> TextOptions {
+    TextOptions::default().set_indexing_options(TextFieldIndexing::default().set_tokenizer(analyzer::NAME).set_index_option(IndexRecordOption::WithFreqsAndPositions))
+}
+
+/// The fields of an index of this schema; an index of an older one (without the tags field, or
+/// analysed by tantivy's default tokenizer) is an error, and is rebuilt.
 fn fields(schema: &Schema) -> Result<Fields, KeywordError> {
-    Ok(Fields { id: schema.get_field("id")?, metadata: schema.get_field("metadata")?, tags: schema.get_field("tags")? })
+    let current = schema == &self::schema();
+    let fields = Fields { id: schema.get_field("id")?, metadata: schema.get_field("metadata")?, tags: schema.get_field("tags")? };
+    if !current {
+        return Err(KeywordError::Tantivy(tantivy::TantivyError::SchemaError("the keyword index has an older schema".into())));
+    }
+    Ok(fields)
 }
 
 /// Reciprocal rank fusion of ranked lists: score(d) = Σ 1 / (K + rank(d)), K = 60.

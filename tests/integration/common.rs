@@ -44,10 +44,21 @@ pub fn ffmpeg(args: &[&str]) {
     assert!(out.status.success(), "ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// The multilingual model trained by tools/train_tiny_clip/train_mclip.py (M-CLIP's layout and
+/// recipe: the fixture's image tower, a text tower distilled from its English one).
+pub fn multilingual_model() -> PathBuf {
+    root().join("tests/fixtures/models/clipsight-tiny-multilingual")
+}
+
 /// A `clipsight` command with the fixture model and `data` as its library.
 pub fn clipsight(data: &Path) -> Command {
+    clipsight_with(data, &fixture_model())
+}
+
+/// A `clipsight` command with `model` and `data` as its library.
+pub fn clipsight_with(data: &Path, model: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_clipsight"));
-    cmd.arg("--data").arg(data).arg("--model").arg(fixture_model()).env_remove("CLIPSIGHT_MODEL");
+    cmd.arg("--data").arg(data).arg("--model").arg(model).env_remove("CLIPSIGHT_MODEL");
     cmd
 }
 
@@ -180,7 +191,12 @@ pub struct Server(ServeProcess, Option<String>);
 impl Server {
     /// Starts `clipsight serve --bind 127.0.0.1:0 EXTRA...` on `data` and waits until it listens.
     pub fn start(data: &Path, extra: &[&str]) -> Server {
-        let mut serve = clipsight(data);
+        Self::start_with(data, &fixture_model(), extra)
+    }
+
+    /// Starts `clipsight --model MODEL serve --bind 127.0.0.1:0 EXTRA...` on `data`.
+    pub fn start_with(data: &Path, model: &Path, extra: &[&str]) -> Server {
+        let mut serve = clipsight_with(data, model);
         serve.args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"]).args(extra).stderr(std::process::Stdio::inherit());
         let token = extra.iter().position(|a| *a == "--token").and_then(|i| extra.get(i + 1)).map(|t| format!("Bearer {t}"));
         Server(ServeProcess::start(serve).expect("clipsight serve starts"), token)
@@ -248,6 +264,11 @@ impl InProcess {
         Self::serve(open_library(data, false), serve_options())
     }
 
+    /// Serves the library in `data`, indexed with `model`, read-only.
+    pub fn read_only_with(data: &Path, model: &Path) -> InProcess {
+        Self::serve(open_library_with(data, model, false), serve_options())
+    }
+
     /// Serves `library` with `options`' token and upload limit.
     pub fn serve(library: Library, options: ServeOptions) -> InProcess {
         library.load_indexes(clipsight::ann::Use::Many, true, &mut |_, _| {});
@@ -291,9 +312,14 @@ pub fn serve_options() -> ServeOptions {
 
 /// The library in `data` with the fixture model, as `clipsight serve` opens it.
 pub fn open_library(data: &Path, writable: bool) -> Library {
+    open_library_with(data, &fixture_model(), writable)
+}
+
+/// The library in `data` with `model`, as `clipsight serve` opens it.
+pub fn open_library_with(data: &Path, model: &Path, writable: bool) -> Library {
     let mode = if writable { OpenMode::ReadWrite } else { OpenMode::ReadOnly };
     let store = Store::open(data, mode).expect("the library opens");
-    let clip = Clip::open(fixture_model(), RuntimeOptions::default()).expect("the fixture model loads");
+    let clip = Clip::open(model, RuntimeOptions::default()).expect("the model loads");
     let settings = IndexSettings { roots: Vec::new(), hidden: false, batch_size: 8, tag_vocabulary: Vec::new(), video: Default::default(), pairs: Default::default() };
     Library::new(store, Box::new(clip), settings, writable).expect("the library opens")
 }

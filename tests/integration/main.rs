@@ -14,6 +14,7 @@ mod cli;
 mod crash;
 mod eval;
 mod hub;
+mod languages;
 mod load;
 mod media;
 mod parity;

@@ -6,7 +6,7 @@ plain ONNX Runtime inference.
 
     reference.py tensor  --model DIR --out OUTDIR IMAGE...   # raw float32 CHW per image (i.bin)
     reference.py images  --model DIR IMAGE...                # {"embeddings": [[...], ...]}
-    reference.py texts   --model DIR TEXT...                 # {"ids": [[...]], "embeddings": [[...]]}
+    reference.py texts   --model DIR TEXT...                 # {"ids": [[...]], "masks": [[...]], "embeddings": [[...]]}
 
 Only numpy, Pillow, tokenizers and onnxruntime are needed (scripts/requirements.txt).
 """
@@ -74,12 +74,15 @@ def session(path: Path):
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-def run_rows(sess, x: np.ndarray) -> np.ndarray:
-    inp = sess.get_inputs()[0]
-    if inp.shape[0] == 1 and len(x) > 1:  # fixed batch of 1
-        out = np.concatenate([sess.run(None, {inp.name: x[i:i + 1]})[0] for i in range(len(x))])
+def run_rows(sess, x) -> np.ndarray:
+    """Output 0 of `sess`, L2-normalised rows, for `x`: one array (the graph's one input) or a
+    dict of arrays by input name."""
+    feeds = x if isinstance(x, dict) else {sess.get_inputs()[0].name: x}
+    n = len(next(iter(feeds.values())))
+    if sess.get_inputs()[0].shape[0] == 1 and n > 1:  # fixed batch of 1
+        out = np.concatenate([sess.run(None, {k: v[i:i + 1] for k, v in feeds.items()})[0] for i in range(n)])
     else:
-        out = sess.run(None, {inp.name: x})[0]
+        out = sess.run(None, feeds)[0]
     out = out.astype(np.float64)
     return out / np.linalg.norm(out, axis=1, keepdims=True)
 
@@ -99,8 +102,9 @@ def tokenizer(model: Path):
     return tok
 
 
-def encode_ids(tok, texts: list[str]) -> list[list[int]]:
-    return [tok.encode(" ".join(t.split())).ids for t in texts]
+def encode(tok, texts: list[str]):
+    """Immich's text input: whitespace collapsed, the tokenizer's special tokens, fixed padding."""
+    return [tok.encode(" ".join(t.split())) for t in texts]
 
 
 def main() -> None:
@@ -124,11 +128,17 @@ def main() -> None:
         json.dump({"embeddings": run_rows(sess, x).tolist()}, sys.stdout)
     else:
         tok = tokenizer(a.model)
-        ids = encode_ids(tok, a.items)
+        encodings = encode(tok, a.items)
+        ids, masks = [e.ids for e in encodings], [e.attention_mask for e in encodings]
         sess = session(a.model / "textual/model.onnx")
-        dtype = np.int64 if sess.get_inputs()[0].type == "tensor(int64)" else np.int32
-        emb = run_rows(sess, np.array(ids, dtype=dtype))
-        json.dump({"ids": ids, "embeddings": emb.tolist()}, sys.stdout)
+        # Fed by name, as Immich does: `text` (OpenAI/open_clip) or `input_ids` + `attention_mask`
+        # (M-CLIP), each in the type its graph declares.
+        feeds = {}
+        for inp in sess.get_inputs():
+            rows = masks if inp.name == "attention_mask" else ids
+            feeds[inp.name] = np.array(rows, dtype=np.int64 if inp.type == "tensor(int64)" else np.int32)
+        emb = run_rows(sess, feeds)
+        json.dump({"ids": ids, "masks": masks, "embeddings": emb.tolist()}, sys.stdout)
 
 
 if __name__ == "__main__":

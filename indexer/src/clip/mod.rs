@@ -17,7 +17,7 @@ pub use model_dir::{ModelConfig, ModelDir, DEFAULT_LOGIT_SCALE};
 pub use preprocess::{Interpolation, PreparedImage, PreprocessConfig, ResizeMode};
 pub use runtime::{locate_library, Device, RuntimeOptions};
 pub use session::{ActiveDevice, IdType, ImageLayout};
-pub use tokenize::TextTokenizer;
+pub use tokenize::{TextTokenizer, Tokens};
 
 use session::{ImageEncoder, TextEncoder};
 
@@ -138,6 +138,12 @@ impl Clip {
         Ok(lock(self.textual()?).id_type())
     }
 
+    /// The text tower's inputs as `name:type` (`text:int32`; M-CLIP: `input_ids:int32`,
+    /// `attention_mask:int32`), read from its graph (loads it if needed).
+    pub fn text_inputs(&self) -> Result<Vec<String>, ClipError> {
+        Ok(lock(self.textual()?).inputs())
+    }
+
     /// Embeds prepared images (see [`PreprocessConfig::prepare`]); one unit vector each.
     pub fn encode_images(&self, images: &[PreparedImage]) -> Result<Vec<Embedding>, ClipError> {
         if images.is_empty() {
@@ -153,11 +159,11 @@ impl Clip {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let ids = texts
+        let tokens = texts
             .iter()
             .map(|t| self.tokenizer.encode(t.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
-        let out = lock(self.textual()?).encode(&ids, &self.dir.textual_model())?;
+        let out = lock(self.textual()?).encode(&tokens, &self.dir.textual_model())?;
         self.check_dim(&out, &self.dir.textual_model())?;
         Ok(out)
     }

@@ -4,14 +4,15 @@
 use std::path::Path;
 use std::sync::Once;
 
-use ndarray::{Array2, ArrayView4, ArrayViewD, Axis};
+use ndarray::{ArrayView4, ArrayViewD, Axis};
 use ort::ep::{ExecutionProvider, CUDA};
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
-use ort::value::{TensorElementType, TensorRef, ValueType};
+use ort::value::{DynTensor, Tensor, TensorElementType, TensorRef, ValueType};
 
 use super::preprocess::{PreparedImage, PreprocessConfig};
 use super::runtime::{self, Device, RuntimeOptions};
+use super::tokenize::Tokens;
 use super::ClipError;
 use crate::embedding::Embedding;
 
@@ -69,9 +70,15 @@ pub(crate) struct ImageEncoder {
 /// The text tower.
 pub(crate) struct TextEncoder {
     session: Session,
-    input: String,
-    ids: IdType,
+    ids: TextInput,
+    mask: Option<TextInput>,
     fixed_batch: Option<usize>,
+}
+
+/// One input of a text tower: its name and element type.
+struct TextInput {
+    name: String,
+    ty: IdType,
 }
 
 fn model_error(path: &Path, message: impl Into<String>) -> ClipError {
@@ -288,62 +295,104 @@ fn check_spatial(path: &Path, graph: (i64, i64), cfg: (i64, i64)) -> Result<(), 
 }
 
 impl TextEncoder {
+    /// Loads the text tower and reads what it takes from its graph: token ids (`text`, as
+    /// OpenAI/open_clip exports name them, or `input_ids`, as M-CLIP's do) and, when the graph has
+    /// one, an `attention_mask`; each int32 or int64, shaped [N, context_length].
     pub(crate) fn load(path: &Path, opts: &RuntimeOptions, context_length: usize) -> Result<Self, ClipError> {
         let (session, _device) = build_session(path, opts)?;
-        let (input, ty, shape) = single_input(&session, path)?;
-        let ids = match ty {
-            TensorElementType::Int32 => IdType::Int32,
-            TensorElementType::Int64 => IdType::Int64,
-            other => {
-                return Err(model_error(path, format!("input {input:?} is {other:?}; expected int32 or int64 token ids")))
+        let (mut ids, mut mask, mut fixed) = (None, None, None);
+        for input in session.inputs() {
+            let name = input.name().to_string();
+            let ValueType::Tensor { ty, shape, .. } = input.dtype() else {
+                return Err(model_error(path, format!("input {name:?} is not a tensor")));
+            };
+            let ty = match ty {
+                TensorElementType::Int32 => IdType::Int32,
+                TensorElementType::Int64 => IdType::Int64,
+                other => return Err(model_error(path, format!("input {name:?} is {other:?}; expected int32 or int64"))),
+            };
+            match shape.as_ref() {
+                [_, l] if *l <= 0 || *l as usize == context_length => {}
+                other => {
+                    return Err(model_error(
+                        path,
+                        format!("input {name:?} has shape {other:?}; expected [N, {context_length}] (text_cfg.context_length in config.json)"),
+                    ))
+                }
             }
-        };
-        match shape.as_slice() {
-            [_, l] if *l <= 0 || *l as usize == context_length => {}
-            _ => {
-                return Err(model_error(
-                    path,
-                    format!(
-                        "input {input:?} has shape {shape:?}; expected [N, {context_length}] \
-                         (text_cfg.context_length in config.json)"
-                    ),
-                ))
+            fixed = fixed.or(fixed_batch(shape));
+            let slot = match name.as_str() {
+                "text" | "input_ids" => &mut ids,
+                "attention_mask" => &mut mask,
+                _ => {
+                    return Err(model_error(
+                        path,
+                        format!("unexpected input {name:?}; a text tower takes `text` or `input_ids`, and optionally `attention_mask`"),
+                    ))
+                }
+            };
+            if slot.replace(TextInput { name: name.clone(), ty }).is_some() {
+                return Err(model_error(path, format!("two token-id inputs (`text` and `input_ids`) where one is expected; second: {name:?}")));
             }
         }
-        Ok(Self { fixed_batch: fixed_batch(&shape), session, input, ids })
+        let ids = ids.ok_or_else(|| model_error(path, "no token-id input (`text` or `input_ids`); is this a CLIP text tower export?"))?;
+        Ok(Self { fixed_batch: fixed, session, ids, mask })
     }
 
     pub(crate) fn id_type(&self) -> IdType {
-        self.ids
+        self.ids.ty
+    }
+
+    /// The graph's inputs, as `name:type` (what `model info` prints).
+    pub(crate) fn inputs(&self) -> Vec<String> {
+        std::iter::once(&self.ids).chain(&self.mask).map(|i| format!("{}:{}", i.name, i.ty.name())).collect()
     }
 
     pub(crate) fn output_dim(&self) -> Option<usize> {
         output_dim(&self.session)
     }
 
-    /// Encodes rows of token ids, in chunks the graph accepts.
-    pub(crate) fn encode(&mut self, ids: &[Vec<u32>], path: &Path) -> Result<Vec<Embedding>, ClipError> {
-        let chunk = self.fixed_batch.unwrap_or(ids.len().max(1));
-        let mut out = Vec::with_capacity(ids.len());
-        for part in ids.chunks(chunk) {
+    /// Encodes tokenised texts, in chunks the graph accepts.
+    pub(crate) fn encode(&mut self, texts: &[Tokens], path: &Path) -> Result<Vec<Embedding>, ClipError> {
+        let chunk = self.fixed_batch.unwrap_or(texts.len().max(1));
+        let mut out = Vec::with_capacity(texts.len());
+        for part in texts.chunks(chunk) {
             out.extend(self.run_batch(part, path)?);
         }
         Ok(out)
     }
 
-    fn run_batch(&mut self, ids: &[Vec<u32>], path: &Path) -> Result<Vec<Embedding>, ClipError> {
-        let n = ids.len();
-        let len = ids.first().map_or(0, Vec::len);
-        match self.ids {
-            IdType::Int32 => {
-                let x = Array2::from_shape_fn((n, len), |(i, j)| ids[i][j] as i32);
-                run(&mut self.session, &self.input, x.view(), path)
-            }
-            IdType::Int64 => {
-                let x = Array2::from_shape_fn((n, len), |(i, j)| ids[i][j] as i64);
-                run(&mut self.session, &self.input, x.view(), path)
-            }
+    fn run_batch(&mut self, texts: &[Tokens], path: &Path) -> Result<Vec<Embedding>, ClipError> {
+        let mut inputs = vec![(self.ids.name.clone(), self.ids.tensor(texts.iter().map(|t| &t.ids), path)?)];
+        if let Some(mask) = &self.mask {
+            inputs.push((mask.name.clone(), mask.tensor(texts.iter().map(|t| &t.mask), path)?));
         }
+        let out = self.session.run(inputs).map_err(|e| ort_error(path, e))?;
+        rows(out[0].try_extract_array::<f32>().map_err(|e| ort_error(path, e))?, path)
+    }
+}
+
+impl IdType {
+    /// `int32` or `int64`.
+    pub fn name(self) -> &'static str {
+        match self {
+            IdType::Int32 => "int32",
+            IdType::Int64 => "int64",
+        }
+    }
+}
+
+impl TextInput {
+    /// Rows of equal length as a [rows, length] tensor of this input's type.
+    fn tensor<'a>(&self, rows: impl ExactSizeIterator<Item = &'a Vec<u32>>, path: &Path) -> Result<DynTensor, ClipError> {
+        let rows: Vec<&Vec<u32>> = rows.collect();
+        let shape = vec![rows.len() as i64, rows.first().map_or(0, |r| r.len()) as i64];
+        let flat = rows.iter().flat_map(|r| r.iter().copied());
+        let tensor = match self.ty {
+            IdType::Int32 => Tensor::from_array((shape, flat.map(|v| v as i32).collect::<Vec<_>>())).map(|t| t.upcast()),
+            IdType::Int64 => Tensor::from_array((shape, flat.map(i64::from).collect::<Vec<_>>())).map(|t| t.upcast()),
+        };
+        tensor.map_err(|e| ort_error(path, e))
     }
 }
 

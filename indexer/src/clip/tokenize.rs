@@ -8,6 +8,16 @@ use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 use super::ClipError;
 
+/// One text as a text tower takes it: token ids, and the attention mask that tells the text's
+/// tokens (1) from the padding (0), both exactly the context length long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tokens {
+    /// Token ids, padded.
+    pub ids: Vec<u32>,
+    /// 1 for each token of the text (special tokens included), 0 for padding.
+    pub mask: Vec<u32>,
+}
+
 /// A configured tokenizer producing fixed-length id rows.
 pub struct TextTokenizer {
     inner: Tokenizer,
@@ -42,17 +52,18 @@ impl TextTokenizer {
         self.context_length
     }
 
-    /// Token ids for one text, exactly `context_length` long.
-    pub fn encode(&self, text: &str) -> Result<Vec<u32>, ClipError> {
+    /// Token ids and attention mask for one text, exactly `context_length` long.
+    pub fn encode(&self, text: &str) -> Result<Tokens, ClipError> {
         let cleaned = text.split_whitespace().collect::<Vec<_>>().join(" ");
         let encoding = self
             .inner
             .encode(cleaned.as_str(), true)
             .map_err(|e| ClipError::Text(format!("cannot tokenise {text:?}: {e}")))?;
-        let mut ids = encoding.get_ids().to_vec();
+        let (mut ids, mut mask) = (encoding.get_ids().to_vec(), encoding.get_attention_mask().to_vec());
         // Fixed padding already gives the length; this only guards the tensor shape against an
         // unusual tokenizer.json (e.g. a post-processor that adds tokens after truncation).
         ids.resize(self.context_length, self.pad_id);
-        Ok(ids)
+        mask.resize(self.context_length, 0);
+        Ok(Tokens { ids, mask })
     }
 }
