@@ -319,3 +319,27 @@ async fn a_video_found_by_text_plays_from_its_moment() {
     client.close().await.unwrap();
     drop(server);
 }
+
+/// A Chinese query typed in the search box, against a library indexed with the multilingual
+/// model: the first tile is a red circle, the engine's best match.
+#[tokio::test(flavor = "current_thread")]
+#[allow(clippy::await_holding_lock)] // the guard serialises whole tests; one thread runs this one
+async fn a_chinese_query_finds_red_circles_first() {
+    let _heavy = heavy();
+    let lib = scene_library();
+    let server = Server::start_with(multilingual_library(), &multilingual_model(), &[]);
+    let (_, best) = server.json("GET", &format!("/api/search?q={}&k=1", urlencode("红色的圆")), None);
+    let file = best["results"][0]["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    assert!(lib.singles("red", "circle").contains(&file), "best match {:?}", lib.caption_of(&file));
+    let id = best["results"][0]["id"].as_u64().unwrap();
+    let driver = chromedriver();
+    let client = browser(&driver).await;
+    client.goto(server.base()).await.unwrap();
+    let q = client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("#q")).await.unwrap();
+    q.send_keys("红色的圆").await.unwrap();
+    until(&client, "the URL to hold the query", "new URLSearchParams(location.search).get('q') === '红色的圆'").await;
+    until(&client, "the red circle first", &format!("document.querySelector('#results .result')?.dataset.id === '{id}'")).await;
+    screenshot(&client, "12-chinese-query").await;
+    client.close().await.unwrap();
+    drop(server);
+}

@@ -356,6 +356,20 @@ pub fn scene_library() -> &'static SceneLibrary {
     LIB.get_or_init(|| SceneLibrary::index(300, 4242))
 }
 
+/// The scenes of [`scene_library`] indexed with [`multilingual_model`] into a library of their
+/// own, once per run: its data directory.
+pub fn multilingual_library() -> &'static Path {
+    static LIB: std::sync::OnceLock<(tempfile::TempDir, PathBuf)> = std::sync::OnceLock::new();
+    &LIB.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        let summary = json_of(clipsight_with(&data, &multilingual_model()).args(["--json", "index"]).arg(&scene_library().photos));
+        assert_eq!(summary["failed"], 0, "{summary}");
+        (tmp, data)
+    })
+    .1
+}
+
 /// A folder of generated scenes indexed into a fresh library with the fixture model.
 pub struct SceneLibrary {
     _tmp: tempfile::TempDir,

@@ -4,26 +4,12 @@
 //! what English ones do, through the CLI and REST; its tokenisation and embeddings equal the
 //! Python reference's; a caption corpus in three languages describes an image in each.
 
-use std::path::PathBuf;
-
 use clipsight_indexer::clip::{Clip, RuntimeOptions};
 use crate::common::*;
 
-/// The shared scenes indexed with the multilingual model, once per run.
-fn library() -> &'static (tempfile::TempDir, PathBuf) {
-    static LIB: std::sync::OnceLock<(tempfile::TempDir, PathBuf)> = std::sync::OnceLock::new();
-    LIB.get_or_init(|| {
-        let tmp = tempfile::tempdir().unwrap();
-        let data = tmp.path().join("data");
-        let summary = json_of(clipsight_with(&data, &multilingual_model()).args(["--json", "index"]).arg(&scene_library().photos));
-        assert_eq!(summary["failed"], 0, "{summary}");
-        (tmp, data)
-    })
-}
-
 /// The captions of the top `k` results of a CLI search.
 fn top_captions(query: &str, k: usize) -> Vec<String> {
-    let v = json_of(clipsight_with(&library().1, &multilingual_model()).args(["--json", "search", query, "-k", &k.to_string()]));
+    let v = json_of(clipsight_with(multilingual_library(), &multilingual_model()).args(["--json", "search", query, "-k", &k.to_string()]));
     v["results"].as_array().unwrap().iter().map(|r| scene_library().caption_of(r["path"].as_str().unwrap())).collect()
 }
 
@@ -39,13 +25,13 @@ fn chinese_spanish_and_english_queries_put_red_circles_first_in_the_cli_and_rest
         let top = top_captions(query, 1);
         assert!(top[0].contains(wanted), "{query}: {top:?}");
     }
-    let s = InProcess::read_only_with(&library().1, &multilingual_model());
+    let s = InProcess::read_only_with(multilingual_library(), &multilingual_model());
     let (status, v) = s.json("GET", &format!("/api/search?q={}&k=2", urlencode("红色的圆")), None);
     assert_eq!(status, 200, "{v}");
     for hit in v["results"].as_array().unwrap() {
         assert!(lib.caption_of(hit["path"].as_str().unwrap()).contains("red circle"), "{v}");
     }
-    let (_, info) = (0, json_of(clipsight_with(&library().1, &multilingual_model()).args(["--json", "model", "info"])));
+    let info = json_of(clipsight_with(multilingual_library(), &multilingual_model()).args(["--json", "model", "info"]));
     assert_eq!(info["text_inputs"], serde_json::json!(["input_ids:int32", "attention_mask:int32"]), "read from the graph: {info}");
 }
 
