@@ -539,6 +539,8 @@ fn cmd_model_info(g: &Global, dir: Option<&str>) -> Result<()> {
         "image_input": format!("{:?}", clip.image_layout()?),
         "text_ids": format!("{:?}", clip.id_type()?),
         "text_inputs": clip.text_inputs()?,
+        "family": clip.family()?.name(),
+        "support": clip.family()?.support(),
         "resize_mode": format!("{:?}", pre.resize_mode),
         "interpolation": format!("{:?}", pre.interpolation),
         "device": format!("{:?}", clip.device()?),

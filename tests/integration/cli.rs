@@ -268,6 +268,7 @@ fn model_info_describes_the_fixture_model() {
     assert_eq!(v["text_ids"], "Int32");
     assert_eq!(v["device"], "Cpu");
     assert_eq!(v["context_length"], 77);
+    assert_eq!((v["family"].as_str(), v["text_inputs"].clone()), (Some("CLIP (OpenAI/open_clip)"), serde_json::json!(["text:int32"])), "{v}");
 }
 
 #[test]

@@ -33,6 +33,7 @@ fn chinese_spanish_and_english_queries_put_red_circles_first_in_the_cli_and_rest
     }
     let info = json_of(clipsight_with(multilingual_library(), &multilingual_model()).args(["--json", "model", "info"]));
     assert_eq!(info["text_inputs"], serde_json::json!(["input_ids:int32", "attention_mask:int32"]), "read from the graph: {info}");
+    assert_eq!(info["family"], "M-CLIP", "{info}");
 }
 
 #[test]

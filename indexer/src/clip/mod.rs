@@ -24,6 +24,40 @@ use session::{ImageEncoder, TextEncoder};
 use crate::embedding::Embedding;
 use crate::ModelId;
 
+/// The model families Immich publishes, told apart by [`Clip::family`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// OpenAI / open_clip CLIP: English text, softmax at the logit scale.
+    Clip,
+    /// M-CLIP: a multilingual text tower (XLM-R, LaBSE) distilled into a CLIP image space.
+    MClip,
+    /// NLLB-CLIP: NLLB's multilingual text tower; a FLORES-200 language code before the text.
+    NllbClip,
+    /// SigLIP / SigLIP2: trained with a sigmoid loss and a learned bias.
+    SigLip,
+}
+
+impl Family {
+    /// How `model info` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Clip => "CLIP (OpenAI/open_clip)",
+            Family::MClip => "M-CLIP",
+            Family::NllbClip => "NLLB-CLIP",
+            Family::SigLip => "SigLIP",
+        }
+    }
+
+    /// What clipsight does with it today, in a line (README: *Model families and languages*).
+    pub fn support(self) -> &'static str {
+        match self {
+            Family::Clip | Family::MClip => "supported: search in the text tower's languages; classify and tags by softmax at the logit scale",
+            Family::NllbClip => "partly: the FLORES-200 language code is not prepended yet (non-English queries are weaker)",
+            Family::SigLip => "partly: search works; classify and tags use CLIP's softmax, not SigLIP's sigmoid, and the canonicalize text cleaning is not applied",
+        }
+    }
+}
+
 /// Everything that can go wrong loading or running a model.
 #[derive(Debug, thiserror::Error)]
 pub enum ClipError {
@@ -136,6 +170,22 @@ impl Clip {
     /// Id element type of the text tower (loads it if needed).
     pub fn id_type(&self) -> Result<IdType, ClipError> {
         Ok(lock(self.textual()?).id_type())
+    }
+
+    /// Which of the model families Immich publishes this is, from its files: a tokenizer with
+    /// FLORES-200 language tokens is NLLB-CLIP's, a text tower with an `attention_mask` input is
+    /// M-CLIP's, a config with a logit bias is SigLIP's; otherwise OpenAI/open_clip CLIP (loads
+    /// the text tower if needed).
+    pub fn family(&self) -> Result<Family, ClipError> {
+        Ok(if self.tokenizer.has_token("eng_Latn") {
+            Family::NllbClip
+        } else if self.text_inputs()?.iter().any(|i| i.starts_with("attention_mask:")) {
+            Family::MClip
+        } else if self.dir.config.sigmoid_trained {
+            Family::SigLip
+        } else {
+            Family::Clip
+        })
     }
 
     /// The text tower's inputs as `name:type` (`text:int32`; M-CLIP: `input_ids:int32`,

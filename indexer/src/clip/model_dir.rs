@@ -35,6 +35,10 @@ pub struct ModelConfig {
     pub context_length: usize,
     /// Multiplier applied to cosines before a softmax (`logit_scale`, already exponentiated).
     pub logit_scale: f32,
+    /// Whether config.json declares a logit bias (`init_logit_bias` in open_clip's SigLIP and
+    /// NLLB-SigLIP configs, `logit_bias` when a trained value is given): the model was trained
+    /// with SigLIP's sigmoid loss.
+    pub sigmoid_trained: bool,
 }
 
 #[derive(Deserialize)]
@@ -46,6 +50,10 @@ struct RawConfig {
     text_cfg: Option<RawText>,
     #[serde(default)]
     logit_scale: Option<f32>,
+    #[serde(default)]
+    init_logit_bias: Option<f32>,
+    #[serde(default)]
+    logit_bias: Option<f32>,
 }
 
 #[derive(Deserialize)]
@@ -179,6 +187,7 @@ fn parse_config(path: &Path) -> Result<ModelConfig, ClipError> {
         image_size,
         context_length,
         logit_scale: raw.logit_scale.unwrap_or(DEFAULT_LOGIT_SCALE),
+        sigmoid_trained: raw.init_logit_bias.or(raw.logit_bias).is_some(),
     })
 }
 

@@ -47,6 +47,11 @@ impl TextTokenizer {
         Ok(Self { inner, context_length, pad_id })
     }
 
+    /// Whether the vocabulary holds `token` (a language code of NLLB's, say).
+    pub fn has_token(&self, token: &str) -> bool {
+        self.inner.token_to_id(token).is_some()
+    }
+
     /// Number of ids in each row.
     pub fn context_length(&self) -> usize {
         self.context_length
