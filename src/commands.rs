@@ -342,16 +342,15 @@ fn cmd_serve(g: &Global, args: ServeArgs) -> Result<()> {
 }
 
 /// Prints ranked images: the view as JSON, or a score and a path per line (a video's with its
-/// best moment: `@ 1:05`).
+/// best moment: `@ 1:05`; the files listed with it after `+`: `+ IMG_0001.DNG`).
 fn print_hits(g: &Global, response: &SearchResponse) {
     if g.json {
         print_json(response);
     } else {
         for hit in &response.results {
-            match hit.moment_s {
-                Some(at) => println!("{:.4}  {} @ {}", hit.score, hit.path, clock(at)),
-                None => println!("{:.4}  {}", hit.score, hit.path),
-            }
+            let moment = hit.moment_s.map(|at| format!(" @ {}", clock(at))).unwrap_or_default();
+            let companions: String = hit.companions.iter().map(|c| format!("  + {}", c.name)).collect();
+            println!("{:.4}  {}{moment}{companions}", hit.score, hit.path);
         }
     }
 }

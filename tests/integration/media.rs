@@ -268,6 +268,10 @@ fn a_raw_and_its_jpeg_twin_are_one_item_listing_both_files_unless_asked_otherwis
     let s = InProcess::read_only(&data);
     let expected: std::collections::BTreeMap<String, Vec<String>> = twins.iter().map(|t| (format!("{t}.JPG"), vec![format!("raw:{t}.dng")])).collect();
     assert_eq!(items_with_companions(&s), expected, "one item per shot: the JPEG, its RAW listed");
+    // The CLI's text output names the RAW after its JPEG.
+    let out = clipsight(&data).args(["search", "type:dng", "-k", "1"]).output().unwrap();
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(line.contains(".JPG  + ") && line.ends_with(".dng"), "{line}");
     // Found by the RAW's format too; the item is the JPEG (decoded fast, shown by browsers).
     let (_, v) = s.json("GET", "/api/search?q=type:dng&k=10", None);
     assert_eq!(v["results"].as_array().unwrap().len(), 2, "{v}");

@@ -67,8 +67,8 @@ def main():
         torch.onnx.export(model, dummy, str(a.out / "textual/model.onnx"), input_names=["input_ids", "attention_mask"],
                           output_names=["embedding"], opset_version=17, do_constant_folding=True, dynamo=False,
                           dynamic_axes={"input_ids": {0: "batch_size"}, "attention_mask": {0: "batch_size"}, "embedding": {0: "batch_size"}})
-    sizes = {str(p.relative_to(a.out)): p.stat().st_size for p in sorted(a.out.rglob("*")) if p.is_file()}
-    print(sizes, "total", sum(sizes.values()))
+    files = [p for p in a.out.rglob("*") if p.is_file()]
+    print(f"{len(files)} files (the text tower's weights as external data), {sum(p.stat().st_size for p in files):,} bytes")
 
 
 if __name__ == "__main__":
