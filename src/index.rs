@@ -779,6 +779,13 @@ mod tests {
         let again = run(&store, &encoder, &options(photos.path()), |_, _| {}).unwrap();
         assert_eq!(counts(&again), [5, 0, 3, 0, 0, 0], "nothing changed");
 
+        // What darktable wrote beside the RAW belongs to the item: an edit of it rereads it.
+        std::fs::write(p("IMG_1.RAF.xmp"), r#"<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:subject><rdf:Bag><rdf:li>lighthouse</rdf:li></rdf:Bag></dc:subject></rdf:Description></rdf:RDF></x:xmpmeta>"#).unwrap();
+        let annotated = run(&store, &encoder, &options(photos.path()), |_, _| {}).unwrap();
+        assert_eq!(counts(&annotated), [5, 0, 3, 0, 0, 0], "{annotated:?}");
+        let still = store.id_by_path(&path_to_bytes(&std::fs::canonicalize(p("IMG_1.png")).unwrap())).unwrap().unwrap();
+        assert_eq!(store.annotations(still).unwrap().combined().keywords, ["lighthouse"]);
+
         // A changed companion updates its item's record without re-embedding the still; one
         // that is gone leaves its item's list.
         std::fs::write(p("IMG_1.RAF"), [RAF, b"more bytes"].concat()).unwrap();

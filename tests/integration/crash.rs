@@ -213,6 +213,8 @@ fn a_second_writer_is_refused_while_readers_keep_working() {
 /// A folder of videos and photos, made once: tests/reference/make_videos.py's videos (the broken
 /// ones refused, the ten-hour one included) beside 20 scenes, one with an XMP sidecar, and three
 /// camera-RAW DNGs (tests/reference/make_raw.py, the cut-off one refused) with their references.
+/// The DNGs are named like three of the scenes (`000001.dng` beside `000001.png`), so each is
+/// listed with its scene as a RAW+still pair.
 fn video_corpus() -> &'static (tempfile::TempDir, PathBuf) {
     static CORPUS: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     CORPUS.get_or_init(|| {
@@ -232,15 +234,18 @@ fn video_corpus() -> &'static (tempfile::TempDir, PathBuf) {
     })
 }
 
-/// What must equal the clean run of a library with videos: the check's counts, and the videos
-/// "a red circle" finds with their moments.
+/// What must equal the clean run of a library with videos: the check's counts, the videos
+/// "a red circle" finds with their moments, and the stills listed with a RAW.
 fn video_outcome(data: &Path) -> (Value, Vec<(String, String, i64)>) {
     let mut report = json_of(cmd(data).args(["--json", "check"]));
     assert_eq!(report["problems"], serde_json::json!([]), "{report}");
     assert_eq!(report["interrupted_run"], false, "{report}");
     report.as_object_mut().unwrap().remove("graph");
     let found = json_of(cmd(data).args(["--json", "search", "a red circle type:video", "-k", "10", "--mode", "vector"]));
-    let hits = found["results"].as_array().unwrap().iter().map(|r| (r["name"].as_str().unwrap().to_string(), r["moments"].to_string(), (r["score"].as_f64().unwrap() * 1e4).round() as i64)).collect();
+    let mut hits: Vec<(String, String, i64)> = found["results"].as_array().unwrap().iter().map(|r| (r["name"].as_str().unwrap().to_string(), r["moments"].to_string(), (r["score"].as_f64().unwrap() * 1e4).round() as i64)).collect();
+    let paired = json_of(cmd(data).args(["--json", "search", "type:dng", "-k", "10"]));
+    let names = |r: &Value| r["companions"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect::<Vec<_>>().join(",");
+    hits.extend(paired["results"].as_array().unwrap().iter().map(|r| (r["name"].as_str().unwrap().to_string(), names(r), 0)));
     (report, hits)
 }
 
@@ -257,7 +262,7 @@ fn index_of_videos_killed_at_random_moments_resumes_to_the_clean_result() {
     assert!(run(clean_dir.path()).status().unwrap().success());
     let took = started.elapsed();
     let clean = video_outcome(clean_dir.path());
-    assert_eq!((clean.0["videos"].as_u64(), clean.1.len()), (Some(5), 4), "five videos, four with moments to find: {clean:?}");
+    assert_eq!((clean.0["videos"].as_u64(), clean.1.len()), (Some(5), 4 + 3), "five videos, four with moments to find; three stills with their RAW: {clean:?}");
     for (i, delay) in delays(7, 4, took.mul_f64(1.1)).into_iter().enumerate() {
         let data = tempfile::tempdir().unwrap();
         let mut child = run(data.path()).spawn().unwrap();
