@@ -207,6 +207,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_index_of_the_current_schema_is_reopened_not_rebuilt_and_finds_chinese_words() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = crate::store::test_support::library_of(dir.path(), clipsight_indexer::ModelId([3; 16]), 2);
+        let mut changes = store.changes();
+        changes.put_record(ImageId(9), &FileRecord::synthetic("/photos/生日派对.jpg", [9; 32], "jpeg"));
+        changes.commit().unwrap();
+        let first = Keywords::open(&store).unwrap();
+        assert_eq!(first.search("生日", Scope::All, 5).unwrap().first().map(|(id, _)| *id), Some(ImageId(9)));
+        let built = std::fs::metadata(Keywords::dir_of(&store)).unwrap().ino();
+        drop(first);
+        Keywords::open(&store).unwrap();
+        assert_eq!(std::fs::metadata(Keywords::dir_of(&store)).unwrap().ino(), built, "reopened in place");
+    }
+
+    #[test]
     fn fusion_rewards_agreement_between_rankings() {
         let a = vec![ImageId(1), ImageId(2), ImageId(3)];
         let b = vec![ImageId(3), ImageId(2), ImageId(9)];
