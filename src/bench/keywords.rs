@@ -9,7 +9,7 @@ use std::time::Instant;
 use serde::Serialize;
 use tantivy::collector::TopDocs;
 use tantivy::query::QueryParser;
-use tantivy::schema::{IndexRecordOption, Schema, TextFieldIndexing, TextOptions};
+use tantivy::schema::Schema;
 use tantivy::{doc, Index};
 
 /// Words names are made of: Chinese words (whole names are compounds of two), Latin ones.
@@ -49,16 +49,12 @@ fn name(i: usize) -> String {
 /// Indexes `n` names with each analyzer and measures it.
 pub fn run(n: usize) -> Result<KeywordsReport, tantivy::TantivyError> {
     let mut rows = Vec::new();
-    for (label, analyzer) in [("default", None), ("jieba", Some(crate::keywords::analyzer::analyzer()))] {
+    for (label, tokenizer) in [("default", "default"), ("jieba", crate::keywords::analyzer::NAME)] {
         let dir = tempfile::tempdir()?;
         let mut schema = Schema::builder();
-        let indexing = TextFieldIndexing::default().set_index_option(IndexRecordOption::WithFreqsAndPositions);
-        let indexing = if analyzer.is_some() { indexing.set_tokenizer(crate::keywords::analyzer::NAME) } else { indexing };
-        let field = schema.add_text_field("metadata", TextOptions::default().set_indexing_options(indexing));
+        let field = schema.add_text_field("metadata", crate::keywords::words(tokenizer));
         let index = Index::create_in_dir(dir.path(), schema.build())?;
-        if let Some(analyzer) = analyzer {
-            index.tokenizers().register(crate::keywords::analyzer::NAME, analyzer);
-        }
+        crate::keywords::analyzer::register(&index);
         let started = Instant::now();
         let mut writer: tantivy::IndexWriter = index.writer_with_num_threads(1, 15_000_000)?;
         for i in 0..n {

@@ -167,25 +167,25 @@ impl Keywords {
 fn schema() -> Schema {
     let mut b = Schema::builder();
     b.add_u64_field("id", STORED | FAST);
-    b.add_text_field("metadata", words());
-    b.add_text_field("tags", words());
+    b.add_text_field("metadata", words(analyzer::NAME));
+    b.add_text_field("tags", words(analyzer::NAME));
     b.build()
 }
 
-/// A text field analysed by [`analyzer`], with positions (phrases: a Korean word is its syllables in order).
-fn words() -> TextOptions {
-    TextOptions::default().set_indexing_options(TextFieldIndexing::default().set_tokenizer(analyzer::NAME).set_index_option(IndexRecordOption::WithFreqsAndPositions))
+/// A text field analysed by the tokenizer registered as `tokenizer` ([`analyzer::NAME`] here;
+/// tantivy's `default` gives its `TEXT`), with positions (phrases: a Korean word is its syllables
+/// in order).
+pub(crate) fn words(tokenizer: &str) -> TextOptions {
+    TextOptions::default().set_indexing_options(TextFieldIndexing::default().set_tokenizer(tokenizer).set_index_option(IndexRecordOption::WithFreqsAndPositions))
 }
 
 /// The fields of an index of this schema; an index of an older one (without the tags field, or
 /// analysed by tantivy's default tokenizer) is an error, and is rebuilt.
 fn fields(schema: &Schema) -> Result<Fields, KeywordError> {
-    let current = schema == &self::schema();
-    let fields = Fields { id: schema.get_field("id")?, metadata: schema.get_field("metadata")?, tags: schema.get_field("tags")? };
-    if !current {
+    if schema != &self::schema() {
         return Err(KeywordError::Tantivy(tantivy::TantivyError::SchemaError("the keyword index has an older schema".into())));
     }
-    Ok(fields)
+    Ok(Fields { id: schema.get_field("id")?, metadata: schema.get_field("metadata")?, tags: schema.get_field("tags")? })
 }
 
 /// Reciprocal rank fusion of ranked lists: score(d) = Σ 1 / (K + rank(d)), K = 60.

@@ -5,8 +5,9 @@ model); its answers mean nothing.
 
     python make_xlmr_large.py OUT_DIR [--fixture ../../tests/fixtures/models/clipsight-tiny-multilingual]
 
-XLM-R Large's shape: token embedding 250,002×1024, 514 positions, 24 transformer layers of width
-1024 with 16 heads and a 4096-wide MLP (GELU); then M-CLIP's masked mean and linear map. The map
+The multilingual fixture's text tower (train_mclip.py's `MultilingualText`: M-CLIP's masked mean
+and linear map) at XLM-R Large's shape: token embedding 250,002×1024, 514 positions, 24
+transformer layers of width 1024 with 16 heads and a 4096-wide MLP (GELU). The map
 goes to the fixture's 64 dimensions (not B-32's 512: one 1024×d matrix, a negligible share of the
 cost) so the fixture's image tower, config and tokenizer complete the directory. The graph takes
 `input_ids` and `attention_mask` (int32 [batch, 77]) as Immich's export does; its 2.2 GB of
@@ -20,34 +21,12 @@ import sys
 from pathlib import Path
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "train_tiny_clip"))
-from model import Block  # noqa: E402
+from train_mclip import Export, MultilingualText  # noqa: E402
 
 VOCAB, POSITIONS, WIDTH, LAYERS, HEADS, CONTEXT = 250_002, 514, 1024, 24, 16, 77
-
-
-class LargeText(nn.Module):
-    def __init__(self, embed_dim: int):
-        super().__init__()
-        self.token_embedding = nn.Embedding(VOCAB, WIDTH)
-        self.positional_embedding = nn.Parameter(torch.randn(POSITIONS, WIDTH) * 0.02)
-        self.blocks = nn.ModuleList([Block(WIDTH, HEADS, 4) for _ in range(LAYERS)])
-        self.ln_final = nn.LayerNorm(WIDTH)
-        self.proj = nn.Linear(WIDTH, embed_dim)
-
-    def forward(self, input_ids, attention_mask):
-        m = attention_mask.to(torch.float32)
-        x = self.token_embedding(input_ids.long()) + self.positional_embedding[: input_ids.shape[1]]
-        bias = ((1.0 - m) * -1e9)[:, None, None, :]
-        for b in self.blocks:
-            x = b(x, bias)
-        x = self.ln_final(x)
-        pooled = (x * m[..., None]).sum(1) / m.sum(1, keepdim=True).clamp(min=1.0)
-        return F.normalize(self.proj(pooled), dim=-1)
 
 
 def main():
@@ -60,7 +39,7 @@ def main():
         shutil.rmtree(a.out)
     shutil.copytree(a.fixture, a.out, ignore=shutil.ignore_patterns("model.onnx", "README.md"))
     shutil.copy(a.fixture / "visual/model.onnx", a.out / "visual/model.onnx")
-    model = LargeText(64).eval()
+    model = Export(MultilingualText(VOCAB, WIDTH, LAYERS, HEADS, embed_dim=64, positions=POSITIONS)).eval()
     print("text tower parameters:", sum(p.numel() for p in model.parameters()), flush=True)
     dummy = (torch.ones(1, CONTEXT, dtype=torch.int32), torch.ones(1, CONTEXT, dtype=torch.int32))
     with torch.no_grad():

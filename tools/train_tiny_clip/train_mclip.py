@@ -66,10 +66,10 @@ class MultilingualText(nn.Module):
     """Token + position embeddings, bidirectional pre-LN transformer blocks over the unmasked
     tokens, masked mean pooling, a linear map (M-CLIP's LinearTransformation)."""
 
-    def __init__(self, vocab: int, width: int = 64, layers: int = 2, heads: int = 2, embed_dim: int = 64):
+    def __init__(self, vocab: int, width: int = 64, layers: int = 2, heads: int = 2, embed_dim: int = 64, positions: int = CONTEXT):
         super().__init__()
         self.token_embedding = nn.Embedding(vocab, width)
-        self.positional_embedding = nn.Parameter(torch.randn(CONTEXT, width) * 0.01)
+        self.positional_embedding = nn.Parameter(torch.randn(positions, width) * 0.01)
         self.blocks = nn.ModuleList([Block(width, heads, 4) for _ in range(layers)])
         self.ln_final = nn.LayerNorm(width)
         self.proj = nn.Linear(width, embed_dim)

@@ -179,7 +179,7 @@ impl Clip {
     pub fn family(&self) -> Result<Family, ClipError> {
         Ok(if self.tokenizer.has_token("eng_Latn") {
             Family::NllbClip
-        } else if self.text_inputs()?.iter().any(|i| i.starts_with("attention_mask:")) {
+        } else if lock(self.textual()?).takes_mask() {
             Family::MClip
         } else if self.dir.config.sigmoid_trained {
             Family::SigLip

@@ -343,6 +343,11 @@ impl TextEncoder {
         self.ids.ty
     }
 
+    /// Whether the graph takes an attention mask beside the ids (M-CLIP's exports do).
+    pub(crate) fn takes_mask(&self) -> bool {
+        self.mask.is_some()
+    }
+
     /// The graph's inputs, as `name:type` (what `model info` prints).
     pub(crate) fn inputs(&self) -> Vec<String> {
         std::iter::once(&self.ids).chain(&self.mask).map(|i| format!("{}:{}", i.name, i.ty.name())).collect()
