@@ -80,7 +80,7 @@ pub fn group(files: Vec<Candidate>, pairing: Pairing) -> Vec<Item> {
     if pairing == Pairing::Separate {
         return files.into_iter().map(Item::single).collect();
     }
-    let mut by_name: HashMap<(PathBuf, String), Vec<usize>> = HashMap::new();
+    let mut by_name: HashMap<(PathBuf, Vec<u8>), Vec<usize>> = HashMap::new();
     for (i, file) in files.iter().enumerate() {
         by_name.entry(name_key(file)).or_default().push(i);
     }
@@ -111,10 +111,11 @@ fn is_still(format: MediaFormat) -> bool {
     format.kind() == MediaKind::Photo && !format.is_raw()
 }
 
-/// Folder and name without extension, ASCII case folded (`DSC_0001.NEF` and `dsc_0001.jpg` pair).
-fn name_key(file: &Candidate) -> (PathBuf, String) {
+/// Folder and name without extension, ASCII case folded (`DSC_0001.NEF` and `dsc_0001.jpg` pair),
+/// compared as bytes: names that are not UTF-8 pair only with their exact twins.
+fn name_key(file: &Candidate) -> (PathBuf, Vec<u8>) {
     let folder = file.path.parent().map(PathBuf::from).unwrap_or_default();
-    let stem = file.path.file_stem().map(|s| String::from_utf8_lossy(s.as_encoded_bytes()).to_ascii_lowercase()).unwrap_or_default();
+    let stem = file.path.file_stem().map(|s| s.as_encoded_bytes().to_ascii_lowercase()).unwrap_or_default();
     (folder, stem)
 }
 
@@ -162,6 +163,18 @@ mod tests {
     fn names_pair_whatever_the_case_of_their_letters() {
         let items = group(vec![file("/p/dsc_9.jpg", MediaFormat::Jpeg), file("/p/DSC_9.CR3", MediaFormat::Cr3), file("/p/DSC_9.dng", MediaFormat::Dng)], Pairing::Together);
         assert_eq!(shape(&items), vec![("/p/dsc_9.jpg".into(), vec!["/p/DSC_9.CR3".into(), "/p/DSC_9.dng".into()])]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn names_that_are_not_utf8_pair_only_with_their_own_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let named = |bytes: &[u8], format| Candidate { path: PathBuf::from(std::ffi::OsStr::from_bytes(bytes)), ..file("/", format) };
+        // Both stems read as "caf\u{FFFD}" when decoded lossily; they are different names.
+        let items = group(vec![named(b"/p/caf\xe9.jpg", MediaFormat::Jpeg), named(b"/p/caf\xe8.dng", MediaFormat::Dng), named(b"/p/caf\xe9.DNG", MediaFormat::Dng)], Pairing::Together);
+        let count: Vec<usize> = items.iter().map(|i| i.companions.len()).collect();
+        assert_eq!(count, vec![1, 0], "{items:?}");
+        assert_eq!(items[0].companions[0].path.as_os_str().as_bytes(), b"/p/caf\xe9.DNG");
     }
 
     #[test]
