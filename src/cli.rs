@@ -36,6 +36,18 @@ pub struct Global {
     /// More logging (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// The language queries and labels are written in, as a BCP-47 tag (`zh-CN`, `es`) or a
+    /// FLORES-200 code (`zho_Hans`): written before the text for models that read one
+    /// (NLLB-CLIP), ignored by the others. An unknown tag is taken as English, with a warning.
+    #[arg(long, global = true, env = "CLIPSIGHT_LANG")]
+    pub lang: Option<String>,
+}
+
+impl Global {
+    /// `--lang` resolved (see [`clipsight::library::language`]).
+    pub fn language(&self) -> Option<clipsight_indexer::clip::Language> {
+        self.lang.as_deref().map(clipsight::library::language)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -218,6 +230,10 @@ pub enum BenchCommand {
         /// Where the synthetic library is kept between runs.
         #[arg(long)]
         work: Option<std::path::PathBuf>,
+        /// More models whose text encoders are timed beside --model's, one query at a time, in
+        /// the same run (a family each: CLIP, M-CLIP, NLLB-CLIP, SigLIP); comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        text_models: Vec<std::path::PathBuf>,
     },
 }
 

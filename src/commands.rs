@@ -13,7 +13,7 @@ use clipsight::library::{self, ImageRef, IndexSettings, Library};
 use clipsight::{ann, describe, hub, server};
 use clipsight::search;
 use clipsight::store::{OpenMode, Store, StoreError};
-use clipsight_indexer::clip::{Clip, RuntimeOptions};
+use clipsight_indexer::clip::{Clip, RuntimeOptions, Scoring};
 use clipsight_indexer::video::VideoOptions;
 use clipsight_indexer::Embedding;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -30,7 +30,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => cmd_serve(g, args),
         Command::Check => cmd_check(g),
         Command::Search { query, k, offset, min_score, exact, mode } => {
-            cmd_search(g, &query, search::SearchOptions { k, offset, min_score, allow_files: true, mode: mode.into() }, exact)
+            cmd_search(g, &query, search::SearchOptions { k, offset, min_score, allow_files: true, mode: mode.into(), language: g.language() }, exact)
         }
         Command::Similar { path, k } => cmd_similar(g, &path, k),
         Command::Classify { image, labels } => cmd_classify(g, &image, &labels),
@@ -64,7 +64,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench(BenchCommand::Index { photos, large, batch, no_peer, per_format, video_minutes }) => cmd_bench_index(g, photos, large, &batch, no_peer, per_format, video_minutes),
-        Command::Bench(BenchCommand::Query { n, samples, clients, seconds, work }) => cmd_bench_query(g, n, samples, clients, seconds, work),
+        Command::Bench(BenchCommand::Query { n, samples, clients, seconds, work, text_models }) => cmd_bench_query(g, n, samples, clients, seconds, work, &text_models),
         Command::Bench(BenchCommand::Keywords { n }) => {
             let report = clipsight::bench::keywords::run(n)?;
             if g.json {
@@ -156,13 +156,13 @@ fn cmd_bench_index(g: &Global, photos: Option<PathBuf>, large: usize, batches: &
     Ok(())
 }
 
-fn cmd_bench_query(g: &Global, n: usize, samples: usize, clients: usize, seconds: u64, work: Option<PathBuf>) -> Result<()> {
+fn cmd_bench_query(g: &Global, n: usize, samples: usize, clients: usize, seconds: u64, work: Option<PathBuf>, text_models: &[PathBuf]) -> Result<()> {
     let clip = open_model(g)?;
     let work = work.unwrap_or_else(|| clipsight::bench::query::default_work_dir(&clip, n));
     let exe = std::env::current_exe()?;
     let model_dir = clip.dir().root.clone();
     let bench = clipsight::bench::query::QueryBench { n, samples: samples.max(2), clients: clients.max(1), seconds: seconds.max(1) };
-    let r = clipsight::bench::query::run(&clip, &model_dir, &work, &exe, bench, bench_progress(g))?;
+    let r = clipsight::bench::query::run(&clip, &model_dir, text_models, &work, &exe, bench, bench_progress(g))?;
     if g.json {
         print_json(&serde_json::to_value(&r)?);
     } else {
@@ -177,6 +177,10 @@ fn cmd_bench_query(g: &Global, n: usize, samples: usize, clients: usize, seconds
         let t = r.serve_start;
         println!("  serve start: listening {:.2}s, first answer {:.2}s, graph in use {:.2}s", t.listening_s, t.first_answer_s, t.graph_in_use_s);
         println!("  serve RSS: {:.0} MiB after text and image queries, {:.0} MiB after the throughput run", r.serve_rss_mb, r.serve_rss_after_load_mb);
+        println!("  text encoders, one query at a time:");
+        for t in &r.text_encoders {
+            row(&format!("{} ({})", t.model, t.family), t.latency);
+        }
     }
     Ok(())
 }
@@ -385,7 +389,7 @@ fn cmd_classify(g: &Global, image: &Path, labels: &str) -> Result<()> {
     library::check_labels(&labels)?; // before the model loads and the image is embedded
     let clip = open_model(g)?;
     let img = embed_images(&clip, &[image.to_path_buf()])?.remove(0);
-    let response: ClassifyResponse = library::classify(&clip, &img, labels)?;
+    let response: ClassifyResponse = library::classify(&clip, &img, labels, g.language())?;
     if g.json {
         print_json(&response);
     } else {
@@ -533,13 +537,17 @@ fn cmd_model_info(g: &Global, dir: Option<&str>) -> Result<()> {
         "id": clip.id().to_hex(),
         "embed_dim": cfg.embed_dim,
         "context_length": cfg.context_length,
-        "logit_scale": cfg.logit_scale,
+        "scoring": cfg.scoring.name(),
+        "logit_scale": cfg.scoring.scale(),
+        "logit_bias": match cfg.scoring { Scoring::Sigmoid { bias, .. } => Some(bias), Scoring::Softmax { .. } => None },
+        "scoring_origin": cfg.scoring_origin,
         "image_size": [pre.size.0, pre.size.1],
         "image_input": format!("{:?}", clip.image_layout()?),
         "text_ids": format!("{:?}", clip.id_type()?),
         "text_inputs": clip.text_inputs()?,
         "family": clip.family()?.name(),
-        "support": clip.family()?.support(),
+        "languages": clip.family()?.languages(),
+        "canonicalize": cfg.canonicalize,
         "resize_mode": format!("{:?}", pre.resize_mode),
         "interpolation": format!("{:?}", pre.interpolation),
         "device": format!("{:?}", clip.device()?),

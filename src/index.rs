@@ -684,8 +684,8 @@ mod tests {
         fn dim(&self) -> usize {
             self.inner.dim()
         }
-        fn logit_scale(&self) -> f32 {
-            self.inner.logit_scale()
+        fn scoring(&self) -> clipsight_indexer::clip::Scoring {
+            self.inner.scoring()
         }
         fn preprocess(&self) -> &clipsight_indexer::clip::PreprocessConfig {
             self.inner.preprocess()
@@ -694,9 +694,9 @@ mod tests {
             self.calls.lock().unwrap().push("images");
             self.inner.encode_images(images)
         }
-        fn encode_texts(&self, texts: &[&str]) -> Result<Vec<clipsight_indexer::Embedding>, clipsight_indexer::ClipError> {
+        fn encode_texts_in(&self, texts: &[&str], language: Option<clipsight_indexer::clip::Language>) -> Result<Vec<clipsight_indexer::Embedding>, clipsight_indexer::ClipError> {
             self.calls.lock().unwrap().push("texts");
-            self.inner.encode_texts(texts)
+            self.inner.encode_texts_in(texts, language)
         }
     }
 

@@ -5,6 +5,12 @@ import { composeQuery, hasFilters } from './state.js';
 /** Results asked for per page (and per search by image). */
 export const PAGE_SIZE = 60;
 
+/**
+ * The browser's language, sent with text queries: models that read one (NLLB-CLIP) write its
+ * FLORES-200 code before the text; the others ignore it.
+ */
+const LANGUAGE = navigator.language || 'en';
+
 /** Image metadata requests, by id. */
 const metaCache = new Map();
 
@@ -35,7 +41,7 @@ function searchPageUrl(s, offset) {
   if (s.similar !== null && !s.q && !hasFilters(s)) {
     return `/api/images/${s.similar}/similar?${new URLSearchParams({ k: PAGE_SIZE, offset })}`;
   }
-  return `/api/search?${new URLSearchParams({ q: composeQuery(s), k: PAGE_SIZE, offset, mode: s.mode })}`;
+  return `/api/search?${new URLSearchParams({ q: composeQuery(s), k: PAGE_SIZE, offset, mode: s.mode, lang: LANGUAGE })}`;
 }
 
 /** "1:05" or "1:02:05" for a number of seconds. */

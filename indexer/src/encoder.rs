@@ -3,7 +3,7 @@
 //! in unit tests, with [`HashEncoder`], which needs no model and no ONNX Runtime.
 
 use crate::ModelId;
-use crate::clip::{Clip, ClipError, Interpolation, PreparedImage, PreprocessConfig, ResizeMode};
+use crate::clip::{Clip, ClipError, Interpolation, Language, PreparedImage, PreprocessConfig, ResizeMode, Scoring};
 use crate::embedding::Embedding;
 
 /// A model that embeds images and texts into one space.
@@ -14,8 +14,8 @@ pub trait Encoder: Send + Sync {
     /// Embedding dimensions.
     fn dim(&self) -> usize;
 
-    /// The temperature of the model's softmax over cosines (zero-shot labels, InfoNCE).
-    fn logit_scale(&self) -> f32;
+    /// How the model turns cosines into probabilities (zero-shot labels, tags, InfoNCE).
+    fn scoring(&self) -> Scoring;
 
     /// How images are brought to the model's input.
     fn preprocess(&self) -> &PreprocessConfig;
@@ -23,8 +23,19 @@ pub trait Encoder: Send + Sync {
     /// Unit embeddings of prepared images, in order.
     fn encode_images(&self, images: &[PreparedImage]) -> Result<Vec<Embedding>, ClipError>;
 
-    /// Unit embeddings of texts, in order.
-    fn encode_texts(&self, texts: &[&str]) -> Result<Vec<Embedding>, ClipError>;
+    /// Unit embeddings of texts in `language` (for models that read one; see
+    /// [`Encoder::takes_language`]), in order.
+    fn encode_texts_in(&self, texts: &[&str], language: Option<Language>) -> Result<Vec<Embedding>, ClipError>;
+
+    /// Unit embeddings of texts whose language is not given, in order.
+    fn encode_texts(&self, texts: &[&str]) -> Result<Vec<Embedding>, ClipError> {
+        self.encode_texts_in(texts, None)
+    }
+
+    /// Whether texts are embedded differently by language (NLLB-CLIP's language codes).
+    fn takes_language(&self) -> bool {
+        false
+    }
 }
 
 impl Encoder for Clip {
@@ -36,8 +47,8 @@ impl Encoder for Clip {
         Clip::dim(self)
     }
 
-    fn logit_scale(&self) -> f32 {
-        Clip::logit_scale(self)
+    fn scoring(&self) -> Scoring {
+        Clip::scoring(self)
     }
 
     fn preprocess(&self) -> &PreprocessConfig {
@@ -48,8 +59,12 @@ impl Encoder for Clip {
         Clip::encode_images(self, images)
     }
 
-    fn encode_texts(&self, texts: &[&str]) -> Result<Vec<Embedding>, ClipError> {
-        Clip::encode_texts(self, texts)
+    fn encode_texts_in(&self, texts: &[&str], language: Option<Language>) -> Result<Vec<Embedding>, ClipError> {
+        Clip::encode_texts_in(self, texts, language)
+    }
+
+    fn takes_language(&self) -> bool {
+        self.tokenizer().takes_language()
     }
 }
 
@@ -112,8 +127,8 @@ impl Encoder for HashEncoder {
         HASH_DIM
     }
 
-    fn logit_scale(&self) -> f32 {
-        100.0
+    fn scoring(&self) -> Scoring {
+        Scoring::Softmax { scale: 100.0 }
     }
 
     fn preprocess(&self) -> &PreprocessConfig {
@@ -124,7 +139,7 @@ impl Encoder for HashEncoder {
         Ok(images.iter().map(Self::image).collect())
     }
 
-    fn encode_texts(&self, texts: &[&str]) -> Result<Vec<Embedding>, ClipError> {
+    fn encode_texts_in(&self, texts: &[&str], _language: Option<Language>) -> Result<Vec<Embedding>, ClipError> {
         Ok(texts.iter().map(|t| Self::text(t)).collect())
     }
 }

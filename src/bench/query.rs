@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use clipsight_indexer::clip::{Language, RuntimeOptions};
 use clipsight_indexer::Clip;
 use serde::Serialize;
 
@@ -71,6 +72,46 @@ pub struct QueryReport {
     pub serve_rss_mb: f64,
     /// The server's RSS in MiB after the throughput run.
     pub serve_rss_after_load_mb: f64,
+    /// The text encoder of --model and of each --text-models model, one query at a time.
+    pub text_encoders: Vec<TextEncoderLatency>,
+}
+
+/// One model's text encoder, timed by [`text_encoders`].
+#[derive(Debug, Clone, Serialize)]
+pub struct TextEncoderLatency {
+    /// The model directory's name.
+    pub model: String,
+    /// Its family ([`clipsight_indexer::clip::Family::name`]).
+    pub family: String,
+    /// The text tower's inputs, as `model info` lists them.
+    pub text_inputs: Vec<String>,
+    /// One text per call.
+    pub latency: Latency,
+}
+
+/// Each model's text encoder on `samples` distinct caption-like texts, one per call, after five
+/// warm-up calls; a model that reads a language is given English.
+pub fn text_encoders(models: &[PathBuf], options: RuntimeOptions, samples: usize, progress: &mut dyn FnMut(&str)) -> Result<Vec<TextEncoderLatency>, BenchError> {
+    let texts = queries(samples);
+    models
+        .iter()
+        .map(|dir| {
+            let clip = Clip::open(dir, options)?;
+            let english = Some(Language::ENGLISH);
+            for _ in 0..5 {
+                clip.encode_texts_in(&["warm up"], english)?;
+            }
+            let samples = texts.iter().map(|t| time_ms(|| clip.encode_texts_in(&[t.as_str()], english).map(drop))).collect::<Result<Vec<_>, _>>()?;
+            let timed = TextEncoderLatency {
+                model: dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned()),
+                family: clip.family()?.name().to_string(),
+                text_inputs: clip.text_inputs()?,
+                latency: Latency::of(samples),
+            };
+            progress(&format!("{} ({}) text encoder p50 {:.2} ms", timed.model, timed.family, timed.latency.p50_ms));
+            Ok(timed)
+        })
+        .collect()
 }
 
 /// Distinct, caption-like query texts.
@@ -127,8 +168,9 @@ pub struct QueryBench {
     pub seconds: u64,
 }
 
-/// Runs the bench. `exe` is the `clipsight` binary (for the REST and CLI figures).
-pub fn run(clip: &Clip, model_dir: &Path, work: &Path, exe: &Path, bench: QueryBench, mut progress: impl FnMut(&str)) -> Result<QueryReport, BenchError> {
+/// Runs the bench. `exe` is the `clipsight` binary (for the REST and CLI figures);
+/// `text_models` are timed beside `model_dir` by [`text_encoders`].
+pub fn run(clip: &Clip, model_dir: &Path, text_models: &[PathBuf], work: &Path, exe: &Path, bench: QueryBench, mut progress: impl FnMut(&str)) -> Result<QueryReport, BenchError> {
     let QueryBench { n, samples, clients, seconds } = bench;
     let setup = Instant::now();
     let store = library(work, clip, n, &mut progress)?;
@@ -220,6 +262,8 @@ pub fn run(clip: &Clip, model_dir: &Path, work: &Path, exe: &Path, bench: QueryB
         })
         .collect::<Result<_, _>>()?;
     let cli = Latency::of(cli_samples);
+    let models: Vec<PathBuf> = std::iter::once(model_dir.to_path_buf()).chain(text_models.iter().cloned()).collect();
+    let text_encoders = text_encoders(&models, *clip.options(), samples, &mut progress)?;
     Ok(QueryReport {
         vectors: n,
         graph: n >= ann::exact_below(),
@@ -236,6 +280,7 @@ pub fn run(clip: &Clip, model_dir: &Path, work: &Path, exe: &Path, bench: QueryB
         serve_start,
         serve_rss_mb,
         serve_rss_after_load_mb,
+        text_encoders,
     })
 }
 

@@ -2,12 +2,15 @@
 //! built-in vocabulary of everyday tags.
 //!
 //! Each tag is embedded with several prompt templates whose embeddings are averaged (CLIP's
-//! zero-shot ensembling). Tags are scored by a softmax over the whole vocabulary at the model's
-//! logit scale, and a tag is kept when its probability passes [`TAG_MIN_PROBABILITY`]: the
-//! model's own temperature calibrates the threshold, so it carries over between models.
-//! Vocabulary embeddings are computed once per model and cached in the store.
+//! zero-shot ensembling). Tags are scored as the model was trained to score ([`Scoring`]): a
+//! CLIP-trained model's softmax over the whole vocabulary at its logit scale, kept when the
+//! probability passes [`TAG_MIN_PROBABILITY`] (the model's own temperature calibrates the
+//! threshold, so it carries over between models); a SigLIP-trained model's sigmoid of each tag
+//! on its own, kept when it passes [`TAG_MIN_SIGMOID`]. The vocabulary is English, and embedded
+//! as English for models that read a language. Vocabulary embeddings are computed once per model
+//! and cached in the store.
 
-use clipsight_indexer::embedding::softmax;
+use clipsight_indexer::clip::{Language, Scoring};
 use clipsight_indexer::{ClipError, Embedding, Encoder, ModelId};
 use serde::Serialize;
 
@@ -21,6 +24,9 @@ pub const TEMPLATES: [&str; 4] = ["a photo of a {}.", "a photo of the {}.", "a c
 
 /// Minimum softmax probability (over the vocabulary) for an automatic tag.
 pub const TAG_MIN_PROBABILITY: f32 = 0.12;
+
+/// Minimum sigmoid probability (of the tag alone) for an automatic tag of a SigLIP-trained model.
+pub const TAG_MIN_SIGMOID: f32 = 0.5;
 
 /// Most automatic tags kept per image.
 pub const MAX_TAGS: usize = 5;
@@ -46,14 +52,15 @@ pub enum DescribeError {
 pub struct Scored {
     /// The caption or tag.
     pub text: String,
-    /// Cosine similarity (captions) or probability over the vocabulary (tags).
+    /// Cosine similarity (captions), or the tag's probability (over the vocabulary for a
+    /// softmax-scored model, of the tag alone for a sigmoid-scored one).
     pub score: f32,
 }
 
 /// The tag vocabulary embedded with one model.
 pub struct Vocabulary {
     tags: Vec<(String, Embedding)>,
-    logit_scale: f32,
+    scoring: Scoring,
 }
 
 /// The tags of a vocabulary file (one per line), or of the built-in vocabulary.
@@ -73,7 +80,7 @@ impl Vocabulary {
             return Ok(cached);
         }
         let wanted: Vec<&str> = words.iter().map(String::as_str).collect();
-        let vocabulary = Self { tags: embed_tags(encoder, &wanted)?, logit_scale: encoder.logit_scale() };
+        let vocabulary = Self { tags: embed_tags(encoder, &wanted)?, scoring: encoder.scoring() };
         if writable {
             vocabulary.cache_in(store, encoder.id())?;
         }
@@ -97,7 +104,7 @@ impl Vocabulary {
     pub fn cached(store: &Store, encoder: &dyn Encoder, words: &[String]) -> Result<Option<Self>, DescribeError> {
         let tags = store.texts(encoder.id(), VOCABULARY_KIND)?;
         let same = tags.len() == words.len() && tags.iter().zip(words).all(|((t, _), w)| t == w);
-        Ok(same.then(|| Self { tags, logit_scale: encoder.logit_scale() }))
+        Ok(same.then(|| Self { tags, scoring: encoder.scoring() }))
     }
 
     /// The vocabulary the library last tagged with (the built-in one if none is cached).
@@ -106,29 +113,30 @@ impl Vocabulary {
         if tags.is_empty() {
             return Self::load(store, encoder, &vocabulary_words(None), false);
         }
-        Ok(Self { tags, logit_scale: encoder.logit_scale() })
+        Ok(Self { tags, scoring: encoder.scoring() })
     }
 
     /// Tags scored for an image, most probable first.
     pub fn score(&self, image: &Embedding) -> Vec<Scored> {
-        let logits: Vec<f32> = self.tags.iter().map(|(_, t)| self.logit_scale * image.cosine(t)).collect();
+        let cosines: Vec<f32> = self.tags.iter().map(|(_, t)| image.cosine(t)).collect();
         let mut scored: Vec<Scored> = self
             .tags
             .iter()
-            .zip(softmax(&logits))
+            .zip(self.scoring.probabilities(&cosines))
             .map(|((text, _), p)| Scored { text: text.clone(), score: p })
             .collect();
         scored.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.text.cmp(&b.text)));
         scored
     }
 
-    /// The automatic tags of an image: probability at least [`TAG_MIN_PROBABILITY`], at most
-    /// [`MAX_TAGS`].
+    /// The automatic tags of an image: probability at least [`TAG_MIN_PROBABILITY`] (softmax)
+    /// or [`TAG_MIN_SIGMOID`] (sigmoid), at most [`MAX_TAGS`].
     pub fn auto_tags(&self, image: &Embedding) -> Vec<String> {
+        let min = if self.scoring.exclusive() { TAG_MIN_PROBABILITY } else { TAG_MIN_SIGMOID };
         self.score(image)
             .into_iter()
             .take(MAX_TAGS)
-            .filter(|s| s.score >= TAG_MIN_PROBABILITY)
+            .filter(|s| s.score >= min)
             .map(|s| s.text)
             .collect()
     }
@@ -138,7 +146,7 @@ fn embed_tags(encoder: &dyn Encoder, tags: &[&str]) -> Result<Vec<(String, Embed
     let prompts: Vec<String> = tags.iter().flat_map(|t| TEMPLATES.iter().map(move |tpl| tpl.replace("{}", t))).collect();
     let mut embeddings = Vec::with_capacity(prompts.len());
     for chunk in prompts.chunks(64) {
-        embeddings.extend(encoder.encode_texts(&chunk.iter().map(String::as_str).collect::<Vec<_>>())?);
+        embeddings.extend(encoder.encode_texts_in(&chunk.iter().map(String::as_str).collect::<Vec<_>>(), Some(Language::ENGLISH))?);
     }
     Ok(tags
         .iter()
@@ -147,12 +155,13 @@ fn embed_tags(encoder: &dyn Encoder, tags: &[&str]) -> Result<Vec<(String, Embed
         .collect())
 }
 
-/// Zero-shot classification (CLIP's recipe): the softmax of the model's scaled cosines between
-/// `image` and each label, and the index of the most probable label.
-pub fn zero_shot<S: AsRef<str>>(encoder: &dyn Encoder, image: &Embedding, labels: &[S]) -> Result<(Vec<f32>, usize), ClipError> {
-    let texts = encoder.encode_texts(&labels.iter().map(AsRef::as_ref).collect::<Vec<_>>())?;
-    let logits: Vec<f32> = texts.iter().map(|t| encoder.logit_scale() * image.cosine(t)).collect();
-    let probs = softmax(&logits);
+/// Zero-shot classification (CLIP's recipe): the probability of each label (written in
+/// `language`) as the model scores it ([`Scoring`]: a softmax over the labels, or each label's
+/// own sigmoid), and the index of the most probable label.
+pub fn zero_shot<S: AsRef<str>>(encoder: &dyn Encoder, image: &Embedding, labels: &[S], language: Option<Language>) -> Result<(Vec<f32>, usize), ClipError> {
+    let texts = encoder.encode_texts_in(&labels.iter().map(AsRef::as_ref).collect::<Vec<_>>(), language)?;
+    let cosines: Vec<f32> = texts.iter().map(|t| image.cosine(t)).collect();
+    let probs = encoder.scoring().probabilities(&cosines);
     let best = probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
     Ok((probs, best))
 }

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use clipsight_indexer::clip::Language;
 use clipsight_indexer::{Embedding, Encoder, ModelId};
 
 pub use error::LibraryError;
@@ -259,7 +260,7 @@ impl Library {
         let rankers = search::Rankers { vectors: snapshot.vectors.as_ref(), keywords };
         let vector = match vector {
             Some(v) => Some(v),
-            None => search::query_vector(&self.store, &self.encoder, query, options.allow_files)?,
+            None => search::query_vector(&self.store, &self.encoder, query, options)?,
         };
         let hits = search::run_with_vector(&self.store, self.encoder.id(), vector, query, options, rankers)?;
         let mut results = Vec::with_capacity(hits.len());
@@ -271,7 +272,13 @@ impl Library {
             took_ms: started.elapsed().as_secs_f64() * 1000.0,
             total_images: self.image_count()?,
             indexing: self.jobs.busy(),
+            lang: self.language_used(options.language),
         })
+    }
+
+    /// The FLORES-200 code texts were embedded with, for a model that reads one.
+    fn language_used(&self, language: Option<Language>) -> Option<String> {
+        language.filter(|_| self.encoder.takes_language()).map(|l| l.code().to_string())
     }
 
     /// Images like `image` (an indexed one, or a file), best first.
@@ -390,9 +397,9 @@ impl Library {
         })
     }
 
-    /// Zero-shot classification of an image over labels (see [`classify`]).
-    pub fn classify(&self, image: &Embedding, labels: Vec<String>) -> Result<ClassifyResponse> {
-        classify(&self.encoder, image, labels)
+    /// Zero-shot classification of an image over labels written in `language` (see [`classify`]).
+    pub fn classify(&self, image: &Embedding, labels: Vec<String>, language: Option<Language>) -> Result<ClassifyResponse> {
+        classify(&self.encoder, image, labels, language)
     }
 
     /// Cosines of images × texts (see [`matrix`]).
@@ -529,15 +536,28 @@ pub fn embed_files(encoder: &dyn Encoder, paths: &[PathBuf]) -> Result<Vec<Embed
     Ok(encoder.encode_images(&prepared)?)
 }
 
-/// Zero-shot classification of an image over labels (at least two): CLIP's softmax over the
-/// scaled cosines, and the most probable label.
-pub fn classify(encoder: &dyn Encoder, image: &Embedding, labels: Vec<String>) -> Result<ClassifyResponse> {
+/// Zero-shot classification of an image over labels (at least two) written in `language`: each
+/// label's probability as the model scores it (a softmax over the labels, or each label's own
+/// sigmoid: see [`clipsight_indexer::clip::Scoring`]), and the most probable label.
+pub fn classify(encoder: &dyn Encoder, image: &Embedding, labels: Vec<String>, language: Option<Language>) -> Result<ClassifyResponse> {
     check_labels(&labels)?;
-    let (probs, best) = describe::zero_shot(encoder, image, &labels)?;
+    let (probs, best) = describe::zero_shot(encoder, image, &labels, language)?;
     Ok(ClassifyResponse {
         best: labels[best].clone(),
         labels: labels.into_iter().zip(probs).map(|(label, prob)| LabelProbability { label, prob }).collect(),
+        scoring: encoder.scoring().name(),
+        lang: language.filter(|_| encoder.takes_language()).map(|l| l.code().to_string()),
     })
+}
+
+/// The language a BCP-47 tag or FLORES-200 code names (see [`Language::resolve`]); an unknown
+/// one is English, and a warning says so.
+pub fn language(tag: &str) -> Language {
+    let resolved = Language::resolve(tag);
+    if !resolved.known {
+        tracing::warn!("unknown language {tag:?}: texts are taken as English ({})", resolved.language);
+    }
+    resolved.language
 }
 
 /// Zero-shot classification needs at least two labels to choose between.
@@ -552,7 +572,7 @@ pub fn check_labels(labels: &[String]) -> Result<()> {
 pub fn matrix(encoder: &dyn Encoder, images: &[Embedding], texts: &[String]) -> Result<MatrixResponse> {
     let columns = encoder.encode_texts(&texts.iter().map(String::as_str).collect::<Vec<_>>())?;
     let similarity = crate::eval::similarity(images, &columns);
-    let loss = crate::eval::info_nce(&similarity, encoder.logit_scale());
+    let loss = crate::eval::info_nce(&similarity, encoder.scoring().scale());
     Ok(MatrixResponse { similarity, loss })
 }
 
@@ -638,9 +658,9 @@ mod tests {
         assert_eq!((described.captions.len(), described.tags.len()), (2, 2));
 
         let red = library.embedding(&ImageRef::Id(id_of(&library, "red.png"))).unwrap();
-        let classified = library.classify(&red, vec!["a".into(), "b".into()]).unwrap();
+        let classified = library.classify(&red, vec!["a".into(), "b".into()], None).unwrap();
         assert!((classified.labels.iter().map(|l| l.prob).sum::<f32>() - 1.0).abs() < 1e-4);
-        assert!(matches!(library.classify(&red, vec!["only one".into()]), Err(LibraryError::BadQuery(_))));
+        assert!(matches!(library.classify(&red, vec!["only one".into()], None), Err(LibraryError::BadQuery(_))));
 
         let m = library.matrix(&[ImageRef::Id(1), ImageRef::Id(2)], &["x".into(), "y".into()]).unwrap();
         assert_eq!((m.similarity.len(), m.similarity[0].len(), m.loss.is_some()), (2, 2, true));

@@ -1,10 +1,11 @@
 //! The model behind a small LRU cache of text embeddings: a repeated query (paging, a shared
-//! link, the UI's search-as-you-type settling on the same words) skips the text encoder.
+//! link, the UI's search-as-you-type settling on the same words) skips the text encoder. A text
+//! is cached with its language, which NLLB-CLIP embeds differently.
 
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
 
-use clipsight_indexer::clip::{PreparedImage, PreprocessConfig};
+use clipsight_indexer::clip::{Language, PreparedImage, PreprocessConfig, Scoring};
 use clipsight_indexer::{ClipError, Embedding, Encoder, ModelId};
 use lru::LruCache;
 
@@ -16,7 +17,7 @@ const ENTRIES: usize = 4096;
 /// An encoder whose text embeddings are cached.
 pub struct TextCache {
     inner: Box<dyn Encoder>,
-    texts: Mutex<LruCache<String, Embedding>>,
+    texts: Mutex<LruCache<(Option<Language>, String), Embedding>>,
 }
 
 impl TextCache {
@@ -40,8 +41,12 @@ impl Encoder for TextCache {
         self.inner.dim()
     }
 
-    fn logit_scale(&self) -> f32 {
-        self.inner.logit_scale()
+    fn scoring(&self) -> Scoring {
+        self.inner.scoring()
+    }
+
+    fn takes_language(&self) -> bool {
+        self.inner.takes_language()
     }
 
     fn preprocess(&self) -> &PreprocessConfig {
@@ -52,19 +57,22 @@ impl Encoder for TextCache {
         self.inner.encode_images(images)
     }
 
-    fn encode_texts(&self, texts: &[&str]) -> Result<Vec<Embedding>, ClipError> {
+    fn encode_texts_in(&self, texts: &[&str], language: Option<Language>) -> Result<Vec<Embedding>, ClipError> {
+        // A model that reads no language embeds a text alike in all of them: one entry.
+        let language = language.filter(|_| self.inner.takes_language());
+        let key = |text: &str| (language, text.to_string());
         let mut out: Vec<Option<Embedding>> = {
             let mut cache = lock(&self.texts);
-            texts.iter().map(|t| cache.get(*t).cloned()).collect()
+            texts.iter().map(|t| cache.get(&key(t)).cloned()).collect()
         };
         let missing: Vec<&str> = texts.iter().zip(&out).filter(|(_, e)| e.is_none()).map(|(t, _)| *t).collect();
         if !missing.is_empty() {
-            let fresh = self.inner.encode_texts(&missing)?;
+            let fresh = self.inner.encode_texts_in(&missing, language)?;
             let mut cache = lock(&self.texts);
             let mut fresh = missing.iter().zip(fresh);
             for slot in out.iter_mut().filter(|e| e.is_none()) {
                 let (text, embedding) = fresh.next().expect("one embedding per missing text");
-                cache.put((*text).to_string(), embedding.clone());
+                cache.put(key(text), embedding.clone());
                 *slot = Some(embedding);
             }
         }
@@ -76,6 +84,48 @@ impl Encoder for TextCache {
 mod tests {
     use super::*;
     use clipsight_indexer::HashEncoder;
+
+    /// The hash encoder, reading a language: a text embeds as its language code and words.
+    struct Lingual(HashEncoder, std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Encoder for Lingual {
+        fn id(&self) -> ModelId {
+            self.0.id()
+        }
+        fn dim(&self) -> usize {
+            self.0.dim()
+        }
+        fn scoring(&self) -> Scoring {
+            self.0.scoring()
+        }
+        fn preprocess(&self) -> &PreprocessConfig {
+            self.0.preprocess()
+        }
+        fn encode_images(&self, images: &[PreparedImage]) -> Result<Vec<Embedding>, ClipError> {
+            self.0.encode_images(images)
+        }
+        fn encode_texts_in(&self, texts: &[&str], language: Option<Language>) -> Result<Vec<Embedding>, ClipError> {
+            self.1.fetch_add(texts.len(), std::sync::atomic::Ordering::Relaxed);
+            let coded: Vec<String> = texts.iter().map(|t| format!("{} {t}", language.map_or_else(|| "-".to_string(), |l| l.to_string()))).collect();
+            self.0.encode_texts(&coded.iter().map(String::as_str).collect::<Vec<_>>())
+        }
+        fn takes_language(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn a_text_is_cached_per_language_where_the_model_reads_one() {
+        let embedded = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let cache = TextCache::new(Box::new(Lingual(HashEncoder::new(ModelId([1; 16])), embedded.clone())));
+        let (zh, es) = (Some(Language::resolve("zh").language), Some(Language::resolve("es").language));
+        let in_zh = cache.encode_texts_in(&["rojo"], zh).unwrap();
+        let in_es = cache.encode_texts_in(&["rojo"], es).unwrap();
+        assert_ne!(in_zh, in_es);
+        assert_eq!(cache.encode_texts_in(&["rojo"], zh).unwrap(), in_zh, "from the cache");
+        cache.encode_texts_in(&["rojo"], None).unwrap();
+        assert_eq!(embedded.load(std::sync::atomic::Ordering::Relaxed), 3, "zh, es and no language: three entries");
+    }
 
     #[test]
     fn cached_texts_embed_as_the_encoder_does() {

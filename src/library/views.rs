@@ -188,6 +188,10 @@ pub struct SearchResponse {
     pub total_images: usize,
     /// Whether an indexing job is running (results may be incomplete).
     pub indexing: bool,
+    /// The FLORES-200 code the query's texts were written after (`zho_Hans`), for a model that
+    /// reads one (NLLB-CLIP) when a language was given; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
 }
 
 /// Everything known about one image.
@@ -320,7 +324,9 @@ pub struct DescribeResponse {
 pub struct LabelProbability {
     /// The label as given.
     pub label: String,
-    /// Softmax of the scaled cosines over all labels.
+    /// The label's probability as the model scores it (see `scoring`): a softmax of the scaled
+    /// cosines over all labels (they sum to 1), or the sigmoid of this label alone (independent:
+    /// several labels, or none, may be likely).
     pub prob: f32,
 }
 
@@ -331,6 +337,13 @@ pub struct ClassifyResponse {
     pub labels: Vec<LabelProbability>,
     /// The most probable label.
     pub best: String,
+    /// `softmax` (CLIP-trained models) or `sigmoid` (SigLIP-trained ones).
+    #[schema(example = "softmax")]
+    pub scoring: &'static str,
+    /// The FLORES-200 code the labels were written after, for a model that reads one (NLLB-CLIP)
+    /// when a language was given; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
 }
 
 /// Cosine similarities of images × texts.

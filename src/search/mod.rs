@@ -7,6 +7,7 @@
 
 pub mod query;
 
+use clipsight_indexer::clip::Language;
 use clipsight_indexer::pipeline::prepare_file;
 use clipsight_indexer::{ClipError, Embedding, Encoder, ModelId};
 
@@ -29,6 +30,8 @@ pub struct SearchOptions {
     pub allow_files: bool,
     /// Which rankings to use.
     pub mode: Mode,
+    /// The language of the query's texts, for models that read one.
+    pub language: Option<Language>,
 }
 
 /// Which rankings a query uses.
@@ -58,7 +61,7 @@ pub struct Rankers<'a> {
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        Self { k: 10, offset: 0, min_score: None, allow_files: false, mode: Mode::Hybrid }
+        Self { k: 10, offset: 0, min_score: None, allow_files: false, mode: Mode::Hybrid, language: None }
     }
 }
 
@@ -90,7 +93,7 @@ pub enum SearchError {
 
 /// Runs a parsed query: vector ranking, keyword ranking, or both fused (see [`Mode`]).
 pub fn run(store: &Store, encoder: &dyn Encoder, query: &Query, options: SearchOptions, rankers: Rankers<'_>) -> Result<Vec<Hit>, SearchError> {
-    let vector = query_vector(store, encoder, query, options.allow_files)?;
+    let vector = query_vector(store, encoder, query, options)?;
     run_with_vector(store, encoder.id(), vector, query, options, rankers)
 }
 
@@ -176,8 +179,9 @@ fn keyword_text(query: &Query) -> String {
         .join(" ")
 }
 
-/// The unit query vector of the terms (`None` for a filter-only query).
-pub fn query_vector(store: &Store, encoder: &dyn Encoder, query: &Query, allow_files: bool) -> Result<Option<Embedding>, SearchError> {
+/// The unit query vector of the terms (`None` for a filter-only query); texts are embedded in
+/// `options.language`, and `+file:` terms read only where `options.allow_files`.
+pub fn query_vector(store: &Store, encoder: &dyn Encoder, query: &Query, options: SearchOptions) -> Result<Option<Embedding>, SearchError> {
     let texts: Vec<&str> = query
         .terms
         .iter()
@@ -186,14 +190,14 @@ pub fn query_vector(store: &Store, encoder: &dyn Encoder, query: &Query, allow_f
             _ => None,
         })
         .collect();
-    let mut text_embeddings = if texts.is_empty() { Vec::new() } else { encoder.encode_texts(&texts)? }.into_iter();
+    let mut text_embeddings = if texts.is_empty() { Vec::new() } else { encoder.encode_texts_in(&texts, options.language)? }.into_iter();
     let mut parts: Vec<(f32, Embedding)> = Vec::new();
     for term in &query.terms {
         let e = match &term.kind {
             TermKind::Text(_) => text_embeddings.next().expect("one embedding per text"),
             TermKind::Image(id) => store.embedding(encoder.id(), ImageId(*id))?.ok_or(SearchError::UnknownImage(*id))?,
             TermKind::File(path) => {
-                if !allow_files {
+                if !options.allow_files {
                     return Err(SearchError::File("+file: terms are only accepted on the command line".into()));
                 }
                 let prepared = prepare_file(encoder, std::path::Path::new(path)).map_err(SearchError::File)?;

@@ -1,6 +1,7 @@
-//! What requests carry besides the query: paging and the matrix body, with their OpenAPI
+//! What requests carry besides the query: paging, the texts' language and the matrix body, with their OpenAPI
 //! schemas and the range checks that answer 400.
 
+use clipsight_indexer::clip::Language;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -46,5 +47,14 @@ impl Page {
             return Err(ApiError::bad_request("bad_parameter", "offset must be at most 100000"));
         }
         Ok((k, offset))
+    }
+}
+
+/// A `lang` parameter's language (see [`crate::library::language`]).
+pub fn language(lang: Option<&str>) -> Result<Option<Language>, ApiError> {
+    match lang {
+        Some(tag) if tag.len() > 64 => Err(ApiError::bad_request("bad_parameter", "lang is at most 64 characters")),
+        Some(tag) => Ok(Some(crate::library::language(tag))),
+        None => Ok(None),
     }
 }

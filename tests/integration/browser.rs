@@ -41,10 +41,17 @@ fn chromedriver() -> Driver {
 }
 
 async fn browser(driver: &Driver) -> Client {
+    browser_in(driver, "en-US").await
+}
+
+/// A Chromium whose language (`navigator.language`, Accept-Language) is `language`.
+async fn browser_in(driver: &Driver, language: &str) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
-        json!({"binary": "/usr/bin/chromium", "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"]}),
+        json!({"binary": "/usr/bin/chromium",
+               "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900", format!("--lang={language}")],
+               "prefs": {"intl.accept_languages": language}}),
     );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
     ClientBuilder::new(connector).capabilities(caps).connect(&driver.url).await.expect("a Chromium session")
@@ -340,6 +347,31 @@ async fn a_chinese_query_finds_red_circles_first() {
     until(&client, "the URL to hold the query", "new URLSearchParams(location.search).get('q') === '红色的圆'").await;
     until(&client, "the red circle first", &format!("document.querySelector('#results .result')?.dataset.id === '{id}'")).await;
     screenshot(&client, "12-chinese-query").await;
+    client.close().await.unwrap();
+    drop(server);
+}
+
+/// A Chinese browser against an NLLB-CLIP library: the UI sends the browser's language with the
+/// query, and the model reads its FLORES-200 code.
+#[tokio::test]
+#[allow(clippy::await_holding_lock)] // the guard serialises whole tests; one thread runs this one
+async fn an_nllb_model_reads_the_browsers_language() {
+    let _heavy = heavy();
+    let lib = scene_library();
+    let server = Server::start_with(scene_library_with(&nllb_model()), &nllb_model(), &[]);
+    let (_, best) = server.json("GET", &format!("/api/search?q={}&k=1&lang=zh-CN", urlencode("红色的圆")), None);
+    let file = best["results"][0]["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    assert!(lib.singles("red", "circle").contains(&file), "best match {:?}", lib.caption_of(&file));
+    let id = best["results"][0]["id"].as_u64().unwrap();
+    let driver = chromedriver();
+    let client = browser_in(&driver, "zh-CN").await;
+    client.goto(server.base()).await.unwrap();
+    assert_eq!(client.execute("return navigator.language;", vec![]).await.unwrap(), json!("zh-CN"), "precondition: a Chinese browser");
+    let q = client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("#q")).await.unwrap();
+    q.send_keys("红色的圆").await.unwrap();
+    until(&client, "a search sent with the browser's language", "performance.getEntriesByType('resource').some(e => e.name.includes('/api/search?') && e.name.includes('lang=zh-CN') && e.name.includes('q=%E7%BA%A2'))").await;
+    until(&client, "the red circle first", &format!("document.querySelector('#results .result')?.dataset.id === '{id}'")).await;
+    screenshot(&client, "13-nllb-chinese-browser").await;
     client.close().await.unwrap();
     drop(server);
 }

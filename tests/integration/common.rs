@@ -50,6 +50,18 @@ pub fn multilingual_model() -> PathBuf {
     root().join("tests/fixtures/models/clipsight-tiny-multilingual")
 }
 
+/// The same multilingual student in NLLB-CLIP's layout (`train_mclip.py --layout nllb`): FLORES-200
+/// codes in its vocabulary, written before the text; `text` its only input.
+pub fn nllb_model() -> PathBuf {
+    root().join("tests/fixtures/models/clipsight-tiny-nllb")
+}
+
+/// A tiny model in SigLIP's layout trained with the sigmoid loss (`train.py --loss sigmoid`):
+/// trained scale and bias in config.json, canonicalized 64-token texts, squashed images.
+pub fn siglip_model() -> PathBuf {
+    root().join("tests/fixtures/models/clipsight-tiny-siglip")
+}
+
 /// A `clipsight` command with the fixture model and `data` as its library.
 pub fn clipsight(data: &Path) -> Command {
     clipsight_with(data, &fixture_model())
@@ -359,15 +371,24 @@ pub fn scene_library() -> &'static SceneLibrary {
 /// The scenes of [`scene_library`] indexed with [`multilingual_model`] into a library of their
 /// own, once per run: its data directory.
 pub fn multilingual_library() -> &'static Path {
-    static LIB: std::sync::OnceLock<(tempfile::TempDir, PathBuf)> = std::sync::OnceLock::new();
-    &LIB.get_or_init(|| {
-        let tmp = tempfile::tempdir().unwrap();
-        let data = tmp.path().join("data");
-        let summary = json_of(clipsight_with(&data, &multilingual_model()).args(["--json", "index"]).arg(&scene_library().photos));
-        assert_eq!(summary["failed"], 0, "{summary}");
-        (tmp, data)
-    })
-    .1
+    scene_library_with(&multilingual_model())
+}
+
+/// The scenes of [`scene_library`] indexed with `model` into a library of their own, once per
+/// run and model: its data directory.
+pub fn scene_library_with(model: &Path) -> &'static Path {
+    static LIBS: std::sync::Mutex<Vec<(PathBuf, &'static (tempfile::TempDir, PathBuf))>> = std::sync::Mutex::new(Vec::new());
+    let mut libs = LIBS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, lib)) = libs.iter().find(|(m, _)| m == model) {
+        return &lib.1;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let summary = json_of(clipsight_with(&data, model).args(["--json", "index"]).arg(&scene_library().photos));
+    assert_eq!(summary["failed"], 0, "{summary}");
+    let lib: &'static (tempfile::TempDir, PathBuf) = Box::leak(Box::new((tmp, data)));
+    libs.push((model.to_path_buf(), lib));
+    &lib.1
 }
 
 /// A folder of generated scenes indexed into a fresh library with the fixture model.

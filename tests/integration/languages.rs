@@ -4,7 +4,7 @@
 //! what English ones do, through the CLI and REST; its tokenisation and embeddings equal the
 //! Python reference's; a caption corpus in three languages describes an image in each.
 
-use clipsight_indexer::clip::{Clip, RuntimeOptions};
+use clipsight_indexer::clip::{Clip, Language, RuntimeOptions};
 use crate::common::*;
 
 /// The captions of the top `k` results of a CLI search.
@@ -49,7 +49,7 @@ fn multilingual_ids_masks_and_embeddings_equal_the_python_reference() {
     args.extend(texts.iter().map(String::as_str));
     let reference: serde_json::Value = serde_json::from_str(&run_python(&args)).unwrap();
     for (i, text) in texts.iter().enumerate() {
-        let tokens = clip.tokenizer().encode(text).unwrap();
+        let tokens = clip.tokenizer().encode(text, None).unwrap();
         let ids: Vec<u32> = serde_json::from_value(reference["ids"][i].clone()).unwrap();
         let masks: Vec<u32> = serde_json::from_value(reference["masks"][i].clone()).unwrap();
         assert_eq!((&tokens.ids, &tokens.mask), (&ids, &masks), "{text:?}");
@@ -113,4 +113,164 @@ fn keywords_in_chinese_japanese_and_korean_names_are_found_by_their_words() {
         ("パーティー", "誕生日パーティー.jpg"), ("생일", "생일 파티.jpg"), ("beach", "beach-party.jpg"), ("party", "beach-party.jpg")] {
         assert_eq!(found(query), vec![name.to_string()], "{query}");
     }
+}
+
+/// `model info`'s JSON for `model`.
+fn model_info(model: &std::path::Path) -> serde_json::Value {
+    json_of(clipsight_with(std::path::Path::new("unused-data"), model).args(["--json", "model", "info"]))
+}
+
+#[test]
+fn nllb_reads_the_language_code_of_the_cli_rest_and_env() {
+    let info = model_info(&nllb_model());
+    assert_eq!((info["family"].as_str(), info["text_inputs"].clone()), (Some("NLLB-CLIP"), serde_json::json!(["text:int32"])), "{info}");
+    let lib = scene_library();
+    let data = scene_library_with(&nllb_model());
+    let top = |args: &[&str]| -> serde_json::Value { json_of(clipsight_with(data, &nllb_model()).env_remove("CLIPSIGHT_LANG").args(["--json"]).args(args)) };
+    for (lang, query) in [("zh-CN", "红色的圆"), ("es", "un círculo rojo"), ("en-US", "a red circle")] {
+        let v = top(&["--lang", lang, "search", query, "-k", "2"]);
+        for hit in v["results"].as_array().unwrap() {
+            assert!(lib.caption_of(hit["path"].as_str().unwrap()).contains("red circle"), "{lang} {query}: {v}");
+        }
+    }
+    let v = json_of(clipsight_with(data, &nllb_model()).env("CLIPSIGHT_LANG", "zh_CN.UTF-8").args(["--json", "search", "蓝色的正方形", "-k", "1"]));
+    assert!(lib.caption_of(v["results"][0]["path"].as_str().unwrap()).contains("blue square"), "{v}");
+    assert_eq!(v["lang"], "zho_Hans", "the code used is reported: {v}");
+    let s = InProcess::read_only_with(data, &nllb_model());
+    let (status, v) = s.json("GET", &format!("/api/search?q={}&k=2&lang=zh-CN", urlencode("红色的圆")), None);
+    assert_eq!((status, v["lang"].as_str()), (200, Some("zho_Hans")), "{v}");
+    for hit in v["results"].as_array().unwrap() {
+        assert!(lib.caption_of(hit["path"].as_str().unwrap()).contains("red circle"), "{v}");
+    }
+    let (_, v) = s.json("POST", "/api/search", Some(serde_json::json!({"q": "una estrella verde", "k": 1, "lang": "es-ES"})));
+    assert_eq!(v["lang"], "spa_Latn", "{v}");
+    assert!(lib.caption_of(v["results"][0]["path"].as_str().unwrap()).contains("green star"), "{v}");
+    // An unknown language is English (as Immich does); no language, no code (as Immich does).
+    let (_, v) = s.json("GET", "/api/search?q=red&k=1&lang=tlh", None);
+    assert_eq!(v["lang"], "eng_Latn", "{v}");
+    let (_, v) = s.json("GET", "/api/search?q=red&k=1", None);
+    assert!(v.get("lang").is_none(), "{v}");
+    let (status, v) = s.json("GET", &format!("/api/search?q=red&lang={}", "x".repeat(65)), None);
+    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("bad_parameter")), "{v}");
+    // A model that reads no language ignores it, and says nothing.
+    let m = InProcess::read_only_with(multilingual_library(), &multilingual_model());
+    let (_, v) = m.json("GET", &format!("/api/search?q={}&k=1&lang=zh-CN", urlencode("红色的圆")), None);
+    assert!(v.get("lang").is_none(), "{v}");
+}
+
+#[test]
+fn nllb_ids_and_embeddings_with_language_codes_equal_the_python_reference() {
+    let model = nllb_model();
+    let clip = Clip::open(&model, RuntimeOptions::default()).unwrap();
+    for (tag, code, texts) in [
+        ("zh-CN", "zho_Hans", vec!["红色的圆", "一个小的蓝色的正方形在左边和一个大的黄色的星星在右边", ""]),
+        ("es", "spa_Latn", vec!["un círculo rojo", "¿Dónde está el CORAZÓN? 🙂"]),
+        ("en", "eng_Latn", vec!["a red circle", &"word ".repeat(120)]),
+    ] {
+        let language = Language::resolve(tag).language;
+        let ours = clip.encode_texts_in(&texts, Some(language)).unwrap();
+        let mut args = vec!["tests/reference/reference.py", "texts", "--model", model.to_str().unwrap(), "--lang-code", code];
+        args.extend(texts.iter().copied());
+        let reference: serde_json::Value = serde_json::from_str(&run_python(&args)).unwrap();
+        for (i, text) in texts.iter().enumerate() {
+            let tokens = clip.tokenizer().encode(text, Some(language)).unwrap();
+            let ids: Vec<u32> = serde_json::from_value(reference["ids"][i].clone()).unwrap();
+            assert_eq!(tokens.ids, ids, "{tag} {text:?}");
+            assert_ne!(tokens.ids, clip.tokenizer().encode(text, None).unwrap().ids, "the code is in the ids: {text:?}");
+            let r: Vec<f64> = serde_json::from_value(reference["embeddings"][i].clone()).unwrap();
+            let cos: f64 = ours[i].as_slice().iter().zip(&r).map(|(a, b)| *a as f64 * b).sum();
+            eprintln!("NLLB text parity {code} {text:?}: cosine {cos:.8}");
+            assert!(cos >= 0.99999, "{text:?}: cosine {cos}");
+        }
+    }
+}
+
+#[test]
+fn siglip_classify_gives_independent_sigmoid_probabilities_equal_to_the_python_reference() {
+    let model = siglip_model();
+    let info = model_info(&model);
+    assert_eq!((info["family"].as_str(), info["scoring"].as_str(), info["canonicalize"].as_bool()), (Some("SigLIP"), Some("sigmoid"), Some(true)), "{info}");
+    assert!(info["scoring_origin"].as_str().unwrap().contains("config.json logit_bias"), "{info}");
+    let lib = scene_library();
+    // At the model's own 64×64, so that no resizing happens and the preprocessing is the same in
+    // both (resampling filters are compared by the image parity tests).
+    let data = tempfile::tempdir().unwrap();
+    let image = data.path().join("red-circle-64.png");
+    image::open(lib.photos.join(lib.single("red", "circle"))).unwrap().resize_exact(64, 64, image::imageops::FilterType::Triangle).save(&image).unwrap();
+    let labels = ["a photo of a red circle", "a photo of a red object", "a photo of a circle", "a photo of a blue square", "a photo of a cat"];
+    let ours = json_of(clipsight_with(data.path(), &model).args(["--json", "classify"]).arg(&image).args(["--labels", &labels.join(",")]));
+    assert_eq!(ours["scoring"], "sigmoid", "{ours}");
+    let mut args = vec!["tests/reference/reference.py", "classify", "--model", model.to_str().unwrap(), "--image", image.to_str().unwrap()];
+    args.extend(labels);
+    let reference: serde_json::Value = serde_json::from_str(&run_python(&args)).unwrap();
+    assert_eq!(reference["scoring"], "sigmoid");
+    let probs: Vec<f64> = ours["labels"].as_array().unwrap().iter().map(|l| l["prob"].as_f64().unwrap()).collect();
+    for (i, label) in labels.iter().enumerate() {
+        let r = reference["probs"][i].as_f64().unwrap();
+        eprintln!("SigLIP classify {label:?}: ours {:.6} reference {r:.6}", probs[i]);
+        assert!((probs[i] - r).abs() <= 1e-4, "{label}: {} vs {r}", probs[i]);
+    }
+    // Independent: the three true labels are each likely, the false ones are not, and they do
+    // not share one unit of probability.
+    assert!(probs[..3].iter().all(|p| *p > 0.5) && probs[3..].iter().all(|p| *p < 0.1), "{probs:?}");
+    assert!(probs.iter().sum::<f64>() > 1.5, "{probs:?}");
+    let s = InProcess::read_only_with(scene_library_with(&model), &model);
+    let bytes = std::fs::read(&image).unwrap();
+    let (ct, body) = multipart(&[("image", Some("q.png"), &bytes), ("labels", None, labels.join(",").as_bytes())]);
+    let (status, out, _) = s.call("POST", "/api/classify", Some((&ct, &body)), &[]);
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!((status, v["scoring"].as_str(), v["best"].clone()), (200, Some("sigmoid"), ours["best"].clone()), "{v}");
+}
+
+#[test]
+fn siglip_texts_are_canonicalized_and_images_squashed_as_the_reference_does() {
+    let model = siglip_model();
+    let clip = Clip::open(&model, RuntimeOptions::default()).unwrap();
+    let texts = ["A RED Circle!!!", "a red circle", "“Quoted”, (parenthesised) & hyphen-ated", "ΣΟΦΊΑ Straße", &"word ".repeat(80)];
+    let ours = clip.encode_texts(&texts).unwrap();
+    let mut args = vec!["tests/reference/reference.py", "texts", "--model", model.to_str().unwrap()];
+    args.extend(texts);
+    let reference: serde_json::Value = serde_json::from_str(&run_python(&args)).unwrap();
+    for (i, text) in texts.iter().enumerate() {
+        let ids: Vec<u32> = serde_json::from_value(reference["ids"][i].clone()).unwrap();
+        assert_eq!(clip.tokenizer().encode(text, None).unwrap().ids, ids, "{text:?}");
+        let r: Vec<f64> = serde_json::from_value(reference["embeddings"][i].clone()).unwrap();
+        let cos: f64 = ours[i].as_slice().iter().zip(&r).map(|(a, b)| *a as f64 * b).sum();
+        assert!(cos >= 0.99999, "{text:?}: cosine {cos}");
+    }
+    assert_eq!(ours[0], ours[1], "punctuation and case are cleaned away");
+    assert_eq!(clip.tokenizer().context_length(), 64);
+    // Images of every shape, squashed (not cropped) to the model's square.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("img");
+    run_python(&["tests/reference/make_images.py", dir.to_str().unwrap()]);
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let ours = clipsight::library::embed_files(&clip, &files).unwrap();
+    let mut args = vec!["tests/reference/reference.py", "images", "--model", model.to_str().unwrap()];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let reference: serde_json::Value = serde_json::from_str(&run_python(&args)).unwrap();
+    for (i, file) in files.iter().enumerate() {
+        let r: Vec<f64> = serde_json::from_value(reference["embeddings"][i].clone()).unwrap();
+        let cos: f64 = ours[i].as_slice().iter().zip(&r).map(|(a, b)| *a as f64 * b).sum();
+        eprintln!("SigLIP image parity {}: cosine {cos:.6}", file.display());
+        assert!(cos >= 0.999, "{}: cosine {cos}", file.display());
+    }
+}
+
+#[test]
+fn siglip_search_and_tags_work_with_its_sigmoid() {
+    let model = siglip_model();
+    let data = scene_library_with(&model);
+    let lib = scene_library();
+    let v = json_of(clipsight_with(data, &model).args(["--json", "search", "A red circle.", "-k", "2"]));
+    for hit in v["results"].as_array().unwrap() {
+        assert!(lib.caption_of(hit["path"].as_str().unwrap()).contains("red circle"), "{v}");
+    }
+    let image = lib.photos.join(lib.single("red", "circle"));
+    let described = json_of(clipsight_with(data, &model).args(["--json", "describe"]).arg(&image).args(["-k", "5"]));
+    let tags = described["tags"].as_array().unwrap();
+    let p: Vec<f64> = tags.iter().map(|t| t["score"].as_f64().unwrap()).collect();
+    assert!(p.windows(2).all(|w| w[0] >= w[1]), "{described}");
+    assert!(p.iter().all(|p| (0.0..=1.0).contains(p)), "sigmoid probabilities: {described}");
 }

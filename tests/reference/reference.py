@@ -6,7 +6,15 @@ plain ONNX Runtime inference.
 
     reference.py tensor  --model DIR --out OUTDIR IMAGE...   # raw float32 CHW per image (i.bin)
     reference.py images  --model DIR IMAGE...                # {"embeddings": [[...], ...]}
-    reference.py texts   --model DIR TEXT...                 # {"ids": [[...]], "masks": [[...]], "embeddings": [[...]]}
+    reference.py texts   --model DIR [--lang-code C] TEXT... # {"ids": [[...]], "masks": [[...]], "embeddings": [[...]]}
+    reference.py classify --model DIR [--lang-code C] --image IMAGE LABEL...  # {"probs": [...], "scoring": "softmax"|"sigmoid"}
+
+Texts are cleaned as Immich cleans them (whitespace collapsed; open_clip's `canonicalize` when
+config.json's text_cfg.tokenizer_kwargs.clean asks), and for a tokenizer that holds FLORES-200
+codes (NLLB) written after `--lang-code`. `classify` scores as the model was trained: a softmax
+at config.json's logit_scale (100 when absent), or, for a config with a logit bias
+(`logit_bias`, else `init_logit_bias`), the sigmoid of scale · cosine + bias with the scale from
+`logit_scale` (10, SigLIP's initial value, when absent).
 
 Only numpy, Pillow, tokenizers and onnxruntime are needed (scripts/requirements.txt).
 """
@@ -14,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import string
 import sys
 from pathlib import Path
 
@@ -48,9 +57,13 @@ def preprocess(path: Path, cfg: dict) -> np.ndarray:
     im = Image.open(path)
     im = ImageOps.exif_transpose(im)
     im = to_rgb(im, fill)
-    assert cfg.get("resize_mode", "shortest") == "shortest" and th == tw, "reference covers the OpenAI transform"
+    mode = cfg.get("resize_mode", "shortest")
+    assert mode in ("shortest", "squash") and th == tw, "reference covers open_clip's shortest and squash transforms"
     interp = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST,
               "lanczos": Image.LANCZOS}[cfg.get("interpolation", "bicubic")]
+    if mode == "squash":  # open_clip: Resize((h, w)), no crop
+        im = im.resize((tw, th), interp)
+        return normalise(im, cfg)
     w, h = im.size
     # torchvision Resize(int): shorter side -> size, longer -> int(size * long / short)
     if w <= h:
@@ -62,6 +75,10 @@ def preprocess(path: Path, cfg: dict) -> np.ndarray:
     top = int(round((nh - th) / 2.0))
     left = int(round((nw - tw) / 2.0))
     im = im.crop((left, top, left + tw, top + th))
+    return normalise(im, cfg)
+
+
+def normalise(im: Image.Image, cfg: dict) -> np.ndarray:
     x = np.asarray(im, dtype=np.float32) / 255.0
     x = (x - np.array(cfg["mean"], dtype=np.float32)) / np.array(cfg["std"], dtype=np.float32)
     return x.transpose(2, 0, 1).astype(np.float32)
@@ -102,16 +119,57 @@ def tokenizer(model: Path):
     return tok
 
 
-def encode(tok, texts: list[str]):
-    """Immich's text input: whitespace collapsed, the tokenizer's special tokens, fixed padding."""
-    return [tok.encode(" ".join(t.split())) for t in texts]
+def encode(tok, texts: list[str], model: Path, lang_code: str | None):
+    """Immich's text input: whitespace collapsed (canonicalized when the config asks), the language
+    code first for NLLB, the tokenizer's special tokens, fixed padding."""
+    text_cfg = json.loads((model / "config.json").read_text()).get("text_cfg", {})
+    canonicalize = (text_cfg.get("tokenizer_kwargs") or {}).get("clean") == "canonicalize"
+    nllb = tok.token_to_id("eng_Latn") is not None
+    out = []
+    for t in texts:
+        t = " ".join(t.split())
+        if canonicalize:
+            t = t.translate(str.maketrans("", "", string.punctuation)).lower()
+        if nllb and lang_code:
+            t = lang_code + t
+        out.append(tok.encode(t))
+    return out
+
+
+def embed_texts(model: Path, texts: list[str], lang_code: str | None):
+    tok = tokenizer(model)
+    encodings = encode(tok, texts, model, lang_code)
+    ids, masks = [e.ids for e in encodings], [e.attention_mask for e in encodings]
+    sess = session(model / "textual/model.onnx")
+    # Fed by name, as Immich does: `text` (OpenAI/open_clip) or `input_ids` + `attention_mask`
+    # (M-CLIP), each in the type its graph declares.
+    feeds = {}
+    for inp in sess.get_inputs():
+        rows = masks if inp.name == "attention_mask" else ids
+        feeds[inp.name] = np.array(rows, dtype=np.int64 if inp.type == "tensor(int64)" else np.int32)
+    return ids, masks, run_rows(sess, feeds)
+
+
+def classify(model: Path, image: Path, labels: list[str], lang_code: str | None) -> dict:
+    cfg = json.loads((model / "config.json").read_text())
+    sess = session(model / "visual/model.onnx")
+    img = run_rows(sess, preprocess(image, load_cfg(model))[None])[0]
+    cos = embed_texts(model, labels, lang_code)[2] @ img
+    bias = cfg.get("logit_bias", cfg.get("init_logit_bias"))
+    if bias is None:
+        logits = cfg.get("logit_scale", 100.0) * cos
+        e = np.exp(logits - logits.max())
+        return {"probs": (e / e.sum()).tolist(), "scoring": "softmax"}
+    return {"probs": (1.0 / (1.0 + np.exp(-(cfg.get("logit_scale", 10.0) * cos + bias)))).tolist(), "scoring": "sigmoid"}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["tensor", "images", "texts"])
+    ap.add_argument("command", choices=["tensor", "images", "texts", "classify"])
     ap.add_argument("--model", type=Path, required=True)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--lang-code", help="FLORES-200 code written before each text (NLLB)")
+    ap.add_argument("--image", type=Path, help="classify: the image")
     ap.add_argument("items", nargs="*")
     a = ap.parse_intermixed_args()
     if a.command == "tensor":
@@ -126,18 +184,10 @@ def main() -> None:
         if sess.get_inputs()[0].type == "tensor(uint8)":
             raise SystemExit("reference covers float32 NCHW image inputs")
         json.dump({"embeddings": run_rows(sess, x).tolist()}, sys.stdout)
+    elif a.command == "classify":
+        json.dump(classify(a.model, a.image, a.items, a.lang_code), sys.stdout)
     else:
-        tok = tokenizer(a.model)
-        encodings = encode(tok, a.items)
-        ids, masks = [e.ids for e in encodings], [e.attention_mask for e in encodings]
-        sess = session(a.model / "textual/model.onnx")
-        # Fed by name, as Immich does: `text` (OpenAI/open_clip) or `input_ids` + `attention_mask`
-        # (M-CLIP), each in the type its graph declares.
-        feeds = {}
-        for inp in sess.get_inputs():
-            rows = masks if inp.name == "attention_mask" else ids
-            feeds[inp.name] = np.array(rows, dtype=np.int64 if inp.type == "tensor(int64)" else np.int32)
-        emb = run_rows(sess, feeds)
+        ids, masks, emb = embed_texts(a.model, a.items, a.lang_code)
         json.dump({"ids": ids, "masks": masks, "embeddings": emb.tolist()}, sys.stdout)
 
 

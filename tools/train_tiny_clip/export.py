@@ -2,6 +2,12 @@
 """Export a trained tiny CLIP checkpoint to ONNX in Immich's model-repository layout.
 
     python export.py [--ckpt .cache/tiny_clip.pt] [--out ../../tests/fixtures/models/clipsight-tiny]
+    python export.py --ckpt .cache/tiny_siglip.pt --out ../../tests/fixtures/models/clipsight-tiny-siglip
+
+A checkpoint trained with the sigmoid loss (`train.py --loss sigmoid`) is written in SigLIP's
+layout: config.json with open_clip's `init_logit_bias` (-10), the trained `logit_scale` and
+`logit_bias` (which Immich's own exports lack), a 64-token context and
+`tokenizer_kwargs.clean = "canonicalize"`; preprocess_cfg.json with mean/std 0.5 and `squash`.
 """
 from __future__ import annotations
 
@@ -24,7 +30,20 @@ DEFAULT_OUT = HERE.parent.parent / "tests" / "fixtures" / "models" / "clipsight-
 OPSET = 17
 
 
-def open_clip_config(cfg: TinyClipConfig, logit_scale: float) -> dict:
+def open_clip_config(cfg: TinyClipConfig, logit_scale: float, logit_bias: float | None = None) -> dict:
+    if cfg.loss == "sigmoid":
+        return {
+            "embed_dim": cfg.embed_dim,
+            "init_logit_bias": -10,
+            "vision_cfg": {"image_size": cfg.image_size, "type": "tiny_cnn", "widths": list(cfg.cnn_widths),
+                           "head_channels": cfg.cnn_head_channels, "hidden": cfg.cnn_hidden},
+            "text_cfg": {"context_length": cfg.context_length, "vocab_size": cfg.vocab_size,
+                         "tokenizer_kwargs": {"clean": "canonicalize"},
+                         "width": cfg.text_width, "heads": cfg.text_heads, "layers": cfg.text_layers,
+                         "token_embedding_dim": cfg.token_dim, "mlp_ratio": cfg.mlp_ratio},
+            "logit_scale": logit_scale,
+            "logit_bias": logit_bias,
+        }
     return {
         "embed_dim": cfg.embed_dim,
         "vision_cfg": {"image_size": cfg.image_size, "type": "tiny_cnn", "widths": list(cfg.cnn_widths),
@@ -37,6 +56,9 @@ def open_clip_config(cfg: TinyClipConfig, logit_scale: float) -> dict:
 
 
 def preprocess_cfg(cfg: TinyClipConfig) -> dict:
+    if cfg.loss == "sigmoid":
+        return {"size": [cfg.image_size, cfg.image_size], "mode": "RGB", "mean": scenes.SIGLIP_MEAN,
+                "std": scenes.SIGLIP_STD, "interpolation": "bicubic", "resize_mode": "squash", "fill_color": 0}
     return {"size": [cfg.image_size, cfg.image_size], "mode": "RGB", "mean": scenes.MEAN, "std": scenes.STD,
             "interpolation": "bicubic", "resize_mode": "shortest", "fill_color": 0}
 
@@ -76,7 +98,8 @@ def main(argv=None):
     (out / "visual").mkdir(parents=True, exist_ok=True)
     (out / "textual").mkdir(parents=True, exist_ok=True)
     scale = float(math.exp(model.logit_scale.item()))
-    (out / "config.json").write_text(json.dumps(open_clip_config(cfg, round(scale, 4)), indent=2) + "\n")
+    bias = round(float(model.logit_bias.item()), 4) if cfg.loss == "sigmoid" else None
+    (out / "config.json").write_text(json.dumps(open_clip_config(cfg, round(scale, 4), bias), indent=2) + "\n")
     (out / "visual" / "preprocess_cfg.json").write_text(json.dumps(preprocess_cfg(cfg)) + "\n")
     write_tokenizer_files(out / "textual", context_length=cfg.context_length)
 
@@ -95,13 +118,16 @@ def main(argv=None):
     assert ts.get_inputs()[0].type == "tensor(int32)" and vs.get_inputs()[0].type == "tensor(float)"
     print("visual input", vs.get_inputs()[0].shape, "output", vs.get_outputs()[0].shape)
     print("textual input", ts.get_inputs()[0].shape, "output", ts.get_outputs()[0].shape)
-    enc = ClipTextEncoder(out / "textual" / "tokenizer.json", out / "textual" / "tokenizer_config.json")
+    enc = ClipTextEncoder(out / "textual" / "tokenizer.json", out / "textual" / "tokenizer_config.json",
+                          context_length=cfg.context_length)
     caps, imgs = [], []
     for i in range(16):
         img, spec = scenes.scene(424242, i)
         imgs.append(scenes.resize_crop(img, cfg.image_size))
         caps.append(scenes.canonical_caption(spec))
-    x = scenes.normalize(np.stack(imgs))
+    pcfg = preprocess_cfg(cfg)
+    x = ((np.stack(imgs).astype(np.float32) / 255.0 - np.array(pcfg["mean"], np.float32)) / np.array(pcfg["std"], np.float32))
+    x = np.moveaxis(x, -1, -3).astype(np.float32)
     ids = enc.encode_batch(caps + ["a photo of a cat", "x " * 100])
     diffs = {}
     for b in (1, 7, 16):
@@ -114,7 +140,7 @@ def main(argv=None):
     print(json.dumps(sizes, indent=1))
     print("total bytes", sum(sizes.values()))
     (HERE / ".cache" / "export_report.json").write_text(json.dumps({"max_abs_diff": diffs, "sizes": sizes,
-                                                                    "logit_scale": scale}, indent=2))
+                                                                    "logit_scale": scale, "logit_bias": bias}, indent=2))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ class TinyClipConfig:
     text_layers: int = 2
     text_heads: int = 2
     mlp_ratio: int = 4
+    loss: str = "softmax"  # "sigmoid": SigLIP's loss, with a learned bias beside the scale
 
     def to_dict(self):
         d = asdict(self)
@@ -117,7 +118,12 @@ class TinyClip(nn.Module):
         self.cfg = cfg
         self.visual = ImageEncoder(cfg)
         self.textual = TextEncoder(cfg)
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+        if cfg.loss == "sigmoid":
+            # SigLIP's initialisation (Zhai et al., 2023): t' = log 10, b = -10.
+            self.logit_scale = nn.Parameter(torch.tensor(math.log(10.0)))
+            self.logit_bias = nn.Parameter(torch.tensor(-10.0))
+        else:
+            self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
 
     def encode_image(self, x):
         return F.normalize(self.visual(x), dim=-1)

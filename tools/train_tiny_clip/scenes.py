@@ -20,6 +20,7 @@ import argparse
 import json
 import math
 import os
+import string
 from pathlib import Path
 
 import numpy as np
@@ -270,6 +271,16 @@ def random_caption(spec: dict, rng, pos_scale: float = 1.0, size_scale: float = 
 # ------------------------------------------------------------------------------------------
 MEAN = [0.48145466, 0.4578275, 0.40821073]
 STD = [0.26862954, 0.26130258, 0.27577711]
+# SigLIP's normalisation (open_clip's SigLIP preprocess configs).
+SIGLIP_MEAN = [0.5, 0.5, 0.5]
+SIGLIP_STD = [0.5, 0.5, 0.5]
+_PUNCTUATION = str.maketrans("", "", string.punctuation)
+
+
+def canonicalize(text: str) -> str:
+    """open_clip's `clean="canonicalize"` as Immich applies it: whitespace collapsed, ASCII
+    punctuation removed, lower case."""
+    return " ".join(text.split()).translate(_PUNCTUATION).lower()
 
 
 def resize_crop(img: Image.Image, size: int) -> np.ndarray:

@@ -62,6 +62,13 @@ def main(argv=None):
     ap.add_argument("--canon-weight", type=float, default=1.0,
                     help="sampling weight of the canonical caption (variant 0) relative to each random "
                          "variant (1 = uniform, the shipped recipe)")
+    ap.add_argument("--loss", choices=["softmax", "sigmoid"], default="softmax",
+                    help="softmax: CLIP's InfoNCE (the English fixture); sigmoid: SigLIP's pairwise loss with a "
+                         "learned bias, mean/std 0.5 and canonicalized captions (the SigLIP fixture)")
+    ap.add_argument("--context", type=int, default=77, help="text context length (SigLIP: 64)")
+    ap.add_argument("--temp-lr", type=float, default=1.0,
+                    help="learning-rate multiplier of the logit scale (and bias): a short sigmoid run needs them "
+                         "to move further than the weights (1 = the English fixture's recipe)")
     ap.add_argument("--lr", type=float, default=1.5e-3)
     ap.add_argument("--wd", type=float, default=0.02)
     ap.add_argument("--threads", type=int, default=1,
@@ -78,11 +85,11 @@ def main(argv=None):
     random.seed(a.seed)
     t_start = time.time()
 
-    cfg = TinyClipConfig()
+    cfg = TinyClipConfig(context_length=a.context, loss=a.loss)
     print(cfg, flush=True)
     tok_dir = CACHE / "tokenizer"
     write_tokenizer_files(tok_dir)
-    enc = ClipTextEncoder(tok_dir / "tokenizer.json", tok_dir / "tokenizer_config.json")
+    enc = ClipTextEncoder(tok_dir / "tokenizer.json", tok_dir / "tokenizer_config.json", context_length=a.context)
 
     images, captions = load_data(a.count, a.seed, cfg.image_size, a.captions, workers=a.threads)
     if a.pos_scale != 1.0 or a.size_scale != 1.0:
@@ -95,22 +102,28 @@ def main(argv=None):
     t_data = time.time()
     uniq = sorted({c for caps in captions for c in caps})
     index = {c: i for i, c in enumerate(uniq)}
-    ids_table = torch.from_numpy(enc.encode_batch(uniq).astype(np.int64))
+    # SigLIP's text cleaning ("canonicalize": ASCII punctuation removed, lower case) as Immich applies it.
+    clean = scenes.canonicalize if a.loss == "sigmoid" else (lambda t: t)
+    ids_table = torch.from_numpy(enc.encode_batch([clean(c) for c in uniq]).astype(np.int64))
     eot_pos = ids_table.argmax(-1)
     cap_idx = torch.tensor([[index[c] for c in caps] for caps in captions])
     print(f"{len(images)} images, {len(uniq)} distinct captions, max tokens {int(eot_pos.max()) + 1}, "
           f"data ready in {t_data - t_start:.1f}s", flush=True)
     images_t = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()  # uint8 NCHW
-    mean = torch.tensor(scenes.MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(scenes.STD).view(1, 3, 1, 1)
+    mean_std = (scenes.SIGLIP_MEAN, scenes.SIGLIP_STD) if a.loss == "sigmoid" else (scenes.MEAN, scenes.STD)
+    mean = torch.tensor(mean_std[0]).view(1, 3, 1, 1)
+    std = torch.tensor(mean_std[1]).view(1, 3, 1, 1)
 
     model = TinyClip(cfg)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"parameters: {n_params} (visual {sum(p.numel() for p in model.visual.parameters())}, "
           f"textual {sum(p.numel() for p in model.textual.parameters())})", flush=True)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.wd}, {"params": no_decay, "weight_decay": 0.0}],
+    no_decay = [p for n, p in model.named_parameters()
+                if not (p.ndim >= 2 and "embedding" not in n) and not n.startswith("logit_")]
+    temperature = [p for n, p in model.named_parameters() if n.startswith("logit_")]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.wd}, {"params": no_decay, "weight_decay": 0.0},
+                             {"params": temperature, "weight_decay": 0.0, "lr_mult": a.temp_lr}],
                             lr=a.lr, betas=(0.9, 0.98), eps=1e-6)
     warmup = max(1, a.steps // 10)
 
@@ -156,13 +169,19 @@ def main(argv=None):
         ids = ids[:, : int(eot_pos[ci].max()) + 1]  # exact: causal mask + EOT pooling
         x = (images_t[bi].float() / 255.0 - mean) / std
         for grp in opt.param_groups:
-            grp["lr"] = lr_at(step)
+            grp["lr"] = lr_at(step) * grp.get("lr_mult", 1.0)
 
         img = model.encode_image(x)
         txt = model.encode_text(ids)
         logits = (img @ txt.t()) * model.logit_scale.exp()
-        labels = torch.arange(len(bi))
-        loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2
+        if a.loss == "sigmoid":
+            # SigLIP: every image-text pair a binary decision; a pair is positive when the texts are
+            # equal (the same caption drawn for two images of a batch is no negative).
+            positive = (ci[:, None] == ci[None, :]).float()
+            loss = -F.logsigmoid((2 * positive - 1) * (logits + model.logit_bias)).sum() / len(bi)
+        else:
+            labels = torch.arange(len(bi))
+            loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -172,17 +191,20 @@ def main(argv=None):
         if (step + 1) % a.log_every == 0 or step == 0:
             k = 1 if step == 0 else a.log_every
             el = time.time() - t0
-            print(f"step {step + 1}/{a.steps} loss {running / k:.4f} scale {model.logit_scale.exp().item():.1f} "
+            bias = f" bias {model.logit_bias.item():.2f}" if a.loss == "sigmoid" else ""
+            print(f"step {step + 1}/{a.steps} loss {running / k:.4f} scale {model.logit_scale.exp().item():.1f}{bias} "
                   f"lr {lr_at(step):.2e} {el:.0f}s ({el / (step + 1):.2f}s/step)", flush=True)
             running = 0.0
     train_s = time.time() - t0
     total_s = time.time() - t_start
     a.out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"steps": a.steps, "batch": a.batch, "count": a.count, "captions": a.captions, "seed": a.seed,
-            "lr": a.lr, "hard_frac": a.hard_frac, "hard_groups": a.hard_groups, "wd": a.wd, "threads": a.threads, "train_seconds": round(train_s, 1),
+            "lr": a.lr, "temp_lr": a.temp_lr, "hard_frac": a.hard_frac, "hard_groups": a.hard_groups, "wd": a.wd, "threads": a.threads, "train_seconds": round(train_s, 1),
             "total_seconds": round(total_s, 1), "data_seconds": round(t_data - t_start, 1),
             "distinct_captions": len(uniq), "parameters": n_params, "torch": torch.__version__,
-            "final_logit_scale": model.logit_scale.exp().item()}
+            "final_logit_scale": model.logit_scale.exp().item(), "loss": a.loss, "context": a.context}
+    if a.loss == "sigmoid":
+        meta["final_logit_bias"] = model.logit_bias.item()
     for k, default in (("pos_scale", 1.0), ("size_scale", 1.0), ("canon_weight", 1.0)):
         if getattr(a, k) != default:
             meta[k] = getattr(a, k)

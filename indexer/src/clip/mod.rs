@@ -3,9 +3,11 @@
 
 mod id_cache;
 mod json;
+mod language;
 mod model_dir;
 mod preprocess;
 mod runtime;
+mod scoring;
 mod session;
 mod tokenize;
 
@@ -13,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 pub use id_cache::user_cache_dir;
-pub use model_dir::{ModelConfig, ModelDir, DEFAULT_LOGIT_SCALE};
+pub use language::{Language, Resolved};
+pub use model_dir::{ModelConfig, ModelDir, DEFAULT_LOGIT_SCALE, SIGLIP_INITIAL_SCALE};
+pub use scoring::Scoring;
 pub use preprocess::{Interpolation, PreparedImage, PreprocessConfig, ResizeMode};
 pub use runtime::{locate_library, Device, RuntimeOptions};
 pub use session::{ActiveDevice, IdType, ImageLayout};
@@ -48,12 +52,14 @@ impl Family {
         }
     }
 
-    /// What clipsight does with it today, in a line (README: *Model families and languages*).
-    pub fn support(self) -> &'static str {
+    /// The languages its text tower reads, and how it is told which (README: *Model families
+    /// and languages*).
+    pub fn languages(self) -> &'static str {
         match self {
-            Family::Clip | Family::MClip => "supported: search in the text tower's languages; classify and tags by softmax at the logit scale",
-            Family::NllbClip => "partly: the FLORES-200 language code is not prepended yet (non-English queries are weaker)",
-            Family::SigLip => "partly: search works; classify and tags use CLIP's softmax, not SigLIP's sigmoid, and the canonicalize text cleaning is not applied",
+            Family::Clip => "the text tower's (English for OpenAI's and most open_clip models)",
+            Family::MClip => "the text tower's (XLM-R: about 100; LaBSE: 109); no language code needed",
+            Family::NllbClip => "NLLB's 200, each told by a FLORES-200 code written before the text: --lang / lang= / the browser's language",
+            Family::SigLip => "the text tower's (English; the i18n and SigLIP2 models: many); texts canonicalized when config.json asks",
         }
     }
 }
@@ -113,7 +119,7 @@ impl Clip {
     /// the model id. ONNX sessions are created lazily.
     pub fn open(dir: impl AsRef<Path>, options: RuntimeOptions) -> Result<Self, ClipError> {
         let dir = ModelDir::open(dir)?;
-        let tokenizer = TextTokenizer::from_file(&dir.tokenizer(), dir.config.context_length, &dir.pad_token)?;
+        let tokenizer = TextTokenizer::from_file(&dir.tokenizer(), dir.config.context_length, &dir.pad_token, dir.config.canonicalize)?;
         let id = dir.model_id()?;
         Ok(Self { dir, id, options, tokenizer, visual: OnceLock::new(), textual: OnceLock::new(), loading: Mutex::new(()) })
     }
@@ -132,6 +138,11 @@ impl Clip {
         self.id
     }
 
+    /// The options its sessions are created with.
+    pub fn options(&self) -> &RuntimeOptions {
+        &self.options
+    }
+
     /// The model directory and its parsed configuration.
     pub fn dir(&self) -> &ModelDir {
         &self.dir
@@ -142,9 +153,10 @@ impl Clip {
         self.dir.config.embed_dim
     }
 
-    /// Multiplier of cosines before a softmax (config.json's `logit_scale`, else 100).
-    pub fn logit_scale(&self) -> f32 {
-        self.dir.config.logit_scale
+    /// How cosines become probabilities: softmax at the logit scale, or SigLIP's sigmoid with
+    /// scale and bias (config.json; see [`ModelConfig::scoring_origin`]).
+    pub fn scoring(&self) -> Scoring {
+        self.dir.config.scoring
     }
 
     /// The preprocessing this model needs.
@@ -177,11 +189,11 @@ impl Clip {
     /// M-CLIP's, a config with a logit bias is SigLIP's; otherwise OpenAI/open_clip CLIP (loads
     /// the text tower if needed).
     pub fn family(&self) -> Result<Family, ClipError> {
-        Ok(if self.tokenizer.has_token("eng_Latn") {
+        Ok(if self.tokenizer.takes_language() {
             Family::NllbClip
         } else if lock(self.textual()?).takes_mask() {
             Family::MClip
-        } else if self.dir.config.sigmoid_trained {
+        } else if matches!(self.scoring(), Scoring::Sigmoid { .. }) {
             Family::SigLip
         } else {
             Family::Clip
@@ -204,14 +216,20 @@ impl Clip {
         Ok(out)
     }
 
-    /// Embeds texts; one unit vector each.
+    /// Embeds texts written without saying their language; one unit vector each.
     pub fn encode_texts<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Embedding>, ClipError> {
+        self.encode_texts_in(texts, None)
+    }
+
+    /// Embeds texts in `language` (read by NLLB-CLIP, see [`TextTokenizer::encode`]); one unit
+    /// vector each.
+    pub fn encode_texts_in<S: AsRef<str>>(&self, texts: &[S], language: Option<Language>) -> Result<Vec<Embedding>, ClipError> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
         let tokens = texts
             .iter()
-            .map(|t| self.tokenizer.encode(t.as_ref()))
+            .map(|t| self.tokenizer.encode(t.as_ref(), language))
             .collect::<Result<Vec<_>, _>>()?;
         let out = lock(self.textual()?).encode(&tokens, &self.dir.textual_model())?;
         self.check_dim(&out, &self.dir.textual_model())?;

@@ -17,12 +17,17 @@ use serde::Deserialize;
 use super::id_cache::IdCache;
 use super::json::read_json;
 use super::preprocess::PreprocessConfig;
+use super::scoring::Scoring;
 use super::ClipError;
 use crate::ModelId;
 
 /// The multiplier of cosine similarities before a softmax when the model does not declare one
 /// (OpenAI CLIP's learned temperature converges to this clamp).
 pub const DEFAULT_LOGIT_SCALE: f32 = 100.0;
+
+/// SigLIP's initial logit scale (Zhai et al., 2023: t' = log 10), used when a sigmoid-trained
+/// model's config carries no trained one.
+pub const SIGLIP_INITIAL_SCALE: f32 = 10.0;
 
 /// What config.json says about the model (open_clip's model config format, as Immich saves it).
 #[derive(Debug, Clone)]
@@ -33,12 +38,14 @@ pub struct ModelConfig {
     pub image_size: Option<u32>,
     /// Number of token ids the text tower takes.
     pub context_length: usize,
-    /// Multiplier applied to cosines before a softmax (`logit_scale`, already exponentiated).
-    pub logit_scale: f32,
-    /// Whether config.json declares a logit bias (`init_logit_bias` in open_clip's SigLIP and
-    /// NLLB-SigLIP configs, `logit_bias` when a trained value is given): the model was trained
-    /// with SigLIP's sigmoid loss.
-    pub sigmoid_trained: bool,
+    /// How cosines become probabilities (see [`ModelConfig::scoring_origin`] for where the values
+    /// come from).
+    pub scoring: Scoring,
+    /// Where each value of [`ModelConfig::scoring`] comes from, in words (`model info`).
+    pub scoring_origin: String,
+    /// Whether texts are cleaned by open_clip's `canonicalize` (`text_cfg.tokenizer_kwargs.clean`,
+    /// SigLIP's): ASCII punctuation removed and lower case, before tokenising.
+    pub canonicalize: bool,
 }
 
 #[derive(Deserialize)]
@@ -66,6 +73,14 @@ struct RawVision {
 struct RawText {
     #[serde(default)]
     context_length: Option<usize>,
+    #[serde(default)]
+    tokenizer_kwargs: Option<RawTokenizerKwargs>,
+}
+
+#[derive(Deserialize)]
+struct RawTokenizerKwargs {
+    #[serde(default)]
+    clean: Option<String>,
 }
 
 /// The files of one model directory, checked to exist, and its parsed configuration.
@@ -170,25 +185,58 @@ impl ModelDir {
 
 fn parse_config(path: &Path) -> Result<ModelConfig, ClipError> {
     let raw: RawConfig = read_json(path)?;
-    let image_size = raw.vision_cfg.and_then(|v| v.image_size).and_then(|v| match v {
+    let image_size = raw.vision_cfg.as_ref().and_then(|v| v.image_size.clone()).and_then(|v| match v {
         serde_json::Value::Number(n) => n.as_u64().map(|n| n as u32),
         serde_json::Value::Array(a) => a.first().and_then(|n| n.as_u64()).map(|n| n as u32),
         _ => None,
     });
-    let context_length = raw.text_cfg.and_then(|t| t.context_length).unwrap_or(77);
+    let context_length = raw.text_cfg.as_ref().and_then(|t| t.context_length).unwrap_or(77);
+    let canonicalize = raw.text_cfg.as_ref().and_then(|t| t.tokenizer_kwargs.as_ref()).and_then(|k| k.clean.as_deref()) == Some("canonicalize");
     if raw.embed_dim == 0 || context_length < 2 {
         return Err(ClipError::Model {
             path: path.to_path_buf(),
             message: "embed_dim must be positive and text_cfg.context_length at least 2".into(),
         });
     }
-    Ok(ModelConfig {
-        embed_dim: raw.embed_dim,
-        image_size,
-        context_length,
-        logit_scale: raw.logit_scale.unwrap_or(DEFAULT_LOGIT_SCALE),
-        sigmoid_trained: raw.init_logit_bias.or(raw.logit_bias).is_some(),
-    })
+    let (scoring, scoring_origin) = scoring(&raw);
+    Ok(ModelConfig { embed_dim: raw.embed_dim, image_size, context_length, scoring, scoring_origin, canonicalize })
+}
+
+/// The scoring config.json implies, and where its values come from. A logit bias (`logit_bias`,
+/// trained, or open_clip's `init_logit_bias` of SigLIP and NLLB-SigLIP configs) marks a model
+/// trained with SigLIP's sigmoid loss; the trained scale and bias are model weights that Immich's
+/// ONNX exports do not carry, so without `logit_scale`/`logit_bias` in config.json the initial
+/// values are used: they rank candidates as the trained ones do, but their probabilities are
+/// not calibrated.
+fn scoring(raw: &RawConfig) -> (Scoring, String) {
+    let scale_from = |fallback: f32, why: &str| match raw.logit_scale {
+        Some(s) => (s, format!("scale {s} (config.json logit_scale)")),
+        None => (fallback, format!("scale {fallback} ({why})")),
+    };
+    match (raw.logit_bias, raw.init_logit_bias) {
+        (None, None) => {
+            let (scale, origin) = scale_from(DEFAULT_LOGIT_SCALE, "no logit_scale in config.json: OpenAI CLIP's clamp");
+            (Scoring::Softmax { scale }, format!("softmax at {origin}"))
+        }
+        (trained, initial) => {
+            let (scale, scale_origin) = scale_from(SIGLIP_INITIAL_SCALE, "no trained logit_scale in config.json: SigLIP's initial value");
+            let (bias, bias_origin) = match (trained, initial) {
+                (Some(b), _) => (b, format!("bias {b} (config.json logit_bias)")),
+                (None, b) => {
+                    let b = b.unwrap_or_default();
+                    (b, format!("bias {b} (no trained logit_bias in config.json: its init_logit_bias)"))
+                }
+            };
+            let calibrated = raw.logit_scale.is_some() && trained.is_some();
+            let note = if calibrated {
+                ""
+            } else {
+                "; initial values rank labels as trained ones do, but their probabilities are not calibrated: \
+                 add the trained logit_scale and logit_bias to config.json"
+            };
+            (Scoring::Sigmoid { scale, bias }, format!("sigmoid, {scale_origin}, {bias_origin}{note}"))
+        }
+    }
 }
 
 /// `pad_token` of tokenizer_config.json: a string, or `{"content": ...}`. Without the file,
@@ -227,6 +275,30 @@ mod tests {
         let hashed = dir.hash_id().unwrap();
         assert_eq!(dir.model_id().unwrap(), hashed);
         assert_eq!(dir.model_id().unwrap(), hashed, "from the cache");
+    }
+
+    fn config(json: &str) -> ModelConfig {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, json).unwrap();
+        parse_config(&path).unwrap()
+    }
+
+    #[test]
+    fn scoring_follows_the_training_loss_and_says_where_its_values_come_from() {
+        let clip = config(r#"{"embed_dim": 8}"#);
+        assert_eq!(clip.scoring, Scoring::Softmax { scale: 100.0 });
+        assert!(clip.scoring_origin.contains("OpenAI CLIP's clamp"), "{}", clip.scoring_origin);
+        assert_eq!(config(r#"{"embed_dim": 8, "logit_scale": 25.5}"#).scoring, Scoring::Softmax { scale: 25.5 });
+        // Immich's SigLIP exports: open_clip's config, the initial bias only.
+        let immich = config(r#"{"embed_dim": 8, "init_logit_bias": -10, "text_cfg": {"context_length": 64, "tokenizer_kwargs": {"clean": "canonicalize"}}}"#);
+        assert_eq!(immich.scoring, Scoring::Sigmoid { scale: 10.0, bias: -10.0 });
+        assert!(immich.scoring_origin.contains("not calibrated"), "{}", immich.scoring_origin);
+        assert!(immich.canonicalize && immich.context_length == 64);
+        let trained = config(r#"{"embed_dim": 8, "init_logit_bias": -10, "logit_scale": 117.3, "logit_bias": -12.9}"#);
+        assert_eq!(trained.scoring, Scoring::Sigmoid { scale: 117.3, bias: -12.9 });
+        assert!(trained.scoring_origin.contains("config.json logit_bias") && !trained.scoring_origin.contains("not calibrated"), "{}", trained.scoring_origin);
+        assert!(!trained.canonicalize);
     }
 
     #[test]

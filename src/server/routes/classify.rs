@@ -10,7 +10,7 @@ use crate::library::Library;
 use crate::server::upload::{self, UploadLimit};
 use crate::library::views::{ClassifyResponse, MatrixResponse};
 use crate::library::ImageRef;
-use crate::server::params::MatrixRequest;
+use crate::server::params::{language, MatrixRequest};
 
 /// The multipart body of `POST /api/classify`.
 #[derive(Deserialize, ToSchema)]
@@ -23,6 +23,10 @@ pub struct ClassifyForm {
     /// 2 to 256 labels: comma-separated in one field, or one field per label.
     #[schema(schema_with = labels_schema)]
     labels: String,
+    /// The labels' language: a BCP-47 tag (`zh-CN`) or a FLORES-200 code (`zho_Hans`), read by
+    /// models that take one (NLLB-CLIP); an unknown tag is English.
+    #[schema(max_length = 64)]
+    lang: Option<String>,
 }
 
 /// `labels`: one string holding two labels or more (`a dog,a cat`), or the field repeated, each
@@ -43,7 +47,10 @@ fn labels_schema() -> utoipa::openapi::Schema {
 const MAX_LABELS: usize = 256;
 
 /// Zero-shot classification: multipart `image` file + `labels` (comma-separated, or one field per
-/// label) → the softmax of the model's scaled cosines.
+/// label) and optionally their `lang` → each label's probability as the model scores it: a
+/// softmax over the labels at the model's logit scale (CLIP-trained; they sum to 1), or each
+/// label's own sigmoid with the model's scale and bias (SigLIP-trained; independent). The
+/// response's `scoring` says which.
 #[utoipa::path(
     tag = "image-to-text",
     request_body(content = ClassifyForm, content_type = "multipart/form-data", description = "Fields `image` (file) and `labels` (comma-separated, or repeated)"),
@@ -57,7 +64,8 @@ const MAX_LABELS: usize = 256;
 )]
 #[post("/classify")]
 pub async fn classify(library: web::Data<Library>, limit: web::Data<UploadLimit>, payload: Multipart) -> Result<web::Json<ClassifyResponse>, ApiError> {
-    let form = upload::read_form(payload, limit.0, &["labels"]).await?;
+    let form = upload::read_form(payload, limit.0, &["labels", "lang"]).await?;
+    let language = language(form.fields.get("lang").map(String::as_str))?;
     let labels: Vec<String> = form
         .fields
         .get("labels")
@@ -70,7 +78,7 @@ pub async fn classify(library: web::Data<Library>, limit: web::Data<UploadLimit>
     Ok(web::Json(
         web::block(move || {
             let embedding = library.embed_bytes(&bytes)?;
-            library.classify(&embedding, labels)
+            library.classify(&embedding, labels, language)
         })
         .await??,
     ))

@@ -11,7 +11,7 @@ use crate::server::json::WholeNumber;
 use crate::library::Library;
 use crate::server::upload::{self, UploadLimit};
 use crate::library::views::SearchResponse;
-use crate::server::params::Page;
+use crate::server::params::{language, Page};
 
 /// Query-string parameters of `GET /api/search`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -33,6 +33,11 @@ pub struct SearchParams {
     /// Drop results scoring below this: the cosine (−1…1) in vector and hybrid mode, the BM25
     /// score in keyword mode.
     min_score: Option<f64>,
+    /// The language of the query's texts: a BCP-47 tag (`zh-CN`, `es`) or a FLORES-200 code
+    /// (`zho_Hans`). Written before the text for models that read one (NLLB-CLIP; the response's
+    /// `lang` says which code), ignored by the others; an unknown tag is English.
+    #[param(max_length = 64)]
+    lang: Option<String>,
 }
 
 /// A structured query: the query language and/or explicit weighted terms.
@@ -56,6 +61,11 @@ pub struct SearchBody {
     /// Drop results scoring below this: the cosine (−1…1) in vector and hybrid mode, the BM25
     /// score in keyword mode.
     min_score: Option<f64>,
+    /// The language of the query's texts: a BCP-47 tag (`zh-CN`, `es`) or a FLORES-200 code
+    /// (`zho_Hans`). Written before the text for models that read one (NLLB-CLIP; the response's
+    /// `lang` says which code), ignored by the others; an unknown tag is English.
+    #[schema(max_length = 64)]
+    lang: Option<String>,
 }
 
 /// One weighted term: a text or an indexed image (documented as `oneOf`; read through
@@ -138,12 +148,19 @@ pub struct ImageSearchParams {
     q: Option<String>,
 }
 
-fn options(k: Option<usize>, offset: Option<usize>, mode: Option<Mode>, min_score: Option<f64>) -> Result<SearchOptions, ApiError> {
+fn options(k: Option<usize>, offset: Option<usize>, mode: Option<Mode>, min_score: Option<f64>, lang: Option<&str>) -> Result<SearchOptions, ApiError> {
     let (k, offset) = Page { k, offset }.resolve()?;
     if min_score.is_some_and(f64::is_nan) {
         return Err(ApiError::bad_request("bad_parameter", "min_score must be a number"));
     }
-    Ok(SearchOptions { k, offset, min_score: min_score.map(|m| m as f32), allow_files: false, mode: mode.unwrap_or_default() })
+    Ok(SearchOptions {
+        k,
+        offset,
+        min_score: min_score.map(|m| m as f32),
+        allow_files: false,
+        mode: mode.unwrap_or_default(),
+        language: language(lang)?,
+    })
 }
 
 impl SearchBody {
@@ -178,7 +195,7 @@ impl SearchBody {
 #[get("/search")]
 pub async fn search_get(library: web::Data<Library>, params: web::Query<SearchParams>) -> Result<web::Json<SearchResponse>, ApiError> {
     let p = params.into_inner();
-    let options = options(p.k, p.offset, p.mode, p.min_score)?;
+    let options = options(p.k, p.offset, p.mode, p.min_score, p.lang.as_deref())?;
     let query = search::parse(p.q.as_deref().unwrap_or(""))?;
     Ok(web::Json(web::block(move || library.search(&query, None, options)).await??))
 }
@@ -195,7 +212,7 @@ pub async fn search_get(library: web::Data<Library>, params: web::Query<SearchPa
 )]
 #[post("/search")]
 pub async fn search_post(library: web::Data<Library>, body: web::Json<SearchBody>) -> Result<web::Json<SearchResponse>, ApiError> {
-    let options = options(body.k.map(WholeNumber::count), body.offset.map(WholeNumber::count), body.mode, body.min_score)?;
+    let options = options(body.k.map(WholeNumber::count), body.offset.map(WholeNumber::count), body.mode, body.min_score, body.lang.as_deref())?;
     let query = body.query()?;
     Ok(web::Json(web::block(move || library.search(&query, None, options)).await??))
 }
@@ -221,7 +238,7 @@ pub async fn search_image(
     payload: Multipart,
 ) -> Result<web::Json<SearchResponse>, ApiError> {
     let p = params.into_inner();
-    let options = options(p.k, p.offset, Some(Mode::Vector), None)?;
+    let options = options(p.k, p.offset, Some(Mode::Vector), None, None)?;
     let query = search::parse(p.q.as_deref().unwrap_or(""))?;
     if !query.terms.is_empty() {
         return Err(ApiError::bad_request("bad_query", "q may only hold filters here (folder:, after:, before:, camera:, type:)"));
