@@ -153,7 +153,8 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum TextsCommand {
-    /// Embed a text file (one caption per line) into the library.
+    /// Embed a text file (one caption per line) into the library; its captions are in --lang's
+    /// language for models that read one (NLLB-CLIP).
     Add {
         /// The file.
         file: PathBuf,

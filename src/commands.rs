@@ -666,7 +666,7 @@ fn cmd_texts_add(g: &Global, file: &Path) -> Result<()> {
     let lines: Vec<String> = text.lines().map(String::from).collect();
     let clip = open_model(g)?;
     let store = Store::open(&g.data, OpenMode::ReadWrite)?;
-    let added = describe::add_corpus(&store, &clip, &lines)?;
+    let added = describe::add_corpus(&store, &clip, &lines, g.language())?;
     store.flush()?;
     if g.json {
         print_json(&json!({"added": added, "lines": lines.len()}));

@@ -166,15 +166,15 @@ pub fn zero_shot<S: AsRef<str>>(encoder: &dyn Encoder, image: &Embedding, labels
     Ok((probs, best))
 }
 
-/// Adds the lines of a caption corpus to the store (embedded with `clip`); returns how many
-/// new captions were added.
-pub fn add_corpus(store: &Store, encoder: &dyn Encoder, lines: &[String]) -> Result<usize, DescribeError> {
+/// Adds the lines of a caption corpus, written in `language` (for models that read one), to the
+/// store (embedded with `encoder`); returns how many new captions were added.
+pub fn add_corpus(store: &Store, encoder: &dyn Encoder, lines: &[String], language: Option<Language>) -> Result<usize, DescribeError> {
     let existing: std::collections::HashSet<String> = store.texts(encoder.id(), CORPUS_KIND)?.into_iter().map(|(t, _)| t).collect();
     let mut new: Vec<&str> = lines.iter().map(|l| l.trim()).filter(|l| !l.is_empty() && !existing.contains(*l)).collect();
     new.sort_unstable();
     new.dedup();
     for chunk in new.chunks(64) {
-        let embeddings = encoder.encode_texts(chunk)?;
+        let embeddings = encoder.encode_texts_in(chunk, language)?;
         let mut changes = store.changes();
         for (text, e) in chunk.iter().zip(&embeddings) {
             changes.put_text(encoder.id(), CORPUS_KIND, text, e);

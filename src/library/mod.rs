@@ -653,7 +653,7 @@ mod tests {
     #[test]
     fn describe_classify_matrix_and_duplicates_answer_from_the_library() {
         let (_photos, _data, library) = indexed();
-        describe::add_corpus(library.store(), library.encoder(), &["a red square".into(), "a blue square".into()]).unwrap();
+        describe::add_corpus(library.store(), library.encoder(), &["a red square".into(), "a blue square".into()], None).unwrap();
         let described = library.describe(&ImageRef::Id(id_of(&library, "red.png")), 2).unwrap();
         assert_eq!((described.captions.len(), described.tags.len()), (2, 2));
 

@@ -28,6 +28,7 @@ class TinyClipConfig:
     text_heads: int = 2
     mlp_ratio: int = 4
     loss: str = "softmax"  # "sigmoid": SigLIP's loss, with a learned bias beside the scale
+    init_scale: float = 10.0  # sigmoid: the logit scale's initial value (SigLIP's: 10)
 
     def to_dict(self):
         d = asdict(self)
@@ -119,8 +120,9 @@ class TinyClip(nn.Module):
         self.visual = ImageEncoder(cfg)
         self.textual = TextEncoder(cfg)
         if cfg.loss == "sigmoid":
-            # SigLIP's initialisation (Zhai et al., 2023): t' = log 10, b = -10.
-            self.logit_scale = nn.Parameter(torch.tensor(math.log(10.0)))
+            # SigLIP's initialisation (Zhai et al., 2023): t' = log 10, b = -10 (a larger initial
+            # scale converges in fewer steps: see train.py --init-scale).
+            self.logit_scale = nn.Parameter(torch.tensor(math.log(cfg.init_scale)))
             self.logit_bias = nn.Parameter(torch.tensor(-10.0))
         else:
             self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))

@@ -66,6 +66,8 @@ def main(argv=None):
                     help="softmax: CLIP's InfoNCE (the English fixture); sigmoid: SigLIP's pairwise loss with a "
                          "learned bias, mean/std 0.5 and canonicalized captions (the SigLIP fixture)")
     ap.add_argument("--context", type=int, default=77, help="text context length (SigLIP: 64)")
+    ap.add_argument("--init-scale", type=float, default=10.0, help="sigmoid: the logit scale's initial value "
+                    "(SigLIP's is 10; a short run converges faster from a larger one)")
     ap.add_argument("--temp-lr", type=float, default=1.0,
                     help="learning-rate multiplier of the logit scale (and bias): a short sigmoid run needs them "
                          "to move further than the weights (1 = the English fixture's recipe)")
@@ -85,7 +87,7 @@ def main(argv=None):
     random.seed(a.seed)
     t_start = time.time()
 
-    cfg = TinyClipConfig(context_length=a.context, loss=a.loss)
+    cfg = TinyClipConfig(context_length=a.context, loss=a.loss, init_scale=a.init_scale)
     print(cfg, flush=True)
     tok_dir = CACHE / "tokenizer"
     write_tokenizer_files(tok_dir)
