@@ -44,9 +44,15 @@ pub struct Global {
 }
 
 impl Global {
-    /// `--lang` resolved (see [`clipsight::library::language`]).
+    /// `--lang` resolved (see [`clipsight_indexer::clip::Language::resolve`]); an unknown tag is
+    /// English, and a warning says so.
     pub fn language(&self) -> Option<clipsight_indexer::clip::Language> {
-        self.lang.as_deref().map(clipsight::library::language)
+        let tag = self.lang.as_deref()?;
+        let resolved = clipsight_indexer::clip::Language::resolve(tag);
+        if !resolved.known {
+            tracing::warn!("unknown language {tag:?} (--lang / CLIPSIGHT_LANG): texts are taken as English ({})", resolved.language);
+        }
+        Some(resolved.language)
     }
 }
 

@@ -551,11 +551,12 @@ pub fn classify(encoder: &dyn Encoder, image: &Embedding, labels: Vec<String>, l
 }
 
 /// The language a BCP-47 tag or FLORES-200 code names (see [`Language::resolve`]); an unknown
-/// one is English, and a warning says so.
+/// one is English. Logged at debug level only: a browser in a language without a code asks with
+/// it on every query, and the response's `lang` already says which code was used.
 pub fn language(tag: &str) -> Language {
     let resolved = Language::resolve(tag);
     if !resolved.known {
-        tracing::warn!("unknown language {tag:?}: texts are taken as English ({})", resolved.language);
+        tracing::debug!("unknown language {tag:?}: texts are taken as English ({})", resolved.language);
     }
     resolved.language
 }
