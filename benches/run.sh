@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The performance benches in one command, on the model given by CLIPSIGHT_MODEL / --model, or —
-# when there is none — the `vit-b-32` preset of ../shared/tools/make_clip_model.py (random
-# weights, the true ViT-B/32 size and cost). Prints figures; every target is a ratio against a
+# when there is none — a random-weight CLIP of the true ViT-B/32 size and cost, made once by
+# tools/bench/make_clip_model.py (numpy + onnx from .venv). Prints figures; every target is a ratio against a
 # baseline measured in the same run. Add --json for machine-readable output.
 #   benches/run.sh [--json] [index|query|ann|quantize|all|million|gpu]
 # `gpu` installs onnxruntime-gpu into .venv (scripts/setup.sh --gpu) and runs the index bench on
@@ -18,10 +18,8 @@ source scripts/env.sh
 cargo build --release -p clipsight
 BIN="$CARGO_TARGET_DIR/release/clipsight"
 if [ -z "${CLIPSIGHT_MODEL:-}" ]; then
-  TOOL=../shared/tools/make_clip_model.py
-  [ -f "$TOOL" ] || { echo "set CLIPSIGHT_MODEL to a model directory ($TOOL is absent)" >&2; exit 2; }
-  export CLIPSIGHT_MODEL="$HOME/.cache/clipsight/bench-models/vit-b-32"
-  [ -f "$CLIPSIGHT_MODEL/visual/model.onnx" ] || "$CLIPSIGHT_PYTHON" "$TOOL" --preset vit-b-32 --out "$CLIPSIGHT_MODEL"
+  export CLIPSIGHT_MODEL="$HOME/.cache/clipsight/bench-models/vit-b-32-random"
+  [ -f "$CLIPSIGHT_MODEL/textual/model.onnx" ] || "$CLIPSIGHT_PYTHON" tools/bench/make_clip_model.py "$CLIPSIGHT_MODEL"
 fi
 PHOTOS="$HOME/.cache/clipsight/bench-photos"
 case "$WHAT" in

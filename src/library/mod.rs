@@ -272,13 +272,8 @@ impl Library {
             took_ms: started.elapsed().as_secs_f64() * 1000.0,
             total_images: self.image_count()?,
             indexing: self.jobs.busy(),
-            lang: self.language_used(options.language),
+            lang: language_used(&self.encoder, options.language),
         })
-    }
-
-    /// The FLORES-200 code texts were embedded with, for a model that reads one.
-    fn language_used(&self, language: Option<Language>) -> Option<String> {
-        language.filter(|_| self.encoder.takes_language()).map(|l| l.code().to_string())
     }
 
     /// Images like `image` (an indexed one, or a file), best first.
@@ -546,8 +541,14 @@ pub fn classify(encoder: &dyn Encoder, image: &Embedding, labels: Vec<String>, l
         best: labels[best].clone(),
         labels: labels.into_iter().zip(probs).map(|(label, prob)| LabelProbability { label, prob }).collect(),
         scoring: encoder.scoring().name(),
-        lang: language.filter(|_| encoder.takes_language()).map(|l| l.code().to_string()),
+        lang: language_used(encoder, language),
     })
+}
+
+/// The FLORES-200 code texts were embedded with, for a model that reads one (what responses
+/// report as `lang`).
+fn language_used(encoder: &dyn Encoder, language: Option<Language>) -> Option<String> {
+    language.filter(|_| encoder.takes_language()).map(|l| l.code().to_string())
 }
 
 /// The language a BCP-47 tag or FLORES-200 code names (see [`Language::resolve`]); an unknown
