@@ -401,9 +401,12 @@ pub enum ModelCommand {
         /// Model directory (default: --model).
         dir: Option<String>,
     },
-    /// Download an Immich model (e.g. ViT-B-32__openai) from Hugging Face (HF_ENDPOINT).
+    /// Download an Immich model from Hugging Face (HF_ENDPOINT). Every family Immich publishes
+    /// runs: CLIP (ViT-B-32__openai, ViT-L-14__openai, …), M-CLIP (XLM-Roberta-Large-Vit-B-32,
+    /// LABSE-Vit-L-14, …), NLLB-CLIP (nllb-clip-base-siglip__v1, …; give queries a --lang) and
+    /// SigLIP/SigLIP2 (ViT-B-16-SigLIP2__webli, …).
     Pull {
-        /// Model name or owner/repository.
+        /// Model name (immich-app/NAME) or owner/repository.
         name: String,
         /// Target directory (default: the model cache).
         #[arg(long)]
