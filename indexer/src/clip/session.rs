@@ -124,6 +124,7 @@ fn build_session(path: &Path, opts: &RuntimeOptions) -> Result<(Session, ActiveD
         match attempt {
             Ok(session) => {
                 DEVICE_LOG.call_once(|| tracing::info!("inference device: CUDA"));
+                release_freed_heap();
                 return Ok((session, ActiveDevice::Cuda));
             }
             Err(e) => DEVICE_LOG.call_once(|| {
@@ -132,8 +133,22 @@ fn build_session(path: &Path, opts: &RuntimeOptions) -> Result<(Session, ActiveD
         }
     }
     let session = base()?.commit_from_file(path).map_err(|e| ort_error(path, e))?;
+    release_freed_heap();
     DEVICE_LOG.call_once(|| tracing::info!("inference device: CPU ({} threads)", opts.threads()));
     Ok((session, ActiveDevice::Cpu))
+}
+
+/// Returns to the system the heap that creating a session freed. Loading a graph parses the whole
+/// ONNX file and transforms it (optimisation, pre-packed weights) before the session keeps only its
+/// weights; glibc keeps the freed pages, so a process held ~270 MB more than its sessions need with
+/// a ViT-B/32-size model (902 against 636 MiB RSS with both towers loaded, measured with ONNX
+/// Runtime 1.32 from Python; README, *Status*).
+fn release_freed_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free heap pages; it takes no pointer and is thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// The part of ONNX Runtime's error that says why CUDA failed, without the C++ source location
