@@ -343,7 +343,15 @@ fn tag_untagged(store: &Store, encoder: &dyn Encoder, options: &IndexOptions) ->
     if untagged.is_empty() {
         return Ok(());
     }
-    let vocabulary = crate::describe::Vocabulary::load(store, encoder, &options.tag_vocabulary, true)?;
+    let vocabulary = match crate::describe::Vocabulary::cached(store, encoder, &options.tag_vocabulary)? {
+        Some(cached) => cached,
+        None => {
+            // Only texts follow: the image tower's memory goes back before the text tower loads,
+            // so a first run's peak holds one tower, not two (issue 19).
+            encoder.release_image_tower();
+            crate::describe::Vocabulary::load(store, encoder, &options.tag_vocabulary, true)?
+        }
+    };
     for ids in untagged.chunks(1024) {
         let mut changes = store.changes();
         for &id in ids {
@@ -698,6 +706,9 @@ mod tests {
             self.calls.lock().unwrap().push("texts");
             self.inner.encode_texts_in(texts, language)
         }
+        fn release_image_tower(&self) {
+            self.calls.lock().unwrap().push("release images");
+        }
     }
 
     #[test]
@@ -711,7 +722,8 @@ mod tests {
         let first = run(&store, &encoder, &options(photos.path()), |_, _| {}).unwrap();
         let calls = encoder.calls.lock().unwrap().clone();
         let first_text = calls.iter().position(|c| *c == "texts").expect("the vocabulary is embedded");
-        assert!(calls[..first_text].iter().all(|c| *c == "images") && !calls[first_text..].contains(&"images"), "every photo before the vocabulary: {calls:?}");
+        assert!(calls[..first_text - 1].iter().all(|c| *c == "images") && !calls[first_text..].contains(&"images"), "every photo before the vocabulary: {calls:?}");
+        assert_eq!(calls[first_text - 1], "release images", "the image tower is let go before the text tower loads: {calls:?}");
         let searchable = first.searchable_after_s.expect("the run committed embeddings");
         assert!(searchable <= first.elapsed_s, "{first:?}");
         assert!(store.untagged(encoder.id()).unwrap().is_empty(), "every photo tagged by the end of the run");

@@ -36,6 +36,10 @@ pub trait Encoder: Send + Sync {
     fn takes_language(&self) -> bool {
         false
     }
+
+    /// Frees what embedding images holds (a model's image tower) when a job needs only texts
+    /// from here on; the next image loads it again. Nothing to free by default.
+    fn release_image_tower(&self) {}
 }
 
 impl Encoder for Clip {
@@ -65,6 +69,10 @@ impl Encoder for Clip {
 
     fn takes_language(&self) -> bool {
         self.tokenizer().takes_language()
+    }
+
+    fn release_image_tower(&self) {
+        Clip::release_image_tower(self)
     }
 }
 

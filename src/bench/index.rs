@@ -153,7 +153,12 @@ pub fn run(clip: &Clip, photos: &Path, rows: &[(RowFormat, PathBuf)], video: Opt
     progress("embedding the tag vocabulary (once per model, not timed)");
     let words = describe::vocabulary_words(None);
     let scratch = tempfile::tempdir()?;
-    let vocabulary = describe::Vocabulary::load(&Store::open(scratch.path(), OpenMode::ReadWrite)?, clip, &words, false)?;
+    // With a model of its own, dropped after: an `index` run whose vocabulary is cached never
+    // loads the text tower, so the peak measured below must not hold it either.
+    let text_model = Clip::open(&clip.dir().root, *clip.options())?;
+    let vocabulary = describe::Vocabulary::load(&Store::open(scratch.path(), OpenMode::ReadWrite)?, &text_model, &words, false)?;
+    drop(text_model);
+    clipsight_indexer::clip::release_freed_heap();
     let steady = Steady { words, vocabulary };
     let sampler = super::RssSampler::start();
     let (summary, _) = index_fresh(clip, photos, best.batch, &steady)?;

@@ -49,6 +49,10 @@ impl Encoder for TextCache {
         self.inner.takes_language()
     }
 
+    fn release_image_tower(&self) {
+        self.inner.release_image_tower()
+    }
+
     fn preprocess(&self) -> &PreprocessConfig {
         self.inner.preprocess()
     }

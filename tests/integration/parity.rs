@@ -247,3 +247,15 @@ fn walkdir_files(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn a_released_image_tower_loads_again_and_embeds_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = parity_images(&tmp.path().join("img"));
+    let clip = Clip::open(fixture_model(), RuntimeOptions::default()).unwrap();
+    let before = clipsight::library::embed_files(&clip, &images[..2]).unwrap();
+    clip.release_image_tower();
+    clip.release_image_tower(); // twice, or with nothing loaded: nothing happens
+    let after = clipsight::library::embed_files(&clip, &images[..2]).unwrap();
+    assert_eq!(before, after);
+}

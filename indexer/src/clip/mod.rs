@@ -12,7 +12,7 @@ mod session;
 mod tokenize;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 pub use id_cache::user_cache_dir;
 pub use language::{Language, Resolved};
@@ -20,7 +20,7 @@ pub use model_dir::{ModelConfig, ModelDir, DEFAULT_LOGIT_SCALE, SIGLIP_INITIAL_S
 pub use scoring::Scoring;
 pub use preprocess::{Interpolation, PreparedImage, PreprocessConfig, ResizeMode};
 pub use runtime::{locate_library, Device, RuntimeOptions};
-pub use session::{ActiveDevice, IdType, ImageLayout};
+pub use session::{release_freed_heap, ActiveDevice, IdType, ImageLayout};
 pub use tokenize::{TextTokenizer, Tokens};
 
 use session::{ImageEncoder, TextEncoder};
@@ -107,7 +107,9 @@ pub struct Clip {
     id: ModelId,
     options: RuntimeOptions,
     tokenizer: TextTokenizer,
-    visual: OnceLock<Mutex<ImageEncoder>>,
+    /// The image tower, loaded on first use; [`Clip::release_image_tower`] drops it (a later use
+    /// loads it again).
+    visual: Mutex<Option<Arc<Mutex<ImageEncoder>>>>,
     textual: OnceLock<Mutex<TextEncoder>>,
     /// Held while a tower loads, so concurrent first uses wait for one load instead of each
     /// creating a session.
@@ -121,7 +123,7 @@ impl Clip {
         let dir = ModelDir::open(dir)?;
         let tokenizer = TextTokenizer::from_file(&dir.tokenizer(), dir.config.context_length, &dir.pad_token, dir.config.canonicalize)?;
         let id = dir.model_id()?;
-        Ok(Self { dir, id, options, tokenizer, visual: OnceLock::new(), textual: OnceLock::new(), loading: Mutex::new(()) })
+        Ok(Self { dir, id, options, tokenizer, visual: Mutex::new(None), textual: OnceLock::new(), loading: Mutex::new(()) })
     }
 
     /// Opens a model and loads both towers now, checking that they agree with each other and
@@ -171,12 +173,12 @@ impl Clip {
 
     /// The device the image tower runs on (loads it if needed).
     pub fn device(&self) -> Result<ActiveDevice, ClipError> {
-        Ok(lock(self.visual()?).device)
+        Ok(lock(&*self.visual()?).device)
     }
 
     /// Input layout of the image tower (loads it if needed).
     pub fn image_layout(&self) -> Result<ImageLayout, ClipError> {
-        Ok(lock(self.visual()?).layout())
+        Ok(lock(&*self.visual()?).layout())
     }
 
     /// Id element type of the text tower (loads it if needed).
@@ -211,7 +213,7 @@ impl Clip {
         if images.is_empty() {
             return Ok(Vec::new());
         }
-        let out = lock(self.visual()?).encode(&self.dir.preprocess, images, &self.dir.visual_model())?;
+        let out = lock(&*self.visual()?).encode(&self.dir.preprocess, images, &self.dir.visual_model())?;
         self.check_dim(&out, &self.dir.visual_model())?;
         Ok(out)
     }
@@ -243,18 +245,29 @@ impl Clip {
         }
     }
 
-    fn visual(&self) -> Result<&Mutex<ImageEncoder>, ClipError> {
-        if let Some(v) = self.visual.get() {
-            return Ok(v);
+    /// Drops the image tower's session, returning its memory, when nothing is using it (a job
+    /// that needs only texts from here on: the tag vocabulary after the photos of a first run).
+    /// The next image loads it again.
+    pub fn release_image_tower(&self) {
+        let _loading = lock(&self.loading);
+        drop(lock(&self.visual).take());
+        session::release_freed_heap();
+    }
+
+    fn visual(&self) -> Result<Arc<Mutex<ImageEncoder>>, ClipError> {
+        if let Some(v) = lock(&self.visual).as_ref() {
+            return Ok(Arc::clone(v));
         }
         let _loading = lock(&self.loading);
-        if let Some(v) = self.visual.get() {
-            return Ok(v);
+        if let Some(v) = lock(&self.visual).as_ref() {
+            return Ok(Arc::clone(v));
         }
         let path = self.dir.visual_model();
         let enc = ImageEncoder::load(&path, &self.options, &self.dir.preprocess)?;
         check_declared_dim(&path, enc.output_dim(), self.dim())?;
-        Ok(self.visual.get_or_init(|| Mutex::new(enc)))
+        let enc = Arc::new(Mutex::new(enc));
+        *lock(&self.visual) = Some(Arc::clone(&enc));
+        Ok(enc)
     }
 
     fn textual(&self) -> Result<&Mutex<TextEncoder>, ClipError> {

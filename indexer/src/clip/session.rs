@@ -138,12 +138,12 @@ fn build_session(path: &Path, opts: &RuntimeOptions) -> Result<(Session, ActiveD
     Ok((session, ActiveDevice::Cpu))
 }
 
-/// Returns to the system the heap that creating a session freed. Loading a graph parses the whole
+/// Returns to the system the heap that creating (or dropping) a session freed. Loading a graph parses the whole
 /// ONNX file and transforms it (optimisation, pre-packed weights) before the session keeps only its
 /// weights; glibc keeps the freed pages, so a process held ~270 MB more than its sessions need with
 /// a ViT-B/32-size model (902 against 636 MiB RSS with both towers loaded, measured with ONNX
 /// Runtime 1.32 from Python; README, *Status*).
-fn release_freed_heap() {
+pub fn release_freed_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free heap pages; it takes no pointer and is thread-safe.
     unsafe {
