@@ -6,7 +6,7 @@
 #   benches/run.sh [--json] [index|query|ann|quantize|all|million|gpu]
 # `gpu` installs onnxruntime-gpu into .venv (scripts/setup.sh --gpu) and runs the index bench on
 # CUDA at batch 1, 32 and 256 (the Python peer on CUDA too).
-# `million` runs the ann and query benches at 1,000,000 vectors (two graph builds: about 1.5 hours
+# `million` runs the ann and query benches at 1,000,000 vectors, the query bench warm and cold (two graph builds: about 1.5 hours
 # on 2 cores; the query bench keeps its library and graph in $TMPDIR for reruns).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +31,7 @@ case "$WHAT" in
   million)
     "$BIN" $JSON bench ann --n 1000000 --ef 32,64,128,256
     "$BIN" $JSON bench query --n 1000000 --samples 50 --seconds 10
+    "$BIN" $JSON bench query --n 1000000 --samples 20 --seconds 5 --cold
     ;;
   all)
     "$BIN" $JSON bench index --photos "$PHOTOS"

@@ -237,6 +237,10 @@ pub enum BenchCommand {
         /// Where the synthetic library is kept between runs.
         #[arg(long)]
         work: Option<std::path::PathBuf>,
+        /// Drop the page cache before the server starts (a cold start: library and model read
+        /// from disk; needs root).
+        #[arg(long)]
+        cold: bool,
         /// More models whose text encoders are timed beside --model's, one query at a time, in
         /// the same run (a family each: CLIP, M-CLIP, NLLB-CLIP, SigLIP); comma-separated.
         #[arg(long, value_delimiter = ',')]

@@ -64,7 +64,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench(BenchCommand::Index { photos, large, batch, no_peer, per_format, video_minutes }) => cmd_bench_index(g, photos, large, &batch, no_peer, per_format, video_minutes),
-        Command::Bench(BenchCommand::Query { n, samples, clients, seconds, work, text_models }) => cmd_bench_query(g, n, samples, clients, seconds, work, &text_models),
+        Command::Bench(BenchCommand::Query { n, samples, clients, seconds, work, cold, text_models }) => cmd_bench_query(g, n, samples, clients, seconds, work, cold, &text_models),
         Command::Bench(BenchCommand::Keywords { n }) => {
             let report = clipsight::bench::keywords::run(n)?;
             if g.json {
@@ -156,12 +156,13 @@ fn cmd_bench_index(g: &Global, photos: Option<PathBuf>, large: usize, batches: &
     Ok(())
 }
 
-fn cmd_bench_query(g: &Global, n: usize, samples: usize, clients: usize, seconds: u64, work: Option<PathBuf>, text_models: &[PathBuf]) -> Result<()> {
+#[allow(clippy::too_many_arguments)] // one per option of `bench query`
+fn cmd_bench_query(g: &Global, n: usize, samples: usize, clients: usize, seconds: u64, work: Option<PathBuf>, cold: bool, text_models: &[PathBuf]) -> Result<()> {
     let clip = open_model(g)?;
     let work = work.unwrap_or_else(|| clipsight::bench::query::default_work_dir(&clip, n));
     let exe = std::env::current_exe()?;
     let model_dir = clip.dir().root.clone();
-    let bench = clipsight::bench::query::QueryBench { n, samples: samples.max(2), clients: clients.max(1), seconds: seconds.max(1) };
+    let bench = clipsight::bench::query::QueryBench { n, samples: samples.max(2), clients: clients.max(1), seconds: seconds.max(1), cold };
     let r = clipsight::bench::query::run(&clip, &model_dir, text_models, &work, &exe, bench, bench_progress(g))?;
     if g.json {
         print_json(&serde_json::to_value(&r)?);
@@ -175,7 +176,7 @@ fn cmd_bench_query(g: &Global, n: usize, samples: usize, clients: usize, seconds
         row("CLI process per query", r.cli);
         println!("  in process ÷ encoder {:.2}x, REST ÷ encoder {:.2}x; REST {:.1} q/s at {} clients", r.in_process_ratio, r.rest_ratio, r.rest_qps, r.clients);
         let t = r.serve_start;
-        println!("  serve start: listening {:.2}s, first answer {:.2}s, graph in use {:.2}s", t.listening_s, t.first_answer_s, t.graph_in_use_s);
+        println!("  serve start{}: listening {:.2}s, first answer {:.2}s, graph in use {:.2}s", if r.cold { " (cold: page cache dropped)" } else { "" }, t.listening_s, t.first_answer_s, t.graph_in_use_s);
         println!("  serve RSS: {:.0} MiB after text and image queries, {:.0} MiB after the throughput run", r.serve_rss_mb, r.serve_rss_after_load_mb);
         println!("  text encoders, one query at a time:");
         for t in &r.text_encoders {

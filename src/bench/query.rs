@@ -74,6 +74,16 @@ pub struct QueryReport {
     pub serve_rss_after_load_mb: f64,
     /// The text encoder of --model and of each --text-models model, one query at a time.
     pub text_encoders: Vec<TextEncoderLatency>,
+    /// Whether the page cache was dropped before the server started (`serve_start` is cold).
+    pub cold: bool,
+}
+
+/// Writes dirty pages out and drops the page cache, dentries and inodes (`--cold`).
+fn drop_page_cache() -> Result<(), BenchError> {
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+    std::fs::write("/proc/sys/vm/drop_caches", "3\n")
+        .map_err(|e| BenchError::Search(format!("--cold: cannot drop the page cache ({e}); it needs root")))
 }
 
 /// One model's text encoder, timed by [`text_encoders`].
@@ -166,12 +176,15 @@ pub struct QueryBench {
     pub clients: usize,
     /// Seconds of the throughput run.
     pub seconds: u64,
+    /// Drop the page cache before the server starts, so its start reads the library and the
+    /// model from disk (needs root: `/proc/sys/vm/drop_caches`).
+    pub cold: bool,
 }
 
 /// Runs the bench. `exe` is the `clipsight` binary (for the REST and CLI figures);
 /// `text_models` are timed beside `model_dir` by [`text_encoders`].
 pub fn run(clip: &Clip, model_dir: &Path, text_models: &[PathBuf], work: &Path, exe: &Path, bench: QueryBench, mut progress: impl FnMut(&str)) -> Result<QueryReport, BenchError> {
-    let QueryBench { n, samples, clients, seconds } = bench;
+    let QueryBench { n, samples, clients, seconds, cold } = bench;
     let setup = Instant::now();
     let store = library(work, clip, n, &mut progress)?;
     progress("opening the graph (built once, then loaded)");
@@ -207,6 +220,10 @@ pub fn run(clip: &Clip, model_dir: &Path, text_models: &[PathBuf], work: &Path, 
     drop(keywords);
     drop(store);
 
+    if cold {
+        drop_page_cache()?;
+        progress("page cache dropped: the server starts cold");
+    }
     let server = Server::start(exe, work, model_dir)?;
     let serve_start = server.times;
     progress(&format!(
@@ -281,6 +298,7 @@ pub fn run(clip: &Clip, model_dir: &Path, text_models: &[PathBuf], work: &Path, 
         serve_rss_mb,
         serve_rss_after_load_mb,
         text_encoders,
+        cold,
     })
 }
 
