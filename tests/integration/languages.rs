@@ -294,3 +294,17 @@ fn siglip_search_and_tags_work_with_its_sigmoid() {
     assert!(p.windows(2).all(|w| w[0] >= w[1]), "{described}");
     assert!(p.iter().all(|p| (0.0..=1.0).contains(p)), "sigmoid probabilities: {described}");
 }
+
+#[test]
+fn bench_query_times_the_text_encoder_of_each_family_in_one_run() {
+    let work = tempfile::tempdir().unwrap();
+    let models = [multilingual_model(), nllb_model(), siglip_model()];
+    let list = models.iter().map(|m| m.to_str().unwrap()).collect::<Vec<_>>().join(",");
+    let r = json_of(clipsight_with(work.path(), &fixture_model()).args(["--json", "bench", "query", "--n", "300", "--samples", "3", "--clients", "1", "--seconds", "1", "--text-models", &list]).arg("--work").arg(work.path().join("lib")));
+    let families: Vec<&str> = r["text_encoders"].as_array().unwrap().iter().map(|t| t["family"].as_str().unwrap()).collect();
+    assert_eq!(families, ["CLIP (OpenAI/open_clip)", "M-CLIP", "NLLB-CLIP", "SigLIP"], "{r}");
+    for t in r["text_encoders"].as_array().unwrap() {
+        assert!(t["latency"]["p50_ms"].as_f64().unwrap() > 0.0, "{t}");
+    }
+    assert_eq!(r["cold"], false);
+}
