@@ -80,7 +80,7 @@ impl Vocabulary {
             return Ok(cached);
         }
         let wanted: Vec<&str> = words.iter().map(String::as_str).collect();
-        let vocabulary = Self { tags: embed_tags(encoder, &wanted)?, scoring: encoder.scoring() };
+        let vocabulary = Self { tags: embed_tags(encoder, &wanted)?, scoring: tag_scoring(encoder) };
         if writable {
             vocabulary.cache_in(store, encoder.id())?;
         }
@@ -104,7 +104,7 @@ impl Vocabulary {
     pub fn cached(store: &Store, encoder: &dyn Encoder, words: &[String]) -> Result<Option<Self>, DescribeError> {
         let tags = store.texts(encoder.id(), VOCABULARY_KIND)?;
         let same = tags.len() == words.len() && tags.iter().zip(words).all(|((t, _), w)| t == w);
-        Ok(same.then(|| Self { tags, scoring: encoder.scoring() }))
+        Ok(same.then(|| Self { tags, scoring: tag_scoring(encoder) }))
     }
 
     /// The vocabulary the library last tagged with (the built-in one if none is cached).
@@ -113,7 +113,7 @@ impl Vocabulary {
         if tags.is_empty() {
             return Self::load(store, encoder, &vocabulary_words(None), false);
         }
-        Ok(Self { tags, scoring: encoder.scoring() })
+        Ok(Self { tags, scoring: tag_scoring(encoder) })
     }
 
     /// Tags scored for an image, most probable first.
@@ -140,6 +140,12 @@ impl Vocabulary {
             .map(|s| s.text)
             .collect()
     }
+}
+
+/// How tags are scored with `encoder` (see [`Scoring::for_tags`]: an uncalibrated sigmoid ranks
+/// tags by a softmax at CLIP's clamp instead).
+fn tag_scoring(encoder: &dyn Encoder) -> Scoring {
+    encoder.scoring().for_tags(clipsight_indexer::clip::DEFAULT_LOGIT_SCALE)
 }
 
 fn embed_tags(encoder: &dyn Encoder, tags: &[&str]) -> Result<Vec<(String, Embedding)>, DescribeError> {

@@ -53,7 +53,7 @@ impl Page {
 /// A `lang` parameter's language (see [`crate::library::language`]).
 pub fn language(lang: Option<&str>) -> Result<Option<Language>, ApiError> {
     match lang {
-        Some(tag) if tag.len() > 64 => Err(ApiError::bad_request("bad_parameter", "lang is at most 64 characters")),
+        Some(tag) if tag.chars().count() > 64 => Err(ApiError::bad_request("bad_parameter", "lang is at most 64 characters")),
         Some(tag) => Ok(Some(crate::library::language(tag))),
         None => Ok(None),
     }

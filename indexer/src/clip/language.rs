@@ -72,6 +72,8 @@ const TAGS: &[(&str, &str)] = &[
     ("zh-hant", "zho_Hant"),
     ("zh-hk", "zho_Hant"),
     ("zh-tw", "zho_Hant"),
+    ("zh-mo", "zho_Hant"),
+    ("sr", "srp_Cyrl"),
 ];
 
 /// A language as a FLORES-200 code (`eng_Latn`: three lower-case letters, `_`, a four-letter
@@ -101,8 +103,11 @@ impl Language {
         }
         // `zh_CN.UTF-8` (a POSIX locale) → `zh-cn`.
         let tag = tag.split(['.', '@']).next().unwrap_or_default().replace('_', "-").to_ascii_lowercase();
-        let base = tag.split('-').next().unwrap_or_default();
-        let found = [tag.as_str(), base].into_iter().find_map(|t| TAGS.iter().find(|(k, _)| *k == t));
+        // The whole tag, then language and script (`zh-hant` of `zh-hant-tw`), then the language.
+        let mut parts = tag.split('-');
+        let base = parts.next().unwrap_or_default();
+        let script = parts.next().map(|s| format!("{base}-{s}")).unwrap_or_default();
+        let found = [tag.as_str(), script.as_str(), base].into_iter().find_map(|t| TAGS.iter().find(|(k, _)| *k == t));
         match found {
             Some((_, code)) => Resolved { language: Self::flores(code).expect("table holds FLORES codes"), known: true },
             None => Resolved { language: Self::ENGLISH, known: false },
@@ -152,6 +157,8 @@ mod tests {
             ("zh-CN", "zho_Hans"),
             ("zh", "zho_Hans"),
             ("zh-TW", "zho_Hant"),
+            ("zh-Hant-HK", "zho_Hant"),
+            ("zh-Hans-SG", "zho_Hans"),
             ("zh_CN.UTF-8", "zho_Hans"),
             ("es-419", "spa_Latn"),
             ("pt-BR", "por_Latn"),

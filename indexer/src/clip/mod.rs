@@ -245,10 +245,15 @@ impl Clip {
         }
     }
 
-    /// Drops the image tower's session, returning its memory, when nothing is using it (a job
-    /// that needs only texts from here on: the tag vocabulary after the photos of a first run).
-    /// The next image loads it again.
+    /// Lets the image tower go before the text tower loads, for a job that needs only texts from
+    /// here on (the tag vocabulary after the photos of a first run), so the process never holds
+    /// both. Nothing happens when the text tower is already loaded (a server holds both anyway,
+    /// and would only reload the image tower). An encode still running keeps its session until it
+    /// ends; the next image loads the tower again.
     pub fn release_image_tower(&self) {
+        if self.textual.get().is_some() {
+            return;
+        }
         let _loading = lock(&self.loading);
         drop(lock(&self.visual).take());
         session::release_freed_heap();

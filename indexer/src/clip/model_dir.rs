@@ -223,7 +223,7 @@ fn scoring(raw: &RawConfig) -> (Scoring, String) {
             let (bias, bias_origin) = match (trained, initial) {
                 (Some(b), _) => (b, format!("bias {b} (config.json logit_bias)")),
                 (None, b) => {
-                    let b = b.unwrap_or_default();
+                    let b = b.expect("a bias of some kind: (None, None) is matched above");
                     (b, format!("bias {b} (no trained logit_bias in config.json: its init_logit_bias)"))
                 }
             };
@@ -231,10 +231,11 @@ fn scoring(raw: &RawConfig) -> (Scoring, String) {
             let note = if calibrated {
                 ""
             } else {
-                "; initial values rank labels as trained ones do, but their probabilities are not calibrated: \
-                 add the trained logit_scale and logit_bias to config.json"
+                "; initial values rank labels as trained ones do, but their probabilities are not calibrated \
+                 (automatic tags fall back to a softmax over the vocabulary): add the trained logit_scale and \
+                 logit_bias to config.json"
             };
-            (Scoring::Sigmoid { scale, bias }, format!("sigmoid, {scale_origin}, {bias_origin}{note}"))
+            (Scoring::Sigmoid { scale, bias, calibrated }, format!("sigmoid, {scale_origin}, {bias_origin}{note}"))
         }
     }
 }
@@ -292,11 +293,11 @@ mod tests {
         assert_eq!(config(r#"{"embed_dim": 8, "logit_scale": 25.5}"#).scoring, Scoring::Softmax { scale: 25.5 });
         // Immich's SigLIP exports: open_clip's config, the initial bias only.
         let immich = config(r#"{"embed_dim": 8, "init_logit_bias": -10, "text_cfg": {"context_length": 64, "tokenizer_kwargs": {"clean": "canonicalize"}}}"#);
-        assert_eq!(immich.scoring, Scoring::Sigmoid { scale: 10.0, bias: -10.0 });
+        assert_eq!(immich.scoring, Scoring::Sigmoid { scale: 10.0, bias: -10.0, calibrated: false });
         assert!(immich.scoring_origin.contains("not calibrated"), "{}", immich.scoring_origin);
         assert!(immich.canonicalize && immich.context_length == 64);
         let trained = config(r#"{"embed_dim": 8, "init_logit_bias": -10, "logit_scale": 117.3, "logit_bias": -12.9}"#);
-        assert_eq!(trained.scoring, Scoring::Sigmoid { scale: 117.3, bias: -12.9 });
+        assert_eq!(trained.scoring, Scoring::Sigmoid { scale: 117.3, bias: -12.9, calibrated: true });
         assert!(trained.scoring_origin.contains("config.json logit_bias") && !trained.scoring_origin.contains("not calibrated"), "{}", trained.scoring_origin);
         assert!(!trained.canonicalize);
     }

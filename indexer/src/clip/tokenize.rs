@@ -73,10 +73,9 @@ impl TextTokenizer {
             cleaned = cleaned.chars().filter(|c| !c.is_ascii_punctuation()).collect::<String>().to_lowercase();
         }
         if let Some(language) = language.filter(|_| self.language_codes) {
-            if self.inner.token_to_id(language.code()).is_none() {
-                return Err(ClipError::Text(format!("this model has no language code {language} (its tokenizer knows no such token)")));
-            }
-            cleaned.insert_str(0, language.code());
+            // A FLORES-200 code this vocabulary lacks is English, as an unknown tag is.
+            let known = self.inner.token_to_id(language.code()).is_some();
+            cleaned.insert_str(0, if known { language.code() } else { Language::ENGLISH.code() });
         }
         let encoding = self
             .inner
@@ -123,7 +122,7 @@ mod tests {
         let tokens = nllb.encode("红色的圆", Some(zh)).unwrap();
         assert_eq!(tokens.ids[0], code);
         assert_eq!(tokens.ids[1..], nllb.encode("红色的圆", None).unwrap().ids[..76]);
-        let err = nllb.encode("x", Some(Language::resolve("kab_Latn").language)).unwrap_err().to_string();
-        assert!(err.contains("no language code kab_Latn"), "{err}");
+        let english = Some(Language::ENGLISH);
+        assert_eq!(nllb.encode("x", Some(Language::resolve("kab_Latn").language)).unwrap(), nllb.encode("x", english).unwrap(), "a code the vocabulary lacks is English");
     }
 }

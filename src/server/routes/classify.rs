@@ -53,10 +53,10 @@ const MAX_LABELS: usize = 256;
 /// response's `scoring` says which.
 #[utoipa::path(
     tag = "image-to-text",
-    request_body(content = ClassifyForm, content_type = "multipart/form-data", description = "Fields `image` (file) and `labels` (comma-separated, or repeated)"),
+    request_body(content = ClassifyForm, content_type = "multipart/form-data", description = "Fields `image` (file), `labels` (comma-separated, or repeated) and optionally `lang`"),
     responses(
         (status = 200, description = "Probabilities per label", body = ClassifyResponse),
-        (status = 400, description = "Fewer than two labels, or no image", body = ErrorBody),
+        (status = 400, description = "Fewer than two labels, no image, or a `lang` over 64 characters", body = ErrorBody),
         (status = 413, description = "Too large", body = ErrorBody),
         (status = 415, description = "Not an image", body = ErrorBody),
         (status = 422, description = "A corrupt image", body = ErrorBody),
