@@ -349,7 +349,7 @@ fn tag_untagged(store: &Store, encoder: &dyn Encoder, options: &IndexOptions) ->
             // Only texts follow: the image tower's memory goes back before the text tower loads,
             // so a first run's peak holds one tower, not two (issue 19).
             encoder.release_image_tower();
-            crate::describe::Vocabulary::load(store, encoder, &options.tag_vocabulary, true)?
+            crate::describe::Vocabulary::embed(store, encoder, &options.tag_vocabulary, true)?
         }
     };
     for ids in untagged.chunks(1024) {

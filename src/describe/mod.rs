@@ -76,9 +76,15 @@ impl Vocabulary {
     /// `words` embedded with `clip`: read from the store when the cached vocabulary has exactly
     /// these words, else embedded and (when the store is writable) cached in place of the old one.
     pub fn load(store: &Store, encoder: &dyn Encoder, words: &[String], writable: bool) -> Result<Self, DescribeError> {
-        if let Some(cached) = Self::cached(store, encoder, words)? {
-            return Ok(cached);
+        match Self::cached(store, encoder, words)? {
+            Some(cached) => Ok(cached),
+            None => Self::embed(store, encoder, words, writable),
         }
+    }
+
+    /// `words` embedded with `encoder` now, and (when `writable`) cached in `store` in place of
+    /// the old vocabulary; [`Vocabulary::load`] when the cache is known not to hold them.
+    pub fn embed(store: &Store, encoder: &dyn Encoder, words: &[String], writable: bool) -> Result<Self, DescribeError> {
         let wanted: Vec<&str> = words.iter().map(String::as_str).collect();
         let vocabulary = Self { tags: embed_tags(encoder, &wanted)?, scoring: tag_scoring(encoder) };
         if writable {

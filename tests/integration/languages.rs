@@ -4,7 +4,7 @@
 //! what English ones do, through the CLI and REST; its tokenisation and embeddings equal the
 //! Python reference's; a caption corpus in three languages describes an image in each.
 
-use clipsight_indexer::clip::{Clip, Language, RuntimeOptions};
+use clipsight_indexer::clip::{Clip, Language, RuntimeOptions, Tokens};
 use crate::common::*;
 
 /// The captions of the top `k` results of a CLI search.
@@ -36,28 +36,39 @@ fn chinese_spanish_and_english_queries_put_red_circles_first_in_the_cli_and_rest
     assert_eq!(info["family"], "M-CLIP", "{info}");
 }
 
-#[test]
-fn multilingual_ids_masks_and_embeddings_equal_the_python_reference() {
-    let model = multilingual_model();
-    let clip = Clip::open(&model, RuntimeOptions::default()).unwrap();
-    let texts: Vec<String> = ["红色的圆", "un círculo rojo", "a red circle", "一个小的蓝色的正方形在左边和一个大的黄色的星星在右边", "¿Dónde está el CORAZÓN? 🙂", "", &"palabra ".repeat(120)]
-        .iter()
-        .map(|t| t.to_string())
-        .collect();
-    let ours = clip.encode_texts(&texts).unwrap();
+/// Asserts that `model` tokenises `texts` written in `language` into the Python reference's ids
+/// and masks and embeds each within cosine 0.99999 of it; returns our tokens and embeddings.
+fn assert_text_parity(model: &std::path::Path, texts: &[&str], language: Option<Language>) -> (Vec<Tokens>, Vec<clipsight_indexer::Embedding>) {
+    let clip = Clip::open(model, RuntimeOptions::default()).unwrap();
+    let ours = clip.encode_texts_in(texts, language).unwrap();
     let mut args = vec!["tests/reference/reference.py", "texts", "--model", model.to_str().unwrap()];
-    args.extend(texts.iter().map(String::as_str));
+    if let Some(language) = &language {
+        args.extend(["--lang-code", language.code()]);
+    }
+    args.extend(texts.iter().copied());
     let reference: serde_json::Value = serde_json::from_str(&run_python(&args)).unwrap();
+    let mut tokens = Vec::new();
     for (i, text) in texts.iter().enumerate() {
-        let tokens = clip.tokenizer().encode(text, None).unwrap();
+        let t = clip.tokenizer().encode(text, language).unwrap();
         let ids: Vec<u32> = serde_json::from_value(reference["ids"][i].clone()).unwrap();
         let masks: Vec<u32> = serde_json::from_value(reference["masks"][i].clone()).unwrap();
-        assert_eq!((&tokens.ids, &tokens.mask), (&ids, &masks), "{text:?}");
-        assert_eq!((tokens.ids[0], tokens.ids.len()), (0, 77), "<s> first, 77 long: {text:?}");
+        assert_eq!((&t.ids, &t.mask), (&ids, &masks), "{language:?} {text:?}");
         let r: Vec<f64> = serde_json::from_value(reference["embeddings"][i].clone()).unwrap();
         let cos: f64 = ours[i].as_slice().iter().zip(&r).map(|(a, b)| *a as f64 * b).sum();
-        eprintln!("multilingual text parity {text:?}: cosine {cos:.8}");
+        eprintln!("text parity {} {language:?} {text:?}: cosine {cos:.8}", model.display());
         assert!(cos >= 0.99999, "{text:?}: cosine {cos}");
+        tokens.push(t);
+    }
+    (tokens, ours)
+}
+
+#[test]
+fn multilingual_ids_masks_and_embeddings_equal_the_python_reference() {
+    let long = "palabra ".repeat(120);
+    let texts = ["红色的圆", "un círculo rojo", "a red circle", "一个小的蓝色的正方形在左边和一个大的黄色的星星在右边", "¿Dónde está el CORAZÓN? 🙂", "", &long];
+    let (tokens, _) = assert_text_parity(&multilingual_model(), &texts, None);
+    for (text, t) in texts.iter().zip(&tokens) {
+        assert_eq!((t.ids[0], t.ids.len()), (0, 77), "<s> first, 77 long: {text:?}");
     }
 }
 
@@ -174,20 +185,10 @@ fn nllb_ids_and_embeddings_with_language_codes_equal_the_python_reference() {
         ("en", "eng_Latn", vec!["a red circle", &"word ".repeat(120)]),
     ] {
         let language = Language::resolve(tag).language;
-        let ours = clip.encode_texts_in(&texts, Some(language)).unwrap();
-        let mut args = vec!["tests/reference/reference.py", "texts", "--model", model.to_str().unwrap(), "--lang-code", code];
-        args.extend(texts.iter().copied());
-        let reference: serde_json::Value = serde_json::from_str(&run_python(&args)).unwrap();
-        for (i, text) in texts.iter().enumerate() {
-            let tokens = clip.tokenizer().encode(text, Some(language)).unwrap();
-            let ids: Vec<u32> = serde_json::from_value(reference["ids"][i].clone()).unwrap();
-            let masks: Vec<u32> = serde_json::from_value(reference["masks"][i].clone()).unwrap();
-            assert_eq!((&tokens.ids, &tokens.mask), (&ids, &masks), "{tag} {text:?}");
-            assert_ne!(tokens.ids, clip.tokenizer().encode(text, None).unwrap().ids, "the code is in the ids: {text:?}");
-            let r: Vec<f64> = serde_json::from_value(reference["embeddings"][i].clone()).unwrap();
-            let cos: f64 = ours[i].as_slice().iter().zip(&r).map(|(a, b)| *a as f64 * b).sum();
-            eprintln!("NLLB text parity {code} {text:?}: cosine {cos:.8}");
-            assert!(cos >= 0.99999, "{text:?}: cosine {cos}");
+        assert_eq!(language.code(), code, "{tag}");
+        let (tokens, _) = assert_text_parity(&model, &texts, Some(language));
+        for (text, t) in texts.iter().zip(&tokens) {
+            assert_ne!(t.ids, clip.tokenizer().encode(text, None).unwrap().ids, "the code is in the ids: {text:?}");
         }
     }
 }
@@ -242,20 +243,9 @@ fn siglip_classify_gives_independent_sigmoid_probabilities_equal_to_the_python_r
 fn siglip_texts_are_canonicalized_and_images_squashed_as_the_reference_does() {
     let model = siglip_model();
     let clip = Clip::open(&model, RuntimeOptions::default()).unwrap();
-    let texts = ["A RED Circle!!!", "a red circle", "“Quoted”, (parenthesised) & hyphen-ated", "ΣΟΦΊΑ Straße", &"word ".repeat(80)];
-    let ours = clip.encode_texts(&texts).unwrap();
-    let mut args = vec!["tests/reference/reference.py", "texts", "--model", model.to_str().unwrap()];
-    args.extend(texts);
-    let reference: serde_json::Value = serde_json::from_str(&run_python(&args)).unwrap();
-    for (i, text) in texts.iter().enumerate() {
-        let ids: Vec<u32> = serde_json::from_value(reference["ids"][i].clone()).unwrap();
-        let masks: Vec<u32> = serde_json::from_value(reference["masks"][i].clone()).unwrap();
-        let tokens = clip.tokenizer().encode(text, None).unwrap();
-        assert_eq!((&tokens.ids, &tokens.mask), (&ids, &masks), "{text:?}");
-        let r: Vec<f64> = serde_json::from_value(reference["embeddings"][i].clone()).unwrap();
-        let cos: f64 = ours[i].as_slice().iter().zip(&r).map(|(a, b)| *a as f64 * b).sum();
-        assert!(cos >= 0.99999, "{text:?}: cosine {cos}");
-    }
+    let long = "word ".repeat(80);
+    let texts = ["A RED Circle!!!", "a red circle", "“Quoted”, (parenthesised) & hyphen-ated", "ΣΟΦΊΑ Straße", &long];
+    let (_, ours) = assert_text_parity(&model, &texts, None);
     assert_eq!(ours[0], ours[1], "punctuation and case are cleaned away");
     assert_eq!(clip.tokenizer().context_length(), 64);
     // Images of every shape, squashed (not cropped) to the model's square.

@@ -2,7 +2,8 @@
 //! (`zho_Hans`) written before the text. People and browsers name languages by BCP-47 tags
 //! (`zh-CN`, `pt-BR`, `es`), so a tag is mapped to its FLORES-200 code the way Immich maps its
 //! UI languages (`WEBLATE_TO_FLORES200` in immich-app/immich's machine-learning code): the whole
-//! tag, then the tag without its region, then English. Two deliberate differences: Japanese is
+//! tag, then its language and script (`zh-Hant` of `zh-Hant-HK`, a step Immich lacks), then the
+//! language alone, then English. Two deliberate differences: Japanese is
 //! `jpn_Jpan` (FLORES-200's code for Japanese; Immich's `jpn_Hira` is not one of NLLB's codes), and
 //! a bare `zh` is Simplified Chinese (Immich knows only `zh-CN`/`zh-Hans`/`zh-TW`). A FLORES-200
 //! code itself (`kab_Latn`) is taken as given.

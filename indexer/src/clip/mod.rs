@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 pub use id_cache::user_cache_dir;
 pub use language::{Language, Resolved};
-pub use model_dir::{ModelConfig, ModelDir, DEFAULT_LOGIT_SCALE, SIGLIP_INITIAL_SCALE};
+pub use model_dir::{ModelConfig, ModelDir, DEFAULT_LOGIT_SCALE};
 pub use scoring::Scoring;
 pub use preprocess::{Interpolation, PreparedImage, PreprocessConfig, ResizeMode};
 pub use runtime::{locate_library, Device, RuntimeOptions};

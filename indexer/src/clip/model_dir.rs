@@ -27,7 +27,7 @@ pub const DEFAULT_LOGIT_SCALE: f32 = 100.0;
 
 /// SigLIP's initial logit scale (Zhai et al., 2023: t' = log 10), used when a sigmoid-trained
 /// model's config carries no trained one.
-pub const SIGLIP_INITIAL_SCALE: f32 = 10.0;
+const SIGLIP_INITIAL_SCALE: f32 = 10.0;
 
 /// What config.json says about the model (open_clip's model config format, as Immich saves it).
 #[derive(Debug, Clone)]
