@@ -6,7 +6,8 @@
 #   benches/run.sh [--json] [index|query|ann|quantize|all|million|gpu]
 # `gpu` installs onnxruntime-gpu into .venv (scripts/setup.sh --gpu) and runs the index bench on
 # CUDA at batch 1, 32 and 256 (the Python peer on CUDA too).
-# `million` runs the ann and query benches at 1,000,000 vectors, the query bench warm and cold (two graph builds: about 1.5 hours
+# `million` runs the ann and query benches at 1,000,000 vectors, the query bench warm, cold, and cold with the
+# disk throttled to 500 and 200 MB/s (root; two graph builds: about 1.5 hours
 # on 2 cores; the query bench keeps its library and graph in $TMPDIR for reruns).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,8 +31,11 @@ case "$WHAT" in
   gpu) "$BIN" --device cuda $JSON bench index --photos "$PHOTOS" --batch 1,32,256 ;;
   million)
     "$BIN" $JSON bench ann --n 1000000 --ef 32,64,128,256
+    "$BIN" $JSON bench ann --n 1000000 --power-law 0.5 --no-graph --queries 100
     "$BIN" $JSON bench query --n 1000000 --samples 50 --seconds 10
     "$BIN" $JSON bench query --n 1000000 --samples 20 --seconds 5 --cold
+    "$BIN" $JSON bench query --n 1000000 --samples 20 --seconds 5 --disk-mbps 500
+    "$BIN" $JSON bench query --n 1000000 --samples 20 --seconds 5 --disk-mbps 200
     ;;
   all)
     "$BIN" $JSON bench index --photos "$PHOTOS"

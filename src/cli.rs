@@ -169,7 +169,8 @@ pub enum TextsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// HNSW vs exact scan on synthetic CLIP-like vectors: build time, memory, QPS, recall@10.
+    /// HNSW and the cold-start sketch vs exact scan on synthetic CLIP-like vectors: build
+    /// time, memory, QPS, recall@10.
     Ann {
         /// Indexed vectors.
         #[arg(long, default_value_t = 100_000)]
@@ -177,12 +178,26 @@ pub enum BenchCommand {
         /// Dimensions.
         #[arg(long, default_value_t = 512)]
         dim: usize,
+        /// Latent dimensions of the synthetic data (higher: harder to search).
+        #[arg(long, default_value_t = clipsight::ann::bench::LATENT)]
+        latent: usize,
+        /// Index unclustered data instead, a cone with a power-law spectrum of this exponent
+        /// (the hard case: 0.5 or 1).
+        #[arg(long)]
+        power_law: Option<f32>,
         /// Queries per set (image-like and text-like).
         #[arg(long, default_value_t = 200)]
         queries: usize,
         /// ef values to measure.
         #[arg(long, value_delimiter = ',', default_value = "32,64,128,256,512")]
         ef: Vec<usize>,
+        /// Sketch candidates re-ranked exactly, per measurement (the count searches use at this
+        /// size is always measured too).
+        #[arg(long, value_delimiter = ',', default_value = "400,1600,6400")]
+        sketch: Vec<usize>,
+        /// Measure the sketch only (no graph build).
+        #[arg(long)]
+        no_graph: bool,
         /// Links per node (default: the library's).
         #[arg(long, default_value_t = clipsight::ann::AnnParams::default().m)]
         m: usize,
@@ -241,6 +256,14 @@ pub enum BenchCommand {
         /// from disk; needs root).
         #[arg(long)]
         cold: bool,
+        /// With --cold: the server reads its disk at most this many MB/s (a cgroup's block-I/O
+        /// throttle; needs root), as a small server's disk would where the bench machine's is
+        /// faster.
+        #[arg(long)]
+        disk_mbps: Option<u64>,
+        /// With --disk-mbps: at most this many read operations per second too.
+        #[arg(long, requires = "disk_mbps")]
+        disk_iops: Option<u64>,
         /// More models whose text encoders are timed beside --model's, one query at a time, in
         /// the same run (a family each: CLIP, M-CLIP, NLLB-CLIP, SigLIP); comma-separated.
         #[arg(long, value_delimiter = ',')]

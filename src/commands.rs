@@ -46,25 +46,37 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Token(command) => crate::auth_commands::token(g, command),
         Command::Describe { image, k } => cmd_describe(g, &image, k),
         Command::Duplicates { threshold } => cmd_duplicates(g, threshold),
-        Command::Bench(BenchCommand::Ann { n, dim, queries, ef, m, ef_construction }) => {
+        Command::Bench(BenchCommand::Ann { n, dim, latent, power_law, queries, ef, sketch, no_graph, m, ef_construction }) => {
             let params = ann::AnnParams { m, ef_construction, ef_search: 0 };
-            let report = clipsight::ann::bench::run(n, dim, queries, &ef, params, |line| {
+            let efs = if no_graph { Vec::new() } else { ef };
+            let data = match power_law {
+                Some(alpha) => clipsight::ann::bench::Data::PowerLaw { alpha },
+                None => clipsight::ann::bench::Data::Clustered { latent },
+            };
+            let report = clipsight::ann::bench::run(n, dim, data, queries, &efs, &sketch, params, |line| {
                 if !g.json {
                     eprintln!("{line}");
                 }
-            });
+            })?;
             if g.json {
                 print_json(&serde_json::to_value(&report)?);
             } else {
-                println!("n={} dim={} M={} ef_construction={}: build {:.1}s, +{:.0} MiB, exact {:.1} q/s", report.n, report.dim, report.m, report.ef_construction, report.build_s, report.memory_mb, report.exact_qps);
+                println!("n={} dim={} data={:?} M={} ef_construction={}: build {:.1}s, +{:.0} MiB, exact {:.1} q/s", report.n, report.dim, report.data, report.m, report.ef_construction, report.build_s, report.memory_mb, report.exact_qps);
                 for r in &report.runs {
                     println!("  {:5} ef={:4}  {:8.0} q/s ({:5.1}x exact)  recall@10 {:.4}", r.queries, r.ef, r.qps, r.qps / report.exact_qps, r.recall_at_10);
+                }
+                println!("sketch (* the candidate count searches use): {:.1} MiB (flat copy {:.1} MiB)", report.sketch_mb, (report.n * report.dim * 4) as f64 / (1024.0 * 1024.0));
+                for r in &report.sketch_runs {
+                    println!("  {:5} candidates={:5}{} {:8.0} q/s (all cores)  recall@10 {:.4}", r.queries, r.candidates, if r.chosen { "*" } else { " " }, r.qps, r.recall_at_10);
                 }
             }
             Ok(())
         }
         Command::Bench(BenchCommand::Index { photos, large, batch, no_peer, per_format, video_minutes }) => cmd_bench_index(g, photos, large, &batch, no_peer, per_format, video_minutes),
-        Command::Bench(BenchCommand::Query { n, samples, clients, seconds, work, cold, text_models }) => cmd_bench_query(g, n, samples, clients, seconds, work, cold, &text_models),
+        Command::Bench(BenchCommand::Query { n, samples, clients, seconds, work, cold, disk_mbps, disk_iops, text_models }) => {
+            let disk = disk_mbps.map(|mb_per_s| clipsight::bench::disk::DiskLimit { mb_per_s, iops: disk_iops });
+            cmd_bench_query(g, n, samples, clients, seconds, work, cold || disk.is_some(), disk, &text_models)
+        }
         Command::Bench(BenchCommand::Keywords { n }) => {
             let report = clipsight::bench::keywords::run(n)?;
             if g.json {
@@ -157,12 +169,12 @@ fn cmd_bench_index(g: &Global, photos: Option<PathBuf>, large: usize, batches: &
 }
 
 #[allow(clippy::too_many_arguments)] // one per option of `bench query`
-fn cmd_bench_query(g: &Global, n: usize, samples: usize, clients: usize, seconds: u64, work: Option<PathBuf>, cold: bool, text_models: &[PathBuf]) -> Result<()> {
+fn cmd_bench_query(g: &Global, n: usize, samples: usize, clients: usize, seconds: u64, work: Option<PathBuf>, cold: bool, disk: Option<clipsight::bench::disk::DiskLimit>, text_models: &[PathBuf]) -> Result<()> {
     let clip = open_model(g)?;
     let work = work.unwrap_or_else(|| clipsight::bench::query::default_work_dir(&clip, n));
     let exe = std::env::current_exe()?;
     let model_dir = clip.dir().root.clone();
-    let bench = clipsight::bench::query::QueryBench { n, samples: samples.max(2), clients: clients.max(1), seconds: seconds.max(1), cold };
+    let bench = clipsight::bench::query::QueryBench { n, samples: samples.max(2), clients: clients.max(1), seconds: seconds.max(1), cold, disk };
     let r = clipsight::bench::query::run(&clip, &model_dir, text_models, &work, &exe, bench, bench_progress(g))?;
     if g.json {
         print_json(&serde_json::to_value(&r)?);
@@ -176,7 +188,15 @@ fn cmd_bench_query(g: &Global, n: usize, samples: usize, clients: usize, seconds
         row("CLI process per query", r.cli);
         println!("  in process ÷ encoder {:.2}x, REST ÷ encoder {:.2}x; REST {:.1} q/s at {} clients", r.in_process_ratio, r.rest_ratio, r.rest_qps, r.clients);
         let t = r.serve_start;
-        println!("  serve start{}: listening {:.2}s, first answer {:.2}s, graph in use {:.2}s", if r.cold { " (cold: page cache dropped)" } else { "" }, t.listening_s, t.first_answer_s, t.graph_in_use_s);
+        let cold = match (r.cold, r.disk) {
+            (_, Some(d)) => format!(" (cold: page cache dropped, disk read at {} MB/s{})", d.mb_per_s, d.iops.map_or(String::new(), |n| format!(", {n} IOPS"))),
+            (true, None) => " (cold: page cache dropped)".into(),
+            (false, None) => String::new(),
+        };
+        println!("  serve start{cold}: listening {:.2}s, first answer {:.2}s, graph in use {:.2}s", t.listening_s, t.first_answer_s, t.graph_in_use_s);
+        if let Some(early) = &r.early {
+            println!("  answers before the graph was in use: {} of {} probes, recall@10 {:.4} against exact", early.answered, early.probes, early.recall_at_10);
+        }
         println!("  serve RSS: {:.0} MiB after text and image queries, {:.0} MiB after the throughput run", r.serve_rss_mb, r.serve_rss_after_load_mb);
         println!("  text encoders, one query at a time:");
         for t in &r.text_encoders {

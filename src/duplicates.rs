@@ -23,7 +23,7 @@ pub fn groups(store: &Store, model: ModelId, threshold: f32, index: &dyn VectorI
     let built;
     let index = match index.kind() {
         IndexKind::Graph => index,
-        IndexKind::Exact => {
+        IndexKind::Exact | IndexKind::Sketch => {
             built = crate::ann::graph_of(store, &vectors);
             built.as_ref()
         }

@@ -26,6 +26,7 @@ use clipsight_indexer::embedding::dot;
 use rayon::prelude::*;
 
 use super::AnnError;
+use super::hit::best_passing;
 use super::{by_rank, rank, Hit};
 use crate::store::ImageId;
 
@@ -65,6 +66,9 @@ pub fn write<'a>(path: &Path, dim: usize, rows: impl ExactSizeIterator<Item = (u
 /// A mapped flat vector file.
 pub struct FlatVectors {
     map: memmap2::Mmap,
+    /// The same file mapped again for reading single rows ([`FlatVectors::rerank`]): read ahead
+    /// as `map` is, each row would pull in megabytes around it.
+    rows: memmap2::Mmap,
     dim: usize,
     count: usize,
     tombstones: HashSet<u64>,
@@ -90,14 +94,80 @@ impl FlatVectors {
         if dim == 0 || map.len() != expected {
             return Err(bad(format!("{} bytes where {count} vectors of {dim} dimensions need {expected}", map.len())));
         }
-        // The pages are read front to back by every scan.
+        // The pages are read front to back by every scan, and one by one by a re-ranking.
         let _ = map.advise(memmap2::Advice::Sequential);
-        Ok(Self { map, dim, count, tombstones })
+        // SAFETY: as above.
+        let rows = unsafe { memmap2::Mmap::map(&file) }.map_err(|source| AnnError::Io { path: PathBuf::from(path), source })?;
+        let _ = rows.advise(memmap2::Advice::Random);
+        Ok(Self { map, rows, dim, count, tombstones })
     }
 
     /// Vectors that are not tombstones.
     pub fn live(&self) -> usize {
         self.count.saturating_sub(self.tombstones.len())
+    }
+
+    /// Rows in the file, tombstones included.
+    pub fn rows(&self) -> usize {
+        self.count
+    }
+
+    /// Dimensions of every vector.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The image of row `row`, or `None` for a tombstone.
+    pub fn live_id(&self, row: usize) -> Option<ImageId> {
+        let id = self.ids()[row];
+        (!self.tombstones.contains(&id)).then_some(ImageId(id))
+    }
+
+    /// Every row's vector, in file order (a full read: to derive a [`super::sketch`]).
+    pub fn vectors_in_order(&self) -> impl ExactSizeIterator<Item = &[f32]> + Clone {
+        self.vectors().chunks_exact(self.dim)
+    }
+
+    /// `rows` (live ones, see [`FlatVectors::live_id`]) scored exactly against `query`, best
+    /// first, an image stored twice once, at most `k`. Reads only the pages of those rows, in
+    /// file order, on all cores: what a cold start can afford where a full scan cannot.
+    pub fn rerank(&self, query: &[f32], rows: &mut [u32], k: usize) -> Vec<Hit> {
+        rows.sort_unstable();
+        // Ask for every row's pages at once: the disk then sees thousands of reads queued
+        // together (merged where adjacent) instead of one page fault after another, which on a
+        // cold disk busy with the graph's loading waited in line one by one.
+        // Adjacent rows are asked for as one range.
+        let row_bytes = self.dim * 4;
+        let start = HEADER + self.count * 8;
+        let mut pending: Option<(usize, usize)> = None;
+        for &row in rows.iter() {
+            let (from, to) = (start + row as usize * row_bytes, start + (row as usize + 1) * row_bytes);
+            pending = match pending {
+                Some((a, b)) if from <= b + 4096 => Some((a, to)),
+                Some((a, b)) => {
+                    let _ = self.rows.advise_range(memmap2::Advice::WillNeed, a, b - a);
+                    Some((from, to))
+                }
+                None => Some((from, to)),
+            };
+        }
+        if let Some((a, b)) = pending {
+            let _ = self.rows.advise_range(memmap2::Advice::WillNeed, a, b - a);
+        }
+        let ids = self.ids();
+        let vectors: &[f32] = bytemuck::cast_slice(&self.rows[HEADER + self.count * 8..]);
+        let mut hits: Vec<Hit> = rows
+            .par_iter()
+            .map(|&row| {
+                let row = row as usize;
+                Hit::new(ImageId(ids[row]), dot(query, &vectors[row * self.dim..(row + 1) * self.dim]))
+            })
+            .collect();
+        rank(&mut hits);
+        let mut seen = HashSet::new();
+        hits.retain(|h| seen.insert(h.id));
+        hits.truncate(k);
+        hits
     }
 
     fn ids(&self) -> &[u64] {
@@ -126,22 +196,8 @@ impl FlatVectors {
                     .filter(|(id, _)| !self.tombstones.contains(id))
                     .map(|(id, row)| Hit::new(ImageId(*id), dot(query, row)))
                     .collect();
-                // Keep the task's best k that pass `accept` (which may read the store). Rows are
-                // ordered only as far as needed: the best k of the rest, again, until k pass, so
-                // an unfiltered query selects and sorts k rows instead of the whole task.
-                let mut kept = Vec::with_capacity(k);
-                let mut rest = scored.as_mut_slice();
-                while kept.len() < k && !rest.is_empty() {
-                    let want = (k - kept.len()).min(rest.len());
-                    if want < rest.len() {
-                        rest.select_nth_unstable_by(want - 1, by_rank);
-                    }
-                    let (next, tail) = rest.split_at_mut(want);
-                    next.sort_by(by_rank);
-                    kept.extend(next.iter().filter(|hit| accept(hit.id)).cloned());
-                    rest = tail;
-                }
-                kept
+                // The task's best k that pass `accept`.
+                best_passing(&mut scored, k, by_rank, |hit| accept(hit.id))
             })
             .collect();
         rank(&mut hits);

@@ -43,6 +43,25 @@ pub fn by_rank(a: &Hit, b: &Hit) -> std::cmp::Ordering {
     b.score.total_cmp(&a.score).then(a.id.cmp(&b.id))
 }
 
+/// The first `k` of `items` in `order` that pass `accept` (which may read the store), in that
+/// order. Items are ordered only as far as needed — the best `k`, then the best `k` of the rest,
+/// again, until `k` pass — so an unfiltered selection sorts `k` items instead of all of them.
+pub(crate) fn best_passing<T: Clone>(items: &mut [T], k: usize, order: impl Fn(&T, &T) -> std::cmp::Ordering + Copy, accept: impl Fn(&T) -> bool) -> Vec<T> {
+    let mut kept = Vec::with_capacity(k.min(items.len()));
+    let mut rest = items;
+    while kept.len() < k && !rest.is_empty() {
+        let want = (k - kept.len()).min(rest.len());
+        if want < rest.len() {
+            rest.select_nth_unstable_by(want - 1, order);
+        }
+        let (next, tail) = rest.split_at_mut(want);
+        next.sort_by(order);
+        kept.extend(next.iter().filter(|item| accept(item)).cloned());
+        rest = tail;
+    }
+    kept
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +72,13 @@ mod tests {
         rank(&mut hits);
         let ids: Vec<u64> = hits.iter().map(|h| h.id.0).collect();
         assert_eq!(ids, vec![2, 1, 3]);
+    }
+
+    #[test]
+    fn a_selection_skips_what_fails_and_still_fills_k_in_order() {
+        let mut items: Vec<u32> = (0..100).rev().collect();
+        assert_eq!(best_passing(&mut items, 4, |a, b| a.cmp(b), |x| x % 3 == 0), vec![0, 3, 6, 9]);
+        assert_eq!(best_passing(&mut items, 4, |a, b| a.cmp(b), |x| *x > 97), vec![98, 99], "fewer pass than k");
+        assert!(best_passing(&mut items, 0, |a, b| a.cmp(b), |_| true).is_empty());
     }
 }

@@ -13,7 +13,7 @@ use clipsight_indexer::embedding::dot;
 use clipsight_indexer::format::MediaKind;
 use clipsight_indexer::{Embedding, ModelId};
 
-use super::{AnnError, AnnIndex, AnnParams, FlatVectors, Hit};
+use super::{AnnError, AnnIndex, AnnParams, FlatVectors, Hit, Sketch};
 use crate::filters::Filters;
 use crate::store::{ImageId, Store, StoreError};
 
@@ -24,6 +24,9 @@ pub enum IndexKind {
     Exact,
     /// Approximately, through a graph (recall below 1, measured by `bench ann`).
     Graph,
+    /// Approximately, through a two-bit sketch whose best candidates are re-ranked exactly
+    /// (recall below 1, measured by `bench ann`): a large library before its graph is loaded.
+    Sketch,
 }
 
 /// A library's vectors for one model, ranked by cosine similarity with a query.
@@ -54,14 +57,15 @@ pub trait VectorWriter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Use {
     /// Answer from this instant (a server starting): the flat copy of a fresh persisted graph
-    /// when there is one, else a scan of the store. Never builds or loads a graph.
+    /// when there is one (through its sketch from [`super::sketch_from`] vectors), else a scan
+    /// of the store. Never builds or loads a graph.
     Immediate,
     /// Answer many queries (a server, once settled; duplicates): the graph when the library is
     /// large enough for one (loaded, or built and saved), else a scan of the store.
     Many,
-    /// Answer one query (a CLI search): the flat copy of a fresh graph when there is one (a
-    /// scan of it costs well under a second at a million images, loading the graph seconds),
-    /// else as for [`Use::Many`].
+    /// Answer one query (a CLI search): as [`Use::Immediate`] when there is a fresh graph (a
+    /// sketch or flat scan costs well under a second at a million images from memory, loading
+    /// the graph tens of seconds), else as for [`Use::Many`].
     One,
     /// Exactly, whatever the size: the store scan.
     Exact,
@@ -83,7 +87,20 @@ fn open_photo_index(store: &Store, model: ModelId, usage: Use, progress: &mut dy
     let scan = || Arc::new(StoreScan { store: store.clone(), model }) as Arc<dyn VectorIndex>;
     if matches!(usage, Use::Immediate | Use::One) {
         if let Some(vectors) = super::open_flat(store, model)? {
-            return Ok(Arc::new(Flat { vectors, store: store.clone() }));
+            // An unreadable sketch leaves the flat copy to answer (the next graph load rewrites it).
+            let sketch = super::open_sketch(store, model, &vectors, super::sketch_from())
+                .inspect_err(|e| tracing::warn!("cannot use the vector sketch ({e}); scanning the flat copy"))
+                .ok()
+                .flatten();
+            return Ok(match sketch {
+                Some(sketch) => {
+                    if usage == Use::Immediate {
+                        sketch.prefetch();
+                    }
+                    Arc::new(Sketched { sketch, vectors, store: store.clone() })
+                }
+                None => Arc::new(Flat { vectors, store: store.clone() }),
+            });
         }
     }
     Ok(match usage {
@@ -202,6 +219,37 @@ impl VectorIndex for Flat {
     }
 }
 
+/// The sketch of a fresh persisted graph's flat copy, its best candidates re-ranked exactly from
+/// that copy ([`Sketch`]).
+struct Sketched {
+    sketch: Sketch,
+    vectors: FlatVectors,
+    store: Store,
+}
+
+impl VectorIndex for Sketched {
+    fn kind(&self) -> IndexKind {
+        IndexKind::Sketch
+    }
+
+    fn count(&self) -> Result<usize, AnnError> {
+        Ok(self.vectors.live())
+    }
+
+    fn search(&self, queries: &[&[f32]], k: usize, filters: &Filters) -> Result<Vec<Vec<Hit>>, AnnError> {
+        let accept = Accept::new(&self.store, filters);
+        let pass = |row: usize| self.vectors.live_id(row).is_some_and(|id| accept.check(id));
+        let hits = queries
+            .iter()
+            .map(|q| {
+                let mut rows: Vec<u32> = self.sketch.candidates(q, super::sketch_candidates(k, self.sketch.rows()), &pass).iter().map(|c| c.row).collect();
+                self.vectors.rerank(q, &mut rows, k)
+            })
+            .collect();
+        accept.finish(hits)
+    }
+}
+
 /// An exact scan of the embeddings in the store: small libraries, and `--exact`.
 struct StoreScan {
     store: Store,
@@ -305,9 +353,15 @@ mod tests {
     fn implementations(store: &Store, model: ModelId, vectors: &[(ImageId, Embedding)]) -> Vec<(&'static str, Arc<dyn VectorIndex>)> {
         let graph = AnnIndex::build(vectors, AnnParams::default());
         graph.save(&super::super::dir_of(store), model, store.epoch().unwrap()).unwrap();
+        let flat = open_index(store, model, Use::Immediate, &mut |_, _| {}).unwrap();
+        // Too small for a sketch by default: one is written as for a graph saved without it.
+        super::super::heal_sketch(store, model, 1);
+        let vectors = super::super::open_flat(store, model).unwrap().unwrap();
+        let sketch = super::super::open_sketch(store, model, &vectors, 1).unwrap().expect("the sketch was written");
         vec![
             ("graph", Arc::new(Graph { graph, store: store.clone() }) as Arc<dyn VectorIndex>),
-            ("flat", open_index(store, model, Use::Immediate, &mut |_, _| {}).unwrap()),
+            ("flat", flat),
+            ("sketch", Arc::new(Sketched { sketch, vectors, store: store.clone() })),
             ("store scan", open_index(store, model, Use::Exact, &mut |_, _| {}).unwrap()),
         ]
     }
@@ -362,6 +416,26 @@ mod tests {
         *accept.error.lock().unwrap() = Some(StoreError::Corrupt("test".into()));
         assert!(accept.finish(()).is_err());
         assert_eq!(index.search(&[vectors[0].1.as_slice()], 3, &filters).unwrap()[0].len(), 3);
+    }
+
+    #[test]
+    fn a_missing_or_damaged_sketch_is_rewritten_from_the_flat_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = ModelId([5; 16]);
+        let (store, vectors) = library_of(dir.path(), model, 120);
+        super::super::save_graph(&store, model);
+        let path = super::super::dir_of(&store).join(model.to_hex()).join(super::super::sketch::FILE_NAME);
+        assert!(!path.exists(), "120 vectors are below the default threshold");
+        super::super::heal_sketch(&store, model, 1);
+        assert!(path.is_file());
+        std::fs::write(&path, b"damaged").unwrap();
+        super::super::heal_sketch(&store, model, 1);
+        let flat = super::super::open_flat(&store, model).unwrap().unwrap();
+        let sketch = super::super::open_sketch(&store, model, &flat, 1).unwrap().expect("rewritten");
+        let index = Sketched { sketch, vectors: flat, store: store.clone() };
+        assert_eq!(index.search(&[vectors[7].1.as_slice()], 1, &Filters::default()).unwrap()[0][0].id, vectors[7].0);
+        let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().contains(".tmp-")).collect();
+        assert!(leftovers.is_empty(), "no staging file is left behind");
     }
 
     #[test]

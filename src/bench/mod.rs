@@ -7,7 +7,9 @@
 //! - [`keywords`]: the keyword index's CJK-aware analyzer against tantivy's default tokenizer.
 //! - [`query`]: text-encoder latency against search end to end, in process, CLI and REST.
 //! - [`server`]: a `clipsight serve` child process, for the query bench and the integration tests.
+//! - [`disk`]: a throttled disk for the query bench's cold starts.
 
+pub mod disk;
 pub mod index;
 pub mod keywords;
 pub mod photos;

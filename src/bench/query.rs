@@ -14,10 +14,11 @@ use clipsight_indexer::clip::{Language, RuntimeOptions};
 use clipsight_indexer::Clip;
 use serde::Serialize;
 
+use super::disk::{DiskLimit, SlowDisk};
 use super::index::BenchError;
 use super::quantile;
 use super::server::ServeProcess;
-use crate::ann;
+use crate::ann::{self, Hit};
 use crate::keywords::Keywords;
 use crate::search::{self, Mode, SearchOptions};
 use crate::store::{FileRecord, ImageId, OpenMode, Store};
@@ -76,6 +77,23 @@ pub struct QueryReport {
     pub text_encoders: Vec<TextEncoderLatency>,
     /// Whether the page cache was dropped before the server started (`serve_start` is cold).
     pub cold: bool,
+    /// The server's disk read limit (`--disk-mbps`), if any.
+    pub disk: Option<DiskLimit>,
+    /// Vector queries answered while the graph loaded, against an exact scan (`None` when the
+    /// library is small enough to be scanned exactly).
+    pub early: Option<EarlyAnswers>,
+}
+
+/// Vector-only queries asked of a starting server before its graph is in use (answered from the
+/// flat copy or its sketch), compared with an exact scan in process.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct EarlyAnswers {
+    /// Queries asked.
+    pub probes: usize,
+    /// Of those, answered while the server still said its graph was loading.
+    pub answered: usize,
+    /// Mean recall@10 of those answers against the exact top 10.
+    pub recall_at_10: f64,
 }
 
 /// Writes dirty pages out and drops the page cache, dentries and inodes (`--cold`).
@@ -179,12 +197,17 @@ pub struct QueryBench {
     /// Drop the page cache before the server starts, so its start reads the library and the
     /// model from disk (needs root: `/proc/sys/vm/drop_caches`).
     pub cold: bool,
+    /// Throttle the server's reads ([`SlowDisk`]; implies `cold`).
+    pub disk: Option<DiskLimit>,
 }
+
+/// Vector-only queries a starting server is asked while its graph loads.
+const PROBES: usize = 10;
 
 /// Runs the bench. `exe` is the `clipsight` binary (for the REST and CLI figures);
 /// `text_models` are timed beside `model_dir` by [`text_encoders`].
 pub fn run(clip: &Clip, model_dir: &Path, text_models: &[PathBuf], work: &Path, exe: &Path, bench: QueryBench, mut progress: impl FnMut(&str)) -> Result<QueryReport, BenchError> {
-    let QueryBench { n, samples, clients, seconds, cold } = bench;
+    let QueryBench { n, samples, clients, seconds, cold, disk } = bench;
     let setup = Instant::now();
     let store = library(work, clip, n, &mut progress)?;
     progress("opening the graph (built once, then loaded)");
@@ -216,15 +239,38 @@ pub fn run(clip: &Clip, model_dir: &Path, text_models: &[PathBuf], work: &Path, 
     let (text_encoder, in_process) = (Latency::of(encoder_ms), Latency::of(process_ms));
     progress(&format!("text encoder p50 {:.2} ms", text_encoder.p50_ms));
     progress(&format!("search in process p50 {:.2} ms", in_process.p50_ms));
+    // The exact top 10 of the probes a starting server is asked (see `EarlyAnswers`).
+    let probes = &texts[samples * 3..samples * 3 + PROBES.min(samples)];
+    let exact = if n >= ann::exact_below() {
+        progress("exact answers of the start-up probes (a scan of the store)");
+        let embedded: Vec<_> = probes.iter().map(|t| clip.encode_texts(&[t.as_str()]).map(|mut e| e.remove(0))).collect::<Result<_, _>>()?;
+        let queries: Vec<&[f32]> = embedded.iter().map(|e| e.as_slice()).collect();
+        let scan = ann::open_index(&store, clip.id(), ann::Use::Exact, &mut |_, _| {}).map_err(|e| BenchError::Search(e.to_string()))?;
+        Some(scan.search(&queries, 10, &Default::default()).map_err(|e| BenchError::Search(e.to_string()))?)
+    } else {
+        None
+    };
     drop(vectors);
     drop(keywords);
     drop(store);
 
-    if cold {
+    let slow = disk.map(|limit| SlowDisk::new(work, limit)).transpose()?;
+    if cold || slow.is_some() {
         drop_page_cache()?;
-        progress("page cache dropped: the server starts cold");
+        progress(&match disk {
+            Some(d) => format!("page cache dropped, reads limited to {} MB/s: the server starts cold", d.mb_per_s),
+            None => "page cache dropped: the server starts cold".into(),
+        });
     }
-    let server = Server::start(exe, work, model_dir)?;
+    let server = Server::start(exe, work, model_dir, slow.as_ref(), if exact.is_some() { probes } else { &[] })?;
+    let early = exact.map(|exact| {
+        let answered: Vec<(&Vec<u64>, &Vec<Hit>)> = server.early.iter().zip(&exact).filter_map(|(found, truth)| found.as_ref().map(|f| (f, truth))).collect();
+        let recall = answered.iter().map(|(f, t)| f.iter().filter(|id| t.iter().any(|h| h.id.0 == **id)).count() as f64 / t.len().max(1) as f64).sum::<f64>() / answered.len().max(1) as f64;
+        EarlyAnswers { probes: probes.len(), answered: answered.len(), recall_at_10: recall }
+    });
+    if let Some(e) = early {
+        progress(&format!("{} of {} probes answered before the graph was in use, recall@10 {:.4}", e.answered, e.probes, e.recall_at_10));
+    }
     let serve_start = server.times;
     progress(&format!(
         "serve: listening after {:.2}s, first answer after {:.2}s, graph in use after {:.2}s",
@@ -299,6 +345,8 @@ pub fn run(clip: &Clip, model_dir: &Path, text_models: &[PathBuf], work: &Path, 
         serve_rss_after_load_mb,
         text_encoders,
         cold,
+        disk,
+        early,
     })
 }
 
@@ -349,13 +397,22 @@ pub struct StartTimes {
 struct Server {
     process: ServeProcess,
     times: StartTimes,
+    /// The ids each probe got while the graph was loading (`None`: the graph was in use).
+    early: Vec<Option<Vec<u64>>>,
 }
 
 impl Server {
-    fn start(exe: &Path, data: &Path, model: &Path) -> Result<Self, BenchError> {
+    /// Starts the server (in `disk`'s cgroup when given), times its first answer, asks `probes`
+    /// (vector only, k 10) while it says its graph is loading, and waits for the graph.
+    fn start(exe: &Path, data: &Path, model: &Path, disk: Option<&SlowDisk>, probes: &[String]) -> Result<Self, BenchError> {
         let started = Instant::now();
         let mut serve = std::process::Command::new(exe);
-        serve.arg("--data").arg(data).arg("--model").arg(model).args(["serve", "--bind", "127.0.0.1:0"]).stderr(std::process::Stdio::null());
+        serve.arg("--data").arg(data).arg("--model").arg(model).args(["serve", "--bind", "127.0.0.1:0"]);
+        let mut serve = match disk {
+            Some(disk) => disk.wrap(&serve),
+            None => serve,
+        };
+        serve.stderr(std::process::Stdio::null());
         let process = ServeProcess::start(serve).map_err(|e| BenchError::Serve(e.to_string()))?;
         let json = |path: &str| -> Result<serde_json::Value, BenchError> {
             let body = ureq::get(&format!("{}{path}", process.base)).call().map_err(|e| BenchError::Serve(format!("GET {path}: {e}")))?.into_string()?;
@@ -366,6 +423,12 @@ impl Server {
             return Err(BenchError::Serve(format!("the first search found nothing: {answer}")));
         }
         let first_answer_s = started.elapsed().as_secs_f64();
+        let mut early = Vec::new();
+        for probe in probes {
+            let answer = json(&format!("/api/search?mode=vector&k=10&q={}", urlencode(probe)))?;
+            let ids: Vec<u64> = answer["results"].as_array().map_or(Vec::new(), |r| r.iter().filter_map(|h| h["id"].as_u64()).collect());
+            early.push((json("/api/stats")?["graph"] == "loading").then_some(ids));
+        }
         let deadline = Instant::now() + Duration::from_secs(1800);
         while json("/api/stats")?["graph"] == "loading" {
             if Instant::now() > deadline {
@@ -374,7 +437,7 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
         let times = StartTimes { listening_s: process.listening_s, first_answer_s, graph_in_use_s: started.elapsed().as_secs_f64() };
-        Ok(Self { process, times })
+        Ok(Self { process, times, early })
     }
 }
 

@@ -98,6 +98,10 @@ impl<T: Clone> EpochCache<T> {
     }
 }
 
+/// How long a server's worker waits for the first search before loading a large library's
+/// graph ([`Current::wait_for_first_answer`]).
+const FIRST_ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// An open library.
 pub struct Library {
     store: Store,
@@ -172,6 +176,7 @@ impl Library {
         if let Err(e) = self.image_count() {
             tracing::warn!("cannot count the images: {e}");
         }
+        self.current.wait_for_first_answer(FIRST_ANSWER_WAIT);
         self.load_indexes(Use::Many, true, &mut |_, _| {});
         while let Some(id) = self.jobs.next() {
             let outcome = self.index(&[], false, |done, total| self.jobs.progress(id, done, total)).map_err(|e| e.to_string());
@@ -267,10 +272,12 @@ impl Library {
         for hit in hits {
             results.extend(self.hit_view(hit.id, hit.score, &hit.moments)?);
         }
+        let total_images = self.image_count()?;
+        self.current.answered();
         Ok(SearchResponse {
             results,
             took_ms: started.elapsed().as_secs_f64() * 1000.0,
-            total_images: self.image_count()?,
+            total_images,
             indexing: self.jobs.busy(),
             lang: language_used(&self.encoder, options.language),
         })

@@ -5,8 +5,8 @@
 //! A server starts with a snapshot that answers at once — the flat copy of a fresh persisted
 //! graph, or a scan of the store — while the graph loads in the background.
 
-use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use clipsight_indexer::ModelId;
 use serde::Serialize;
@@ -26,8 +26,12 @@ pub enum GraphState {
     Unloaded,
     /// Exact scan: the library is small enough for it.
     Exact,
-    /// Exact scan while the graph loads (or builds) in the background.
+    /// While the graph loads (or builds) in the background: an exact scan, or for a large
+    /// library its sketch re-ranked exactly.
     Loading,
+    /// Through the two-bit sketch, re-ranked exactly, without a graph (a CLI search of a large
+    /// library).
+    Sketch,
     /// Through the HNSW graph.
     Ready,
 }
@@ -42,8 +46,33 @@ pub struct Snapshot {
     pub state: GraphState,
 }
 
-/// The current snapshot, replaced whole.
-pub struct Current(RwLock<Arc<Snapshot>>);
+/// The current snapshot, replaced whole, and whether a search has been answered yet.
+pub struct Current(RwLock<Arc<Snapshot>>, FirstAnswer);
+
+/// Set once the first search has been answered; waited on by a server's worker before it loads
+/// a large library's graph.
+#[derive(Default)]
+struct FirstAnswer {
+    answered: Mutex<bool>,
+    changed: Condvar,
+}
+
+impl FirstAnswer {
+    fn set(&self) {
+        let mut answered = crate::sync::lock(&self.answered);
+        if !*answered {
+            *answered = true;
+            self.changed.notify_all();
+        }
+    }
+
+    /// Whether it was set within `limit`.
+    fn wait(&self, limit: Duration) -> bool {
+        let answered = crate::sync::lock(&self.answered);
+        let (answered, _) = self.changed.wait_timeout_while(answered, limit, |answered| !*answered).unwrap_or_else(std::sync::PoisonError::into_inner);
+        *answered
+    }
+}
 
 impl Current {
     /// A snapshot that answers at once (see [`Use::Immediate`]): `Unloaded` until
@@ -55,7 +84,23 @@ impl Current {
             tracing::warn!("cannot open the vector index ({e}); answering by exact scan");
             ann::open_index(store, model, Use::Exact, &mut |_, _| {})
         })?;
-        Ok(Self(RwLock::new(Arc::new(Snapshot { vectors, keywords: None, state: GraphState::Unloaded }))))
+        Ok(Self(RwLock::new(Arc::new(Snapshot { vectors, keywords: None, state: GraphState::Unloaded })), FirstAnswer::default()))
+    }
+
+    /// Records that a search was answered.
+    pub fn answered(&self) {
+        self.1.set();
+    }
+
+    /// Waits until a search has been answered, at most `limit`, when the snapshot answers from
+    /// a sketch (a large library that has not loaded its graph). Loading that graph reads
+    /// gigabytes; on a cold disk its reads would queue ahead of the first query's (measured
+    /// with `bench query --disk-mbps`), so it starts once that query is served — or after
+    /// `limit`, when none comes.
+    pub fn wait_for_first_answer(&self, limit: Duration) {
+        if self.get().vectors.kind() == IndexKind::Sketch {
+            self.1.wait(limit);
+        }
     }
 
     /// Says that a [`Current::refresh`] is on its way (a server's worker), for the stats.
@@ -94,6 +139,7 @@ impl Current {
                 GraphState::Ready
             }
             IndexKind::Exact => GraphState::Exact,
+            IndexKind::Sketch => GraphState::Sketch,
         };
         let keywords = match keywords.then(|| Keywords::open(store)).transpose() {
             Ok(k) => k.map(Arc::new),
@@ -112,6 +158,26 @@ mod tests {
     use crate::filters::Filters;
     use crate::store::test_support::library_of;
     use crate::store::ImageId;
+
+    #[test]
+    fn the_first_answer_releases_a_waiting_worker_and_the_wait_is_bounded() {
+        let gate = Arc::new(FirstAnswer::default());
+        let started = Instant::now();
+        assert!(!gate.wait(Duration::from_millis(50)), "nobody asked: the wait ends at its limit");
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        let answering = {
+            let gate = gate.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                gate.set();
+            })
+        };
+        let started = Instant::now();
+        assert!(gate.wait(Duration::from_secs(30)), "released by the answer");
+        assert!(started.elapsed() < Duration::from_secs(30));
+        answering.join().unwrap();
+        assert!(gate.wait(Duration::ZERO), "and stays released");
+    }
 
     #[test]
     fn a_fresh_persisted_graph_answers_at_once_exactly_until_the_refresh_decides() {

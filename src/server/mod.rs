@@ -88,6 +88,15 @@ fn limit_malloc_arenas() {
     }
 }
 
+/// Loads the text tower by encoding one text, logging how long it took.
+fn warm_text_encoder(library: &Library) {
+    let started = Instant::now();
+    match library.encoder().encode_texts(&["a photo"]) {
+        Ok(_) => tracing::info!("text encoder ready after {:.2}s", started.elapsed().as_secs_f64()),
+        Err(e) => tracing::warn!("cannot load the text encoder: {e}"),
+    }
+}
+
 /// Serves the library until SIGINT/SIGTERM; in-flight requests finish, then the store is flushed
 /// and closed before this returns.
 /// `writable` is false when another process holds the writer lock.
@@ -102,20 +111,15 @@ pub fn serve(library: Library, options: ServeOptions) -> Result<(), ServeError> 
     library.mark_loading();
     let worker = {
         let library = library.clone();
-        std::thread::Builder::new().name("clipsight-jobs".into()).spawn(move || library.work())?
+        std::thread::Builder::new().name("clipsight-jobs".into()).spawn(move || {
+            // The text tower first (a ViT-B/32 text session takes about a second to create), then
+            // the graph: at a million images the graph reads gigabytes, and on a cold disk the
+            // first query would otherwise wait behind those reads for the tower's. A query
+            // arriving meanwhile waits for this one load, and is answered from the flat copy.
+            warm_text_encoder(&library);
+            library.work()
+        })?
     };
-    {
-        // Load the text tower now rather than on the first query (a ViT-B/32 text session takes
-        // about a second to create); a query arriving meanwhile waits for this one load.
-        let library = library.clone();
-        std::thread::Builder::new().name("clipsight-warm".into()).spawn(move || {
-            let started = Instant::now();
-            match library.encoder().encode_texts(&["a photo"]) {
-                Ok(_) => tracing::info!("text encoder ready after {:.2}s", started.elapsed().as_secs_f64()),
-                Err(e) => tracing::warn!("cannot load the text encoder: {e}"),
-            }
-        })?;
-    }
     let watcher = if options.watch.is_empty() {
         None
     } else if !library.writable() {
@@ -160,6 +164,18 @@ pub fn serve(library: Library, options: ServeOptions) -> Result<(), ServeError> 
     tracing::info!("shutting down: stopping indexing, flushing the library");
     drop(watcher);
     library.shutdown();
+    // An indexing run stops at its next batch and is waited for; a worker that is only loading
+    // the indexes (40 s for a million-image graph) is not: they are derived data, loaded again
+    // at the next start, and the process exits around it.
+    let deadline = Instant::now() + LOADING_WAIT;
+    while !worker.is_finished() && (library.jobs().busy() || Instant::now() < deadline) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if !worker.is_finished() {
+        tracing::info!("stopping while the indexes load; not waiting for them");
+        library.store().flush()?;
+        return Ok(());
+    }
     if worker.join().is_err() {
         tracing::error!("the indexing thread panicked");
     }
@@ -167,6 +183,9 @@ pub fn serve(library: Library, options: ServeOptions) -> Result<(), ServeError> 
     close(library);
     Ok(())
 }
+
+/// How long a stopping server waits for a worker that is loading the indexes, not indexing.
+const LOADING_WAIT: Duration = Duration::from_secs(2);
 
 /// What every HTTP worker's app shares: the library, the OpenAPI documents, the metrics, the
 /// access control and the upload limit.

@@ -413,6 +413,12 @@ impl Store {
         Changes { store: self, batch: WriteBatch::default(), bumps_epoch: false }
     }
 
+    /// Whether this process holds the library's writer lock (the only one that may change
+    /// derived files in place).
+    pub fn is_writer(&self) -> bool {
+        self.writer_lock.is_some()
+    }
+
     /// Flushes memtables to disk (at shutdown, so reopening is fast).
     pub fn flush(&self) -> Result<()> {
         if self.writer_lock.is_none() {

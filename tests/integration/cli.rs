@@ -541,6 +541,36 @@ fn one_shot_searches_scan_the_graphs_flat_vectors_and_rank_like_the_store() {
     assert_eq!(built.iter().map(|h| h.0).collect::<Vec<_>>()[..10], store.iter().map(|h| h.0).collect::<Vec<_>>()[..10], "the graph agrees on the top 10");
 }
 
+/// A large library's graph is saved with a one-bit sketch of its vectors; a one-shot search
+/// scans the sketch and re-ranks its candidates exactly (here every image is a candidate, so the
+/// ranking is the store scan's, scores included).
+#[test]
+fn one_shot_searches_of_a_large_library_scan_the_sketch_and_rerank_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = tmp.path().join("photos");
+    scenes(&photos, 40, 78);
+    let data = tmp.path().join("data");
+    let run = |args: &[&str]| {
+        let mut cmd = clipsight(&data);
+        cmd.env("CLIPSIGHT_EXACT_BELOW", "10").env("CLIPSIGHT_SKETCH_FROM", "10").args(args);
+        json_of(&mut cmd)
+    };
+    let ranking = |v: &Value| -> Vec<(u64, f64)> {
+        v["results"].as_array().unwrap().iter().map(|r| (r["id"].as_u64().unwrap(), r["score"].as_f64().unwrap())).collect()
+    };
+    run(&["--json", "index", photos.to_str().unwrap()]);
+    run(&["--json", "search", "a blue square", "-k", "5", "--mode", "vector"]);
+    let graph_dir = std::fs::read_dir(data.join("ann")).unwrap().next().unwrap().unwrap().path();
+    assert!(graph_dir.join("vectors.sketch").is_file(), "the graph was saved with its sketch");
+    let sketched = ranking(&run(&["--json", "search", "a blue square", "-k", "20", "--mode", "vector"]));
+    let exact = ranking(&run(&["--json", "search", "a blue square", "-k", "20", "--mode", "vector", "--exact"]));
+    assert_eq!(sketched.len(), 20);
+    for ((a, s), (b, t)) in sketched.iter().zip(&exact) {
+        assert_eq!(a, b, "same order: {sketched:?} vs {exact:?}");
+        assert!((s - t).abs() < 1e-6, "exact scores");
+    }
+}
+
 #[test]
 fn output_into_a_closed_pipe_ends_quietly_as_unix_tools_do() {
     use std::os::unix::process::ExitStatusExt;
