@@ -197,7 +197,10 @@ fn cmd_bench_query(g: &Global, n: usize, samples: usize, clients: usize, seconds
         if let Some(early) = &r.early {
             println!("  answers before the graph was in use: {} of {} probes, recall@10 {:.4} against exact", early.answered, early.probes, early.recall_at_10);
         }
-        println!("  serve RSS: {:.0} MiB after text and image queries, {:.0} MiB after the throughput run", r.serve_rss_mb, r.serve_rss_after_load_mb);
+        println!(
+            "  serve RSS: {:.0} MiB after text and image queries ({:.0} MiB of it mapped files), {:.0} MiB after the throughput run",
+            r.serve_rss_mb, r.serve_rss_file_mb, r.serve_rss_after_load_mb
+        );
         println!("  text encoders, one query at a time:");
         for t in &r.text_encoders {
             row(&format!("{} ({})", t.model, t.family), t.latency);

@@ -26,8 +26,8 @@ use clipsight_indexer::embedding::dot;
 use rayon::prelude::*;
 
 use super::AnnError;
-use super::hit::best_passing;
-use super::{by_rank, rank, Hit};
+use super::hit::{best_of_each, best_passing};
+use super::{by_rank, Hit};
 use crate::store::ImageId;
 
 /// File name inside a graph directory.
@@ -156,18 +156,14 @@ impl FlatVectors {
         }
         let ids = self.ids();
         let vectors: &[f32] = bytemuck::cast_slice(&self.rows[HEADER + self.count * 8..]);
-        let mut hits: Vec<Hit> = rows
+        let hits: Vec<Hit> = rows
             .par_iter()
             .map(|&row| {
                 let row = row as usize;
                 Hit::new(ImageId(ids[row]), dot(query, &vectors[row * self.dim..(row + 1) * self.dim]))
             })
             .collect();
-        rank(&mut hits);
-        let mut seen = HashSet::new();
-        hits.retain(|h| seen.insert(h.id));
-        hits.truncate(k);
-        hits
+        best_of_each(hits, k)
     }
 
     fn ids(&self) -> &[u64] {
@@ -186,7 +182,7 @@ impl FlatVectors {
             return Vec::new();
         }
         let (ids, vectors) = (self.ids(), self.vectors());
-        let mut hits: Vec<Hit> = ids
+        let hits: Vec<Hit> = ids
             .par_chunks(ROWS_PER_TASK)
             .zip(vectors.par_chunks(ROWS_PER_TASK * self.dim))
             .flat_map_iter(|(ids, rows)| {
@@ -200,17 +196,14 @@ impl FlatVectors {
                 best_passing(&mut scored, k, by_rank, |hit| accept(hit.id))
             })
             .collect();
-        rank(&mut hits);
-        let mut seen = HashSet::new();
-        hits.retain(|h| seen.insert(h.id));
-        hits.truncate(k);
-        hits
+        best_of_each(hits, k)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ann::rank;
 
     fn rows(n: usize, dim: usize) -> Vec<(u64, Vec<f32>)> {
         (0..n)

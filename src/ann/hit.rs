@@ -43,6 +43,16 @@ pub fn by_rank(a: &Hit, b: &Hit) -> std::cmp::Ordering {
     b.score.total_cmp(&a.score).then(a.id.cmp(&b.id))
 }
 
+/// `hits` ranked, each image once (with its best score: an image re-embedded since a derived
+/// index was written is in it twice), at most `k`.
+pub(crate) fn best_of_each(mut hits: Vec<Hit>, k: usize) -> Vec<Hit> {
+    rank(&mut hits);
+    let mut seen = std::collections::HashSet::new();
+    hits.retain(|h| seen.insert(h.id));
+    hits.truncate(k);
+    hits
+}
+
 /// The first `k` of `items` in `order` that pass `accept` (which may read the store), in that
 /// order. Items are ordered only as far as needed — the best `k`, then the best `k` of the rest,
 /// again, until `k` pass — so an unfiltered selection sorts `k` items instead of all of them.

@@ -26,6 +26,13 @@ pub fn rss_mb_of(pid: u32) -> f64 {
     proc_status_kib(&pid.to_string(), "VmRSS:") as f64 / 1024.0
 }
 
+/// The part of another process's RSS that is file-backed (mapped files: the graph's data, the
+/// flat copy, the binary and libraries), in MiB: page cache the kernel can reclaim under memory
+/// pressure, unlike the anonymous rest.
+pub fn rss_file_mb_of(pid: u32) -> f64 {
+    proc_status_kib(&pid.to_string(), "RssFile:") as f64 / 1024.0
+}
+
 /// Samples this process's RSS every 20 ms until [`RssSampler::peak_mb`] is asked: the peak of
 /// one phase (the kernel's own high-water mark covers the whole process life).
 pub struct RssSampler {

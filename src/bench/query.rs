@@ -71,6 +71,8 @@ pub struct QueryReport {
     /// The server's RSS in MiB after its text queries and one image query (both towers loaded;
     /// issue 19's target: ≤ 0.85 GB with ViT-B/32).
     pub serve_rss_mb: f64,
+    /// Of `serve_rss_mb`, the file-backed part (mapped files: reclaimable page cache).
+    pub serve_rss_file_mb: f64,
     /// The server's RSS in MiB after the throughput run.
     pub serve_rss_after_load_mb: f64,
     /// The text encoder of --model and of each --text-models model, one query at a time.
@@ -288,7 +290,8 @@ pub fn run(clip: &Clip, model_dir: &Path, text_models: &[PathBuf], work: &Path, 
     progress(&format!("REST p50 {:.2} ms (repeated {:.2} ms)", rest.p50_ms, rest_repeated.p50_ms));
     search_by_image(&agent, &server.process.base)?;
     let serve_rss_mb = super::rss_mb_of(server.process.pid());
-    progress(&format!("serve RSS after text and image queries: {serve_rss_mb:.0} MiB"));
+    let serve_rss_file_mb = super::rss_file_mb_of(server.process.pid());
+    progress(&format!("serve RSS after text and image queries: {serve_rss_mb:.0} MiB ({serve_rss_file_mb:.0} MiB of it mapped files)"));
     let load_set = &texts[samples * 3..];
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let done = std::sync::atomic::AtomicUsize::new(0);
@@ -342,6 +345,7 @@ pub fn run(clip: &Clip, model_dir: &Path, text_models: &[PathBuf], work: &Path, 
         setup_s,
         serve_start,
         serve_rss_mb,
+        serve_rss_file_mb,
         serve_rss_after_load_mb,
         text_encoders,
         cold,

@@ -586,3 +586,34 @@ fn output_into_a_closed_pipe_ends_quietly_as_unix_tools_do() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{stderr}");
 }
+
+/// `bench query --disk-mbps` starts the server cold in a throttled cgroup, and asks it vector
+/// queries while its graph loads (answered from the sketch here), each compared with an exact
+/// scan. Needs root and the blkio (or io) cgroup controller, as CI's machines have.
+#[test]
+fn bench_query_starts_the_server_on_a_throttled_disk_and_checks_its_early_answers() {
+    let work = tempfile::tempdir().unwrap();
+    let mut cmd = clipsight_with(work.path(), &fixture_model());
+    cmd.env("CLIPSIGHT_EXACT_BELOW", "100").env("CLIPSIGHT_SKETCH_FROM", "100");
+    cmd.args(["--json", "bench", "query", "--n", "300", "--samples", "3", "--clients", "1", "--seconds", "1", "--disk-mbps", "300"]).arg("--work").arg(work.path().join("lib"));
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && stderr.contains("it needs root") {
+        return eprintln!("SKIPPED: no cgroup throttle here ({stderr})");
+    }
+    assert!(out.status.success(), "{stderr}");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((r["cold"].as_bool(), r["disk"]["mb_per_s"].as_u64()), (Some(true), Some(300)), "{r}");
+    assert!(r["graph"].as_bool().unwrap(), "300 vectors are above CLIPSIGHT_EXACT_BELOW: a graph loads");
+    let early = &r["early"];
+    assert_eq!(early["probes"], 3, "{r}");
+    let answered = early["answered"].as_u64().unwrap();
+    // The graph of 300 vectors may be in use before the probes arrive; those answered earlier
+    // came from the sketch, and every candidate was re-ranked exactly.
+    assert!(answered <= 3);
+    if answered > 0 {
+        assert_eq!(early["recall_at_10"].as_f64().unwrap(), 1.0, "{r}");
+    }
+    assert!(r["serve_start"]["first_answer_s"].as_f64().unwrap() > 0.0);
+    assert!(r["serve_rss_file_mb"].as_f64().unwrap() > 0.0);
+}
