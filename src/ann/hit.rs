@@ -54,13 +54,17 @@ pub(crate) fn best_of_each(mut hits: Vec<Hit>, k: usize) -> Vec<Hit> {
 }
 
 /// The first `k` of `items` in `order` that pass `accept` (which may read the store), in that
-/// order. Items are ordered only as far as needed — the best `k`, then the best `k` of the rest,
-/// again, until `k` pass — so an unfiltered selection sorts `k` items instead of all of them.
+/// order. Items are ordered only as far as needed — the best `k`, then a batch at least twice as
+/// large of the rest, until `k` pass — so an unfiltered selection sorts `k` items instead of all
+/// of them.
 pub(crate) fn best_passing<T: Clone>(items: &mut [T], k: usize, order: impl Fn(&T, &T) -> std::cmp::Ordering + Copy, accept: impl Fn(&T) -> bool) -> Vec<T> {
     let mut kept = Vec::with_capacity(k.min(items.len()));
     let mut rest = items;
+    let mut batch = 0;
     while kept.len() < k && !rest.is_empty() {
-        let want = (k - kept.len()).min(rest.len());
+        // At least twice the last batch: under a narrow filter the rounds stay logarithmic.
+        batch = (k - kept.len()).max(2 * batch).min(rest.len());
+        let want = batch;
         if want < rest.len() {
             rest.select_nth_unstable_by(want - 1, order);
         }
@@ -69,6 +73,8 @@ pub(crate) fn best_passing<T: Clone>(items: &mut [T], k: usize, order: impl Fn(&
         kept.extend(next.iter().filter(|item| accept(item)).cloned());
         rest = tail;
     }
+    // A batch larger than what was missing may pass more than needed: they come in order.
+    kept.truncate(k);
     kept
 }
 

@@ -11,8 +11,8 @@
 //! The estimate (RaBitQ's, with a fast random rotation and two bits): a vector `x` has offset
 //! `d = x − μ` from the library's mean, rotated `r = R·d` (random signs and a Walsh–Hadamard
 //! transform, three times, over `width` — `dim` rounded up to a power of two — dimensions), and
-//! each coordinate quantized to one of four levels, `ȓ`. Projecting `r` on `ȓ` gives
-//! `r ≈ f·ȓ` with `f = ‖r‖² / ⟨r, ȓ⟩`, so `⟨q, x⟩ ≈ ⟨q, μ⟩ + f·⟨R·q, ȓ⟩`; `⟨R·q, ȓ⟩` comes from
+//! each coordinate quantized to one of four levels, `ȓ`. RaBitQ's estimate of `⟨R·q, r⟩` is
+//! `f·⟨R·q, ȓ⟩` with `f = ‖r‖² / ⟨r, ȓ⟩`, so `⟨q, x⟩ ≈ ⟨q, μ⟩ + f·⟨R·q, ȓ⟩`; `⟨R·q, ȓ⟩` comes from
 //! a table of the rotated query's sums over each byte's 256 patterns (four dimensions), so a row
 //! costs `width / 4` lookups. Measured while choosing (numpy, then `bench ann`): without the
 //! rotation, embeddings whose variance sits in few dimensions waste most bits (power-law
@@ -137,28 +137,30 @@ pub fn write<'a>(path: &Path, dim: usize, rows: impl ExactSizeIterator<Item = &'
     let signs: Vec<u8> = (0..ROUNDS * width / 8).map(|_| rng.random()).collect();
     let rotation = Rotation { width, signs: &signs };
     let rows: Vec<&[f32]> = rows.collect();
-    let sketched: Vec<(f32, Vec<u8>)> = rows
-        .par_iter()
-        .map(|row| {
-            let r = rotation.apply(row, &mean);
-            let norm2: f32 = r.iter().map(|x| x * x).sum();
-            let unit = (norm2 / width as f32).sqrt();
-            let mut code = vec![0u8; width / PER_BYTE];
-            let mut projection = 0f32;
-            for (i, x) in r.iter().enumerate() {
-                let t = if unit > 0.0 { x / unit } else { 0.0 };
-                let level = match t {
-                    t if t < -THRESHOLD => 0,
-                    t if t < 0.0 => 1,
-                    t if t < THRESHOLD => 2,
-                    _ => 3,
-                };
-                code[i / PER_BYTE] |= (level as u8) << (2 * (i % PER_BYTE));
-                projection += x * LEVELS[level];
-            }
-            (if projection > 0.0 { norm2 / projection } else { 0.0 }, code)
-        })
-        .collect();
+    // Two flat buffers (8 MB and 128 MB at a million 512-d rows), filled in parallel: no
+    // allocation per row for the allocator to keep.
+    let bytes = width / PER_BYTE;
+    let mut factors = vec![0f32; count];
+    let mut codes = vec![0u8; count * bytes];
+    factors.par_iter_mut().zip(codes.par_chunks_exact_mut(bytes.max(1))).zip(rows.par_iter()).for_each(|((factor, code), row)| {
+        let r = rotation.apply(row, &mean);
+        let norm2: f32 = r.iter().map(|x| x * x).sum();
+        let unit = (norm2 / width as f32).sqrt();
+        let mut projection = 0f32;
+        for (i, x) in r.iter().enumerate() {
+            let t = if unit > 0.0 { x / unit } else { 0.0 };
+            let level = match t {
+                t if t < -THRESHOLD => 0,
+                t if t < 0.0 => 1,
+                t if t < THRESHOLD => 2,
+                _ => 3,
+            };
+            code[i / PER_BYTE] |= (level as u8) << (2 * (i % PER_BYTE));
+            projection += x * LEVELS[level];
+        }
+        // RaBitQ's factor: ⟨q, r⟩ ≈ ⟨q, ȓ⟩·‖r‖²/⟨r, ȓ⟩.
+        *factor = if projection > 0.0 { norm2 / projection } else { 0.0 };
+    });
     let file = std::fs::File::create(path).map_err(io)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
     let mut header = [0u8; HEADER];
@@ -168,13 +170,9 @@ pub fn write<'a>(path: &Path, dim: usize, rows: impl ExactSizeIterator<Item = &'
     header[16..24].copy_from_slice(&(count as u64).to_le_bytes());
     out.write_all(&header).map_err(io)?;
     out.write_all(bytemuck::cast_slice(&mean)).map_err(io)?;
-    for (factor, _) in &sketched {
-        out.write_all(&factor.to_le_bytes()).map_err(io)?;
-    }
+    out.write_all(bytemuck::cast_slice(&factors)).map_err(io)?;
     out.write_all(&signs).map_err(io)?;
-    for (_, code) in &sketched {
-        out.write_all(code).map_err(io)?;
-    }
+    out.write_all(&codes).map_err(io)?;
     out.into_inner().map_err(|e| io(e.into_error()))?.sync_all().map_err(io)?;
     Ok(())
 }
@@ -208,9 +206,13 @@ impl Sketch {
         if dim == 0 || width != width_of(dim) {
             return Err(bad(format!("a sketch {width} bits wide for {dim} dimensions")));
         }
-        let expected = HEADER + dim * 4 + count * 4 + ROUNDS * width / 8 + count * width / PER_BYTE;
-        if map.len() != expected {
-            return Err(bad(format!("{} bytes where a sketch of {count} vectors of {dim} dimensions needs {expected}", map.len())));
+        // Checked: a damaged count must be refused, not overflow.
+        let expected = count
+            .checked_mul(4 + width / PER_BYTE)
+            .and_then(|rows| rows.checked_add(HEADER + dim * 4 + ROUNDS * width / 8))
+            .filter(|expected| *expected == map.len());
+        if expected.is_none() {
+            return Err(bad(format!("{} bytes: not a sketch of {count} vectors of {dim} dimensions", map.len())));
         }
         let _ = map.advise(memmap2::Advice::Sequential);
         Ok(Self { map, dim, width, count })

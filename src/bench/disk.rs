@@ -71,7 +71,9 @@ impl SlowDisk {
     }
 
     /// `command`, run inside the cgroup from its first instruction: through `sh`, which moves
-    /// itself in and then becomes the command.
+    /// itself in and then becomes the command. Carries the program, arguments, environment
+    /// changes and directory over; not an `env_clear` or stdio settings (set those on the
+    /// returned command).
     pub fn wrap(&self, command: &Command) -> Command {
         let mut wrapped = Command::new("sh");
         wrapped.arg("-c").arg("echo $$ > \"$0\" && exec \"$@\"").arg(self.dir.join("cgroup.procs")).arg(command.get_program()).args(command.get_args());

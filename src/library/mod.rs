@@ -170,12 +170,15 @@ impl Library {
     /// The worker loop of a server: loads the derived indexes, then runs queued jobs until the
     /// queue stops, reloading the indexes after each. Indexing and loading share this one
     /// thread, so they never race on the files.
-    pub fn work(self: Arc<Self>) {
+    /// `before_loading` runs once the images are counted, before the indexes load (a server
+    /// waits there for its text encoder).
+    pub fn work(self: Arc<Self>, before_loading: impl FnOnce()) {
         // Count the images now (a key scan: about a second at a million) so the first search's
         // `total_images` finds it cached, or waits for this one scan instead of starting another.
         if let Err(e) = self.image_count() {
             tracing::warn!("cannot count the images: {e}");
         }
+        before_loading();
         self.current.wait_for_first_answer(FIRST_ANSWER_WAIT);
         self.load_indexes(Use::Many, true, &mut |_, _| {});
         while let Some(id) = self.jobs.next() {

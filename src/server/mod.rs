@@ -109,15 +109,20 @@ pub fn serve(library: Library, options: ServeOptions) -> Result<(), ServeError> 
     }
     let library = Arc::new(library);
     library.mark_loading();
+    let warm = {
+        let library = library.clone();
+        std::thread::Builder::new().name("clipsight-warm".into()).spawn(move || warm_text_encoder(&library))?
+    };
     let worker = {
         let library = library.clone();
         std::thread::Builder::new().name("clipsight-jobs".into()).spawn(move || {
-            // The text tower first (a ViT-B/32 text session takes about a second to create), then
-            // the graph: at a million images the graph reads gigabytes, and on a cold disk the
-            // first query would otherwise wait behind those reads for the tower's. A query
-            // arriving meanwhile waits for this one load, and is answered from the flat copy.
-            warm_text_encoder(&library);
-            library.work()
+            // The text tower (a ViT-B/32 text session takes about a second to create) before the
+            // graph: at a million images the graph reads gigabytes, and on a cold disk the first
+            // query would otherwise wait behind those reads for the tower's. A query arriving
+            // meanwhile waits for this one load, and is answered from the flat copy or its sketch.
+            library.work(move || {
+                let _ = warm.join();
+            })
         })?
     };
     let watcher = if options.watch.is_empty() {
@@ -168,7 +173,7 @@ pub fn serve(library: Library, options: ServeOptions) -> Result<(), ServeError> 
     // the indexes (40 s for a million-image graph) is not: they are derived data, loaded again
     // at the next start, and the process exits around it.
     let deadline = Instant::now() + LOADING_WAIT;
-    while !worker.is_finished() && (library.jobs().busy() || Instant::now() < deadline) {
+    while !worker.is_finished() && (library.jobs().running().is_some() || Instant::now() < deadline) {
         std::thread::sleep(Duration::from_millis(20));
     }
     if !worker.is_finished() {

@@ -541,7 +541,7 @@ fn one_shot_searches_scan_the_graphs_flat_vectors_and_rank_like_the_store() {
     assert_eq!(built.iter().map(|h| h.0).collect::<Vec<_>>()[..10], store.iter().map(|h| h.0).collect::<Vec<_>>()[..10], "the graph agrees on the top 10");
 }
 
-/// A large library's graph is saved with a one-bit sketch of its vectors; a one-shot search
+/// A large library's graph is saved with a two-bit sketch of its vectors; a one-shot search
 /// scans the sketch and re-ranks its candidates exactly (here every image is a candidate, so the
 /// ranking is the store scan's, scores included).
 #[test]
