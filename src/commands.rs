@@ -75,7 +75,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Index { photos, large, batch, no_peer, per_format, video_minutes }) => cmd_bench_index(g, photos, large, &batch, no_peer, per_format, video_minutes),
         Command::Bench(BenchCommand::Query { n, samples, clients, seconds, work, cold, disk_mbps, disk_iops, text_models }) => {
             let disk = disk_mbps.map(|mb_per_s| clipsight::bench::disk::DiskLimit { mb_per_s, iops: disk_iops });
-            cmd_bench_query(g, n, samples, clients, seconds, work, cold || disk.is_some(), disk, &text_models)
+            cmd_bench_query(g, n, samples, clients, seconds, work, cold, disk, &text_models)
         }
         Command::Bench(BenchCommand::Keywords { n }) => {
             let report = clipsight::bench::keywords::run(n)?;

@@ -139,9 +139,7 @@ impl Dataset {
         let text_queries = (0..queries).map(|_| point(&mut rng, 1.0)).collect();
         Self { vectors, image_queries, text_queries }
     }
-}
 
-impl Dataset {
     /// Data without clusters, the hard case for any index: a cone of unit vectors (a shared
     /// direction, as CLIP's embeddings share one) whose spread has a power-law spectrum, the
     /// variance of its i-th principal direction ∝ i^(−alpha), in a random orientation. Text-like
@@ -182,7 +180,8 @@ fn exact_top(vectors: &[(ImageId, Embedding)], q: &Embedding, k: usize) -> Vec<H
 }
 
 
-fn recall_at_10(found: &[Vec<Hit>], truth: &[Vec<Hit>]) -> f64 {
+/// Mean share of each truth's images that `found` holds (recall@10 for top-10 lists).
+pub(crate) fn recall_at_10(found: &[Vec<Hit>], truth: &[Vec<Hit>]) -> f64 {
     found
         .iter()
         .zip(truth)

@@ -133,10 +133,9 @@ impl FlatVectors {
     /// file order, on all cores: what a cold start can afford where a full scan cannot.
     pub fn rerank(&self, query: &[f32], rows: &mut [u32], k: usize) -> Vec<Hit> {
         rows.sort_unstable();
-        // Ask for every row's pages at once: the disk then sees thousands of reads queued
-        // together (merged where adjacent) instead of one page fault after another, which on a
-        // cold disk busy with the graph's loading waited in line one by one.
-        // Adjacent rows are asked for as one range.
+        // Ask for every row's pages at once, adjacent rows as one range: the disk then sees
+        // thousands of reads queued together instead of one page fault after another, which on
+        // a cold disk busy with the graph's loading waited in line one by one.
         let row_bytes = self.dim * 4;
         let start = HEADER + self.count * 8;
         let mut pending: Option<(usize, usize)> = None;
@@ -155,7 +154,7 @@ impl FlatVectors {
             let _ = self.rows.advise_range(memmap2::Advice::WillNeed, a, b - a);
         }
         let ids = self.ids();
-        let vectors: &[f32] = bytemuck::cast_slice(&self.rows[HEADER + self.count * 8..]);
+        let vectors: &[f32] = bytemuck::cast_slice(&self.rows[start..]);
         let hits: Vec<Hit> = rows
             .par_iter()
             .map(|&row| {

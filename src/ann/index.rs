@@ -92,15 +92,10 @@ fn open_photo_index(store: &Store, model: ModelId, usage: Use, progress: &mut dy
                 .inspect_err(|e| tracing::warn!("cannot use the vector sketch ({e}); scanning the flat copy"))
                 .ok()
                 .flatten();
-            return Ok(match sketch {
-                Some(sketch) => {
-                    if usage == Use::Immediate {
-                        sketch.prefetch();
-                    }
-                    Arc::new(Sketched { sketch, vectors, store: store.clone() })
-                }
-                None => Arc::new(Flat { vectors, store: store.clone() }),
-            });
+            if let Some(sketch) = sketch.as_ref().filter(|_| usage == Use::Immediate) {
+                sketch.prefetch();
+            }
+            return Ok(Arc::new(Flat { vectors, sketch, store: store.clone() }));
         }
     }
     Ok(match usage {
@@ -197,15 +192,21 @@ impl VectorIndex for Graph {
     }
 }
 
-/// The flat vectors of a fresh persisted graph, scanned exactly ([`FlatVectors`]).
+/// The flat vectors of a fresh persisted graph ([`FlatVectors`]): scanned exactly, or, with a
+/// [`Sketch`], through the sketch whose best candidates are re-ranked exactly from them.
 struct Flat {
     vectors: FlatVectors,
+    sketch: Option<Sketch>,
     store: Store,
 }
 
 impl VectorIndex for Flat {
     fn kind(&self) -> IndexKind {
-        IndexKind::Exact
+        if self.sketch.is_some() {
+            IndexKind::Sketch
+        } else {
+            IndexKind::Exact
+        }
     }
 
     fn count(&self) -> Result<usize, AnnError> {
@@ -214,36 +215,15 @@ impl VectorIndex for Flat {
 
     fn search(&self, queries: &[&[f32]], k: usize, filters: &Filters) -> Result<Vec<Vec<Hit>>, AnnError> {
         let accept = Accept::new(&self.store, filters);
-        let hits = queries.iter().map(|q| self.vectors.search(q, k, &|id| accept.check(id))).collect();
-        accept.finish(hits)
-    }
-}
-
-/// The sketch of a fresh persisted graph's flat copy, its best candidates re-ranked exactly from
-/// that copy ([`Sketch`]).
-struct Sketched {
-    sketch: Sketch,
-    vectors: FlatVectors,
-    store: Store,
-}
-
-impl VectorIndex for Sketched {
-    fn kind(&self) -> IndexKind {
-        IndexKind::Sketch
-    }
-
-    fn count(&self) -> Result<usize, AnnError> {
-        Ok(self.vectors.live())
-    }
-
-    fn search(&self, queries: &[&[f32]], k: usize, filters: &Filters) -> Result<Vec<Vec<Hit>>, AnnError> {
-        let accept = Accept::new(&self.store, filters);
-        let pass = |row: usize| self.vectors.live_id(row).is_some_and(|id| accept.check(id));
         let hits = queries
             .iter()
-            .map(|q| {
-                let mut rows: Vec<u32> = self.sketch.candidates(q, super::sketch_candidates(k, self.sketch.rows()), &pass).iter().map(|c| c.row).collect();
-                self.vectors.rerank(q, &mut rows, k)
+            .map(|q| match &self.sketch {
+                None => self.vectors.search(q, k, &|id| accept.check(id)),
+                Some(sketch) => {
+                    let pass = |row: usize| self.vectors.live_id(row).is_some_and(|id| accept.check(id));
+                    let mut rows: Vec<u32> = sketch.candidates(q, super::sketch_candidates(k, sketch.rows()), &pass).iter().map(|c| c.row).collect();
+                    self.vectors.rerank(q, &mut rows, k)
+                }
             })
             .collect();
         accept.finish(hits)
@@ -361,7 +341,7 @@ mod tests {
         vec![
             ("graph", Arc::new(Graph { graph, store: store.clone() }) as Arc<dyn VectorIndex>),
             ("flat", flat),
-            ("sketch", Arc::new(Sketched { sketch, vectors, store: store.clone() })),
+            ("sketch", Arc::new(Flat { vectors, sketch: Some(sketch), store: store.clone() })),
             ("store scan", open_index(store, model, Use::Exact, &mut |_, _| {}).unwrap()),
         ]
     }
@@ -432,7 +412,7 @@ mod tests {
         super::super::heal_sketch(&store, model, 1);
         let flat = super::super::open_flat(&store, model).unwrap().unwrap();
         let sketch = super::super::open_sketch(&store, model, &flat, 1).unwrap().expect("rewritten");
-        let index = Sketched { sketch, vectors: flat, store: store.clone() };
+        let index = Flat { vectors: flat, sketch: Some(sketch), store: store.clone() };
         assert_eq!(index.search(&[vectors[7].1.as_slice()], 1, &Filters::default()).unwrap()[0][0].id, vectors[7].0);
         let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().contains(".tmp-")).collect();
         assert!(leftovers.is_empty(), "no staging file is left behind");

@@ -266,11 +266,7 @@ fn heal_sketch(store: &Store, model: ModelId, from: usize) {
             return Ok(false);
         }
         // A staging file of a process killed while writing one is replaced.
-        for entry in std::fs::read_dir(&dir).map_err(|source| AnnError::Io { path: dir.clone(), source })?.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(&format!("{}.tmp-", sketch::FILE_NAME)) {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
+        remove_staged(&dir, &[format!("{}.tmp-", sketch::FILE_NAME)]);
         let staging = dir.join(format!("{}.tmp-{}", sketch::FILE_NAME, std::process::id()));
         sketch::write(&staging, flat.dim(), flat.vectors_in_order())?;
         std::fs::rename(&staging, &path).map_err(|source| AnnError::Io { path: path.clone(), source })?;
@@ -474,11 +470,18 @@ impl AnnIndex {
 /// Removes staging and old copies that a process killed during [`AnnIndex::save`] left behind.
 fn remove_leftovers(dir: &Path, model: ModelId) {
     let hex = model.to_hex();
+    remove_staged(dir, &[format!("{hex}.tmp-"), format!("{hex}.old-")]);
+}
+
+/// Removes the entries of `dir` (files or directories) whose names start with one of
+/// `prefixes`: what a process killed between writing and renaming left behind.
+fn remove_staged(dir: &Path, prefixes: &[String]) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with(&format!("{hex}.tmp-")) || name.starts_with(&format!("{hex}.old-")) {
-            let _ = std::fs::remove_dir_all(entry.path());
+        if prefixes.iter().any(|p| name.starts_with(p.as_str())) {
+            let path = entry.path();
+            let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
         }
     }
 }

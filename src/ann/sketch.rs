@@ -37,6 +37,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use clipsight_indexer::embedding::dot;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
@@ -144,7 +145,7 @@ pub fn write<'a>(path: &Path, dim: usize, rows: impl ExactSizeIterator<Item = &'
     let mut codes = vec![0u8; count * bytes];
     factors.par_iter_mut().zip(codes.par_chunks_exact_mut(bytes.max(1))).zip(rows.par_iter()).for_each(|((factor, code), row)| {
         let r = rotation.apply(row, &mean);
-        let norm2: f32 = r.iter().map(|x| x * x).sum();
+        let norm2 = dot(&r, &r);
         let unit = (norm2 / width as f32).sqrt();
         let mut projection = 0f32;
         for (i, x) in r.iter().enumerate() {
@@ -270,7 +271,7 @@ impl Sketch {
                 *sum = (0..PER_BYTE).map(|k| rotated[j * PER_BYTE + k] * LEVELS[(b >> (2 * k)) & 3]).sum();
             }
         }
-        let offset: f32 = query.iter().zip(self.mean()).map(|(q, m)| q * m).sum();
+        let offset = dot(query, self.mean());
         let (factors, codes) = (self.factors(), self.codes());
         let mut estimated: Vec<Candidate> = factors
             .par_iter()
@@ -291,7 +292,6 @@ impl Sketch {
 mod tests {
     use super::*;
     use crate::ann::bench::Dataset;
-    use clipsight_indexer::embedding::dot;
 
     fn sketched(data: &Dataset, dim: usize) -> (tempfile::TempDir, Sketch) {
         let dir = tempfile::tempdir().unwrap();

@@ -210,6 +210,7 @@ const PROBES: usize = 10;
 /// `text_models` are timed beside `model_dir` by [`text_encoders`].
 pub fn run(clip: &Clip, model_dir: &Path, text_models: &[PathBuf], work: &Path, exe: &Path, bench: QueryBench, mut progress: impl FnMut(&str)) -> Result<QueryReport, BenchError> {
     let QueryBench { n, samples, clients, seconds, cold, disk } = bench;
+    let cold = cold || disk.is_some();
     let setup = Instant::now();
     let store = library(work, clip, n, &mut progress)?;
     progress("opening the graph (built once, then loaded)");
@@ -257,7 +258,7 @@ pub fn run(clip: &Clip, model_dir: &Path, text_models: &[PathBuf], work: &Path, 
     drop(store);
 
     let slow = disk.map(|limit| SlowDisk::new(work, limit)).transpose()?;
-    if cold || slow.is_some() {
+    if cold {
         drop_page_cache()?;
         progress(&match disk {
             Some(d) => format!("page cache dropped, reads limited to {} MB/s: the server starts cold", d.mb_per_s),
@@ -266,9 +267,13 @@ pub fn run(clip: &Clip, model_dir: &Path, text_models: &[PathBuf], work: &Path, 
     }
     let server = Server::start(exe, work, model_dir, slow.as_ref(), if exact.is_some() { probes } else { &[] })?;
     let early = exact.map(|exact| {
-        let answered: Vec<(&Vec<u64>, &Vec<Hit>)> = server.early.iter().zip(&exact).filter_map(|(found, truth)| found.as_ref().map(|f| (f, truth))).collect();
-        let recall = answered.iter().map(|(f, t)| f.iter().filter(|id| t.iter().any(|h| h.id.0 == **id)).count() as f64 / t.len().max(1) as f64).sum::<f64>() / answered.len().max(1) as f64;
-        EarlyAnswers { probes: probes.len(), answered: answered.len(), recall_at_10: recall }
+        let (found, truth): (Vec<Vec<Hit>>, Vec<Vec<Hit>>) = server
+            .early
+            .iter()
+            .zip(exact)
+            .filter_map(|(found, truth)| found.as_ref().map(|ids| (ids.iter().map(|id| Hit::new(ImageId(*id), 0.0)).collect(), truth)))
+            .unzip();
+        EarlyAnswers { probes: probes.len(), answered: found.len(), recall_at_10: ann::bench::recall_at_10(&found, &truth) }
     });
     if let Some(e) = early {
         progress(&format!("{} of {} probes answered before the graph was in use, recall@10 {:.4}", e.answered, e.probes, e.recall_at_10));
