@@ -84,6 +84,16 @@ pub enum Command {
         /// Rankings to use: vector (CLIP), keyword (file names, folders, EXIF, automatic tags) or hybrid (CLIP fused with file names, folders, EXIF).
         #[arg(long, value_enum, default_value_t = SearchMode::Hybrid)]
         mode: SearchMode,
+        /// Only the results relevant to the query (its own cutoff; see the README's Relevance).
+        #[arg(long)]
+        relevant_only: bool,
+        /// Order of the relevant results: by score, or by capture date (newest first; see
+        /// --oldest-first). The less relevant rest follows by score.
+        #[arg(long, value_enum, default_value_t = SortBy::Score)]
+        sort: SortBy,
+        /// With --sort date: oldest first.
+        #[arg(long, requires = "sort")]
+        oldest_first: bool,
     },
     /// Find images similar to an image file.
     Similar {
@@ -449,6 +459,15 @@ pub enum ModelCommand {
         #[arg(long)]
         eval: Option<PathBuf>,
     },
+}
+
+/// How relevant results are ordered (`--sort`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SortBy {
+    /// Best first.
+    Score,
+    /// By capture date.
+    Date,
 }
 
 /// Which rankings a search uses (the library's [`clipsight::search::Mode`], for clap).

@@ -20,7 +20,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::cli::{BenchCommand, Cli, Command, Global, IndexArgs, IndexTuning, ModelCommand, ServeArgs, TextsCommand};
+use crate::cli::{BenchCommand, Cli, Command, Global, IndexArgs, IndexTuning, ModelCommand, ServeArgs, SortBy, TextsCommand};
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<()> {
@@ -29,8 +29,14 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Index(args) => cmd_index(g, args),
         Command::Serve(args) => cmd_serve(g, args),
         Command::Check => cmd_check(g),
-        Command::Search { query, k, offset, min_score, exact, mode } => {
-            cmd_search(g, &query, search::SearchOptions { k, offset, min_score, allow_files: true, mode: mode.into(), language: g.language() }, exact)
+        Command::Search { query, k, offset, min_score, exact, mode, relevant_only, sort, oldest_first } => {
+            let sort = match (sort, oldest_first) {
+                (SortBy::Score, _) => search::Sort::Score,
+                (SortBy::Date, false) => search::Sort::Newest,
+                (SortBy::Date, true) => search::Sort::Oldest,
+            };
+            let options = search::SearchOptions { k, offset, min_score, allow_files: true, mode: mode.into(), language: g.language(), relevant_only, sort };
+            cmd_search(g, &query, options, exact)
         }
         Command::Similar { path, k } => cmd_similar(g, &path, k),
         Command::Classify { image, labels } => cmd_classify(g, &image, &labels),
@@ -375,7 +381,15 @@ fn print_hits(g: &Global, response: &SearchResponse) {
     if g.json {
         print_json(response);
     } else {
+        if let Some(n) = response.relevant_count {
+            eprintln!("{n}{} relevant", if response.relevant_more { "+" } else { "" });
+        }
+        let mut relevant = true;
         for hit in &response.results {
+            if relevant && !hit.relevant {
+                println!("-- less relevant --");
+            }
+            relevant = hit.relevant;
             let moment = hit.moment_s.map(|at| format!(" @ {}", clock(at))).unwrap_or_default();
             let companions: String = hit.companions.iter().map(|c| format!("  + {}", c.name)).collect();
             println!("{:.4}  {}{moment}{companions}", hit.score, hit.path);
@@ -481,6 +495,17 @@ fn cmd_eval(g: &Global, dir: &Path) -> Result<()> {
         for (task, acc) in &report.zero_shot {
             println!("zero-shot {task}: {acc:.3}");
         }
+        if let Some(r) = &report.relevance {
+            println!("relevance over {} held-out queries (precision / recall / F1):", r.queries);
+            let cut = |c: &eval::Cut| format!("{:.3} / {:.3} / {:.3}", c.precision, c.recall, c.f1);
+            println!("  per-query cutoff        {}", cut(&r.per_query));
+            println!("  best fixed threshold    {} (at {:.3}, chosen on the other queries)", cut(&r.fixed), r.fixed.threshold.unwrap_or_default());
+            println!("  per-query oracle F1     {:.3}; gap from fixed closed: {:.0}%", r.oracle_f1, r.gap_closed * 100.0);
+            println!("  queries with relevant images but none judged relevant: {:.1}%", r.none_relevant * 100.0);
+            println!("  recall@10 {:.3}", r.recall_at_10);
+            let e = &r.ensembling;
+            println!("  {} queries of at most {} words: recall@10 as typed {:.3}, ensembled {:.3}", e.queries, search::ENSEMBLE_WORDS, e.recall_at_10_as_typed, e.recall_at_10_ensembled);
+        }
     }
     Ok(())
 }
@@ -502,7 +527,15 @@ fn evaluate_model(clip: &Clip, dir: &Path) -> Result<eval::EvalReport> {
     for (task, spec) in &manifest.zero_shot {
         prompts.insert(task.clone(), clip.encode_texts(&spec.prompts)?);
     }
-    Ok(eval::evaluate(&manifest, &images, &caption_embeddings, &prompts))
+    let mut report = eval::evaluate(&manifest, &images, &caption_embeddings, &prompts);
+    let queries: Vec<&str> = manifest.queries.iter().map(|q| q.text.as_str()).collect();
+    let (mut plain, mut searched) = (Vec::with_capacity(queries.len()), Vec::with_capacity(queries.len()));
+    for chunk in queries.chunks(64) {
+        plain.extend(clip.encode_texts(chunk)?);
+        searched.extend(search::query_texts(clip, chunk, None)?);
+    }
+    report.relevance = eval::relevance(&manifest, &images, &plain, &searched);
+    Ok(report)
 }
 
 fn cmd_check(g: &Global) -> Result<()> {

@@ -1,6 +1,6 @@
 // The clipsight JSON API: request URLs, fetching with readable errors, and each call the page makes.
 
-import { composeQuery, hasFilters } from './state.js';
+import { composeQuery, hasFilters, sortParams } from './state.js';
 
 /** Results asked for per page (and per search by image). */
 export const PAGE_SIZE = 60;
@@ -38,10 +38,11 @@ async function fetchJson(url, options = {}) {
 
 /** The API URL of one page of results for a state. */
 function searchPageUrl(s, offset) {
-  if (s.similar !== null && !s.q && !hasFilters(s)) {
+  if (s.similar !== null && !s.q && !hasFilters(s) && s.sort === 'score') {
     return `/api/images/${s.similar}/similar?${new URLSearchParams({ k: PAGE_SIZE, offset })}`;
   }
-  return `/api/search?${new URLSearchParams({ q: composeQuery(s), k: PAGE_SIZE, offset, mode: s.mode, lang: LANGUAGE })}`;
+  const params = { q: composeQuery(s), k: PAGE_SIZE, offset, mode: s.mode, lang: LANGUAGE, ...sortParams(s) };
+  return `/api/search?${new URLSearchParams(params)}`;
 }
 
 /** "1:05" or "1:02:05" for a number of seconds. */

@@ -9,6 +9,7 @@ export const ui = {
   form: $('#search-form'),
   input: $('#q'),
   mode: $('#mode'),
+  sort: $('#sort'),
   uploadButton: $('#upload-button'),
   upload: $('#upload'),
   account: $('#account'),

@@ -21,7 +21,7 @@ export function initFilters({ hideDetails }) {
 
 /** Reads the search box, mode selector and filter chips. */
 export function readControls() {
-  const controls = { q: ui.input.value.trim(), mode: ui.mode.value, after: ui.after.value, before: ui.before.value };
+  const controls = { q: ui.input.value.trim(), mode: ui.mode.value, sort: ui.sort.value, after: ui.after.value, before: ui.before.value };
   for (const select of ui.filterSelects) controls[select.dataset.filter] = select.value;
   return controls;
 }
@@ -29,10 +29,11 @@ export function readControls() {
 /** Shows the state's mode and filters in the controls, and marks the active chips. */
 export function syncControls() {
   ui.mode.value = state.mode;
+  ui.sort.value = state.sort;
   for (const select of ui.filterSelects) selectValue(select, state[select.dataset.filter]);
   ui.after.value = state.after;
   ui.before.value = state.before;
-  for (const chip of ui.filters.querySelectorAll('.chip')) {
+  for (const chip of ui.filters.querySelectorAll('.chip[data-filter]')) {
     const name = chip.dataset.filter;
     const active = name === 'date' ? Boolean(state.after || state.before) : Boolean(state[name]);
     chip.classList.toggle('active', active);

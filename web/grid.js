@@ -17,6 +17,8 @@ export const grid = {
     paged: false,
     fetchPage: null,
     hits: [],
+    relevant: null,
+    divided: false,
     offset: 0,
     done: true,
     loading: false,
@@ -53,7 +55,7 @@ export function startSearch() {
 /** Replaces the grid with a new result set, aborting the previous one, and loads its first page. */
 export function beginResults(spec) {
   grid.view.controller?.abort();
-  grid.view = { ...spec, hits: [], offset: 0, done: false, loading: false, failed: false, pending: null, controller: null };
+  grid.view = { ...spec, hits: [], relevant: null, divided: false, offset: 0, done: false, loading: false, failed: false, pending: null, controller: null };
   document.body.dataset.view = spec.upload === null ? 'search' : 'upload';
   document.title = spec.params.q ? `${spec.params.q} — clipsight` : 'clipsight';
   hideError();
@@ -103,7 +105,14 @@ function showPage(data) {
   view.done = !view.paged || hits.length < PAGE_SIZE;
   view.hits.push(...hits);
   noteLibrary(data);
-  ui.results.append(...hits.map(createTile));
+  if (typeof data.relevant_count === 'number') view.relevant = { count: data.relevant_count, more: Boolean(data.relevant_more) };
+  for (const hit of hits) {
+    if (hit.relevant === false && !view.divided) {
+      view.divided = true;
+      ui.results.append(createDivider(view.hits.indexOf(hit) > 0));
+    }
+    ui.results.append(createTile(hit));
+  }
   ui.results.dataset.q = view.params.q;
   setStatus(formatStatus(view.hits.length, data.took_ms));
   renderEmpty();
@@ -121,11 +130,14 @@ function showFailure(message) {
   setStatus(view.hits.length ? formatStatus(view.hits.length) : '');
 }
 
-/** "60 results · 12 ms". */
+/** "3 relevant · 60 results · 12 ms" (the relevant count when the query has one). */
 function formatStatus(count, tookMs) {
-  const results = `${count} ${count === 1 ? 'result' : 'results'}`;
-  if (typeof tookMs !== 'number') return results;
-  return `${results} · ${tookMs < 10 ? tookMs.toFixed(1) : Math.round(tookMs)} ms`;
+  const relevant = grid.view.relevant;
+  const parts = [];
+  if (relevant) parts.push(`${relevant.count}${relevant.more ? '+' : ''} relevant`);
+  parts.push(`${count} ${count === 1 ? 'result' : 'results'}`);
+  if (typeof tookMs === 'number') parts.push(`${tookMs < 10 ? tookMs.toFixed(1) : Math.round(tookMs)} ms`);
+  return parts.join(' · ');
 }
 
 /** Sets the status line (an aria-live region). */
@@ -207,6 +219,14 @@ function createTile(hit) {
     tile.append(badge);
   }
   return tile;
+}
+
+/** The line above the first less relevant result ("No relevant results" when none are). */
+function createDivider(afterRelevant) {
+  const divider = el('div', 'relevance-divider');
+  divider.setAttribute('role', 'separator');
+  divider.append(el('span', '', afterRelevant ? 'Less relevant' : 'No relevant results — the closest ones'));
+  return divider;
 }
 
 /** Fills the grid with placeholder tiles while the first page loads. */

@@ -1,6 +1,8 @@
 // The search state that the URL and session history hold, and the query it stands for.
 
 const MODES = ['hybrid', 'vector', 'keyword'];
+/** Orders of the relevant results: best match, or by capture date. */
+const SORTS = ['score', 'newest', 'oldest'];
 const FILTERS = ['folder', 'type', 'camera', 'after', 'before'];
 const DATE_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -8,6 +10,7 @@ const DATE_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
 export const state = {
   q: '',
   mode: 'hybrid',
+  sort: 'score',
   folder: '',
   type: '',
   camera: '',
@@ -47,6 +50,7 @@ export function readUrlState() {
   return {
     q: text('q'),
     mode: MODES.includes(text('mode')) ? text('mode') : 'hybrid',
+    sort: text('sort') === 'date' ? (text('order') === 'oldest' ? 'oldest' : 'newest') : 'score',
     folder: text('folder'),
     type: text('type'),
     camera: text('camera'),
@@ -62,6 +66,7 @@ export function urlFor(s) {
   const params = new URLSearchParams();
   if (s.q) params.set('q', s.q);
   params.set('mode', s.mode);
+  for (const [key, value] of Object.entries(sortParams(s))) params.set(key, value);
   for (const key of FILTERS) {
     if (s[key]) params.set(key, s[key]);
   }
@@ -91,7 +96,13 @@ export function navigate(how, upload) {
 
 /** Identifies a search, so that a history step can tell whether the grid must be reloaded. */
 export function searchKey(s) {
-  return JSON.stringify([s.q, s.mode, s.similar, ...FILTERS.map((key) => s[key])]);
+  return JSON.stringify([s.q, s.mode, s.sort, s.similar, ...FILTERS.map((key) => s[key])]);
+}
+
+/** The API's (and the URL's) `sort` and `order` parameters of a state: none for best match. */
+export function sortParams(s) {
+  if (!SORTS.includes(s.sort) || s.sort === 'score') return {};
+  return { sort: 'date', order: s.sort };
 }
 
 /** True when any filter chip is set. */

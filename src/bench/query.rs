@@ -224,13 +224,14 @@ pub fn run(clip: &Clip, model_dir: &Path, text_models: &[PathBuf], work: &Path, 
         clip.encode_texts(&["warm up"])?;
     }
     // Interleaved, so drift in the machine's speed affects both figures alike.
-    let rankers = search::Rankers { vectors: vectors.as_ref(), keywords: Some(&keywords) };
+    let background = search::Background::sample(&store, clip.id()).map_err(|e| BenchError::Search(e.to_string()))?;
+    let rankers = search::Rankers { vectors: vectors.as_ref(), keywords: Some(&keywords), background: &background };
     let options = SearchOptions { k: 20, mode: Mode::Hybrid, ..Default::default() };
     let search_once = |t: &str| -> Result<(), BenchError> {
         let query = search::parse(t).map_err(|e| BenchError::Search(e.to_string()))?;
-        let hits = search::run(&store, clip, &query, options, rankers).map_err(|e| BenchError::Search(e.to_string()))?;
-        for h in hits {
-            store.file(h.id)?;
+        let ranked = search::run(&store, clip, &query, options, rankers).map_err(|e| BenchError::Search(e.to_string()))?;
+        for found in ranked.hits {
+            store.file(found.hit.id)?;
         }
         Ok(())
     };

@@ -155,16 +155,18 @@ fn tag_scoring(encoder: &dyn Encoder) -> Scoring {
 }
 
 fn embed_tags(encoder: &dyn Encoder, tags: &[&str]) -> Result<Vec<(String, Embedding)>, DescribeError> {
-    let prompts: Vec<String> = tags.iter().flat_map(|t| TEMPLATES.iter().map(move |tpl| tpl.replace("{}", t))).collect();
+    Ok(tags.iter().map(|t| t.to_string()).zip(ensembled(encoder, tags, Some(Language::ENGLISH))?).collect())
+}
+
+/// Each text embedded inside every prompt template ([`TEMPLATES`]) and the embeddings averaged:
+/// CLIP's zero-shot ensembling, for tags and short search queries.
+pub fn ensembled(encoder: &dyn Encoder, texts: &[&str], language: Option<Language>) -> Result<Vec<Embedding>, ClipError> {
+    let prompts: Vec<String> = texts.iter().flat_map(|t| TEMPLATES.iter().map(move |tpl| tpl.replace("{}", t.trim()))).collect();
     let mut embeddings = Vec::with_capacity(prompts.len());
     for chunk in prompts.chunks(64) {
-        embeddings.extend(encoder.encode_texts_in(&chunk.iter().map(String::as_str).collect::<Vec<_>>(), Some(Language::ENGLISH))?);
+        embeddings.extend(encoder.encode_texts_in(&chunk.iter().map(String::as_str).collect::<Vec<_>>(), language)?);
     }
-    Ok(tags
-        .iter()
-        .zip(embeddings.chunks(TEMPLATES.len()))
-        .map(|(t, es)| (t.to_string(), Embedding::weighted_sum(es.iter().map(|e| (1.0, e))).expect("templates exist")))
-        .collect())
+    Ok(embeddings.chunks(TEMPLATES.len()).map(|es| Embedding::weighted_sum(es.iter().map(|e| (1.0, e))).expect("templates exist")).collect())
 }
 
 /// Zero-shot classification (CLIP's recipe): the probability of each label (written in

@@ -112,6 +112,8 @@ pub struct Library {
     writable: bool,
     facets: EpochCache<Facets>,
     count: EpochCache<usize>,
+    /// The background vectors relevance cutoffs are read against (see [`search::relevance`]).
+    background: EpochCache<Arc<search::Background>>,
     model_stats: EpochCache<Vec<ModelStats>>,
     stop: Arc<AtomicBool>,
 }
@@ -131,6 +133,7 @@ impl Library {
             writable,
             facets: EpochCache::new(),
             count: EpochCache::new(),
+            background: EpochCache::new(),
             model_stats: EpochCache::new(),
             stop: Arc::default(),
         })
@@ -265,19 +268,22 @@ impl Library {
             search::Mode::Keyword if snapshot.keywords.is_none() => return Err(LibraryError::Internal("the keyword index could not be opened (see the log)".into())),
             _ => snapshot.keywords.as_deref(),
         };
-        let rankers = search::Rankers { vectors: snapshot.vectors.as_ref(), keywords };
+        let background = self.background.get_or(&self.store, || Ok(Arc::new(search::Background::sample(&self.store, self.encoder.id())?)))?;
+        let rankers = search::Rankers { vectors: snapshot.vectors.as_ref(), keywords, background: &background };
         let vector = match vector {
             Some(v) => Some(v),
             None => search::query_vector(&self.store, &self.encoder, query, options)?,
         };
-        let hits = search::run_with_vector(&self.store, self.encoder.id(), vector, query, options, rankers)?;
-        let mut results = Vec::with_capacity(hits.len());
-        for hit in hits {
-            results.extend(self.hit_view(hit.id, hit.score, &hit.moments)?);
+        let ranked = search::run_with_vector(&self.store, self.encoder.id(), vector, query, options, rankers)?;
+        let mut results = Vec::with_capacity(ranked.hits.len());
+        for found in ranked.hits {
+            results.extend(self.hit_view(found.hit.id, found.hit.score, &found.hit.moments)?.map(|view| view.relevant(found.relevant)));
         }
         let total_images = self.image_count()?;
         self.current.answered();
         Ok(SearchResponse {
+            relevant_count: ranked.relevant_count,
+            relevant_more: ranked.relevant_more,
             results,
             took_ms: started.elapsed().as_secs_f64() * 1000.0,
             total_images,

@@ -106,6 +106,10 @@ pub struct HitView {
     /// Cosine similarity with the query in vector and hybrid mode (0 for keyword-only matches
     /// without a query vector); the BM25 score in keyword mode.
     pub score: f32,
+    /// Whether the image is relevant to the query: its score is at or above the query's own
+    /// cutoff (see the README's *Relevance*). Always true for a query without text or images
+    /// (filters alone) and in keyword mode.
+    pub relevant: bool,
     /// File name.
     pub name: String,
     /// Full path on the server (for display; never accepted back).
@@ -154,6 +158,7 @@ impl HitView {
             frame: None,
             id: id.0,
             score,
+            relevant: true,
             name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             path: record.display_path(),
             width: record.width,
@@ -163,6 +168,11 @@ impl HitView {
             thumbnail: format!("/api/images/{}/thumbnail", id.0),
             companions: companion_views(id, record),
         }
+    }
+
+    /// This view with its relevance to the query.
+    pub fn relevant(self, relevant: bool) -> Self {
+        Self { relevant, ..self }
     }
 
     /// Adds a video's facts and the moments that matched (best first; none without a query
@@ -180,8 +190,15 @@ impl HitView {
 /// A page of results.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchResponse {
-    /// Best first; ties by ascending id.
+    /// Best first (ties by ascending id); with `sort=date`, the relevant ones by date first.
     pub results: Vec<HitView>,
+    /// How many results are relevant to the query, over all pages (absent for a query without
+    /// text or images, and in keyword mode). Counted up to 1,000 (10,000 with `sort=date`, or
+    /// the page's end when further); `relevant_more` says when there are more.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relevant_count: Option<usize>,
+    /// Whether more results are relevant than `relevant_count` counted.
+    pub relevant_more: bool,
     /// Server time for the query.
     pub took_ms: f64,
     /// Images in the library.

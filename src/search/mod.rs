@@ -6,6 +6,7 @@
 //! ordered by image id, so results are stable.
 
 pub mod query;
+pub mod relevance;
 
 use clipsight_indexer::clip::Language;
 use clipsight_indexer::pipeline::prepare_file;
@@ -16,6 +17,13 @@ use crate::keywords::Scope;
 use crate::store::{ImageId, Store, StoreError};
 pub use crate::filters::Filters;
 pub use query::{parse, Query, QueryError, Term, TermKind};
+pub use relevance::Background;
+
+/// Relevant hits counted exactly per query, at most (more are reported as "more than").
+pub const COUNT_LIMIT: usize = 1000;
+
+/// Relevant hits ordered by date, at most (the best this many by score).
+pub const DATE_LIMIT: usize = 10_000;
 
 /// Paging and thresholds.
 #[derive(Debug, Clone, Copy)]
@@ -32,6 +40,22 @@ pub struct SearchOptions {
     pub mode: Mode,
     /// The language of the query's texts, for models that read one.
     pub language: Option<Language>,
+    /// Return only the hits judged relevant (see [`relevance`]).
+    pub relevant_only: bool,
+    /// The order of the relevant hits.
+    pub sort: Sort,
+}
+
+/// How relevant hits are ordered; the less relevant rest always follows by score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    /// Best first.
+    #[default]
+    Score,
+    /// By capture date (EXIF; images without one after the dated), newest first.
+    Newest,
+    /// By capture date, oldest first.
+    Oldest,
 }
 
 /// Which rankings a query uses.
@@ -57,11 +81,35 @@ pub struct Rankers<'a> {
     pub vectors: &'a dyn VectorIndex,
     /// The keyword index; without one, hybrid mode is the vector ranking.
     pub keywords: Option<&'a crate::keywords::Keywords>,
+    /// The library's background vectors, that each query's relevance cutoff is read against.
+    pub background: &'a Background,
+}
+
+/// One result and whether it is relevant to the query.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The image and its score.
+    pub hit: Hit,
+    /// Whether it scores at or above the query's relevance cutoff (always, for a query
+    /// without a vector: keywords or filters alone).
+    pub relevant: bool,
+}
+
+/// A page of results and how many relevant hits the query has in all.
+#[derive(Debug, Clone, Default)]
+pub struct Ranked {
+    /// The page.
+    pub hits: Vec<Found>,
+    /// Relevant hits in all pages (`None` without a query vector), counted up to
+    /// [`COUNT_LIMIT`] (or the page's end, or [`DATE_LIMIT`] for a date order).
+    pub relevant_count: Option<usize>,
+    /// Whether there are more relevant hits than `relevant_count` says.
+    pub relevant_more: bool,
 }
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        Self { k: 10, offset: 0, min_score: None, allow_files: false, mode: Mode::Hybrid, language: None }
+        Self { k: 10, offset: 0, min_score: None, allow_files: false, mode: Mode::Hybrid, language: None, relevant_only: false, sort: Sort::Score }
     }
 }
 
@@ -92,13 +140,18 @@ pub enum SearchError {
 }
 
 /// Runs a parsed query: vector ranking, keyword ranking, or both fused (see [`Mode`]).
-pub fn run(store: &Store, encoder: &dyn Encoder, query: &Query, options: SearchOptions, rankers: Rankers<'_>) -> Result<Vec<Hit>, SearchError> {
+pub fn run(store: &Store, encoder: &dyn Encoder, query: &Query, options: SearchOptions, rankers: Rankers<'_>) -> Result<Ranked, SearchError> {
     let vector = query_vector(store, encoder, query, options)?;
     run_with_vector(store, encoder.id(), vector, query, options, rankers)
 }
 
 /// Ranks with a query vector computed elsewhere (an uploaded image's embedding); the query's
 /// text terms still drive keyword ranking and its filters still apply.
+///
+/// With a query vector, every hit is judged against the query's relevance cutoff (see
+/// [`relevance`]): the vector ranking is read down to the cutoff (up to [`COUNT_LIMIT`], or
+/// [`DATE_LIMIT`] for a date order) so that the relevant hits can be counted, ordered by date or
+/// returned alone.
 pub fn run_with_vector(
     store: &Store,
     model: ModelId,
@@ -106,9 +159,14 @@ pub fn run_with_vector(
     query: &Query,
     options: SearchOptions,
     rankers: Rankers<'_>,
-) -> Result<Vec<Hit>, SearchError> {
+) -> Result<Ranked, SearchError> {
     let filters = &query.filters;
     let wanted = options.k + options.offset;
+    let limit = match options.sort {
+        Sort::Score => COUNT_LIMIT,
+        Sort::Newest | Sort::Oldest => DATE_LIMIT,
+    }
+    .max(wanted);
     let words = keyword_text(query);
     let keyword_hits = |scope: Scope, limit: usize| -> Result<Vec<Hit>, SearchError> {
         let Some(keywords) = rankers.keywords.filter(|_| !words.is_empty()) else { return Ok(Vec::new()) };
@@ -120,49 +178,86 @@ pub fn run_with_vector(
         }
         Ok(hits)
     };
-    let vector_hits = |limit: usize| -> Result<Vec<Hit>, SearchError> {
-        Ok(match &vector {
-            Some(v) => rankers.vectors.search(&[v.as_slice()], limit, filters)?.pop().unwrap_or_default(),
-            None => crate::ann::browse(store, model, filters, limit)?,
-        })
-    };
-    let hits = match options.mode {
-        Mode::Keyword => keyword_hits(Scope::All, wanted)?,
-        Mode::Vector => vector_hits(wanted)?,
-        Mode::Hybrid => {
-            let pool = (wanted * 4).max(100);
-            let lexical = keyword_hits(Scope::Metadata, pool)?;
-            let semantic = vector_hits(if lexical.is_empty() { wanted } else { pool })?;
-            if lexical.is_empty() {
-                semantic
-            } else {
-                let ids = |h: &[Hit]| h.iter().map(|h| h.id).collect::<Vec<_>>();
-                let fused = crate::keywords::reciprocal_rank_fusion(&[ids(&semantic), ids(&lexical)]);
-                let ranked: std::collections::HashMap<ImageId, &Hit> = semantic.iter().map(|h| (h.id, h)).collect();
-                let mut out = Vec::with_capacity(fused.len());
-                for (id, _) in fused {
-                    // Report the cosine (comparable across queries) and a video's moments; the
-                    // order is the fusion's. Only images found by keywords alone need their
-                    // embedding (or a video its moments) read.
-                    out.push(match (ranked.get(&id), &vector) {
-                        (Some(hit), _) => (*hit).clone(),
-                        (None, Some(v)) => match crate::ann::stored_video_hit(store, model, id, v.as_slice())? {
-                            Some(video) => video,
-                            None => Hit::new(id, store.embedding(model, id)?.map_or(0.0, |e| v.cosine(&e))),
-                        },
-                        (None, None) => Hit::new(id, 0.0),
-                    });
-                }
-                out
-            }
+    let (hits, cutoff) = match (&vector, options.mode) {
+        (None, _) => (crate::ann::browse(store, model, filters, if options.sort == Sort::Score { wanted } else { limit })?, None),
+        (Some(_), Mode::Keyword) => (keyword_hits(Scope::All, if options.sort == Sort::Score { wanted } else { limit })?, None),
+        (Some(v), mode) => {
+            let lexical = if mode == Mode::Hybrid { keyword_hits(Scope::Metadata, (wanted * 4).max(100))? } else { Vec::new() };
+            let pool = if lexical.is_empty() { wanted } else { (wanted * 4).max(100) };
+            let (semantic, cutoff) = down_to_cutoff(rankers, v, filters, pool, limit)?;
+            (if lexical.is_empty() { semantic } else { fuse(store, model, v, semantic, &lexical)? }, Some(cutoff))
         }
     };
-    Ok(hits
+    let mut found: Vec<Found> = hits
         .into_iter()
         .filter(|h| options.min_score.is_none_or(|m| h.score >= m))
-        .skip(options.offset)
-        .take(options.k)
-        .collect())
+        .map(|hit| Found { relevant: cutoff.is_none_or(|t| hit.score >= t), hit })
+        .collect();
+    let relevant_count = cutoff.map(|_| found.iter().filter(|f| f.relevant).count());
+    let relevant_more = relevant_count.is_some_and(|n| n >= limit);
+    if options.sort != Sort::Score {
+        by_date(store, &mut found, options.sort == Sort::Oldest)?;
+    }
+    if options.relevant_only {
+        found.retain(|f| f.relevant);
+    }
+    Ok(Ranked { hits: found.into_iter().skip(options.offset).take(options.k).collect(), relevant_count, relevant_more })
+}
+
+/// The vector ranking of `v`, at least `pool` hits long and read on (growing fourfold, up to
+/// `limit`) until it passes below the query's relevance cutoff; and that cutoff.
+fn down_to_cutoff(rankers: Rankers<'_>, v: &Embedding, filters: &Filters, pool: usize, limit: usize) -> Result<(Vec<Hit>, f32), SearchError> {
+    let library = rankers.vectors.count()?;
+    let mut k = pool.clamp(1, limit.max(1));
+    loop {
+        let hits = rankers.vectors.search(&[v.as_slice()], k, filters)?.pop().unwrap_or_default();
+        let top: Vec<f32> = hits.iter().map(|h| h.score).collect();
+        let cutoff = rankers.background.cutoff(v.as_slice(), &top, library);
+        if hits.len() < k || hits.last().is_some_and(|h| h.score < cutoff) || k >= limit {
+            return Ok((hits, cutoff));
+        }
+        k = (k * 4).min(limit);
+    }
+}
+
+/// The vector and keyword rankings fused by reciprocal rank fusion; each hit reports its cosine
+/// (comparable across queries, and what relevance is judged on) and a video's moments.
+fn fuse(store: &Store, model: ModelId, v: &Embedding, semantic: Vec<Hit>, lexical: &[Hit]) -> Result<Vec<Hit>, SearchError> {
+    let ids = |h: &[Hit]| h.iter().map(|h| h.id).collect::<Vec<_>>();
+    let fused = crate::keywords::reciprocal_rank_fusion(&[ids(&semantic), ids(lexical)]);
+    let ranked: std::collections::HashMap<ImageId, Hit> = semantic.into_iter().map(|h| (h.id, h)).collect();
+    let mut out = Vec::with_capacity(fused.len());
+    for (id, _) in fused {
+        // Only images found by keywords alone need their embedding (or a video its moments) read.
+        out.push(match ranked.get(&id) {
+            Some(hit) => hit.clone(),
+            None => match crate::ann::stored_video_hit(store, model, id, v.as_slice())? {
+                Some(video) => video,
+                None => Hit::new(id, store.embedding(model, id)?.map_or(0.0, |e| v.cosine(&e))),
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// Relevant hits first, by capture date (`oldest` first or newest first; ties, and images
+/// without a date after them, by rank), then the rest in their order.
+fn by_date(store: &Store, found: &mut Vec<Found>, oldest: bool) -> Result<(), SearchError> {
+    let (relevant, rest): (Vec<Found>, Vec<Found>) = std::mem::take(found).into_iter().partition(|f| f.relevant);
+    let mut dated = Vec::with_capacity(relevant.len());
+    for f in relevant {
+        let date = store.file(f.hit.id)?.and_then(|r| r.exif.date_taken);
+        dated.push((date, f));
+    }
+    // Stable: equal dates keep their rank order.
+    dated.sort_by(|(a, _), (b, _)| match (a, b) {
+        (Some(a), Some(b)) if oldest => a.cmp(b),
+        (Some(a), Some(b)) => b.cmp(a),
+        (a, b) => b.is_some().cmp(&a.is_some()),
+    });
+    found.extend(dated.into_iter().map(|(_, f)| f));
+    found.extend(rest);
+    Ok(())
 }
 
 /// The words keyword search looks for: the positive text terms.
@@ -179,6 +274,28 @@ fn keyword_text(query: &Query) -> String {
         .join(" ")
 }
 
+/// Words up to which a query text is ensembled over prompt templates (see [`query_texts`]).
+pub const ENSEMBLE_WORDS: usize = 2;
+
+/// The embeddings of query texts as searches use them. A short text (at most
+/// [`ENSEMBLE_WORDS`] words, written in English or in no stated language: "dog", "red car") is
+/// embedded inside each of the photo prompt templates CLIP's authors used for zero-shot
+/// classification ([`crate::describe::TEMPLATES`], as the tags are) and the embeddings averaged:
+/// a bare word sits far from the captions a model was trained on. Longer texts are embedded as
+/// typed. `clipsight eval` reports recall with and without it.
+pub fn query_texts(encoder: &dyn Encoder, texts: &[&str], language: Option<Language>) -> Result<Vec<Embedding>, ClipError> {
+    let short = |t: &&str| is_ensembled(t, language);
+    let (shorts, longs): (Vec<&str>, Vec<&str>) = texts.iter().copied().partition(short);
+    let mut shorts = crate::describe::ensembled(encoder, &shorts, language)?.into_iter();
+    let mut longs = if longs.is_empty() { Vec::new() } else { encoder.encode_texts_in(&longs, language)? }.into_iter();
+    Ok(texts.iter().filter_map(|t| if short(t) { shorts.next() } else { longs.next() }).collect())
+}
+
+/// Whether [`query_texts`] ensembles `text` written in `language`.
+pub fn is_ensembled(text: &str, language: Option<Language>) -> bool {
+    language.is_none_or(|l| l == Language::ENGLISH) && text.split_whitespace().count() <= ENSEMBLE_WORDS
+}
+
 /// The unit query vector of the terms (`None` for a filter-only query); texts are embedded in
 /// `options.language`, and `+file:` terms read only where `options.allow_files`.
 pub fn query_vector(store: &Store, encoder: &dyn Encoder, query: &Query, options: SearchOptions) -> Result<Option<Embedding>, SearchError> {
@@ -190,7 +307,7 @@ pub fn query_vector(store: &Store, encoder: &dyn Encoder, query: &Query, options
             _ => None,
         })
         .collect();
-    let mut text_embeddings = if texts.is_empty() { Vec::new() } else { encoder.encode_texts_in(&texts, options.language)? }.into_iter();
+    let mut text_embeddings = query_texts(encoder, &texts, options.language)?.into_iter();
     let mut parts: Vec<(f32, Embedding)> = Vec::new();
     for term in &query.terms {
         let e = match &term.kind {

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
+use crate::search::Sort;
 use super::json::WholeNumber;
 
 /// Body of `POST /api/matrix`.
@@ -56,5 +57,36 @@ pub fn language(lang: Option<&str>) -> Result<Option<Language>, ApiError> {
         Some(tag) if tag.chars().count() > 64 => Err(ApiError::bad_request("bad_parameter", "lang is at most 64 characters")),
         Some(tag) => Ok(Some(crate::library::language(tag))),
         None => Ok(None),
+    }
+}
+
+/// `sort`: how relevant results are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SortKey {
+    /// Best first (the default).
+    Score,
+    /// By capture date (`order`: newest first by default); results without a date follow.
+    Date,
+}
+
+/// `order`: the direction of a date order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DateOrder {
+    /// Newest first (the default).
+    Newest,
+    /// Oldest first.
+    Oldest,
+}
+
+/// The library's order of relevant results from `sort` and `order` (400 for an `order`
+/// without `sort=date`).
+pub fn sort(sort: Option<SortKey>, order: Option<DateOrder>) -> Result<Sort, ApiError> {
+    match (sort.unwrap_or(SortKey::Score), order) {
+        (SortKey::Score, None) => Ok(Sort::Score),
+        (SortKey::Score, Some(_)) => Err(ApiError::bad_request("bad_parameter", "order applies to sort=date only")),
+        (SortKey::Date, None | Some(DateOrder::Newest)) => Ok(Sort::Newest),
+        (SortKey::Date, Some(DateOrder::Oldest)) => Ok(Sort::Oldest),
     }
 }

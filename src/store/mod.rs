@@ -244,6 +244,36 @@ impl Store {
         self.per_image_of(cf::EMBEDDINGS, model, |id, v| Embedding::from_le_bytes(v).ok_or_else(|| StoreError::Corrupt(format!("embedding of {id}"))))
     }
 
+    /// About `n` embeddings of `model` spread evenly over the id range (one seek each, so a
+    /// sample of a million-image library costs `n` reads, not a scan); all of them when the
+    /// library has at most `n`. Ids follow the walk's order, so an even spread of ids is a
+    /// spread over folders and dates.
+    pub fn spread_embeddings(&self, model: ModelId, n: usize) -> Result<Vec<(ImageId, Embedding)>> {
+        let mut raw = self.db.raw_iterator_cf(self.cf(cf::EMBEDDINGS));
+        raw.seek_for_prev(embedding_key(model, ImageId(u64::MAX)));
+        let last = match raw.key() {
+            Some(k) if k.starts_with(&model.0) => ImageId::from_key(&k[16..]).map_or(0, |id| id.0),
+            _ => return raw.status().map(|()| Vec::new()).map_err(Into::into),
+        };
+        let mut out: Vec<(ImageId, Embedding)> = Vec::with_capacity(n);
+        for i in 0..n as u64 {
+            let from = ((last as u128 + 1) * i as u128 / n.max(1) as u128) as u64;
+            if out.last().is_some_and(|(id, _)| id.0 >= from) {
+                continue;
+            }
+            raw.seek(embedding_key(model, ImageId(from)));
+            let (Some(k), Some(v)) = (raw.key(), raw.value()) else { break };
+            if !k.starts_with(&model.0) {
+                break;
+            }
+            let id = ImageId::from_key(&k[16..]).ok_or_else(|| StoreError::Corrupt("bad embedding key".into()))?;
+            let e = Embedding::from_le_bytes(v).ok_or_else(|| StoreError::Corrupt(format!("embedding of {id}")))?;
+            out.push((id, e));
+        }
+        raw.status()?;
+        Ok(out)
+    }
+
     /// The values of a `ModelId ‖ ImageId`-keyed column family for `model`, by id, decoded.
     fn per_image_of<T>(&self, name: &'static str, model: ModelId, decode: impl Fn(ImageId, &[u8]) -> Result<T> + 'static) -> impl Iterator<Item = Result<(ImageId, T)>> + '_ {
         self.db
@@ -652,6 +682,19 @@ mod tests {
         let db = DB::open_cf(&opts, dir.join("db"), families).unwrap();
         clipsight_migrations::migrate_to(&db, version).unwrap();
         db
+    }
+
+    #[test]
+    fn a_spread_sample_takes_embeddings_evenly_over_the_ids_and_all_of_a_small_library() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = ModelId([3; 16]);
+        let (store, vectors) = test_support::library_of(dir.path(), model, 100);
+        let ids = |n| store.spread_embeddings(model, n).unwrap().into_iter().map(|(id, _)| id.0).collect::<Vec<_>>();
+        assert_eq!(ids(4), [1, 25, 50, 75]);
+        assert_eq!(ids(1000), (1..=100).collect::<Vec<_>>());
+        let sample = store.spread_embeddings(model, 4).unwrap();
+        assert_eq!(sample[1].1, vectors[24].1, "each with its embedding");
+        assert!(store.spread_embeddings(ModelId([4; 16]), 4).unwrap().is_empty(), "another model has none");
     }
 
     #[test]

@@ -375,3 +375,45 @@ async fn an_nllb_model_reads_the_browsers_language() {
     client.close().await.unwrap();
     drop(server);
 }
+
+/// The relevance cutoff and the date order in the grid: the status line counts the relevant
+/// photos, a divider sits right after them, and the order menu sorts them by date, kept in the
+/// URL across a reload.
+#[tokio::test(flavor = "current_thread")]
+#[allow(clippy::await_holding_lock)] // the guard serialises whole tests; one thread runs this one
+async fn the_grid_divides_relevant_photos_from_the_rest_and_sorts_them_by_date() {
+    let _heavy = heavy();
+    let tmp = tempfile::tempdir().unwrap();
+    let (photos, _) = dated_library(tmp.path());
+    let data = tmp.path().join("data");
+    assert_eq!(json_of(clipsight(&data).args(["--json", "index"]).arg(&photos))["indexed"], 61);
+    let server = Server::start(&data, &[]);
+    let ids = |v: &Value| v["results"].as_array().unwrap().iter().filter(|h| h["relevant"] == true).map(|h| h["id"].as_u64().unwrap().to_string()).collect::<Vec<_>>();
+    let (_, by_score) = server.json("GET", "/api/search?q=red&mode=vector&k=60", None);
+    let (_, oldest) = server.json("GET", "/api/search?q=red&mode=vector&k=60&sort=date&order=oldest", None);
+    let relevant = by_score["relevant_count"].as_u64().unwrap();
+    assert!((2..60).contains(&relevant), "precondition: some red scenes, fewer than a page ({relevant})");
+
+    let driver = chromedriver();
+    let client = browser(&driver).await;
+    client.goto(&format!("{}/?q=red&mode=vector", server.base())).await.unwrap();
+    let status = until(&client, "the relevant count", "document.querySelector('#status').textContent.includes('relevant') && document.querySelector('#status').textContent").await;
+    assert!(status.as_str().unwrap().starts_with(&format!("{relevant} relevant")), "{status}");
+    let tiles_before_divider = "[...document.querySelectorAll('#results > *')].slice(0, [...document.querySelectorAll('#results > *')].findIndex(e => e.classList.contains('relevance-divider'))).map(e => e.dataset.id)";
+    let shown = until(&client, "the divider", &format!("document.querySelector('#results .relevance-divider') && {tiles_before_divider}")).await;
+    assert_eq!(shown, json!(ids(&by_score)), "the relevant photos, best first, then the divider");
+    screenshot(&client, "14-relevance-divider").await;
+
+    // Oldest first: the URL says so, the relevant photos come by date, and a reload keeps it.
+    let menu = client.find(Locator::Css("#sort")).await.unwrap();
+    menu.select_by_value("oldest").await.unwrap();
+    until(&client, "the order in the URL", "new URLSearchParams(location.search).get('sort') === 'date' && new URLSearchParams(location.search).get('order') === 'oldest'").await;
+    let expected = json!(ids(&oldest));
+    until(&client, "the relevant photos by date", &format!("JSON.stringify({tiles_before_divider}) === '{expected}'")).await;
+    client.refresh().await.unwrap();
+    until(&client, "the order menu after a reload", "document.querySelector('#sort')?.value === 'oldest'").await;
+    until(&client, "the same order after a reload", &format!("document.querySelector('#results .relevance-divider') && JSON.stringify({tiles_before_divider}) === '{expected}'")).await;
+    screenshot(&client, "15-relevant-oldest-first").await;
+    client.close().await.unwrap();
+    drop(server);
+}

@@ -443,6 +443,11 @@ pub fn jpeg_with_exif(rgb: [u8; 3], fields: &[(exif::Tag, Vec<u8>)]) -> Vec<u8> 
     let image = image::RgbImage::from_pixel(96, 64, image::Rgb(rgb));
     let mut jpeg = Vec::new();
     image::DynamicImage::ImageRgb8(image).write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
+    with_exif(&jpeg, fields)
+}
+
+/// A JPEG with an APP1 segment carrying the given EXIF fields (ASCII values) after SOI.
+pub fn with_exif(jpeg: &[u8], fields: &[(exif::Tag, Vec<u8>)]) -> Vec<u8> {
     let fields: Vec<exif::Field> = fields
         .iter()
         .map(|(tag, bytes)| exif::Field { tag: *tag, ifd_num: exif::In::PRIMARY, value: exif::Value::Ascii(vec![bytes.clone()]) })
@@ -461,4 +466,26 @@ pub fn jpeg_with_exif(rgb: [u8; 3], fields: &[(exif::Tag, Vec<u8>)]) -> Vec<u8> 
 /// `s` percent-encoded for a URL query (every byte but unreserved ASCII).
 pub fn urlencode(s: &str) -> String {
     s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
+/// 60 scenes as JPEGs taken on 60 days of 2021 (scene i on day i + 1), and one scene without a date.
+pub fn dated_library(dir: &Path) -> (PathBuf, serde_json::Value) {
+    let scenes_dir = dir.join("scenes");
+    let manifest = scenes(&scenes_dir, 61, 8080);
+    let photos = dir.join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    for (i, image) in manifest["images"].as_array().unwrap().iter().enumerate() {
+        let png = image::open(scenes_dir.join(image["file"].as_str().unwrap())).unwrap();
+        let mut jpeg = Vec::new();
+        png.write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
+        let name = image["file"].as_str().unwrap().replace(".png", ".jpg");
+        let bytes = if i == 60 {
+            jpeg
+        } else {
+            let day = jiff::civil::date(2021, 1, 1) + jiff::Span::new().days(i as i64);
+            with_exif(&jpeg, &[(exif::Tag::DateTimeOriginal, day.strftime("%Y:%m:%d 12:00:00").to_string().into_bytes())])
+        };
+        std::fs::write(photos.join(name), bytes).unwrap();
+    }
+    (photos, manifest)
 }

@@ -19,4 +19,5 @@ mod load;
 mod media;
 mod parity;
 mod proxy;
+mod relevance;
 mod video;

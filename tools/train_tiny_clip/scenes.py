@@ -216,33 +216,47 @@ def _pick(rng, xs):
     return xs[int(rng.integers(len(xs)))]
 
 
-def _obj_phrase(o: dict, rng, p_size=0.75, p_colour=0.9, p_pos=0.7, with_pos=True) -> str:
-    words = []
+def _obj_phrase(o: dict, rng, p_size=0.75, p_colour=0.9, p_pos=0.7, with_pos=True, stated=None) -> str:
+    """A phrase naming the object `o`, some attributes left out. When `stated` is a list, the
+    attributes the phrase names are appended to it as a dict (the phrase's meaning); the random
+    draws are the same either way."""
+    words, said = [], {"shape": o["shape"]}
     if rng.random() < p_size:
         words.append(_pick(rng, SIZE_SYN[o["size"]]))
+        said["size"] = o["size"]
     if rng.random() < p_colour:
         words.append(_pick(rng, COLOUR_SYN[o["colour"]]))
+        said["colour"] = o["colour"]
     words.append(_pick(rng, SHAPE_SYN[o["shape"]]))
     phrase = with_article(" ".join(words))
     if with_pos and rng.random() < p_pos:
         phrase += " " + _pick(rng, POS_SYN[o["position"]])
+        said["position"] = o["position"]
+    if stated is not None:
+        stated.append(said)
     return phrase
 
 
-def random_caption(spec: dict, rng, pos_scale: float = 1.0, size_scale: float = 1.0) -> str:
+def random_caption(spec: dict, rng, pos_scale: float = 1.0, size_scale: float = 1.0, meaning=None) -> str:
     """A training caption: templates, synonyms, attributes sometimes left out.
 
     pos_scale / size_scale multiply the probabilities that an object phrase states its position /
-    size (1.0 = the shipped recipe; the random draws are the same whatever the scales)."""
+    size (1.0 = the shipped recipe; the random draws are the same whatever the scales). When
+    `meaning` is a list, one dict per described object (the attributes the caption states) is
+    appended to it."""
     objs = spec["objects"]
-    kw = {"p_size": 0.75 * size_scale}
+    kw = {"p_size": 0.75 * size_scale, "stated": meaning}
     prefix = _pick(rng, PREFIXES)
     if len(objs) == 1:
         o = objs[0]
         u = rng.random()
         if u < 0.06:
+            if meaning is not None:
+                meaning.append({"colour": o["colour"]})
             return f"a photo of {article(o['colour'])} {o['colour']} object"
         if u < 0.12:
+            if meaning is not None:
+                meaning.append({"shape": o["shape"]})
             return f"a photo of {article(o['shape'])} {o['shape']}"
         return prefix + _obj_phrase(o, rng, p_pos=0.7 * pos_scale, **kw)
     a, b = objs
@@ -251,9 +265,11 @@ def random_caption(spec: dict, rng, pos_scale: float = 1.0, size_scale: float = 
         x, y = (a, b) if rng.random() < 0.5 else (b, a)
         return (prefix + _obj_phrase(x, rng, p_pos=0.8 * pos_scale, **kw) + " and "
                 + _obj_phrase(y, rng, p_pos=0.8 * pos_scale, **kw))
-    if u < 0.75:  # relational
-        pa = _obj_phrase(a, rng, with_pos=False)
-        pb = _obj_phrase(b, rng, with_pos=False)
+    if u < 0.75:  # relational: each object's position is implied
+        pa = _obj_phrase(a, rng, with_pos=False, stated=meaning)
+        pb = _obj_phrase(b, rng, with_pos=False, stated=meaning)
+        if meaning is not None:
+            meaning[-2]["position"], meaning[-1]["position"] = a["position"], b["position"]
         if a["position"] == "left":
             rel = _pick(rng, [(pa, "to the left of", pb), (pb, "to the right of", pa),
                               (pa, "next to", pb), (pb, "next to", pa)])
@@ -264,6 +280,95 @@ def random_caption(spec: dict, rng, pos_scale: float = 1.0, size_scale: float = 
     pb = _obj_phrase(b, rng, with_pos=False, **kw)
     x, y = (pa, pb) if rng.random() < 0.5 else (pb, pa)
     return prefix + _pick(rng, [f"{x} and {y}", f"{x} with {y}", f"two shapes: {x} and {y}"])
+
+
+PARTIAL_NOUNS = ["object", "shape", "thing"]
+
+
+def partial_caption(spec: dict, rng, meaning: list) -> str:
+    """A caption naming a few attributes of *one* object of the scene ("red", "circle", "a red
+    circle", "something small at the top", "a photo of a blue thing"), as people type queries.
+    Its meaning (one dict) is appended to `meaning`; the scene satisfies it, and so does every
+    other scene with such an object."""
+    o = _pick(rng, spec["objects"])
+    while True:
+        said = {k: o[k] for k, p in (("colour", 0.6), ("shape", 0.6), ("size", 0.25), ("position", 0.25))
+                if rng.random() < p}
+        if "colour" in said or "shape" in said or (said and rng.random() < 0.15):
+            break
+    meaning.append(said)
+    words = []
+    if "size" in said:
+        words.append(_pick(rng, SIZE_SYN[o["size"]]))
+    if "colour" in said:
+        words.append(_pick(rng, COLOUR_SYN[o["colour"]]))
+    noun = _pick(rng, SHAPE_SYN[o["shape"]]) if "shape" in said else None
+    pos = " " + _pick(rng, POS_SYN[o["position"]]) if "position" in said else ""
+    u = rng.random()
+    if u < 0.35 and "position" not in said:  # bare words, the way queries are typed
+        return " ".join(words + ([noun] if noun else []))
+    if noun is None:
+        if words and rng.random() < 0.3:
+            return "something " + " ".join(words) + pos
+        noun = _pick(rng, PARTIAL_NOUNS)
+    return _pick(rng, PREFIXES) + with_article(" ".join(words + [noun])) + pos
+
+
+ATTRIBUTES = {"colour": list(COLOURS), "shape": SHAPES, "size": SIZES, "position": POSITIONS}
+
+
+def encode_meaning(objects: list) -> np.ndarray:
+    """Objects (dicts of some attributes) -> int8 [2, 5]: a present flag, then the index of each
+    attribute of ATTRIBUTES in order (-1: not stated). Rows of absent objects are all -1."""
+    out = np.full((2, 5), -1, np.int8)
+    for k, o in enumerate(objects):
+        out[k, 0] = 1
+        for j, (attr, values) in enumerate(ATTRIBUTES.items()):
+            if attr in o:
+                out[k, j + 1] = values.index(o[attr])
+    return out
+
+
+def training_meanings(count: int, seed: int = 0, n_captions: int = 6, pos_scale: float = 1.0,
+                      size_scale: float = 1.0, n_partial: int = 4):
+    """Per training scene: its objects encoded (encode_meaning of the full spec), and its captions —
+    the canonical one, n_captions - 1 random variants (as training_captions), n_partial partial
+    captions — each with its encoded meaning."""
+    specs, caps, means = [], [], []
+    for i in range(count):
+        spec = sample_scene(np.random.default_rng([seed, i]))
+        crng = np.random.default_rng([seed, i, 7])
+        texts, meanings = [canonical_caption(spec)], [encode_meaning(spec["objects"])]
+        for _ in range(n_captions - 1):
+            m = []
+            texts.append(random_caption(spec, crng, pos_scale, size_scale, meaning=m))
+            meanings.append(encode_meaning(m))
+        prng = np.random.default_rng([seed, i, 11])
+        for _ in range(n_partial):
+            m = []
+            texts.append(partial_caption(spec, prng, m))
+            meanings.append(encode_meaning(m))
+        specs.append(encode_meaning(spec["objects"]))
+        caps.append(texts)
+        means.append(np.stack(meanings))
+    return np.stack(specs), caps, np.stack(means)
+
+
+def satisfies(scenes_: "np.ndarray | torch.Tensor", meanings):
+    """[S, 2, 5] scenes x [M, 2, 5] meanings -> bool [M, S]: does each scene hold objects as each
+    meaning states them (two stated objects must be two different objects)? Works on numpy
+    arrays and torch tensors."""
+    def match(c, o):  # c [M, 5], o [S, 5] -> [M, S]
+        present = o[None, :, 0] == 1
+        eq = (c[:, None, 1:] == -1) | (c[:, None, 1:] == o[None, :, 1:])
+        return present & eq.all(-1)
+
+    c1, c2 = meanings[:, 0], meanings[:, 1]
+    o1, o2 = scenes_[:, 0], scenes_[:, 1]
+    absent2 = (c2[:, 0] != 1)[:, None]
+    m2o1 = match(c2, o1) | absent2
+    m2o2 = match(c2, o2) | absent2
+    return (match(c1, o1) & m2o2) | (match(c1, o2) & m2o1)
 
 
 # ------------------------------------------------------------------------------------------
@@ -357,9 +462,26 @@ def make_training_arrays(count: int, seed: int = 0, size: int = 64, n_captions: 
     return np.concatenate([p[0] for p in parts]), [c for p in parts for c in p[1]]
 
 
+def relevance_queries() -> list:
+    """The relevance query set: (text, meaning) for every colour ("red"), shape ("circle"),
+    colour+shape ("red circle", typed as people type), size+colour+shape ("a small red circle")
+    and colour+shape+position ("a red circle on the left"): 528 queries, from one to three
+    attributes of one object."""
+    out = [(c, {"colour": c}) for c in COLOURS] + [(s, {"shape": s}) for s in SHAPES]
+    out += [(f"{c} {s}", {"colour": c, "shape": s}) for c in COLOURS for s in SHAPES]
+    out += [(with_article(f"{z} {c} {s}"), {"size": z, "colour": c, "shape": s})
+            for z in SIZES for c in COLOURS for s in SHAPES]
+    out += [(f"{with_article(c + ' ' + s)} {POS_PHRASE[p]}", {"colour": c, "shape": s, "position": p})
+            for c in COLOURS for s in SHAPES for p in POSITIONS]
+    return out
+
+
 def write_eval_set(out: Path, count: int, seed: int) -> dict:
+    """Writes `count` held-out scenes of `seed` as PNGs and their manifest: each image's canonical
+    caption, labels (one-object scenes) and objects, the zero-shot tasks, and the relevance
+    queries with the files that are relevant to each (ground truth from the scenes' objects)."""
     out.mkdir(parents=True, exist_ok=True)
-    images = []
+    images, codes = [], []
     for i in range(count):
         img, spec = scene(seed, i)
         name = f"{i + 1:06d}.png"
@@ -367,8 +489,14 @@ def write_eval_set(out: Path, count: int, seed: int) -> dict:
         labels = {}
         if len(spec["objects"]) == 1:
             labels = {"colour": spec["objects"][0]["colour"], "shape": spec["objects"][0]["shape"]}
-        images.append({"file": name, "caption": canonical_caption(spec), "labels": labels})
-    manifest = {"images": images, "zero_shot": zero_shot()}
+        images.append({"file": name, "caption": canonical_caption(spec), "labels": labels,
+                       "objects": spec["objects"]})
+        codes.append(encode_meaning(spec["objects"]))
+    queries = relevance_queries()
+    relevant = satisfies(np.stack(codes), np.stack([encode_meaning([m]) for _, m in queries]))
+    manifest = {"images": images, "zero_shot": zero_shot(),
+                "queries": [{"text": t, "relevant": [images[j]["file"] for j in np.flatnonzero(row)]}
+                            for (t, _), row in zip(queries, relevant)]}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return manifest
 

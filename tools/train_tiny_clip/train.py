@@ -71,6 +71,15 @@ def main(argv=None):
     ap.add_argument("--temp-lr", type=float, default=1.0,
                     help="learning-rate multiplier of the logit scale (and bias): a short sigmoid run needs them "
                          "to move further than the weights (1 = the English fixture's recipe)")
+    ap.add_argument("--partial", type=int, default=0,
+                    help="partial captions per image (scenes.partial_caption: a few attributes of one object, "
+                         "as queries are typed); when > 0, every caption carries its meaning and the loss "
+                         "counts every image of the batch that satisfies a caption as its positive")
+    ap.add_argument("--positives", choices=["own", "all"], default="own",
+                    help="with --partial: own = each caption's positive is its own image (CLIP's loss, as "
+                         "web captions are trained: the images a partial caption also fits are negatives, "
+                         "and cosines of short and long texts land on different scales); all = every image "
+                         "of the batch that satisfies it")
     ap.add_argument("--lr", type=float, default=1.5e-3)
     ap.add_argument("--wd", type=float, default=0.02)
     ap.add_argument("--threads", type=int, default=1,
@@ -101,6 +110,16 @@ def main(argv=None):
         captions = regen
         print(f"captions regenerated (pos_scale {a.pos_scale}, size_scale {a.size_scale}) in "
               f"{time.time() - t_cap:.1f}s", flush=True)
+    scene_codes = meaning_codes = None
+    if a.partial > 0:
+        t_cap = time.time()
+        codes, regen, means = scenes.training_meanings(a.count, a.seed, a.captions, a.pos_scale, a.size_scale,
+                                                       a.partial)
+        assert all(r[0] == c[0] for r, c in zip(regen, captions)), "scene specs do not match the cached images"
+        captions = regen
+        scene_codes, meaning_codes = torch.from_numpy(codes).long(), torch.from_numpy(means).long()
+        print(f"captions with meanings ({a.partial} partial per image) in {time.time() - t_cap:.1f}s", flush=True)
+    n_variants = len(captions[0])
     t_data = time.time()
     uniq = sorted({c for caps in captions for c in caps})
     index = {c: i for i, c in enumerate(uniq)}
@@ -147,7 +166,7 @@ def main(argv=None):
     print("hard-batch groups:", [len(v) for v in groups], flush=True)
 
     g = torch.Generator().manual_seed(a.seed)
-    variant_w = torch.tensor([a.canon_weight] + [1.0] * (a.captions - 1))
+    variant_w = torch.tensor([a.canon_weight] + [1.0] * (n_variants - 1))
     n = len(images_t)
     perm, pos = torch.randperm(n, generator=g), 0
     model.train()
@@ -163,7 +182,7 @@ def main(argv=None):
             bi = perm[pos:pos + a.batch]
             pos += a.batch
         if a.canon_weight == 1.0:
-            variant = torch.randint(0, a.captions, (len(bi),), generator=g)
+            variant = torch.randint(0, n_variants, (len(bi),), generator=g)
         else:
             variant = torch.multinomial(variant_w, len(bi), replacement=True, generator=g)
         ci = cap_idx[bi, variant]
@@ -181,6 +200,13 @@ def main(argv=None):
             # equal (the same caption drawn for two images of a batch is no negative).
             positive = (ci[:, None] == ci[None, :]).float()
             loss = -F.logsigmoid((2 * positive - 1) * (logits + model.logit_bias)).sum() / len(bi)
+        elif meaning_codes is not None and a.positives == "all":
+            # Every image of the batch that satisfies a caption is its positive (soft targets spread
+            # evenly over them), in both directions.
+            positive = scenes.satisfies(scene_codes[bi], meaning_codes[bi, variant]).float()  # [text, image]
+            t2i = -(F.log_softmax(logits.t(), 1) * positive / positive.sum(1, keepdim=True)).sum(1).mean()
+            i2t = -(F.log_softmax(logits, 1) * positive.t() / positive.t().sum(1, keepdim=True)).sum(1).mean()
+            loss = (t2i + i2t) / 2
         else:
             labels = torch.arange(len(bi))
             loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2
@@ -207,7 +233,7 @@ def main(argv=None):
             "final_logit_scale": model.logit_scale.exp().item(), "loss": a.loss, "context": a.context}
     if a.loss == "sigmoid":
         meta["final_logit_bias"] = model.logit_bias.item()
-    for k, default in (("pos_scale", 1.0), ("size_scale", 1.0), ("canon_weight", 1.0)):
+    for k, default in (("pos_scale", 1.0), ("size_scale", 1.0), ("canon_weight", 1.0), ("partial", 0), ("positives", "own")):
         if getattr(a, k) != default:
             meta[k] = getattr(a, k)
     torch.save({"config": cfg.to_dict(), "state_dict": model.state_dict(), "meta": meta}, a.out)

@@ -11,7 +11,7 @@ use crate::server::json::WholeNumber;
 use crate::library::Library;
 use crate::server::upload::{self, UploadLimit};
 use crate::library::views::SearchResponse;
-use crate::server::params::{language, Page};
+use crate::server::params::{language, sort, DateOrder, Page, SortKey};
 
 /// Query-string parameters of `GET /api/search`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -38,6 +38,16 @@ pub struct SearchParams {
     /// `lang` says which code), ignored by the others; an unknown tag is English.
     #[param(max_length = 64)]
     lang: Option<String>,
+    /// Only the relevant results (all of them, paged): those at or above the query's own
+    /// relevance cutoff (see `relevant` in the results).
+    relevant: Option<bool>,
+    /// Order of the relevant results: `score` (default) or `date` (capture date; the less
+    /// relevant rest follows by score).
+    #[param(inline)]
+    sort: Option<SortKey>,
+    /// With `sort=date`: `newest` (default) or `oldest` first.
+    #[param(inline)]
+    order: Option<DateOrder>,
 }
 
 /// A structured query: the query language and/or explicit weighted terms.
@@ -66,6 +76,16 @@ pub struct SearchBody {
     /// `lang` says which code), ignored by the others; an unknown tag is English.
     #[schema(max_length = 64)]
     lang: Option<String>,
+    /// Only the relevant results (all of them, paged): those at or above the query's own
+    /// relevance cutoff (see `relevant` in the results).
+    relevant: Option<bool>,
+    /// Order of the relevant results: `score` (default) or `date` (capture date; the less
+    /// relevant rest follows by score).
+    #[schema(inline)]
+    sort: Option<SortKey>,
+    /// With `sort=date`: `newest` (default) or `oldest` first.
+    #[schema(inline)]
+    order: Option<DateOrder>,
 }
 
 /// One weighted term: a text or an indexed image (documented as `oneOf`; read through
@@ -146,9 +166,26 @@ pub struct ImageSearchParams {
     offset: Option<usize>,
     /// Filters in the query language (e.g. `folder:trips type:jpeg`); text terms are not allowed.
     q: Option<String>,
+    /// Only the relevant results (all of them, paged): those at or above the query's own
+    /// relevance cutoff (see `relevant` in the results).
+    relevant: Option<bool>,
+    /// Order of the relevant results: `score` (default) or `date` (capture date; the less
+    /// relevant rest follows by score).
+    #[param(inline)]
+    sort: Option<SortKey>,
+    /// With `sort=date`: `newest` (default) or `oldest` first.
+    #[param(inline)]
+    order: Option<DateOrder>,
 }
 
-fn options(k: Option<usize>, offset: Option<usize>, mode: Option<Mode>, min_score: Option<f64>, lang: Option<&str>) -> Result<SearchOptions, ApiError> {
+/// What a request asks of its results' relevance and order.
+struct Order {
+    relevant: Option<bool>,
+    sort: Option<SortKey>,
+    order: Option<DateOrder>,
+}
+
+fn options(k: Option<usize>, offset: Option<usize>, mode: Option<Mode>, min_score: Option<f64>, lang: Option<&str>, order: Order) -> Result<SearchOptions, ApiError> {
     let (k, offset) = Page { k, offset }.resolve()?;
     if min_score.is_some_and(f64::is_nan) {
         return Err(ApiError::bad_request("bad_parameter", "min_score must be a number"));
@@ -160,6 +197,8 @@ fn options(k: Option<usize>, offset: Option<usize>, mode: Option<Mode>, min_scor
         allow_files: false,
         mode: mode.unwrap_or_default(),
         language: language(lang)?,
+        relevant_only: order.relevant.unwrap_or(false),
+        sort: sort(order.sort, order.order)?,
     })
 }
 
@@ -195,7 +234,7 @@ impl SearchBody {
 #[get("/search")]
 pub async fn search_get(library: web::Data<Library>, params: web::Query<SearchParams>) -> Result<web::Json<SearchResponse>, ApiError> {
     let p = params.into_inner();
-    let options = options(p.k, p.offset, p.mode, p.min_score, p.lang.as_deref())?;
+    let options = options(p.k, p.offset, p.mode, p.min_score, p.lang.as_deref(), Order { relevant: p.relevant, sort: p.sort, order: p.order })?;
     let query = search::parse(p.q.as_deref().unwrap_or(""))?;
     Ok(web::Json(web::block(move || library.search(&query, None, options)).await??))
 }
@@ -212,7 +251,8 @@ pub async fn search_get(library: web::Data<Library>, params: web::Query<SearchPa
 )]
 #[post("/search")]
 pub async fn search_post(library: web::Data<Library>, body: web::Json<SearchBody>) -> Result<web::Json<SearchResponse>, ApiError> {
-    let options = options(body.k.map(WholeNumber::count), body.offset.map(WholeNumber::count), body.mode, body.min_score, body.lang.as_deref())?;
+    let order = Order { relevant: body.relevant, sort: body.sort, order: body.order };
+    let options = options(body.k.map(WholeNumber::count), body.offset.map(WholeNumber::count), body.mode, body.min_score, body.lang.as_deref(), order)?;
     let query = body.query()?;
     Ok(web::Json(web::block(move || library.search(&query, None, options)).await??))
 }
@@ -238,7 +278,7 @@ pub async fn search_image(
     payload: Multipart,
 ) -> Result<web::Json<SearchResponse>, ApiError> {
     let p = params.into_inner();
-    let options = options(p.k, p.offset, Some(Mode::Vector), None, None)?;
+    let options = options(p.k, p.offset, Some(Mode::Vector), None, None, Order { relevant: p.relevant, sort: p.sort, order: p.order })?;
     let query = search::parse(p.q.as_deref().unwrap_or(""))?;
     if !query.terms.is_empty() {
         return Err(ApiError::bad_request("bad_query", "q may only hold filters here (folder:, after:, before:, camera:, type:)"));
