@@ -504,7 +504,11 @@ fn cmd_eval(g: &Global, dir: &Path) -> Result<()> {
             println!("  queries with relevant images but none judged relevant: {:.1}%", r.none_relevant * 100.0);
             println!("  recall@10 {:.3}", r.recall_at_10);
             let e = &r.ensembling;
-            println!("  {} queries of at most {} words: recall@10 as typed {:.3}, ensembled {:.3}", e.queries, search::ENSEMBLE_WORDS, e.recall_at_10_as_typed, e.recall_at_10_ensembled);
+            if e.queries == 0 {
+                println!("  prompt ensembling: not used with this model family");
+            } else {
+                println!("  {} queries of at most {} words: recall@10 as typed {:.3}, ensembled {:.3}", e.queries, search::ENSEMBLE_WORDS, e.recall_at_10_as_typed, e.recall_at_10_ensembled);
+            }
         }
     }
     Ok(())
@@ -534,7 +538,7 @@ fn evaluate_model(clip: &Clip, dir: &Path) -> Result<eval::EvalReport> {
         plain.extend(clip.encode_texts(chunk)?);
         searched.extend(search::query_texts(clip, chunk, None)?);
     }
-    report.relevance = eval::relevance(&manifest, &images, &plain, &searched);
+    report.relevance = eval::relevance(&manifest, &images, &plain, &searched, clip.family()?);
     Ok(report)
 }
 

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use clipsight_indexer::embedding::{dot, softmax};
+use clipsight_indexer::clip::Family;
 use clipsight_indexer::Embedding;
 use serde::{Deserialize, Serialize};
 
@@ -170,8 +171,9 @@ pub struct RelevanceReport {
     pub ensembling: Ensembling,
 }
 
-/// Recall@10 of the queries short enough to be ensembled (see [`crate::search::query_texts`]),
-/// embedded as typed and ensembled, over all queries (not only the odd half).
+/// Recall@10 of the queries that searches ensemble (see [`crate::search::query_texts`]; none
+/// for a model of another family than OpenAI CLIP's), embedded as typed and ensembled, over all
+/// queries (not only the odd half).
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Ensembling {
     /// Queries ensembled.
@@ -184,7 +186,7 @@ pub struct Ensembling {
 
 /// The relevance report of `manifest.queries` (`None` without queries): `plain[q]` embeds query
 /// q's text as typed, `searched[q]` as a search does; images as in [`evaluate`].
-pub fn relevance(manifest: &Manifest, images: &[Embedding], plain: &[Embedding], searched: &[Embedding]) -> Option<RelevanceReport> {
+pub fn relevance(manifest: &Manifest, images: &[Embedding], plain: &[Embedding], searched: &[Embedding], family: Family) -> Option<RelevanceReport> {
     if manifest.queries.is_empty() {
         return None;
     }
@@ -216,9 +218,9 @@ pub fn relevance(manifest: &Manifest, images: &[Embedding], plain: &[Embedding],
         .map_or(0.0, |(t, _)| t);
     let per_query = cut_at(&odd, &|q| cutoffs[q]);
     let fixed = Cut { threshold: Some(threshold), ..cut_at(&odd, &|_| threshold) };
-    let over = |queries: &[usize], f: &dyn Fn(usize) -> f64| queries.iter().map(|&q| f(q)).sum::<f64>() / queries.len().max(1) as f64;
+    let over = |queries: &[usize], f: &dyn Fn(usize) -> f64| if queries.is_empty() { 0.0 } else { queries.iter().map(|&q| f(q)).sum::<f64>() / queries.len() as f64 };
     let mean = |f: &dyn Fn(usize) -> f64| over(&odd, f);
-    let ensembled: Vec<usize> = (0..truth.len()).filter(|&q| crate::search::is_ensembled(&manifest.queries[q].text, None)).collect();
+    let ensembled: Vec<usize> = (0..truth.len()).filter(|&q| crate::search::is_ensembled(&manifest.queries[q].text, None, family)).collect();
     let oracle_f1 = mean(&|q| ranked[q].oracle());
     let with_truth: Vec<usize> = odd.iter().copied().filter(|&q| ranked[q].relevant > 0).collect();
     let none = with_truth.iter().filter(|&&q| ranked[q].judged(cutoffs[q]) == 0).count();

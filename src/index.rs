@@ -709,6 +709,9 @@ mod tests {
         fn release_image_tower(&self) {
             self.calls.lock().unwrap().push("release images");
         }
+        fn family(&self) -> Result<clipsight_indexer::clip::Family, clipsight_indexer::ClipError> {
+            self.inner.family()
+        }
     }
 
     #[test]

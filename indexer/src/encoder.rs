@@ -3,7 +3,7 @@
 //! in unit tests, with [`HashEncoder`], which needs no model and no ONNX Runtime.
 
 use crate::ModelId;
-use crate::clip::{Clip, ClipError, Interpolation, Language, PreparedImage, PreprocessConfig, ResizeMode, Scoring};
+use crate::clip::{Clip, ClipError, Family, Interpolation, Language, PreparedImage, PreprocessConfig, ResizeMode, Scoring};
 use crate::embedding::Embedding;
 
 /// A model that embeds images and texts into one space.
@@ -37,6 +37,9 @@ pub trait Encoder: Send + Sync {
         false
     }
 
+    /// The model family (how texts go in and scores come out).
+    fn family(&self) -> Result<Family, ClipError>;
+
     /// Frees what embedding images holds (a model's image tower) when a job needs only texts
     /// from here on; the next image loads it again. Nothing to free by default.
     fn release_image_tower(&self) {}
@@ -69,6 +72,10 @@ impl Encoder for Clip {
 
     fn takes_language(&self) -> bool {
         self.tokenizer().takes_language()
+    }
+
+    fn family(&self) -> Result<Family, ClipError> {
+        Clip::family(self)
     }
 
     fn release_image_tower(&self) {
@@ -149,6 +156,11 @@ impl Encoder for HashEncoder {
 
     fn encode_texts_in(&self, texts: &[&str], _language: Option<Language>) -> Result<Vec<Embedding>, ClipError> {
         Ok(texts.iter().map(|t| Self::text(t)).collect())
+    }
+
+    /// Scored as OpenAI CLIP scores (a softmax), so searches treat it as one.
+    fn family(&self) -> Result<Family, ClipError> {
+        Ok(Family::Clip)
     }
 }
 

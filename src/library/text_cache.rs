@@ -5,7 +5,7 @@
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
 
-use clipsight_indexer::clip::{Language, PreparedImage, PreprocessConfig, Scoring};
+use clipsight_indexer::clip::{Family, Language, PreparedImage, PreprocessConfig, Scoring};
 use clipsight_indexer::{ClipError, Embedding, Encoder, ModelId};
 use lru::LruCache;
 
@@ -47,6 +47,10 @@ impl Encoder for TextCache {
 
     fn takes_language(&self) -> bool {
         self.inner.takes_language()
+    }
+
+    fn family(&self) -> Result<Family, ClipError> {
+        self.inner.family()
     }
 
     fn release_image_tower(&self) {
@@ -115,6 +119,9 @@ mod tests {
         }
         fn takes_language(&self) -> bool {
             true
+        }
+        fn family(&self) -> Result<Family, ClipError> {
+            Ok(Family::NllbClip)
         }
     }
 

@@ -8,7 +8,7 @@
 pub mod query;
 pub mod relevance;
 
-use clipsight_indexer::clip::Language;
+use clipsight_indexer::clip::{Family, Language};
 use clipsight_indexer::pipeline::prepare_file;
 use clipsight_indexer::{ClipError, Embedding, Encoder, ModelId};
 
@@ -277,23 +277,27 @@ fn keyword_text(query: &Query) -> String {
 /// Words up to which a query text is ensembled over prompt templates (see [`query_texts`]).
 pub const ENSEMBLE_WORDS: usize = 2;
 
-/// The embeddings of query texts as searches use them. A short text (at most
-/// [`ENSEMBLE_WORDS`] words, written in English or in no stated language: "dog", "red car") is
-/// embedded inside each of the photo prompt templates CLIP's authors used for zero-shot
-/// classification ([`crate::describe::TEMPLATES`], as the tags are) and the embeddings averaged:
-/// a bare word sits far from the captions a model was trained on. Longer texts are embedded as
-/// typed. `clipsight eval` reports recall with and without it.
+/// The embeddings of query texts as searches use them. With an OpenAI-CLIP-family model, a
+/// short text (at most [`ENSEMBLE_WORDS`] words, in English or in no stated language: "dog",
+/// "red car") is embedded inside each of the photo prompt templates CLIP's authors used for
+/// zero-shot classification ([`crate::describe::TEMPLATES`], as the tags are) and the
+/// embeddings averaged; longer texts, and every text for the other families, as typed. That is
+/// where `clipsight eval` measured it to help (README, *Relevance*).
 pub fn query_texts(encoder: &dyn Encoder, texts: &[&str], language: Option<Language>) -> Result<Vec<Embedding>, ClipError> {
-    let short = |t: &&str| is_ensembled(t, language);
+    if texts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let family = encoder.family()?;
+    let short = |t: &&str| is_ensembled(t, language, family);
     let (shorts, longs): (Vec<&str>, Vec<&str>) = texts.iter().copied().partition(short);
     let mut shorts = crate::describe::ensembled(encoder, &shorts, language)?.into_iter();
     let mut longs = if longs.is_empty() { Vec::new() } else { encoder.encode_texts_in(&longs, language)? }.into_iter();
     Ok(texts.iter().filter_map(|t| if short(t) { shorts.next() } else { longs.next() }).collect())
 }
 
-/// Whether [`query_texts`] ensembles `text` written in `language`.
-pub fn is_ensembled(text: &str, language: Option<Language>) -> bool {
-    language.is_none_or(|l| l == Language::ENGLISH) && text.split_whitespace().count() <= ENSEMBLE_WORDS
+/// Whether [`query_texts`] ensembles `text`, written in `language`, for a model of `family`.
+pub fn is_ensembled(text: &str, language: Option<Language>, family: Family) -> bool {
+    family == Family::Clip && language.is_none_or(|l| l == Language::ENGLISH) && text.split_whitespace().count() <= ENSEMBLE_WORDS
 }
 
 /// The unit query vector of the terms (`None` for a filter-only query); texts are embedded in

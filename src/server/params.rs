@@ -80,13 +80,12 @@ pub enum DateOrder {
     Oldest,
 }
 
-/// The library's order of relevant results from `sort` and `order` (400 for an `order`
-/// without `sort=date`).
-pub fn sort(sort: Option<SortKey>, order: Option<DateOrder>) -> Result<Sort, ApiError> {
+/// The library's order of relevant results from `sort` and `order` (`order` counts only with
+/// `sort=date`).
+pub fn sort(sort: Option<SortKey>, order: Option<DateOrder>) -> Sort {
     match (sort.unwrap_or(SortKey::Score), order) {
-        (SortKey::Score, None) => Ok(Sort::Score),
-        (SortKey::Score, Some(_)) => Err(ApiError::bad_request("bad_parameter", "order applies to sort=date only")),
-        (SortKey::Date, None | Some(DateOrder::Newest)) => Ok(Sort::Newest),
-        (SortKey::Date, Some(DateOrder::Oldest)) => Ok(Sort::Oldest),
+        (SortKey::Score, _) => Sort::Score,
+        (SortKey::Date, None | Some(DateOrder::Newest)) => Sort::Newest,
+        (SortKey::Date, Some(DateOrder::Oldest)) => Sort::Oldest,
     }
 }

@@ -198,8 +198,9 @@ fn keywords_titles_and_descriptions_people_wrote_are_searched_and_shown_and_foll
     for (query, name) in [("lighthouse", "tagged.jpg"), ("生日派对", "tagged.jpg"), ("westernmost", "tagged.jpg"), ("Roca", "tagged.jpg"), ("harbour", "darktable.jpg"), ("tram", "lightroom.jpg"), ("Lisbon", "darktable.jpg")] {
         let names = found(query, "keyword");
         assert!(names.contains(&name.to_string()), "{query} finds {name}: {names:?}");
-        // They count in hybrid ranking: the annotated photo comes first.
-        assert_eq!(found(query, "hybrid").first().map(String::as_str), Some(name), "{query} (hybrid)");
+        // They count in hybrid ranking: a photo annotated with the word comes first.
+        let first = found(query, "hybrid").first().cloned().unwrap_or_default();
+        assert!(names.contains(&first), "{query} (hybrid): {first} first, annotated: {names:?}");
     }
     assert_eq!(found("Lisbon", "keyword").len(), 2, "both sidecars' hierarchical keywords");
 

@@ -9,9 +9,9 @@ if [ "${1:-}" = "--clean" ]; then rm -rf .cache; fi
 PY=.venv/bin/python
 MODEL=../../tests/fixtures/models/clipsight-tiny
 mkdir -p .cache
-time "$PY" train.py --seed 0 --count 30000 --captions 6 --steps 3000 --batch 128 \
+time "$PY" train.py --seed 0 --count 20000 --captions 6 --partial 4 --positives own --steps 4000 --batch 128 \
   --hard-frac 0.6 --hard-groups colour,shape,position+size --pos-scale 0.15 --size-scale 0.35 \
-  --canon-weight 0.25 --threads 1 --out .cache/tiny_clip.pt 2>&1 | tee .cache/train.log
+  --canon-weight 0.25 --threads 2 --out .cache/tiny_clip.pt 2>&1 | tee .cache/train.log
 "$PY" export.py --ckpt .cache/tiny_clip.pt --out "$MODEL" 2>&1 | grep -v -i warn | tee .cache/export.log
 rm -rf .cache/eval500
 "$PY" scenes.py --out .cache/eval500 --count 500 --seed 1000000

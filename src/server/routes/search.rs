@@ -45,7 +45,7 @@ pub struct SearchParams {
     /// relevant rest follows by score).
     #[param(inline)]
     sort: Option<SortKey>,
-    /// With `sort=date`: `newest` (default) or `oldest` first.
+    /// With `sort=date`: `newest` (default) or `oldest` first (ignored otherwise).
     #[param(inline)]
     order: Option<DateOrder>,
 }
@@ -83,7 +83,7 @@ pub struct SearchBody {
     /// relevant rest follows by score).
     #[schema(inline)]
     sort: Option<SortKey>,
-    /// With `sort=date`: `newest` (default) or `oldest` first.
+    /// With `sort=date`: `newest` (default) or `oldest` first (ignored otherwise).
     #[schema(inline)]
     order: Option<DateOrder>,
 }
@@ -173,7 +173,7 @@ pub struct ImageSearchParams {
     /// relevant rest follows by score).
     #[param(inline)]
     sort: Option<SortKey>,
-    /// With `sort=date`: `newest` (default) or `oldest` first.
+    /// With `sort=date`: `newest` (default) or `oldest` first (ignored otherwise).
     #[param(inline)]
     order: Option<DateOrder>,
 }
@@ -198,7 +198,7 @@ fn options(k: Option<usize>, offset: Option<usize>, mode: Option<Mode>, min_scor
         mode: mode.unwrap_or_default(),
         language: language(lang)?,
         relevant_only: order.relevant.unwrap_or(false),
-        sort: sort(order.sort, order.order)?,
+        sort: sort(order.sort, order.order),
     })
 }
 
