@@ -31,7 +31,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Check => cmd_check(g),
         Command::Search { query, k, offset, min_score, exact, mode, relevant_only, sort, oldest_first } => {
             let sort = match (sort, oldest_first) {
-                (SortBy::Score, _) => search::Sort::Score,
+                (SortBy::Score, true) => bail!("--oldest-first goes with --sort date"),
+                (SortBy::Score, false) => search::Sort::Score,
                 (SortBy::Date, false) => search::Sort::Newest,
                 (SortBy::Date, true) => search::Sort::Oldest,
             };

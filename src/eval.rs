@@ -205,7 +205,12 @@ pub fn relevance(manifest: &Manifest, images: &[Embedding], plain: &[Embedding],
     };
     let (plain, ranked) = (rankings(plain), rankings(searched));
     let background = crate::search::Background::new(spread(images, crate::search::relevance::BACKGROUND_SIZE).into_iter().cloned());
-    let cutoffs: Vec<f32> = ranked.iter().zip(searched).map(|(r, q)| background.cutoff(q.as_slice(), &r.scores, images.len())).collect();
+    // As a search reads it: the best hits exactly, the background for the rest.
+    let cutoffs: Vec<f32> = ranked
+        .iter()
+        .zip(searched)
+        .map(|(r, q)| background.cutoff(q.as_slice(), &r.scores[..r.scores.len().min(crate::search::relevance::CUTOFF_HITS)], images.len()))
+        .collect();
     let odd: Vec<usize> = (1..truth.len()).step_by(2).collect();
     let even: Vec<usize> = (0..truth.len()).step_by(2).collect();
     let cut_at = |queries: &[usize], threshold: &dyn Fn(usize) -> f32| mean_cut(&queries.iter().map(|&q| ranked[q].at(threshold(q))).collect::<Vec<_>>());

@@ -73,11 +73,11 @@ export function fetchSearchPage(s, offset, signal) {
   return fetchJson(searchPageUrl(s, offset), { signal });
 }
 
-/** The images most similar to an image file, posted as a form. */
-export function fetchImageSearch(file, signal) {
+/** The images most similar to an image file, posted as a form, in the state's order. */
+export function fetchImageSearch(file, s, signal) {
   const form = new FormData();
   form.append('image', file, file.name || 'pasted-image.png');
-  return fetchJson(`/api/search/image?k=${PAGE_SIZE}`, { method: 'POST', body: form, signal });
+  return fetchJson(`/api/search/image?${new URLSearchParams({ k: PAGE_SIZE, ...sortParams(s) })}`, { method: 'POST', body: form, signal });
 }
 
 /** The image metadata for an id, fetched once. */

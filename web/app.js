@@ -108,7 +108,7 @@ function bindEvents() {
 
 // Calls that go up the import graph are handed down here, so that no two modules import each other.
 initGrid({ pageShown: updateStepButtons });
-initFilters({ hideDetails });
+initFilters({ hideDetails, searchUpload: startUploadSearch });
 initIndexing({ finished: refreshAfterIndexing });
 bindEvents();
 restoreFromHistory();

@@ -11,12 +11,13 @@ const DATE_DEBOUNCE_MS = 500;
 /** The pending search for edited dates. */
 const timers = { dates: 0 };
 
-/** How to close the details panel (given by initFilters). */
-const hooks = { hideDetails: () => {} };
+/** How to close the details panel and re-run an upload's search (given by initFilters). */
+const hooks = { hideDetails: () => {}, searchUpload: () => {} };
 
-/** Sets how a new search closes the details panel. */
-export function initFilters({ hideDetails }) {
+/** Sets how a new search closes the details panel, and how an upload's search is re-run. */
+export function initFilters({ hideDetails, searchUpload }) {
   hooks.hideDetails = hideDetails;
+  hooks.searchUpload = searchUpload;
 }
 
 /** Reads the search box, mode selector and filter chips. */
@@ -61,8 +62,14 @@ export function runNewSearch(changes) {
   navigate('push', grid.view.upload);
 }
 
-/** Applies a changed mode or filter menu. */
+/** Applies a changed mode, order or filter menu (a new order keeps an upload's results view). */
 export function onControlsChange(event) {
+  if (event.target === ui.sort && grid.view.upload !== null) {
+    updateState({ sort: ui.sort.value });
+    hooks.searchUpload(grid.view.upload);
+    navigate('replace', grid.view.upload);
+    return;
+  }
   if (event.target === ui.after || event.target === ui.before) {
     clearTimeout(timers.dates);
     timers.dates = setTimeout(() => runNewSearch(readControls()), DATE_DEBOUNCE_MS);

@@ -13,12 +13,13 @@ const drag = { depth: 0 };
 /** Starts a search by the uploaded image stored under a token. */
 export function startUploadSearch(token) {
   const { file } = uploads.get(token);
+  const params = { ...state, image: null };
   beginResults({
     key: null,
-    params: { ...state, image: null },
+    params,
     upload: token,
     paged: false,
-    fetchPage: (offset, signal) => fetchImageSearch(file, signal),
+    fetchPage: (offset, signal) => fetchImageSearch(file, params, signal),
   });
 }
 

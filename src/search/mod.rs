@@ -12,7 +12,7 @@ use clipsight_indexer::clip::{Family, Language};
 use clipsight_indexer::pipeline::prepare_file;
 use clipsight_indexer::{ClipError, Embedding, Encoder, ModelId};
 
-use crate::ann::{AnnError, Hit, VectorIndex};
+use crate::ann::{AnnError, Hit, IndexKind, VectorIndex};
 use crate::keywords::Scope;
 use crate::store::{ImageId, Store, StoreError};
 pub use crate::filters::Filters;
@@ -22,7 +22,8 @@ pub use relevance::Background;
 /// Relevant hits counted exactly per query, at most (more are reported as "more than").
 pub const COUNT_LIMIT: usize = 1000;
 
-/// Relevant hits ordered by date, at most (the best this many by score).
+/// Results a date order reads, at most: the best this many by score (in id order for a query
+/// without text or images), of which the relevant ones are ordered by date.
 pub const DATE_LIMIT: usize = 10_000;
 
 /// Paging and thresholds.
@@ -162,11 +163,8 @@ pub fn run_with_vector(
 ) -> Result<Ranked, SearchError> {
     let filters = &query.filters;
     let wanted = options.k + options.offset;
-    let limit = match options.sort {
-        Sort::Score => COUNT_LIMIT,
-        Sort::Newest | Sort::Oldest => DATE_LIMIT,
-    }
-    .max(wanted);
+    let by_score = options.sort == Sort::Score;
+    let limit = if by_score { COUNT_LIMIT.max(wanted) } else { DATE_LIMIT };
     let words = keyword_text(query);
     let keyword_hits = |scope: Scope, limit: usize| -> Result<Vec<Hit>, SearchError> {
         let Some(keywords) = rankers.keywords.filter(|_| !words.is_empty()) else { return Ok(Vec::new()) };
@@ -178,46 +176,60 @@ pub fn run_with_vector(
         }
         Ok(hits)
     };
-    let (hits, cutoff) = match (&vector, options.mode) {
-        (None, _) => (crate::ann::browse(store, model, filters, if options.sort == Sort::Score { wanted } else { limit })?, None),
-        (Some(_), Mode::Keyword) => (keyword_hits(Scope::All, if options.sort == Sort::Score { wanted } else { limit })?, None),
+    // Without a query vector every hit is relevant: it matched the words, or the filters alone.
+    let all_relevant = |hits: Vec<Hit>| hits.into_iter().map(|hit| Found { hit, relevant: true }).collect::<Vec<_>>();
+    let page_or_all = if by_score { wanted } else { limit };
+    let (found, counted) = match (&vector, options.mode) {
+        (_, Mode::Keyword) => (all_relevant(keyword_hits(Scope::All, page_or_all)?), false),
+        (None, _) => (all_relevant(crate::ann::browse(store, model, filters, page_or_all)?), false),
         (Some(v), mode) => {
             let lexical = if mode == Mode::Hybrid { keyword_hits(Scope::Metadata, (wanted * 4).max(100))? } else { Vec::new() };
             let pool = if lexical.is_empty() { wanted } else { (wanted * 4).max(100) };
-            let (semantic, cutoff) = down_to_cutoff(rankers, v, filters, pool, limit)?;
-            (if lexical.is_empty() { semantic } else { fuse(store, model, v, semantic, &lexical)? }, Some(cutoff))
+            let (mut semantic, cutoff) = down_to_cutoff(rankers, v, filters, pool, limit)?;
+            let ranked = if lexical.is_empty() {
+                semantic
+            } else {
+                // The fusion reads the vector ranking's first `pool` hits, however far it was
+                // read for the cutoff; the rest follow in their order.
+                let rest = semantic.split_off(pool.min(semantic.len()));
+                let mut fused = fuse(store, model, v, semantic, &lexical)?;
+                let seen: std::collections::HashSet<ImageId> = fused.iter().map(|h| h.id).collect();
+                fused.extend(rest.into_iter().filter(|h| !seen.contains(&h.id)));
+                fused
+            };
+            // In hybrid mode, an image whose metadata matched the words is relevant too.
+            let matched: std::collections::HashSet<ImageId> = lexical.iter().map(|h| h.id).collect();
+            (ranked.into_iter().map(|hit| Found { relevant: hit.score >= cutoff || matched.contains(&hit.id), hit }).collect(), true)
         }
     };
-    let mut found: Vec<Found> = hits
-        .into_iter()
-        .filter(|h| options.min_score.is_none_or(|m| h.score >= m))
-        .map(|hit| Found { relevant: cutoff.is_none_or(|t| hit.score >= t), hit })
-        .collect();
-    let relevant_count = cutoff.map(|_| found.iter().filter(|f| f.relevant).count());
+    let mut found: Vec<Found> = found.into_iter().filter(|f| options.min_score.is_none_or(|m| f.hit.score >= m)).collect();
+    let relevant_count = counted.then(|| found.iter().filter(|f| f.relevant).count());
     let relevant_more = relevant_count.is_some_and(|n| n >= limit);
-    if options.sort != Sort::Score {
-        by_date(store, &mut found, options.sort == Sort::Oldest)?;
-    }
+    relevant_first(store, &mut found, options.sort)?;
     if options.relevant_only {
         found.retain(|f| f.relevant);
     }
     Ok(Ranked { hits: found.into_iter().skip(options.offset).take(options.k).collect(), relevant_count, relevant_more })
 }
 
-/// The vector ranking of `v`, at least `pool` hits long and read on (growing fourfold, up to
-/// `limit`) until it passes below the query's relevance cutoff; and that cutoff.
+/// The vector ranking of `v` (at least `pool` hits, read on fourfold up to `limit` until it
+/// passes below the cutoff) and the query's relevance cutoff. The cutoff is read from the
+/// library's [`relevance::CUTOFF_HITS`] best hits without the query's filters (a filter narrows
+/// which images are shown, not which are relevant) and the background. An exact index scans
+/// every vector whatever the count asked for, so it is asked for `limit` at once.
 fn down_to_cutoff(rankers: Rankers<'_>, v: &Embedding, filters: &Filters, pool: usize, limit: usize) -> Result<(Vec<Hit>, f32), SearchError> {
     let library = rankers.vectors.count()?;
-    let mut k = pool.clamp(1, limit.max(1));
-    loop {
-        let hits = rankers.vectors.search(&[v.as_slice()], k, filters)?.pop().unwrap_or_default();
-        let top: Vec<f32> = hits.iter().map(|h| h.score).collect();
-        let cutoff = rankers.background.cutoff(v.as_slice(), &top, library);
-        if hits.len() < k || hits.last().is_some_and(|h| h.score < cutoff) || k >= limit {
-            return Ok((hits, cutoff));
-        }
+    let search = |k: usize, filters: &Filters| -> Result<Vec<Hit>, SearchError> { Ok(rankers.vectors.search(&[v.as_slice()], k, filters)?.pop().unwrap_or_default()) };
+    let mut k = if rankers.vectors.kind() == IndexKind::Exact { limit } else { pool.max(relevance::CUTOFF_HITS) }.clamp(1, limit.max(1));
+    let mut hits = search(k, filters)?;
+    let best = if filters.is_empty() { hits.clone() } else { search(relevance::CUTOFF_HITS, &Filters::default())? };
+    let top: Vec<f32> = best.iter().take(relevance::CUTOFF_HITS).map(|h| h.score).collect();
+    let cutoff = rankers.background.cutoff(v.as_slice(), &top, library);
+    while hits.len() == k && k < limit && hits.last().is_some_and(|h| h.score >= cutoff) {
         k = (k * 4).min(limit);
+        hits = search(k, filters)?;
     }
+    Ok((hits, cutoff))
 }
 
 /// The vector and keyword rankings fused by reciprocal rank fusion; each hit reports its cosine
@@ -240,10 +252,16 @@ fn fuse(store: &Store, model: ModelId, v: &Embedding, semantic: Vec<Hit>, lexica
     Ok(out)
 }
 
-/// Relevant hits first, by capture date (`oldest` first or newest first; ties, and images
-/// without a date after them, by rank), then the rest in their order.
-fn by_date(store: &Store, found: &mut Vec<Found>, oldest: bool) -> Result<(), SearchError> {
+/// Relevant hits first (a stable partition: in hybrid mode the fused order interleaves them),
+/// by capture date for a date order (`Oldest` or `Newest` first; ties, and images without a date
+/// after the dated, by rank), then the rest in their order.
+fn relevant_first(store: &Store, found: &mut Vec<Found>, sort: Sort) -> Result<(), SearchError> {
     let (relevant, rest): (Vec<Found>, Vec<Found>) = std::mem::take(found).into_iter().partition(|f| f.relevant);
+    if sort == Sort::Score {
+        found.extend(relevant);
+        found.extend(rest);
+        return Ok(());
+    }
     let mut dated = Vec::with_capacity(relevant.len());
     for f in relevant {
         let date = store.file(f.hit.id)?.and_then(|r| r.exif.date_taken);
@@ -251,7 +269,7 @@ fn by_date(store: &Store, found: &mut Vec<Found>, oldest: bool) -> Result<(), Se
     }
     // Stable: equal dates keep their rank order.
     dated.sort_by(|(a, _), (b, _)| match (a, b) {
-        (Some(a), Some(b)) if oldest => a.cmp(b),
+        (Some(a), Some(b)) if sort == Sort::Oldest => a.cmp(b),
         (Some(a), Some(b)) => b.cmp(a),
         (a, b) => b.is_some().cmp(&a.is_some()),
     });
@@ -277,8 +295,8 @@ fn keyword_text(query: &Query) -> String {
 /// Words up to which a query text is ensembled over prompt templates (see [`query_texts`]).
 pub const ENSEMBLE_WORDS: usize = 2;
 
-/// The embeddings of query texts as searches use them. With an OpenAI-CLIP-family model, a
-/// short text (at most [`ENSEMBLE_WORDS`] words, in English or in no stated language: "dog",
+/// The embeddings of query texts as a search of one text term uses them (each text is a query
+/// of its own). With an OpenAI-CLIP-family model, a short text (at most [`ENSEMBLE_WORDS`] words, in English or in no stated language: "dog",
 /// "red car") is embedded inside each of the photo prompt templates CLIP's authors used for
 /// zero-shot classification ([`crate::describe::TEMPLATES`], as the tags are) and the
 /// embeddings averaged; longer texts, and every text for the other families, as typed. That is
@@ -311,7 +329,13 @@ pub fn query_vector(store: &Store, encoder: &dyn Encoder, query: &Query, options
             _ => None,
         })
         .collect();
-    let mut text_embeddings = query_texts(encoder, &texts, options.language)?.into_iter();
+    // A short query is ensembled; a query of several text terms ("red car" -night) is not.
+    let mut text_embeddings = match texts.len() {
+        0 => Vec::new(),
+        1 => query_texts(encoder, &texts, options.language)?,
+        _ => encoder.encode_texts_in(&texts, options.language)?,
+    }
+    .into_iter();
     let mut parts: Vec<(f32, Embedding)> = Vec::new();
     for term in &query.terms {
         let e = match &term.kind {

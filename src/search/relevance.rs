@@ -29,6 +29,9 @@ use crate::store::{Store, StoreError};
 /// Background vectors sampled from a library.
 pub const BACKGROUND_SIZE: usize = 2048;
 
+/// Best hits whose exact scores the cutoff reads (the background stands for the rest).
+pub const CUTOFF_HITS: usize = 100;
+
 /// Where the second cut lies between the mean score and the best hit's.
 pub const FRACTION: f32 = 0.86;
 
@@ -71,10 +74,13 @@ impl Background {
     /// relevant. Without a background (an empty library) only the best hit passes.
     pub fn cutoff(&self, query: &[f32], top: &[f32], library: usize) -> f32 {
         let Some(&best) = top.first() else { return f32::MAX };
-        if self.is_empty() || query.len() != self.dim {
+        if self.is_empty() || query.len() != self.dim || !best.is_finite() {
             return best;
         }
-        let background: Vec<f32> = self.rows.chunks_exact(self.dim).map(|row| dot(query, row)).collect();
+        let background: Vec<f32> = self.rows.chunks_exact(self.dim).map(|row| dot(query, row)).filter(|s| s.is_finite()).collect();
+        if background.is_empty() {
+            return best;
+        }
         let mean = (background.iter().map(|&s| s as f64).sum::<f64>() / background.len() as f64) as f32;
         let fraction = if best > mean { mean + FRACTION * (best - mean) } else { best };
         match two_populations(&library_scores(top, &background, library)) {

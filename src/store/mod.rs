@@ -244,20 +244,21 @@ impl Store {
         self.per_image_of(cf::EMBEDDINGS, model, |id, v| Embedding::from_le_bytes(v).ok_or_else(|| StoreError::Corrupt(format!("embedding of {id}"))))
     }
 
-    /// About `n` embeddings of `model` spread evenly over the id range (one seek each, so a
-    /// sample of a million-image library costs `n` reads, not a scan); all of them when the
-    /// library has at most `n`. Ids follow the walk's order, so an even spread of ids is a
-    /// spread over folders and dates.
+    /// At most `n` embeddings of `model`, from seeks spread evenly over the range of its ids
+    /// (one seek each, so a sample of a million-image library costs `n` reads, not a scan). Ids
+    /// follow the walk's order, so an even spread of ids is a spread over folders and dates; a
+    /// range with large gaps (many images removed) yields fewer, and all of a library of at
+    /// most `n` images is taken only when its ids are dense.
     pub fn spread_embeddings(&self, model: ModelId, n: usize) -> Result<Vec<(ImageId, Embedding)>> {
         let mut raw = self.db.raw_iterator_cf(self.cf(cf::EMBEDDINGS));
+        let id_at = |key: Option<&[u8]>| key.filter(|k| k.starts_with(&model.0)).and_then(|k| ImageId::from_key(&k[16..])).map(|id| id.0);
+        raw.seek(embedding_key(model, ImageId(0)));
+        let Some(first) = id_at(raw.key()) else { return raw.status().map(|()| Vec::new()).map_err(Into::into) };
         raw.seek_for_prev(embedding_key(model, ImageId(u64::MAX)));
-        let last = match raw.key() {
-            Some(k) if k.starts_with(&model.0) => ImageId::from_key(&k[16..]).map_or(0, |id| id.0),
-            _ => return raw.status().map(|()| Vec::new()).map_err(Into::into),
-        };
+        let last = id_at(raw.key()).unwrap_or(first);
         let mut out: Vec<(ImageId, Embedding)> = Vec::with_capacity(n);
         for i in 0..n as u64 {
-            let from = ((last as u128 + 1) * i as u128 / n.max(1) as u128) as u64;
+            let from = first + ((last - first) as u128 + 1).saturating_mul(i as u128).checked_div(n as u128).unwrap_or(0) as u64;
             if out.last().is_some_and(|(id, _)| id.0 >= from) {
                 continue;
             }
@@ -690,10 +691,10 @@ mod tests {
         let model = ModelId([3; 16]);
         let (store, vectors) = test_support::library_of(dir.path(), model, 100);
         let ids = |n| store.spread_embeddings(model, n).unwrap().into_iter().map(|(id, _)| id.0).collect::<Vec<_>>();
-        assert_eq!(ids(4), [1, 25, 50, 75]);
+        assert_eq!(ids(4), [1, 26, 51, 76]);
         assert_eq!(ids(1000), (1..=100).collect::<Vec<_>>());
         let sample = store.spread_embeddings(model, 4).unwrap();
-        assert_eq!(sample[1].1, vectors[24].1, "each with its embedding");
+        assert_eq!(sample[1].1, vectors[25].1, "each with its embedding");
         assert!(store.spread_embeddings(ModelId([4; 16]), 4).unwrap().is_empty(), "another model has none");
     }
 

@@ -384,7 +384,7 @@ async fn an_nllb_model_reads_the_browsers_language() {
 async fn the_grid_divides_relevant_photos_from_the_rest_and_sorts_them_by_date() {
     let _heavy = heavy();
     let tmp = tempfile::tempdir().unwrap();
-    let (photos, _) = dated_library(tmp.path());
+    let (photos, _, _) = dated_library(tmp.path());
     let data = tmp.path().join("data");
     assert_eq!(json_of(clipsight(&data).args(["--json", "index"]).arg(&photos))["indexed"], 61);
     let server = Server::start(&data, &[]);

@@ -468,24 +468,34 @@ pub fn urlencode(s: &str) -> String {
     s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
-/// 60 scenes as JPEGs taken on 60 days of 2021 (scene i on day i + 1), and one scene without a date.
-pub fn dated_library(dir: &Path) -> (PathBuf, serde_json::Value) {
+/// 61 scenes as JPEGs: 60 taken on 60 days of 2021 (in file order) and one without a date, a
+/// single large red object (a strong match for "red"). Returns the folder, the generator's
+/// manifest and the undated file's name.
+pub fn dated_library(dir: &Path) -> (PathBuf, serde_json::Value, String) {
     let scenes_dir = dir.join("scenes");
     let manifest = scenes(&scenes_dir, 61, 8080);
+    let images = manifest["images"].as_array().unwrap();
+    let objects = |i: &serde_json::Value| i["objects"].as_array().unwrap().clone();
+    let undated = images
+        .iter()
+        .position(|i| objects(i).len() == 1 && objects(i)[0]["colour"] == "red" && objects(i)[0]["size"] == "large")
+        .expect("precondition: a single large red object among the scenes");
     let photos = dir.join("photos");
     std::fs::create_dir_all(&photos).unwrap();
-    for (i, image) in manifest["images"].as_array().unwrap().iter().enumerate() {
+    let mut day = jiff::civil::date(2021, 1, 1);
+    for (i, image) in images.iter().enumerate() {
         let png = image::open(scenes_dir.join(image["file"].as_str().unwrap())).unwrap();
         let mut jpeg = Vec::new();
         png.write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
         let name = image["file"].as_str().unwrap().replace(".png", ".jpg");
-        let bytes = if i == 60 {
+        let bytes = if i == undated {
             jpeg
         } else {
-            let day = jiff::civil::date(2021, 1, 1) + jiff::Span::new().days(i as i64);
+            day = day.tomorrow().unwrap();
             with_exif(&jpeg, &[(exif::Tag::DateTimeOriginal, day.strftime("%Y:%m:%d 12:00:00").to_string().into_bytes())])
         };
         std::fs::write(photos.join(name), bytes).unwrap();
     }
-    (photos, manifest)
+    let undated = images[undated]["file"].as_str().unwrap().replace(".png", ".jpg");
+    (photos, manifest, undated)
 }

@@ -35,6 +35,8 @@ fn every_hit_says_whether_it_is_relevant_and_the_response_counts_them() {
     let lib = scene_library();
     let mut f1s = Vec::new();
     for query in ["red", "circle", "red circle", "a small blue square", "a green star on the left"] {
+        // Hybrid ranking (the default) interleaves keyword matches: the relevant still come first.
+        assert_relevant_first(&json_of(clipsight(&lib.data).args(["--json", "search", query, "-k", "300"])));
         let response = json_of(clipsight(&lib.data).args(["--json", "search", query, "-k", "300", "--mode", "vector"]));
         assert_relevant_first(&response);
         let relevant = relevant_files(&response);
@@ -96,13 +98,14 @@ fn image_and_mixed_queries_are_judged_on_their_own_scores() {
 #[test]
 fn the_relevant_hits_can_be_ordered_by_capture_date_newest_or_oldest_first() {
     let tmp = tempfile::tempdir().unwrap();
-    let (photos, _) = dated_library(tmp.path());
+    let (photos, _, undated) = dated_library(tmp.path());
     let data = tmp.path().join("data");
     let summary = json_of(clipsight(&data).args(["--json", "index"]).arg(&photos));
     assert_eq!(summary["indexed"], 61, "{summary}");
     let by_score = json_of(clipsight(&data).args(["--json", "search", "red", "-k", "61", "--mode", "vector"]));
     let relevant: HashSet<String> = relevant_files(&by_score).into_iter().collect();
     assert!(relevant.len() >= 3, "precondition: a few red scenes ({})", relevant.len());
+    assert!(relevant.contains(&undated), "precondition: the undated red scene is relevant");
 
     let dates = |response: &Value| -> Vec<Option<String>> {
         response["results"].as_array().unwrap().iter().filter(|h| h["relevant"] == true).map(|h| h["date_taken"].as_str().map(String::from)).collect()
@@ -120,8 +123,7 @@ fn the_relevant_hits_can_be_ordered_by_capture_date_newest_or_oldest_first() {
             sorted.reverse();
         }
         assert_eq!(dated, sorted, "{flags:?}: relevant hits by date");
-        let undated = dates(&response).iter().position(Option::is_none);
-        assert!(undated.is_none_or(|at| at == relevant.len() - 1), "an undated hit follows the dated ones");
+        assert_eq!(relevant_files(&response).last(), Some(&undated), "the undated hit follows the dated ones");
         // The less relevant rest keeps its score order.
         let rest: Vec<f64> = response["results"].as_array().unwrap().iter().filter(|h| h["relevant"] == false).map(|h| h["score"].as_f64().unwrap()).collect();
         assert!(rest.windows(2).all(|w| w[0] >= w[1]), "the rest by score");
@@ -147,7 +149,8 @@ fn the_relevant_hits_can_be_ordered_by_capture_date_newest_or_oldest_first() {
     assert_eq!(body["results"].as_array().unwrap().len(), relevant.len());
 }
 
-/// The figures of the README, on 1,500 held-out scenes (a seed no training or tuning used):
+/// The figures of the README, on 1,500 held-out scenes (seed 1000002; training used seeds below
+/// 1000000 and the cutoff's fraction was chosen on seed 1000001):
 /// every query with relevant images keeps at least one, the per-query cutoff does at least as
 /// well as the best fixed threshold chosen on the other queries (the target of 5 F1
 /// points above it and half the gap to the oracle is not reached; see the README), and
@@ -157,7 +160,7 @@ fn on_held_out_scenes_the_per_query_cutoff_is_measured_against_a_fixed_threshold
     let _heavy = heavy();
     let tmp = tempfile::tempdir().unwrap();
     let eval_dir = tmp.path().join("eval");
-    scenes(&eval_dir, 1500, 1_000_003);
+    scenes(&eval_dir, 1500, 1_000_002);
     let report = json_of(clipsight(&tmp.path().join("data")).args(["--json", "eval"]).arg(&eval_dir));
     let r = &report["relevance"];
     eprintln!("{}", serde_json::to_string_pretty(r).unwrap());
@@ -169,4 +172,17 @@ fn on_held_out_scenes_the_per_query_cutoff_is_measured_against_a_fixed_threshold
     let e = &r["ensembling"];
     assert_eq!(e["queries"], 80, "the one- and two-word queries");
     assert!(e["recall_at_10_ensembled"].as_f64() >= e["recall_at_10_as_typed"].as_f64(), "{e}");
+}
+
+/// In hybrid mode an image whose metadata matches the words is relevant, whatever its cosine:
+/// a file searched by its name comes first and counts.
+#[test]
+fn a_keyword_match_is_relevant_in_hybrid_mode() {
+    let lib = scene_library();
+    let name = lib.single("blue", "square");
+    let stem = name.trim_end_matches(".png");
+    let response = json_of(clipsight(&lib.data).args(["--json", "search", stem, "-k", "20"]));
+    assert_relevant_first(&response);
+    let hit = response["results"].as_array().unwrap().iter().find(|h| file_name(h) == name).expect("the named file is found");
+    assert_eq!(hit["relevant"], true, "{response}");
 }
