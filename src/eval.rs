@@ -355,6 +355,25 @@ mod tests {
     }
 
     #[test]
+    fn relevance_is_scored_against_a_fixed_threshold_and_the_oracle_on_the_odd_queries() {
+        // Four images, two queries; each query's relevant images score high on its axis.
+        let manifest: Manifest = serde_json::from_value(serde_json::json!({
+            "images": [{"file": "a", "caption": ""}, {"file": "b", "caption": ""}, {"file": "c", "caption": ""}, {"file": "d", "caption": ""}],
+            "queries": [{"text": "x", "relevant": ["a", "b"]}, {"text": "y", "relevant": ["c"]}]
+        }))
+        .unwrap();
+        let images = vec![e(&[1.0, 0.1]), e(&[0.9, 0.2]), e(&[0.1, 1.0]), e(&[0.5, 0.5])];
+        let queries = vec![e(&[1.0, 0.0]), e(&[0.0, 1.0])];
+        let r = relevance(&manifest, &images, &queries, &queries, Family::Clip).unwrap();
+        assert_eq!(r.queries, 1, "the odd half: query y");
+        assert_eq!(r.oracle_f1, 1.0, "c alone is a perfect cut");
+        assert!(r.per_query.f1 > 0.0 && r.per_query.f1 <= r.oracle_f1);
+        assert_eq!(r.none_relevant, 0.0);
+        assert_eq!(r.ensembling.queries, 2, "both one-word queries are ensembled for CLIP");
+        assert!(relevance(&Manifest { queries: Vec::new(), ..manifest }, &images, &queries, &queries, Family::Clip).is_none());
+    }
+
+    #[test]
     fn perfect_embeddings_give_perfect_recall() {
         let manifest: Manifest = serde_json::from_value(serde_json::json!({
             "images": [
