@@ -31,7 +31,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Check => cmd_check(g),
         Command::Search { query, k, offset, min_score, exact, mode, relevant_only, sort, oldest_first } => {
             let sort = match (sort, oldest_first) {
-                (SortBy::Score, true) => bail!("--oldest-first goes with --sort date"),
+                // A usage error, as clap reports its own (exit code 2).
+                (SortBy::Score, true) => clap::Error::raw(clap::error::ErrorKind::ArgumentConflict, "--oldest-first goes with --sort date\n").exit(),
                 (SortBy::Score, false) => search::Sort::Score,
                 (SortBy::Date, false) => search::Sort::Newest,
                 (SortBy::Date, true) => search::Sort::Oldest,

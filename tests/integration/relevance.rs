@@ -129,6 +129,11 @@ fn the_relevant_hits_can_be_ordered_by_capture_date_newest_or_oldest_first() {
         assert!(rest.windows(2).all(|w| w[0] >= w[1]), "the rest by score");
     }
 
+    for flags in [&["--oldest-first"][..], &["--sort", "score", "--oldest-first"]] {
+        let out = clipsight(&data).args(["search", "red"]).args(flags).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flags:?} is a usage error: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     // Over REST: relevant=true with sort=date&order=oldest, paged; bad values are 400s.
     let server = InProcess::read_only(&data);
     let (status, oldest) = server.json("GET", "/api/search?q=red&mode=vector&relevant=true&sort=date&order=oldest&k=61", None);
