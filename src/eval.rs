@@ -204,12 +204,12 @@ pub fn relevance(manifest: &Manifest, images: &[Embedding], plain: &[Embedding],
         queries.iter().zip(&truth).map(|(q, t)| Ranking::new(images.iter().map(|i| dot(q.as_slice(), i.as_slice())).collect(), t)).collect()
     };
     let (plain, ranked) = (rankings(plain), rankings(searched));
-    let background = crate::search::Background::new(spread(images, crate::search::relevance::BACKGROUND_SIZE).into_iter().cloned());
+    let background = crate::search::Background::new(spread(images, crate::search::relevance::BACKGROUND_SIZE).into_iter().cloned(), images.len());
     // As a search reads it: the best hits exactly, the background for the rest.
     let cutoffs: Vec<f32> = ranked
         .iter()
         .zip(searched)
-        .map(|(r, q)| background.cutoff(q.as_slice(), &r.scores[..r.scores.len().min(crate::search::relevance::CUTOFF_HITS)], images.len()))
+        .map(|(r, q)| background.cutoff(q.as_slice(), &r.scores[..r.scores.len().min(crate::search::relevance::CUTOFF_HITS)]))
         .collect();
     let odd: Vec<usize> = (1..truth.len()).step_by(2).collect();
     let even: Vec<usize> = (0..truth.len()).step_by(2).collect();

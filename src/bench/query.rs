@@ -224,7 +224,8 @@ pub fn run(clip: &Clip, model_dir: &Path, text_models: &[PathBuf], work: &Path, 
         clip.encode_texts(&["warm up"])?;
     }
     // Interleaved, so drift in the machine's speed affects both figures alike.
-    let background = search::Background::sample(&store, clip.id()).map_err(|e| BenchError::Search(e.to_string()))?;
+    let library = vectors.count().map_err(|e| BenchError::Search(e.to_string()))?;
+    let background = search::Background::sample(&store, clip.id(), library).map_err(|e| BenchError::Search(e.to_string()))?;
     let rankers = search::Rankers { vectors: vectors.as_ref(), keywords: Some(&keywords), background: &background };
     let options = SearchOptions { k: 20, mode: Mode::Hybrid, ..Default::default() };
     let search_once = |t: &str| -> Result<(), BenchError> {

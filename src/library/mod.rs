@@ -268,8 +268,9 @@ impl Library {
             search::Mode::Keyword if snapshot.keywords.is_none() => return Err(LibraryError::Internal("the keyword index could not be opened (see the log)".into())),
             _ => snapshot.keywords.as_deref(),
         };
-        let background = self.background.get_or(&self.store, || Ok(Arc::new(search::Background::sample(&self.store, self.encoder.id())?)))?;
-        let rankers = search::Rankers { vectors: snapshot.vectors.as_ref(), keywords, background: &background };
+        let vectors = snapshot.vectors.as_ref();
+        let background = self.background.get_or(&self.store, || Ok(Arc::new(search::Background::sample(&self.store, self.encoder.id(), vectors.count().map_err(search::SearchError::from)?)?)))?;
+        let rankers = search::Rankers { vectors, keywords, background: &background };
         let vector = match vector {
             Some(v) => Some(v),
             None => search::query_vector(&self.store, &self.encoder, query, options)?,

@@ -218,13 +218,12 @@ pub fn run_with_vector(
 /// which images are shown, not which are relevant) and the background. An exact index scans
 /// every vector whatever the count asked for, so it is asked for `limit` at once.
 fn down_to_cutoff(rankers: Rankers<'_>, v: &Embedding, filters: &Filters, pool: usize, limit: usize) -> Result<(Vec<Hit>, f32), SearchError> {
-    let library = rankers.vectors.count()?;
     let search = |k: usize, filters: &Filters| -> Result<Vec<Hit>, SearchError> { Ok(rankers.vectors.search(&[v.as_slice()], k, filters)?.pop().unwrap_or_default()) };
+    let scores = |hits: &[Hit]| -> Vec<f32> { hits.iter().take(relevance::CUTOFF_HITS).map(|h| h.score).collect() };
     let mut k = if rankers.vectors.kind() == IndexKind::Exact { limit } else { pool.max(relevance::CUTOFF_HITS) }.clamp(1, limit.max(1));
     let mut hits = search(k, filters)?;
-    let best = if filters.is_empty() { hits.clone() } else { search(relevance::CUTOFF_HITS, &Filters::default())? };
-    let top: Vec<f32> = best.iter().take(relevance::CUTOFF_HITS).map(|h| h.score).collect();
-    let cutoff = rankers.background.cutoff(v.as_slice(), &top, library);
+    let top = if filters.is_empty() { scores(&hits) } else { scores(&search(relevance::CUTOFF_HITS, &Filters::default())?) };
+    let cutoff = rankers.background.cutoff(v.as_slice(), &top);
     while hits.len() == k && k < limit && hits.last().is_some_and(|h| h.score >= cutoff) {
         k = (k * 4).min(limit);
         hits = search(k, filters)?;

@@ -35,33 +35,31 @@ pub const CUTOFF_HITS: usize = 100;
 /// Where the second cut lies between the mean score and the best hit's.
 pub const FRACTION: f32 = 0.86;
 
-/// An even spread of a library's vectors, that a query's scores are compared with.
+/// An even spread of a library's vectors, that a query's scores are compared with, and how many
+/// vectors the library has (the images the spread stands for).
 #[derive(Debug, Clone)]
 pub struct Background {
     dim: usize,
     rows: Vec<f32>,
+    library: usize,
 }
 
 impl Background {
-    /// A background of `vectors` (all of one dimension).
-    pub fn new(vectors: impl IntoIterator<Item = Embedding>) -> Self {
+    /// A background of `vectors` (all of one dimension) from a library of `library` vectors.
+    pub fn new(vectors: impl IntoIterator<Item = Embedding>, library: usize) -> Self {
         let mut dim = 0;
         let mut rows = Vec::new();
         for v in vectors {
             dim = v.as_slice().len();
             rows.extend_from_slice(v.as_slice());
         }
-        Self { dim, rows }
+        Self { dim, rows, library }
     }
 
-    /// [`BACKGROUND_SIZE`] vectors spread over the library's ids (see [`Store::spread_embeddings`]).
-    pub fn sample(store: &Store, model: ModelId) -> Result<Self, StoreError> {
-        Ok(Self::new(store.spread_embeddings(model, BACKGROUND_SIZE)?.into_iter().map(|(_, e)| e)))
-    }
-
-    /// Vectors in the background.
-    pub fn len(&self) -> usize {
-        self.rows.len().checked_div(self.dim).unwrap_or(0)
+    /// [`BACKGROUND_SIZE`] vectors spread over the ids of a library of `library` vectors (see
+    /// [`Store::spread_embeddings`]).
+    pub fn sample(store: &Store, model: ModelId, library: usize) -> Result<Self, StoreError> {
+        Ok(Self::new(store.spread_embeddings(model, BACKGROUND_SIZE)?.into_iter().map(|(_, e)| e), library))
     }
 
     /// Whether the background is empty (an empty library).
@@ -69,10 +67,10 @@ impl Background {
         self.rows.is_empty()
     }
 
-    /// The cutoff of `query` in a library of `library` images whose best hits score `top`
-    /// (exact scores, best first; at least the best one): hits scoring at least this are
-    /// relevant. Without a background (an empty library) only the best hit passes.
-    pub fn cutoff(&self, query: &[f32], top: &[f32], library: usize) -> f32 {
+    /// The cutoff of `query` whose best hits in the library score `top` (exact scores, best
+    /// first; at least the best one): hits scoring at least this are relevant. Without a
+    /// background (an empty library) only the best hit passes.
+    pub fn cutoff(&self, query: &[f32], top: &[f32]) -> f32 {
         let Some(&best) = top.first() else { return f32::MAX };
         if self.is_empty() || query.len() != self.dim || !best.is_finite() {
             return best;
@@ -83,7 +81,7 @@ impl Background {
         }
         let mean = (background.iter().map(|&s| s as f64).sum::<f64>() / background.len() as f64) as f32;
         let fraction = if best > mean { mean + FRACTION * (best - mean) } else { best };
-        match two_populations(&library_scores(top, &background, library)) {
+        match two_populations(&library_scores(top, &background, self.library)) {
             Some(split) => split.min(fraction),
             None => fraction,
         }
@@ -145,12 +143,12 @@ mod tests {
     #[test]
     fn a_narrow_query_is_cut_a_fixed_fraction_of_the_way_to_its_best_hit() {
         // Scores spread evenly: no population stands apart, so the fraction decides.
-        let background = Background::new((0..100).map(|i| unit(&[1.0, i as f32 / 50.0 - 1.0])));
+        let background = Background::new((0..100).map(|i| unit(&[1.0, i as f32 / 50.0 - 1.0])), 100);
         let query = unit(&[0.0, 1.0]);
         let scores: Vec<f32> = background.rows.chunks_exact(2).map(|r| dot(query.as_slice(), r)).collect();
         let mean = scores.iter().sum::<f32>() / 100.0;
         let best = scores.iter().copied().fold(f32::MIN, f32::max);
-        let cutoff = background.cutoff(query.as_slice(), &[best], 100);
+        let cutoff = background.cutoff(query.as_slice(), &[best]);
         assert!(cutoff <= mean + FRACTION * (best - mean) + 1e-6);
         assert!(cutoff <= best);
     }
@@ -161,11 +159,11 @@ mod tests {
         // below the fraction of the way to the best hit.
         let near = (0..30).map(|i| unit(&[1.0, 0.3 + i as f32 * 0.01]));
         let far = (0..70).map(|i| unit(&[0.2, 1.0 + i as f32 * 0.02]));
-        let background = Background::new(near.chain(far));
+        let background = Background::new(near.chain(far), 100);
         let query = unit(&[1.0, 0.0]);
         let mut scores: Vec<f32> = background.rows.chunks_exact(2).map(|r| dot(query.as_slice(), r)).collect();
         scores.sort_by(|a, b| b.total_cmp(a));
-        let cutoff = background.cutoff(query.as_slice(), &scores, 100);
+        let cutoff = background.cutoff(query.as_slice(), &scores);
         let relevant = scores.iter().filter(|&&s| s >= cutoff).count();
         assert_eq!(relevant, 30, "cutoff {cutoff} over {scores:?}");
     }
@@ -180,8 +178,8 @@ mod tests {
 
     #[test]
     fn without_a_background_only_the_best_hit_passes() {
-        let empty = Background::new([]);
-        assert_eq!(empty.cutoff(&[1.0, 0.0], &[0.3, 0.2], 2), 0.3);
+        let empty = Background::new([], 0);
+        assert_eq!(empty.cutoff(&[1.0, 0.0], &[0.3, 0.2]), 0.3);
         assert!(empty.is_empty());
     }
 }
