@@ -41,6 +41,31 @@ pub struct Global {
     /// (NLLB-CLIP), ignored by the others. An unknown tag is taken as English, with a warning.
     #[arg(long, global = true, env = "CLIPSIGHT_LANG")]
     pub lang: Option<String>,
+    /// Where the vectors are searched: `local` (the library's own graph) or
+    /// `milvus://HOST:PORT/COLLECTION` (a Milvus server, shared by many indexers and front ends;
+    /// the library directory keeps this machine's records and progress).
+    #[arg(long, global = true, env = "CLIPSIGHT_STORE", default_value = "local")]
+    pub store: StoreArg,
+}
+
+/// `--store`: `local` or a Milvus address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreArg {
+    /// The library's own indexes.
+    Local,
+    /// A Milvus collection.
+    Milvus(clipsight::ann::milvus::MilvusAddress),
+}
+
+impl std::str::FromStr for StoreArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "local" {
+            return Ok(Self::Local);
+        }
+        s.parse().map(Self::Milvus).map_err(|e| format!("{e} (or `local`)"))
+    }
 }
 
 impl Global {

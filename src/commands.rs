@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
-use clipsight::ann::Use;
+use clipsight::ann::milvus::Milvus;
+use clipsight::ann::{Use, VectorHome};
 use clipsight::eval::{self, Manifest};
 use clipsight::library::views::{ClassifyResponse, DescribeResponse, HitView, MatrixResponse, SearchResponse};
 use clipsight::library::{self, ImageRef, IndexSettings, Library};
@@ -20,7 +21,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::cli::{BenchCommand, Cli, Command, Global, IndexArgs, IndexTuning, ModelCommand, ServeArgs, SortBy, TextsCommand};
+use crate::cli::{BenchCommand, Cli, Command, Global, IndexArgs, IndexTuning, ModelCommand, ServeArgs, SortBy, StoreArg, TextsCommand};
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<()> {
@@ -295,7 +296,15 @@ fn open_library(g: &Global, access: Access, settings: IndexSettings) -> Result<L
             Err(e) => return Err(e.into()),
         },
     };
-    Ok(Library::new(store, Box::new(clip), settings, writable)?)
+    Ok(Library::new(store, Box::new(clip), settings, writable, vector_home(g))?)
+}
+
+/// Where `--store` puts the vectors.
+pub fn vector_home(g: &Global) -> VectorHome {
+    match &g.store {
+        StoreArg::Local => VectorHome::Local,
+        StoreArg::Milvus(address) => VectorHome::Milvus(Milvus::new(address.clone())),
+    }
 }
 
 /// How a command opens the library.

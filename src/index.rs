@@ -36,6 +36,8 @@ pub struct IndexOptions {
     pub video: clipsight_indexer::video::VideoOptions,
     /// Whether a RAW+JPEG pair or a Live Photo is one item listing both files.
     pub pairs: Pairing,
+    /// Where the vectors go besides the store (the local graph, or a Milvus collection).
+    pub home: crate::ann::VectorHome,
 }
 
 /// A file that could not be indexed, and why.
@@ -130,7 +132,7 @@ pub fn run(store: &Store, encoder: &dyn Encoder, options: &IndexOptions, progres
     // A stopped or crashed run may have left photos untagged (see [`tag_untagged`]).
     let resumed = store.interrupted_run()?;
     let mut plan = plan(store, model, options)?;
-    let mut vectors = crate::ann::writer(store, model)?;
+    let mut vectors = crate::ann::writer(&options.home, store, model)?;
     let times = StageTimes::default();
     let run = embed_and_commit(store, encoder, options, &mut plan, vectors.wants_vectors(), &times, progress)?;
     if options.stop.as_ref().is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed)) {
@@ -616,7 +618,7 @@ mod tests {
     }
 
     fn options(root: &Path) -> IndexOptions {
-        IndexOptions { roots: vec![root.to_path_buf()], hidden: false, full: false, batch_size: 2, tag_vocabulary: vec!["cat".into(), "dog".into()], stop: None, video: Default::default(), pairs: Pairing::Together }
+        IndexOptions { roots: vec![root.to_path_buf()], hidden: false, full: false, batch_size: 2, tag_vocabulary: vec!["cat".into(), "dog".into()], stop: None, video: Default::default(), pairs: Pairing::Together, home: Default::default() }
     }
 
     fn counts(s: &IndexSummary) -> [usize; 6] {

@@ -12,6 +12,7 @@ mod m0003_texts_and_tags;
 mod m0004_videos;
 mod m0005_annotations;
 mod m0006_companions;
+mod m0007_remote_rows;
 
 use rocksdb::DB;
 
@@ -47,11 +48,14 @@ pub mod cf {
     /// ImageId → a photo's annotations, postcard: those embedded in the file (XMP, IPTC) and
     /// those of its XMP sidecars, kept apart so a sidecar edit replaces only its part (v5).
     pub const ANNOTATIONS: &str = "annotations";
+    /// Collection name ‖ 0 ‖ row key (u64 BE) → ImageId (u64 BE) ‖ 16-byte fingerprint: the rows
+    /// this library has copied into a remote vector store, and from what (v7).
+    pub const REMOTE: &str = "remote";
 }
 
 /// Every column family the latest schema uses (RocksDB needs them listed at open).
 pub const COLUMN_FAMILIES: &[&str] =
-    &[cf::META, cf::FILES, cf::PATHS, cf::HASHES, cf::EMBEDDINGS, cf::THUMBS, cf::JOBS, cf::TEXTS, cf::TAGS, cf::VIDEOS, cf::MOMENTS, cf::ANNOTATIONS];
+    &[cf::META, cf::FILES, cf::PATHS, cf::HASHES, cf::EMBEDDINGS, cf::THUMBS, cf::JOBS, cf::TEXTS, cf::TAGS, cf::VIDEOS, cf::MOMENTS, cf::ANNOTATIONS, cf::REMOTE];
 
 /// One schema step.
 struct Migration {
@@ -68,10 +72,11 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 4, name: "videos and their moments", apply: m0004_videos::apply },
     Migration { version: 5, name: "annotations", apply: m0005_annotations::apply },
     Migration { version: 6, name: "companion files", apply: m0006_companions::apply },
+    Migration { version: 7, name: "remote rows", apply: m0007_remote_rows::apply },
 ];
 
 /// The schema version this build writes.
-pub const LATEST: u32 = 6;
+pub const LATEST: u32 = 7;
 
 /// Why a database could not be brought to the latest schema.
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,7 @@ use clipsight_indexer::embedding::dot;
 use clipsight_indexer::format::MediaKind;
 use clipsight_indexer::{Embedding, ModelId};
 
+use super::milvus::{MilvusIndex, MilvusWriter, VectorHome};
 use super::{AnnError, AnnIndex, AnnParams, FlatVectors, Hit, Sketch};
 use crate::filters::Filters;
 use crate::store::{ImageId, Store, StoreError};
@@ -71,11 +72,15 @@ pub enum Use {
     Exact,
 }
 
-/// The index for `model` fit for `usage` — the one place that chooses. `progress(inserted,
-/// total)` is called while a graph is built.
-/// A library with videos gets their moments ([`MomentIndex`]) beside the index of its photos.
-pub fn open_index(store: &Store, model: ModelId, usage: Use, progress: &mut dyn FnMut(usize, usize)) -> Result<Arc<dyn VectorIndex>, AnnError> {
-    let photos = open_photo_index(store, model, usage, progress)?;
+/// The index for `model` fit for `usage` — the one place that chooses: in `home`, the Milvus
+/// collection, else the local index. `progress(inserted, total)` is called while a graph is
+/// built. A library with videos gets their moments ([`MomentIndex`]) beside the index of its
+/// photos (locally, whatever the home: the collection holds one row per item).
+pub fn open_index(home: &VectorHome, store: &Store, model: ModelId, usage: Use, progress: &mut dyn FnMut(usize, usize)) -> Result<Arc<dyn VectorIndex>, AnnError> {
+    let photos: Arc<dyn VectorIndex> = match home {
+        VectorHome::Milvus(milvus) if usage != Use::Exact => Arc::new(MilvusIndex::new(milvus.clone(), model, store.clone())?),
+        _ => open_photo_index(store, model, usage, progress)?,
+    };
     Ok(match super::MomentIndex::load(store, model)? {
         Some(moments) => Arc::new(WithMoments { photos, moments, store: store.clone() }),
         None => photos,
@@ -112,8 +117,17 @@ pub fn graph_of(store: &Store, vectors: &[(ImageId, Embedding)]) -> Arc<dyn Vect
     Arc::new(Graph { graph: AnnIndex::build(vectors, AnnParams::default()), store: store.clone() })
 }
 
-/// The writer for `model`'s derived index, opened before an indexing run commits anything.
-pub fn writer(store: &Store, model: ModelId) -> Result<Box<dyn VectorWriter>, AnnError> {
+/// Floats per vector of `model` in `store`, from any one of them (`None`: none yet).
+pub(crate) fn dim_of(store: &Store, model: ModelId) -> Result<Option<usize>, AnnError> {
+    Ok(store.embeddings(model).next().transpose()?.map(|(_, e)| e.as_slice().len()))
+}
+
+/// The writer for `model`'s derived index in `home`, opened before an indexing run commits
+/// anything.
+pub fn writer(home: &VectorHome, store: &Store, model: ModelId) -> Result<Box<dyn VectorWriter>, AnnError> {
+    if let VectorHome::Milvus(milvus) = home {
+        return Ok(Box::new(MilvusWriter::new(milvus.clone(), store.clone(), model)));
+    }
     Ok(Box::new(PersistedGraph { store: store.clone(), model, start_epoch: store.epoch()?, exists: AnnIndex::manifest(&super::dir_of(store), model).is_some() }))
 }
 
@@ -333,7 +347,7 @@ mod tests {
     fn implementations(store: &Store, model: ModelId, vectors: &[(ImageId, Embedding)]) -> Vec<(&'static str, Arc<dyn VectorIndex>)> {
         let graph = AnnIndex::build(vectors, AnnParams::default());
         graph.save(&super::super::dir_of(store), model, store.epoch().unwrap()).unwrap();
-        let flat = open_index(store, model, Use::Immediate, &mut |_, _| {}).unwrap();
+        let flat = open_index(&VectorHome::Local, store, model, Use::Immediate, &mut |_, _| {}).unwrap();
         // Too small for a sketch by default: one is written as for a graph saved without it.
         super::super::heal_sketch(store, model, 1);
         let vectors = super::super::open_flat(store, model).unwrap().unwrap();
@@ -342,7 +356,7 @@ mod tests {
             ("graph", Arc::new(Graph { graph, store: store.clone() }) as Arc<dyn VectorIndex>),
             ("flat", flat),
             ("sketch", Arc::new(Flat { vectors, sketch: Some(sketch), store: store.clone() })),
-            ("store scan", open_index(store, model, Use::Exact, &mut |_, _| {}).unwrap()),
+            ("store scan", open_index(&VectorHome::Local, store, model, Use::Exact, &mut |_, _| {}).unwrap()),
         ]
     }
 
@@ -388,7 +402,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let model = ModelId([3; 16]);
         let (store, vectors) = library_of(dir.path(), model, 20);
-        let index = open_index(&store, model, Use::Exact, &mut |_, _| {}).unwrap();
+        let index = open_index(&VectorHome::Local, &store, model, Use::Exact, &mut |_, _| {}).unwrap();
         let filters = even();
         let accept = Accept::new(&store, &filters);
         assert!(accept.check(ImageId(2)));

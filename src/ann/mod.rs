@@ -25,6 +25,7 @@ pub mod bench;
 mod flat;
 mod hit;
 mod index;
+pub mod milvus;
 mod moments;
 mod sketch;
 
@@ -33,6 +34,8 @@ use sketch::Sketch;
 pub use hit::{by_rank, rank, Hit, MomentScore};
 pub use moments::{stored_video_hit, MomentIndex, MAX_LISTED_MOMENTS, MOMENT_MARGIN};
 pub use index::{browse, graph_of, open_index, writer, IndexKind, Use, VectorIndex, VectorWriter};
+pub(crate) use index::dim_of;
+pub use milvus::VectorHome;
 
 /// Libraries with fewer embeddings than this are scanned exactly: below it a scan is as fast as
 /// the graph and needs no build. Measured with `clipsight bench ann` (512-d, one thread): at 20k
@@ -156,6 +159,21 @@ pub enum AnnError {
     /// Reading embeddings from the store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The remote vector store could not be reached for as long as the call would wait.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The remote vector store refused a call.
+    #[error("{0}")]
+    Remote(String),
+}
+
+impl From<milvus::MilvusError> for AnnError {
+    fn from(e: milvus::MilvusError) -> Self {
+        match e {
+            milvus::MilvusError::Unavailable { .. } => Self::Unavailable(e.to_string()),
+            milvus::MilvusError::Refused { .. } => Self::Remote(e.to_string()),
+        }
+    }
 }
 
 /// Where a library keeps its graphs.

@@ -214,7 +214,7 @@ pub fn run(clip: &Clip, model_dir: &Path, text_models: &[PathBuf], work: &Path, 
     let setup = Instant::now();
     let store = library(work, clip, n, &mut progress)?;
     progress("opening the graph (built once, then loaded)");
-    let vectors = ann::open_index(&store, clip.id(), ann::Use::Many, &mut |_, _| {}).map_err(|e| BenchError::Search(e.to_string()))?;
+    let vectors = ann::open_index(&ann::VectorHome::Local, &store, clip.id(), ann::Use::Many, &mut |_, _| {}).map_err(|e| BenchError::Search(e.to_string()))?;
     let keywords = Keywords::open(&store).map_err(|e| BenchError::Search(e.to_string()))?;
     let setup_s = setup.elapsed().as_secs_f64();
     let texts = queries(samples * 4);
@@ -250,7 +250,7 @@ pub fn run(clip: &Clip, model_dir: &Path, text_models: &[PathBuf], work: &Path, 
         progress("exact answers of the start-up probes (a scan of the store)");
         let embedded: Vec<_> = probes.iter().map(|t| clip.encode_texts(&[t.as_str()]).map(|mut e| e.remove(0))).collect::<Result<_, _>>()?;
         let queries: Vec<&[f32]> = embedded.iter().map(|e| e.as_slice()).collect();
-        let scan = ann::open_index(&store, clip.id(), ann::Use::Exact, &mut |_, _| {}).map_err(|e| BenchError::Search(e.to_string()))?;
+        let scan = ann::open_index(&ann::VectorHome::Local, &store, clip.id(), ann::Use::Exact, &mut |_, _| {}).map_err(|e| BenchError::Search(e.to_string()))?;
         Some(scan.search(&queries, 10, &Default::default()).map_err(|e| BenchError::Search(e.to_string()))?)
     } else {
         None

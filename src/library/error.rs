@@ -38,6 +38,9 @@ pub enum LibraryError {
     /// The model failed.
     #[error(transparent)]
     Model(#[from] ClipError),
+    /// The remote vector store (Milvus) cannot be reached just now; the call may be repeated.
+    #[error("{0}")]
+    Unavailable(String),
     /// Another part failed (the vector or keyword index, image→text, indexing).
     #[error("{0}")]
     Internal(String),
@@ -51,6 +54,7 @@ impl From<SearchError> for LibraryError {
             SearchError::File(m) => Self::BadQuery(m),
             SearchError::Store(e) => Self::Store(e),
             SearchError::Model(e) => Self::Model(e),
+            SearchError::Vectors(crate::ann::AnnError::Unavailable(m)) => Self::Unavailable(m),
             other => Self::Internal(other.to_string()),
         }
     }

@@ -34,7 +34,7 @@ use snapshot::Current;
 use text_cache::TextCache;
 use views::{ClassifyResponse, DescribeResponse, Facets, HitView, ImageView, LabelProbability, MatrixResponse, ModelStats, SearchResponse, Stats};
 
-use crate::ann::Use;
+use crate::ann::{Use, VectorHome};
 use crate::describe;
 use crate::index::{self, IndexOptions, IndexSummary};
 use crate::search::{self, Query, SearchOptions};
@@ -105,6 +105,8 @@ const FIRST_ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(5)
 /// An open library.
 pub struct Library {
     store: Store,
+    /// Where the vectors are searched and pushed.
+    home: VectorHome,
     encoder: TextCache,
     current: Current,
     jobs: Jobs,
@@ -122,10 +124,11 @@ impl Library {
     /// Opens `store` with `encoder`; `writable` is false when another process holds the writer
     /// lock (indexing then fails with [`LibraryError::ReadOnly`]). Queries are answered at once
     /// (see [`Use::Immediate`]); [`Library::load_indexes`] or the worker brings in the graph.
-    pub fn new(store: Store, encoder: Box<dyn Encoder>, settings: IndexSettings, writable: bool) -> Result<Self> {
-        let current = Current::immediate(&store, encoder.id()).map_err(|e| LibraryError::Internal(e.to_string()))?;
+    pub fn new(store: Store, encoder: Box<dyn Encoder>, settings: IndexSettings, writable: bool, home: VectorHome) -> Result<Self> {
+        let current = Current::immediate(&home, &store, encoder.id()).map_err(|e| LibraryError::Internal(e.to_string()))?;
         Ok(Self {
             store,
+            home,
             encoder: TextCache::new(encoder),
             current,
             jobs: Jobs::default(),
@@ -161,7 +164,7 @@ impl Library {
 
     /// Opens the derived indexes for `usage` (see [`Use`]) and puts them in service.
     pub fn load_indexes(&self, usage: Use, keywords: bool, progress: &mut dyn FnMut(usize, usize)) {
-        self.current.refresh(&self.store, self.encoder.id(), usage, keywords, progress);
+        self.current.refresh(&self.home, &self.store, self.encoder.id(), usage, keywords, progress);
     }
 
     /// Says, for the stats, that the indexes are being loaded: call it before handing the
@@ -215,6 +218,7 @@ impl Library {
             stop: Some(self.stop.clone()),
             video: self.settings.video,
             pairs: self.settings.pairs,
+            home: self.home.clone(),
         };
         let summary = index::run(&self.store, self.encoder.inner(), &options, progress).map_err(|e| match e {
             index::IndexError::Store(e) => LibraryError::Store(e),
@@ -620,7 +624,7 @@ pub(crate) mod test_support {
             pairs: Default::default(),
         };
         let store = Store::open(data.path(), OpenMode::ReadWrite).unwrap();
-        let library = Library::new(store, Box::new(HashEncoder::new(ModelId([5; 16]))), settings, writable).unwrap();
+        let library = Library::new(store, Box::new(HashEncoder::new(ModelId([5; 16]))), settings, writable, VectorHome::Local).unwrap();
         if writable {
             library.index(&[], false, |_, _| {}).unwrap();
             library.load_indexes(Use::Many, true, &mut |_, _| {});
@@ -705,9 +709,9 @@ mod tests {
     fn a_reader_cannot_index_and_a_library_without_folders_says_so() {
         let data = tempfile::tempdir().unwrap();
         let store = Store::open(data.path(), OpenMode::ReadWrite).unwrap();
-        let library = Library::new(store.clone(), Box::new(HashEncoder::new(ModelId([5; 16]))), settings(Vec::new()), true).unwrap();
+        let library = Library::new(store.clone(), Box::new(HashEncoder::new(ModelId([5; 16]))), settings(Vec::new()), true, VectorHome::Local).unwrap();
         assert!(matches!(library.index(&[], false, |_, _| {}), Err(LibraryError::NoRoots)));
-        let reader = Library::new(store, Box::new(HashEncoder::new(ModelId([5; 16]))), settings(Vec::new()), false).unwrap();
+        let reader = Library::new(store, Box::new(HashEncoder::new(ModelId([5; 16]))), settings(Vec::new()), false, VectorHome::Local).unwrap();
         assert!(matches!(reader.start_indexing(Trigger::Api), Err(LibraryError::ReadOnly)));
         assert!(matches!(reader.index(&[], false, |_, _| {}), Err(LibraryError::ReadOnly)));
     }

@@ -79,10 +79,10 @@ impl Current {
     /// [`Current::mark_loading`] or [`Current::refresh`].
     /// A derived file that cannot be read (a truncated flat copy, say) is logged and passed
     /// over for the store scan: the library still opens, and the next run rebuilds it.
-    pub fn immediate(store: &Store, model: ModelId) -> Result<Self, ann::AnnError> {
-        let vectors = ann::open_index(store, model, Use::Immediate, &mut |_, _| {}).or_else(|e| {
+    pub fn immediate(home: &ann::VectorHome, store: &Store, model: ModelId) -> Result<Self, ann::AnnError> {
+        let vectors = ann::open_index(home, store, model, Use::Immediate, &mut |_, _| {}).or_else(|e| {
             tracing::warn!("cannot open the vector index ({e}); answering by exact scan");
-            ann::open_index(store, model, Use::Exact, &mut |_, _| {})
+            ann::open_index(home, store, model, Use::Exact, &mut |_, _| {})
         })?;
         Ok(Self(RwLock::new(Arc::new(Snapshot { vectors, keywords: None, state: GraphState::Unloaded })), FirstAnswer::default()))
     }
@@ -121,13 +121,13 @@ impl Current {
     /// path. `progress(inserted, total)` is called while a graph is built.
     /// Without `keywords` the snapshot holds no keyword index (a CLI command that ranks by
     /// vectors only need not open, or rebuild, it).
-    pub fn refresh(&self, store: &Store, model: ModelId, usage: Use, keywords: bool, progress: &mut dyn FnMut(usize, usize)) {
+    pub fn refresh(&self, home: &ann::VectorHome, store: &Store, model: ModelId, usage: Use, keywords: bool, progress: &mut dyn FnMut(usize, usize)) {
         let started = Instant::now();
-        let vectors = match ann::open_index(store, model, usage, progress) {
+        let vectors = match ann::open_index(home, store, model, usage, progress) {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!("cannot open the vector index ({e}); answering by exact scan");
-                match ann::open_index(store, model, Use::Exact, &mut |_, _| {}) {
+                match ann::open_index(home, store, model, Use::Exact, &mut |_, _| {}) {
                     Ok(v) => v,
                     Err(e) => return tracing::error!("cannot open even the exact scan ({e}); keeping the previous indexes"),
                 }
@@ -186,7 +186,7 @@ mod tests {
         let (store, vectors) = library_of(dir.path(), model, 200);
         ann::save_graph(&store, model);
 
-        let current = Current::immediate(&store, model).unwrap();
+        let current = Current::immediate(&ann::VectorHome::Local, &store, model).unwrap();
         assert_eq!(current.get().state, GraphState::Unloaded);
         current.mark_loading();
         let first = current.get();
@@ -197,7 +197,7 @@ mod tests {
 
         // 200 images are below the graph threshold: the refresh settles on an exact scan, and a
         // query holding the first snapshot keeps it whole.
-        current.refresh(&store, model, Use::Many, true, &mut |_, _| {});
+        current.refresh(&ann::VectorHome::Local, &store, model, Use::Many, true, &mut |_, _| {});
         assert_eq!(current.get().state, GraphState::Exact);
         assert!(current.get().keywords.is_some());
         assert_eq!(first.state, GraphState::Loading);
@@ -213,7 +213,7 @@ mod tests {
         changes.delete_image(ImageId(1), &store.file(ImageId(1)).unwrap().unwrap()).unwrap();
         changes.commit().unwrap();
         // The scan of the store answers, so the deleted image is gone at once.
-        let snapshot = Current::immediate(&store, model).unwrap().get();
+        let snapshot = Current::immediate(&ann::VectorHome::Local, &store, model).unwrap().get();
         assert_eq!(snapshot.vectors.count().unwrap(), 49, "the library changed since the graph was saved");
     }
 
@@ -225,7 +225,7 @@ mod tests {
         ann::save_graph(&store, model);
         let flat = ann::dir_of(&store).join(model.to_hex()).join("vectors.f32");
         std::fs::write(&flat, b"truncated").unwrap();
-        let snapshot = Current::immediate(&store, model).expect("the library still opens").get();
+        let snapshot = Current::immediate(&ann::VectorHome::Local, &store, model).expect("the library still opens").get();
         assert_eq!(snapshot.vectors.count().unwrap(), 50);
     }
 }

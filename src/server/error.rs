@@ -95,6 +95,7 @@ impl From<LibraryError> for ApiError {
             LibraryError::Video(e @ (VideoError::Corrupt(_) | VideoError::NoVideoStream)) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "corrupt_video", e.to_string()),
             LibraryError::Video(e @ VideoError::OverBudget(_)) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "video_too_slow", e.to_string()),
             e @ LibraryError::NoRoots => Self::new(StatusCode::CONFLICT, "no_roots", e.to_string()),
+            LibraryError::Unavailable(m) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", m),
             other => Self::internal(other),
         }
     }

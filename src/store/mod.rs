@@ -8,6 +8,7 @@
 //! Writes that belong together go through one [`Changes`] (a RocksDB WriteBatch).
 
 mod records;
+mod remote;
 #[cfg(test)]
 pub mod test_support;
 
@@ -20,6 +21,7 @@ use clipsight_indexer::{Embedding, ModelId};
 use clipsight_migrations::{cf, COLUMN_FAMILIES};
 use rocksdb::{ColumnFamily, IteratorMode, Options, WriteBatch, DB};
 
+pub use remote::RemoteRow;
 pub use records::{path_from_bytes, path_to_bytes, AnnotationRecord, CaptureDate, CompanionRecord, ExifMeta, FileRecord, ImageId, VideoRecord};
 
 const NEXT_ID_KEY: &[u8] = b"next_image_id";

@@ -333,7 +333,7 @@ pub fn open_library_with(data: &Path, model: &Path, writable: bool) -> Library {
     let store = Store::open(data, mode).expect("the library opens");
     let clip = Clip::open(model, RuntimeOptions::default()).expect("the model loads");
     let settings = IndexSettings { roots: Vec::new(), hidden: false, batch_size: 8, tag_vocabulary: Vec::new(), video: Default::default(), pairs: Default::default() };
-    Library::new(store, Box::new(clip), settings, writable).expect("the library opens")
+    Library::new(store, Box::new(clip), settings, writable, clipsight::ann::VectorHome::Local).expect("the library opens")
 }
 
 /// Sends a signal with kill(1).

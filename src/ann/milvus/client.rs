@@ -1,0 +1,282 @@
+//! The connection to a Milvus server: a private async runtime under a blocking interface, one
+//! lazily (re)connected client, timeouts on every call and retries with backoff where a call
+//! failed in transit (the server down, restarting, or still loading a collection).
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clipsight_indexer::ModelId;
+use milvus::v2 as sdk;
+use milvus::v2::prelude::*;
+
+use super::rows;
+use super::MilvusAddress;
+use crate::sync::lock;
+
+type Result<T, E = MilvusError> = std::result::Result<T, E>;
+
+/// A failed Milvus call.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum MilvusError {
+    /// The server could not be reached, or kept failing in transit, for as long as the call was
+    /// willing to wait.
+    #[error("Milvus at {address} is unreachable ({reason}); tried for {waited:.0?}")]
+    Unavailable {
+        /// The server.
+        address: String,
+        /// The last failure.
+        reason: String,
+        /// How long the call retried.
+        waited: Duration,
+    },
+    /// The server refused the call (a bad expression, a schema mismatch).
+    #[error("Milvus at {address} refused to {what}: {reason}")]
+    Refused {
+        /// The server.
+        address: String,
+        /// The call.
+        what: &'static str,
+        /// The server's reason.
+        reason: String,
+    },
+}
+
+/// How long a call retries calls that fail in transit.
+#[derive(Debug, Clone, Copy)]
+pub enum Patience {
+    /// A query: a person or a front end is waiting, so fail soon and clearly.
+    Read,
+    /// A write: an indexer can wait for the server to come back (`CLIPSIGHT_MILVUS_PATIENCE_S`,
+    /// default ten minutes).
+    Write,
+}
+
+impl Patience {
+    fn limit(self) -> Duration {
+        match self {
+            Patience::Read => Duration::from_secs(3),
+            Patience::Write => Duration::from_secs(std::env::var("CLIPSIGHT_MILVUS_PATIENCE_S").ok().and_then(|v| v.parse().ok()).unwrap_or(600)),
+        }
+    }
+}
+
+/// The longest one remote call may take before it counts as failed in transit.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A Milvus server and the base name of the library's collections.
+pub struct Milvus {
+    address: MilvusAddress,
+    runtime: tokio::runtime::Runtime,
+    client: Mutex<Option<sdk::ClientV2>>,
+    /// Collections known to exist, with their index, loaded.
+    ready: Mutex<HashSet<String>>,
+}
+
+/// What went wrong in one attempt.
+enum Failure {
+    /// In transit: worth retrying.
+    Transient(String),
+    /// The collection is not loaded (a restarted server): load it, then retry.
+    NotLoaded(String),
+    /// Refused: retrying will not help.
+    Refused(String),
+}
+
+fn classify(e: &sdk::error::Error) -> Failure {
+    use sdk::error::Error as E;
+    let text = e.to_string();
+    match e {
+        E::Grpc(status) => match status.code() {
+            tonic::Code::InvalidArgument | tonic::Code::NotFound | tonic::Code::AlreadyExists | tonic::Code::PermissionDenied | tonic::Code::Unimplemented | tonic::Code::Unauthenticated => Failure::Refused(text),
+            _ => Failure::Transient(text),
+        },
+        E::Timeout(_) | E::RetryExhausted { .. } | E::Cancelled(_) => Failure::Transient(text),
+        E::Server(s) if s.reason().contains("not loaded") || s.reason().contains("not been loaded") => Failure::NotLoaded(text),
+        E::Server(s) if ["not ready", "not healthy", "unavailable", "is not serviceable", "no available", "channel not", "stopping"].iter().any(|m| s.reason().to_lowercase().contains(m)) => Failure::Transient(text),
+        _ => Failure::Refused(text),
+    }
+}
+
+impl Milvus {
+    /// A handle on the server at `address`; nothing is sent until the first call.
+    pub fn new(address: MilvusAddress) -> Arc<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_name("milvus").enable_all().build().expect("a tokio runtime starts");
+        Arc::new(Self { address, runtime, client: Mutex::new(None), ready: Mutex::new(HashSet::new()) })
+    }
+
+    /// The server's address.
+    pub fn address(&self) -> &MilvusAddress {
+        &self.address
+    }
+
+    fn client(&self) -> Result<sdk::ClientV2, String> {
+        if let Some(c) = lock(&self.client).as_ref() {
+            return Ok(c.clone());
+        }
+        let config = sdk::ConnectConfig::new()
+            .uri(format!("http://{}:{}", self.address.host, self.address.port))
+            .connect_timeout(CONNECT_TIMEOUT)
+            .rpc_timeout(CALL_TIMEOUT)
+            .retry(sdk::RetryConfig::new().max_attempts(1));
+        let client = self.runtime.block_on(async { tokio::time::timeout(CONNECT_TIMEOUT * 2, sdk::ClientV2::new(&config)).await });
+        let client = match client {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err("connecting timed out".into()),
+        };
+        *lock(&self.client) = Some(client.clone());
+        Ok(client)
+    }
+
+    /// Runs `call` with the client, retrying failures in transit with exponential backoff
+    /// (0.25 s doubling to 8 s) for as long as `patience` allows; a collection found unloaded
+    /// is loaded and the call retried.
+    pub(super) fn call<T, F, Fut>(&self, what: &'static str, collection: Option<&str>, patience: Patience, call: F) -> Result<T, MilvusError>
+    where
+        F: Fn(sdk::ClientV2) -> Fut,
+        Fut: Future<Output = Result<T, sdk::error::Error>>,
+    {
+        let started = Instant::now();
+        let limit = patience.limit();
+        let mut delay = Duration::from_millis(250);
+        loop {
+            let failure = match self.client() {
+                Err(reason) => Failure::Transient(reason),
+                Ok(client) => match self.runtime.block_on(async { tokio::time::timeout(CALL_TIMEOUT, call(client)).await }) {
+                    Ok(Ok(value)) => return Ok(value),
+                    Ok(Err(e)) => classify(&e),
+                    Err(_) => Failure::Transient(format!("no answer within {CALL_TIMEOUT:?}")),
+                },
+            };
+            let reason = match failure {
+                Failure::Refused(reason) => return Err(MilvusError::Refused { address: self.address.to_string(), what, reason }),
+                Failure::NotLoaded(reason) => {
+                    if let Some(name) = collection {
+                        lock(&self.ready).remove(name);
+                        let _ = self.load(name);
+                    }
+                    reason
+                }
+                Failure::Transient(reason) => {
+                    // A fresh channel after a failure in transit: the server may have restarted.
+                    *lock(&self.client) = None;
+                    reason
+                }
+            };
+            let waited = started.elapsed();
+            if waited + delay > limit {
+                return Err(MilvusError::Unavailable { address: self.address.to_string(), reason, waited });
+            }
+            if matches!(patience, Patience::Write) {
+                tracing::warn!("Milvus at {}: {what} failed ({reason}); retrying in {delay:.2?}", self.address);
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_secs(8));
+        }
+    }
+
+    fn load(&self, name: &str) -> Result<(), MilvusError> {
+        self.call("load a collection", None, Patience::Write, |c| {
+            let request = sdk::request::collection::LoadCollectionRequest::builder().collection_name(name).build();
+            async move { c.load_collection(request?).await }
+        })
+    }
+
+    /// The collection of `model`'s vectors, loaded; created with its index when `create` gives
+    /// the vectors' size, else `None` when there is none yet.
+    pub fn collection(self: &Arc<Self>, model: ModelId, create: Option<usize>, patience: Patience) -> Result<Option<Collection>> {
+        let name = format!("{}__{}", self.address.collection, model.to_hex());
+        if !lock(&self.ready).contains(&name) {
+            let exists = self.call("look up a collection", None, patience, |c| {
+                let request = sdk::request::collection::HasCollectionRequest::builder().collection_name(&name).build();
+                async move { Ok(c.has_collection(request?).await?.exists()) }
+            })?;
+            if !exists {
+                let Some(dim) = create else { return Ok(None) };
+                self.call("create a collection", None, patience, |c| {
+                    let request = sdk::request::collection::CreateCollectionRequest::builder().collection_name(&name).schema(rows::schema(dim)).build();
+                    async move { c.create_collection(request?).await }
+                })?;
+                self.call("index a collection", None, patience, |c| {
+                    let request = sdk::request::index::CreateIndexRequest::builder().collection_name(&name).index_param(rows::vector_index()).build();
+                    async move { c.create_index(request?).await }
+                })?;
+            }
+            self.load(&name)?;
+            lock(&self.ready).insert(name.clone());
+        }
+        Ok(Some(Collection { milvus: self.clone(), name }))
+    }
+}
+
+/// One model's collection.
+#[derive(Clone)]
+pub struct Collection {
+    milvus: Arc<Milvus>,
+    name: String,
+}
+
+impl Collection {
+    /// The collection's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The server.
+    pub fn milvus(&self) -> &Milvus {
+        &self.milvus
+    }
+
+    /// Inserts or replaces `rows` (JSON objects of [`rows::schema`]'s fields).
+    pub fn upsert(&self, rows: &[serde_json::Value]) -> Result<(), MilvusError> {
+        self.milvus.call("store rows", Some(&self.name), Patience::Write, |c| {
+            let insert = sdk::request::dml::InsertRequest::builder().collection_name(&self.name).rows(rows.to_vec()).build();
+            async move { c.upsert(sdk::request::dml::UpsertRequest::builder().insert(insert?).build()?).await.map(|_| ()) }
+        })
+    }
+
+    /// Deletes the rows with these keys (absent ones are ignored).
+    pub fn delete(&self, keys: &[u64]) -> Result<(), MilvusError> {
+        let list = keys.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        self.milvus.call("delete rows", Some(&self.name), Patience::Write, |c| {
+            let request = sdk::request::dml::DeleteRequest::builder().collection_name(&self.name).filter(format!("id in [{list}]")).build();
+            async move { c.delete(request?).await.map(|_| ()) }
+        })
+    }
+
+    /// Rows passing `filter` (all rows when empty).
+    pub fn count(&self, filter: &str) -> Result<usize, MilvusError> {
+        let filter = if filter.is_empty() { "id >= 0" } else { filter };
+        let rows = self.milvus.call("count rows", Some(&self.name), Patience::Read, |c| {
+            let request = QueryRequest::builder().collection_name(&self.name).filter(filter).output_fields(["count(*)"]).consistency_level(ConsistencyLevel::Strong).build();
+            async move { c.query(request?).await }
+        })?;
+        Ok(rows.results().get_output_field("count(*)").and_then(rows::first_int).unwrap_or(0) as usize)
+    }
+
+    /// For each query, the best `limit` rows passing `filter` (ties in the server's order): their
+    /// keys, scores (inner products) and `fields`.
+    pub fn search(&self, queries: &[&[f32]], limit: usize, filter: &str, fields: &[&str]) -> Result<Vec<rows::Found>, MilvusError> {
+        let ef = limit.max(crate::ann::AnnParams::default().ef_search);
+        let answer = self.milvus.call("search", Some(&self.name), Patience::Read, |c| {
+            let mut request = SearchRequest::builder()
+                .collection_name(&self.name)
+                .vector_field(rows::VECTOR)
+                .vectors(SearchVectors::Float(queries.iter().map(|q| q.to_vec()).collect()))
+                .limit(limit as i64)
+                .extra_params([("ef".to_string(), ef.to_string())].into_iter().collect())
+                .output_fields(fields.iter().map(|f| f.to_string()).collect::<Vec<_>>())
+                .consistency_level(ConsistencyLevel::Strong);
+            if !filter.is_empty() {
+                request = request.filter(filter);
+            }
+            let request = request.build();
+            async move { c.search(request?).await }
+        })?;
+        Ok(answer.results().iter().map(rows::Found::of).collect())
+    }
+}

@@ -1,0 +1,179 @@
+//! A collection's row: an item's vector with the fields its filters read, made from the local
+//! record, and what a search gives back.
+
+use milvus::v2::prelude::*;
+use serde_json::json;
+
+use crate::store::FileRecord;
+
+/// The vector field.
+pub const VECTOR: &str = "vector";
+/// Folder runs kept per row: every run of up to [`FOLDER_RUN`] consecutive folders of the path.
+const MAX_FOLDERS: usize = 256;
+/// The longest `folder:` fragment, in folders, that the server itself filters on; longer ones
+/// are checked on the returned path.
+pub const FOLDER_RUN: usize = 4;
+/// The longest path kept (bytes); a longer one is cut, and its folder filter checked on the runs.
+const MAX_PATH: usize = 4096;
+
+/// The collection's fields.
+pub fn schema(dim: usize) -> CollectionSchema {
+    let varchar = |name: &str, len: u32| FieldSchema::new().name(name).data_type(DataType::VarChar).max_length(len);
+    let array = |name: &str, capacity: u32, len: u32| FieldSchema::new().name(name).data_type(DataType::Array).element_type(DataType::VarChar).max_capacity(capacity).max_length(len);
+    let scalar = |name: &str, t: DataType| FieldSchema::new().name(name).data_type(t);
+    CollectionSchema::new()
+        .enable_dynamic_field(false)
+        .description("clipsight: one item's vector and the fields its filters read")
+        .add_field(FieldSchema::new().name("id").data_type(DataType::Int64).primary_key(true))
+        .add_field(FieldSchema::new().name(VECTOR).data_type(DataType::FloatVector).dimension(dim as u32))
+        .add_field(varchar("origin", 64))
+        .add_field(varchar("path", MAX_PATH as u32 + 8))
+        .add_field(array("folders", MAX_FOLDERS as u32, 1024))
+        .add_field(scalar("day", DataType::Int64))
+        .add_field(scalar("taken", DataType::Int64))
+        .add_field(varchar("camera", 1024))
+        .add_field(array("formats", 16, 32))
+        .add_field(scalar("kind", DataType::Int8))
+        .add_field(scalar("gps", DataType::Bool))
+        .add_field(scalar("lat", DataType::Double))
+        .add_field(scalar("lon", DataType::Double))
+}
+
+/// The vector index: HNSW on inner product (the vectors are unit length, so it is the cosine),
+/// with the build parameters of the local graph (see [`crate::ann::AnnParams`]).
+pub fn vector_index() -> IndexParam {
+    let p = crate::ann::AnnParams::default();
+    IndexParam::new()
+        .field_name(VECTOR)
+        .index_type(IndexType::Hnsw)
+        .metric_type(MetricType::Ip)
+        .extra_params([("M".to_string(), p.m.to_string()), ("efConstruction".to_string(), p.ef_construction.to_string())].into_iter().collect())
+}
+
+/// The row key of the file at `path`: 63 bits of its BLAKE3 hash, so every indexer that sees
+/// the file gives it the same row.
+pub fn row_key(path: &[u8]) -> u64 {
+    let hash = blake3::hash(path);
+    u64::from_be_bytes(hash.as_bytes()[..8].try_into().expect("8 bytes")) >> 1
+}
+
+/// The folder names of `path`, without the file name.
+pub fn folders_of(path: &str) -> Vec<&str> {
+    let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    parts.pop();
+    parts
+}
+
+/// Every run of 1 to [`FOLDER_RUN`] consecutive folders, joined by `/` (what `folder:` names),
+/// the innermost first, at most [`MAX_FOLDERS`].
+fn folder_runs(path: &str) -> Vec<String> {
+    let parts = folders_of(path);
+    let mut runs = Vec::new();
+    for end in (1..=parts.len()).rev() {
+        for len in 1..=FOLDER_RUN.min(end) {
+            runs.push(parts[end - len..end].join("/"));
+        }
+    }
+    runs.truncate(MAX_FOLDERS);
+    runs
+}
+
+/// `YYYYMMDD` of a day, an integer that orders like the day.
+pub fn day_number(day: jiff::civil::Date) -> i64 {
+    day.year() as i64 * 10_000 + day.month() as i64 * 100 + day.day() as i64
+}
+
+/// The row of `record`, embedded as `vector`, pushed by library `origin`.
+pub fn row(record: &FileRecord, vector: &[f32], origin: &str) -> serde_json::Value {
+    let mut path = record.display_path();
+    if path.len() > MAX_PATH {
+        let cut = (0..=MAX_PATH).rev().find(|i| path.is_char_boundary(*i)).unwrap_or(0);
+        path.truncate(cut);
+    }
+    let date = record.exif.date_taken;
+    let taken: i64 = date.map_or(0, |d| d.to_string().chars().filter(char::is_ascii_digit).collect::<String>().parse().unwrap_or(0));
+    let camera = format!("{} {}", record.exif.make.as_deref().unwrap_or(""), record.exif.model.as_deref().unwrap_or("")).to_lowercase();
+    let camera: String = camera.chars().take(255).collect();
+    let (lat, lon) = record.exif.gps.unwrap_or((0.0, 0.0));
+    json!({
+        "id": row_key(&record.path),
+        VECTOR: vector,
+        "origin": origin,
+        "folders": folder_runs(&record.display_path()),
+        "path": path,
+        "day": date.map_or(0, |d| day_number(d.day())),
+        "taken": taken,
+        "camera": camera,
+        "formats": record.formats().take(16).collect::<Vec<_>>(),
+        "kind": record.kind() as i8,
+        "gps": record.exif.gps.is_some(),
+        "lat": lat,
+        "lon": lon,
+    })
+}
+
+/// The first value of an integer field.
+pub fn first_int(field: &FieldData) -> Option<i64> {
+    match field {
+        FieldData::Int64 { values, .. } => values.first().copied(),
+        _ => None,
+    }
+}
+
+/// One query's answer: row keys and scores, best first, with the fields asked for.
+pub struct Found {
+    /// Row keys.
+    pub keys: Vec<u64>,
+    /// Inner products with the query.
+    pub scores: Vec<f32>,
+    /// The `path` of each row, when asked for.
+    pub paths: Option<Vec<String>>,
+    /// The `camera` of each row, when asked for.
+    pub cameras: Option<Vec<String>>,
+    /// `lat` and `lon` of each row, when asked for.
+    pub places: Option<Vec<(f64, f64)>>,
+}
+
+impl Found {
+    pub(super) fn of(result: &SingleResult) -> Self {
+        let keys = match result.get_ids() {
+            Ids::Int64(ids) => ids.iter().map(|&i| i as u64).collect(),
+            _ => Vec::new(),
+        };
+        let strings = |name: &str| match result.get_output_field(name) {
+            Some(FieldData::VarChar { values, .. }) => Some(values.clone()),
+            _ => None,
+        };
+        let doubles = |name: &str| match result.get_output_field(name) {
+            Some(FieldData::Double { values, .. }) => Some(values.clone()),
+            _ => None,
+        };
+        let places = doubles("lat").zip(doubles("lon")).map(|(lat, lon)| lat.into_iter().zip(lon).collect());
+        Self { keys, scores: result.get_scores().to_vec(), paths: strings("path"), cameras: strings("camera"), places }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_runs_name_every_fragment_a_folder_filter_can_push_down() {
+        let runs = folder_runs("/photos/trips/2019/beach.jpg");
+        for run in ["photos", "trips", "2019", "photos/trips", "trips/2019", "photos/trips/2019"] {
+            assert!(runs.contains(&run.to_string()), "{run} in {runs:?}");
+        }
+        assert!(!runs.iter().any(|r| r.contains("beach")), "the file name is not a folder");
+        assert_eq!(folder_runs("/a.jpg"), Vec::<String>::new());
+        let deep = format!("/{}/x.jpg", (0..100).map(|i| i.to_string()).collect::<Vec<_>>().join("/"));
+        assert_eq!(folder_runs(&deep).len(), MAX_FOLDERS);
+        assert!(folder_runs(&deep).contains(&"96/97/98/99".to_string()), "the innermost folders come first");
+    }
+
+    #[test]
+    fn a_row_key_is_the_same_for_the_same_path_and_positive() {
+        assert_eq!(row_key(b"/p/a.jpg"), row_key(b"/p/a.jpg"));
+        assert_ne!(row_key(b"/p/a.jpg"), row_key(b"/p/b.jpg"));
+        assert!((0..1000).all(|i| row_key(format!("/{i}").as_bytes()) <= i64::MAX as u64));
+    }
+}

@@ -1,0 +1,77 @@
+//! A push: the library's rows that differ from what it last sent go to the collection, rows it
+//! sent whose items are gone are deleted there, and each accepted batch is recorded at once, so
+//! an interrupted push resumes where it stopped and a repeated one sends nothing.
+
+use std::collections::HashMap;
+
+use clipsight_indexer::ModelId;
+
+use super::rows::row;
+use super::Collection;
+use crate::ann::AnnError;
+use crate::store::{RemoteRow, Store};
+
+/// Rows per upsert: a few megabytes of 512-float vectors per call.
+const BATCH: usize = 512;
+/// Keys per delete expression.
+const DELETE_BATCH: usize = 1000;
+
+/// What a push did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PushSummary {
+    /// Rows sent (new or changed).
+    pub sent: usize,
+    /// Rows deleted from the collection.
+    pub removed: usize,
+    /// Rows already there as they are.
+    pub unchanged: usize,
+}
+
+/// Brings `collection` up to date with `store`'s items embedded by `model`; `progress(done,
+/// total)` follows the items.
+pub fn push(store: &Store, collection: &Collection, model: ModelId, progress: &mut dyn FnMut(usize, usize)) -> Result<PushSummary, AnnError> {
+    let origin = store.ensure_library_id()?;
+    let name = collection.name();
+    let mut sent: HashMap<u64, RemoteRow> = store.remote_rows(name).map(|r| r.map(|r| (r.key, r))).collect::<Result<_, _>>()?;
+    let total = store.count_embeddings(model)?;
+    let mut summary = PushSummary::default();
+    let mut rows = Vec::with_capacity(BATCH);
+    let mut records = Vec::with_capacity(BATCH);
+    let send = |rows: &mut Vec<serde_json::Value>, records: &mut Vec<RemoteRow>, summary: &mut PushSummary| -> Result<(), AnnError> {
+        if !rows.is_empty() {
+            collection.upsert(rows)?;
+            store.record_remote(name, records, &[])?;
+            summary.sent += rows.len();
+            rows.clear();
+            records.clear();
+        }
+        Ok(())
+    };
+    for (done, item) in store.embeddings(model).enumerate() {
+        let (id, embedding) = item?;
+        let Some(record) = store.file(id)? else { continue };
+        let value = row(&record, embedding.as_slice(), &origin);
+        let key = value["id"].as_u64().expect("a row has an id");
+        let hash = blake3::hash(&serde_json::to_vec(&value).expect("rows serialise"));
+        let fingerprint: [u8; 16] = hash.as_bytes()[..16].try_into().expect("16 bytes");
+        match sent.remove(&key) {
+            Some(r) if r.fingerprint == fingerprint && r.image == id => summary.unchanged += 1,
+            _ => {
+                rows.push(value);
+                records.push(RemoteRow { key, image: id, fingerprint });
+            }
+        }
+        if rows.len() == BATCH {
+            send(&mut rows, &mut records, &mut summary)?;
+        }
+        progress(done + 1, total);
+    }
+    send(&mut rows, &mut records, &mut summary)?;
+    let gone: Vec<u64> = sent.into_keys().collect();
+    for keys in gone.chunks(DELETE_BATCH) {
+        collection.delete(keys)?;
+        store.record_remote(name, &[], keys)?;
+        summary.removed += keys.len();
+    }
+    Ok(summary)
+}
