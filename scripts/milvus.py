@@ -4,9 +4,11 @@
   milvus.py install         unpacks Milvus 2.3.5 (the only release with a Linux x86_64 build on
                             PyPI, the `milvus` wheel) into .milvus/2.3.5 beside this checkout
   milvus.py run DIR         writes DIR/configs/milvus.yaml with a free loopback port for every
-                            listener (gRPC, coordinators, embedded etcd, metrics), prints
-                            "grpc PORT" and "metrics PORT" on one line each, then becomes the
-                            server (exec: its pid is the server's, so a kill stops it)
+                            listener (gRPC, coordinators, embedded etcd, metrics) — the same
+                            ports again when DIR held a server before, so a restarted server
+                            is found where it was — prints "grpc PORT" and "metrics PORT" on
+                            one line each, then becomes the server (exec: its pid is the
+                            server's, so a kill stops it)
 
 The wheel holds the server binary and its libraries xz-compressed and a config template with
 `{{ name(type): default }}` placeholders; the embedded etcd does not follow `etcd.endpoints` for
@@ -14,6 +16,7 @@ its own listeners, so it gets its own YAML through `etcd.config.path` (see STACK
 Only the standard library is used, so any python3 runs it.
 """
 
+import json
 import lzma
 import os
 import re
@@ -73,7 +76,12 @@ def run(data: Path) -> None:
     data = data.resolve()
     for sub in ("configs", "logs", "data", "run"):
         (data / sub).mkdir(parents=True, exist_ok=True)
-    ports = dict(zip(PORT_NAMES + ["etcd_peer", "metrics"], free_ports(len(PORT_NAMES) + 2)))
+    saved = data / "configs/ports.json"
+    if saved.exists():
+        ports = json.loads(saved.read_text())
+    else:
+        ports = dict(zip(PORT_NAMES + ["etcd_peer", "metrics"], free_ports(len(PORT_NAMES) + 2)))
+        saved.write_text(json.dumps(ports))
     values = {
         **{k: str(v) for k, v in ports.items()},
         "etcd_log_path": str(data / "logs/etcd.log"),

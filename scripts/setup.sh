@@ -2,9 +2,10 @@
 # Installs everything clipsight needs to build, run and test on Debian/Ubuntu, idempotently:
 #   - system packages: a C toolchain, libclang (bindgen), Debian's librocksdb (linked instead of
 #     compiling RocksDB's C++), libjpeg-turbo (scaled JPEG decoding), libheif (HEIC, AVIF) and FFmpeg (videos: ffprobe
-#     and ffmpeg run as subprocesses); with --browser, what the
-#     test suite's real servers need: Chromium + ChromeDriver for the UI tests, and nginx
-#     (installed without starting its service), openssl and curl for the reverse-proxy test;
+#     and ffmpeg run as subprocesses); with --browser, what the test suite's real servers need:
+#     Chromium + ChromeDriver for the UI tests, nginx (installed without starting its service),
+#     openssl and curl for the reverse-proxy test, and a Milvus standalone server unpacked from
+#     its PyPI wheel into .milvus/ (scripts/milvus.py);
 #   - a Rust toolchain if cargo is missing (rustup, from crates.io's mirror is not possible: rustup);
 #   - .venv: ONNX Runtime (the shared library ort loads) and the Python reference for the tests;
 #     with --gpu, onnxruntime-gpu and the CUDA 13 + cuDNN 9 libraries from pip (NVIDIA driver ≥ 580
@@ -63,6 +64,12 @@ if ! .venv/bin/python -c "import onnxruntime, numpy, PIL, tokenizers" 2>/dev/nul
   echo "setup: installing Python packages into .venv" >&2
   .venv/bin/pip install -q --disable-pip-version-check -r scripts/requirements.txt
   cp scripts/requirements.txt .venv/.requirements.installed
+fi
+
+# The tests' Milvus server (--browser: the suite's real servers): Milvus 2.3.5 standalone,
+# unpacked from its PyPI wheel into .milvus/ (see scripts/milvus.py).
+if [ "$browser" = 1 ]; then
+  python3 scripts/milvus.py install >/dev/null
 fi
 
 # The GPU wheel and the CPU wheel install the same `onnxruntime` package: keep exactly one.

@@ -173,6 +173,9 @@ pub enum Command {
     /// Caption corpora for image→text retrieval.
     #[command(subcommand)]
     Texts(TextsCommand),
+    /// Copy the library's vectors to another store.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// The best captions (from added corpora) and tags (built-in vocabulary) for an image.
     Describe {
         /// An image file, or the id of an indexed image.
@@ -514,4 +517,20 @@ impl From<SearchMode> for clipsight::search::Mode {
             SearchMode::Hybrid => Self::Hybrid,
         }
     }
+}
+
+/// `clipsight store …`
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copies the library's vectors, with the fields filters read, into a Milvus collection:
+    /// only what differs from the last push is sent (so an interrupted push resumes), rows of
+    /// removed images are deleted there, and the copy is checked by count and by reading back
+    /// a sample of vectors. Exit status 1 when the check fails.
+    Push {
+        /// `milvus://HOST:PORT/COLLECTION`.
+        to: clipsight::ann::milvus::MilvusAddress,
+        /// Vectors read back and compared.
+        #[arg(long, default_value_t = 64)]
+        sample: usize,
+    },
 }

@@ -21,7 +21,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::cli::{BenchCommand, Cli, Command, Global, IndexArgs, IndexTuning, ModelCommand, ServeArgs, SortBy, StoreArg, TextsCommand};
+use crate::cli::{BenchCommand, Cli, Command, Global, IndexArgs, IndexTuning, ModelCommand, ServeArgs, SortBy, StoreArg, StoreCommand, TextsCommand};
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<()> {
@@ -51,6 +51,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Model(ModelCommand::Pull { name, to }) => cmd_model_pull(g, &name, to),
         Command::Model(ModelCommand::Quantize { out, eval }) => cmd_model_quantize(g, &out, eval.as_deref()),
         Command::Texts(TextsCommand::Add { file }) => cmd_texts_add(g, &file),
+        Command::Store(StoreCommand::Push { to, sample }) => cmd_store_push(g, &to, sample),
         Command::User(command) => crate::auth_commands::user(g, command),
         Command::Token(command) => crate::auth_commands::token(g, command),
         Command::Describe { image, k } => cmd_describe(g, &image, k),
@@ -744,6 +745,29 @@ fn cmd_texts_add(g: &Global, file: &Path) -> Result<()> {
         print_json(&json!({"added": added, "lines": lines.len()}));
     } else {
         println!("added {added} captions ({} lines read)", lines.len());
+    }
+    Ok(())
+}
+
+/// `store push`: the library's vectors of its active model into a Milvus collection, then the
+/// check (counts, a sample of vectors read back).
+fn cmd_store_push(g: &Global, to: &ann::milvus::MilvusAddress, sample: usize) -> Result<()> {
+    let store = Store::open(&g.data, OpenMode::ReadWrite)?;
+    let model = store.active_model()?.ok_or_else(|| anyhow!("the library in {} has no embeddings to push yet", g.data.display()))?;
+    let milvus = Milvus::new(to.clone());
+    let started = Instant::now();
+    let summary = ann::milvus::push_library(&milvus, &store, model, &mut |_, _| {})?;
+    let seconds = started.elapsed().as_secs_f64();
+    let collection = milvus.collection(model, None, ann::milvus::Patience::Write)?.ok_or_else(|| anyhow!("{to} has no collection for this library's model"))?;
+    let check = ann::milvus::verify(&store, &collection, model, sample)?;
+    if g.json {
+        print_json(&json!({"collection": collection.name(), "pushed": summary, "seconds": seconds, "check": check, "ok": check.ok()}));
+    } else {
+        println!("{}: {} rows sent, {} removed, {} unchanged in {seconds:.1}s", collection.name(), summary.sent, summary.removed, summary.unchanged);
+        println!("check: {} rows there for {} images here; {} of {} sampled vectors equal", check.remote, check.local, check.equal, check.sampled);
+    }
+    if !check.ok() {
+        bail!("the copy in {to} does not match the library (see the check above); run the push again");
     }
     Ok(())
 }

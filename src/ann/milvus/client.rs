@@ -258,6 +258,25 @@ impl Collection {
         Ok(rows.results().get_output_field("count(*)").and_then(rows::first_int).unwrap_or(0) as usize)
     }
 
+    /// The stored vectors of the rows with these keys (absent rows are left out).
+    pub fn vectors(&self, keys: &[u64]) -> Result<Vec<(u64, Vec<f32>)>> {
+        let list = keys.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        let answer = self.milvus.call("read rows", Some(&self.name), Patience::Read, |c| {
+            let request = QueryRequest::builder().collection_name(&self.name).filter(format!("id in [{list}]")).output_fields(["id", rows::VECTOR]).consistency_level(ConsistencyLevel::Strong).build();
+            async move { c.query(request?).await }
+        })?;
+        let results = answer.results();
+        let ids = match results.get_output_field("id") {
+            Some(FieldData::Int64 { values, .. }) => values.iter().map(|&v| v as u64).collect(),
+            _ => Vec::new(),
+        };
+        let vectors = match results.get_output_field(rows::VECTOR) {
+            Some(FieldData::FloatVector { values, .. }) => values.clone(),
+            _ => Vec::new(),
+        };
+        Ok(ids.into_iter().zip(vectors).collect())
+    }
+
     /// For each query, the best `limit` rows passing `filter` (ties in the server's order): their
     /// keys, scores (inner products) and `fields`.
     pub fn search(&self, queries: &[&[f32]], limit: usize, filter: &str, fields: &[&str]) -> Result<Vec<rows::Found>, MilvusError> {

@@ -25,7 +25,7 @@ mod sync;
 pub use client::{Collection, Milvus, MilvusError, Patience};
 pub use index::{push_library, MilvusIndex, MilvusWriter};
 pub use rows::row_key;
-pub use sync::{push, PushSummary};
+pub use sync::{push, verify, PushSummary, Verification};
 
 /// Where a `milvus://HOST:PORT/COLLECTION` URL points.
 #[derive(Debug, Clone, PartialEq, Eq)]

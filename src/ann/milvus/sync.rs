@@ -75,3 +75,43 @@ pub fn push(store: &Store, collection: &Collection, model: ModelId, progress: &m
     }
     Ok(summary)
 }
+
+/// How a collection compares with the library that pushed to it.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Verification {
+    /// The library's embedded items.
+    pub local: usize,
+    /// The collection's rows from this library.
+    pub remote: usize,
+    /// Rows whose stored vector was read back and compared.
+    pub sampled: usize,
+    /// Of those, rows whose vector equals the library's, float for float.
+    pub equal: usize,
+}
+
+impl Verification {
+    /// Whether the counts agree and every sampled vector is equal.
+    pub fn ok(&self) -> bool {
+        self.local == self.remote && self.equal == self.sampled
+    }
+}
+
+/// Compares `collection` with `store`: row counts, and `sample` rows spread over the library
+/// read back and compared with the local vectors.
+pub fn verify(store: &Store, collection: &Collection, model: ModelId, sample: usize) -> Result<Verification, AnnError> {
+    let origin = store.library_id()?.unwrap_or_default();
+    let remote = collection.count(&super::expr::Pushdown::of(&crate::filters::Filters::default(), Some(&origin)).expr)?;
+    let rows: Vec<RemoteRow> = store.remote_rows(collection.name()).collect::<Result<_, _>>()?;
+    let step = (rows.len() / sample.max(1)).max(1);
+    let picked: Vec<&RemoteRow> = rows.iter().step_by(step).take(sample).collect();
+    let keys: Vec<u64> = picked.iter().map(|r| r.key).collect();
+    let stored: HashMap<u64, Vec<f32>> = collection.vectors(&keys)?.into_iter().collect();
+    let mut equal = 0;
+    for row in &picked {
+        let local = store.embedding(model, row.image)?;
+        if local.is_some_and(|e| stored.get(&row.key).is_some_and(|v| v.as_slice() == e.as_slice())) {
+            equal += 1;
+        }
+    }
+    Ok(Verification { local: store.count_embeddings(model)?, remote, sampled: picked.len(), equal })
+}
