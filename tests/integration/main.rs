@@ -17,6 +17,7 @@ mod hub;
 mod languages;
 mod load;
 mod media;
+mod milvus;
 mod parity;
 mod proxy;
 mod relevance;

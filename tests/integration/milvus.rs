@@ -1,0 +1,255 @@
+//! A library on Milvus (`--store milvus://HOST:PORT/COLLECTION`), against a real Milvus 2.3.5
+//! standalone server started for each test (scripts/milvus.py: the PyPI wheel's server, on free
+//! loopback ports, its data in a temp dir, stopped with SIGTERM and then SIGKILL): the same
+//! answers as the local index with every filter pushed down, pushes that send only what
+//! changed, deletions that reach the collection, a checked copy, and the outages — a front end
+//! answering 503 and recovering, an indexer waiting for the server and losing nothing.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// A Milvus standalone server with its data in a directory.
+struct MilvusServer {
+    child: Option<Child>,
+    dir: PathBuf,
+    grpc: u16,
+}
+
+impl MilvusServer {
+    /// Starts a server on `dir` (the same ports as before when `dir` held one) and waits until
+    /// it is healthy.
+    fn start(dir: &Path) -> Self {
+        let mut child = Command::new("python3").arg(root().join("scripts/milvus.py")).arg("run").arg(dir).stdout(Stdio::piped()).spawn().expect("python3 runs scripts/milvus.py");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut port = |name: &str| -> u16 {
+            let line = lines.next().unwrap().unwrap();
+            line.strip_prefix(name).and_then(|p| p.trim().parse().ok()).unwrap_or_else(|| panic!("milvus.py printed {line:?}"))
+        };
+        let (grpc, metrics) = (port("grpc"), port("metrics"));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let healthy = ureq::get(&format!("http://127.0.0.1:{metrics}/healthz")).timeout(Duration::from_secs(2)).call().ok().and_then(|r| r.into_string().ok()).is_some_and(|body| body.contains("OK"));
+            if healthy {
+                break;
+            }
+            assert!(child.try_wait().unwrap().is_none(), "Milvus exited; see {}/logs/milvus.log", dir.display());
+            assert!(Instant::now() < deadline, "Milvus was not healthy within 120 s; see {}/logs/milvus.log", dir.display());
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        Self { child: Some(child), dir: dir.to_path_buf(), grpc }
+    }
+
+    /// `milvus://127.0.0.1:PORT/collection`.
+    fn address(&self, collection: &str) -> String {
+        format!("milvus://127.0.0.1:{}/{collection}", self.grpc)
+    }
+
+    /// Stops the server: SIGTERM, then SIGKILL after 5 s (its SIGTERM can hang in a retry loop).
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops and starts the server again on the same data and ports.
+    fn restart(&mut self) {
+        self.stop();
+        *self = Self::start(&self.dir.clone());
+    }
+}
+
+impl Drop for MilvusServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A library folder: 61 dated JPEGs, 30 PNG scenes in `png/sub/`, and 6 JPEGs from a Canon.
+fn photos(dir: &Path) -> PathBuf {
+    let (photos, _, _) = dated_library(dir);
+    let pool = dir.join("pool");
+    scenes(&pool, 30, 4242);
+    let sub = photos.join("png/sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    for entry in std::fs::read_dir(&pool).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "png") {
+            std::fs::copy(&path, sub.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let canon = photos.join("canon");
+    std::fs::create_dir_all(&canon).unwrap();
+    let mut jpegs: Vec<PathBuf> = std::fs::read_dir(&photos).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "jpg")).collect();
+    jpegs.sort();
+    for (i, jpeg) in jpegs.iter().take(6).enumerate() {
+        let bytes = with_exif(&std::fs::read(jpeg).unwrap(), &[(exif::Tag::Make, b"Canon".to_vec()), (exif::Tag::Model, b"EOS 5D".to_vec())]);
+        std::fs::write(canon.join(format!("c{i}.jpg")), bytes).unwrap();
+    }
+    photos
+}
+
+fn search(data: &Path, store: &str, query: &str) -> Vec<(String, f64)> {
+    let answer = json_of(clipsight(data).args(["--store", store, "--json", "search", query, "-k", "12"]));
+    answer["results"].as_array().unwrap().iter().map(|r| (r["path"].as_str().unwrap().to_string(), r["score"].as_f64().unwrap())).collect()
+}
+
+fn same_answers(local: &[(String, f64)], remote: &[(String, f64)], query: &str) {
+    let paths = |a: &[(String, f64)]| a.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
+    assert_eq!(paths(remote), paths(local), "{query}");
+    for ((_, a), (_, b)) in local.iter().zip(remote) {
+        assert!((a - b).abs() < 1e-4, "{query}: score {a} here, {b} from Milvus");
+    }
+}
+
+fn push(data: &Path, to: &str) -> serde_json::Value {
+    json_of(clipsight(data).args(["--json", "store", "push", to]))
+}
+
+#[test]
+fn a_library_on_milvus_answers_as_its_local_index_does_with_every_filter_pushed_down() {
+    let _heavy = heavy();
+    let tmp = tempfile::tempdir().unwrap();
+    let milvus = MilvusServer::start(&tmp.path().join("milvus"));
+    let photos = photos(tmp.path());
+    let data = tmp.path().join("data");
+    let store = milvus.address("photos");
+    assert_success(&clipsight(&data).args(["--store", &store, "index"]).arg(&photos).output().unwrap());
+    let mut filtered = 0;
+    for query in ["red", "a blue square", "green star"] {
+        for filter in ["", "folder:sub", "folder:png/sub", "type:png", "type:jpeg", "after:2021-02-01", "before:2021-02-01 type:jpeg", "camera:canon", "camera:eos 5", "folder:nowhere"] {
+            let query = format!("{query} {filter}");
+            let local = search(&data, "local", &query);
+            let remote = search(&data, &store, &query);
+            same_answers(&local, &remote, &query);
+            filtered += usize::from(!filter.is_empty() && !local.is_empty() && local.len() < 12);
+        }
+    }
+    assert!(filtered >= 6, "the filters narrowed the answers ({filtered} filtered queries had fewer than k hits)");
+}
+
+#[test]
+fn pushes_send_only_what_changed_deletions_reach_the_collection_and_the_copy_is_checked() {
+    let _heavy = heavy();
+    let tmp = tempfile::tempdir().unwrap();
+    let milvus = MilvusServer::start(&tmp.path().join("milvus"));
+    let photos = photos(tmp.path());
+    let data = tmp.path().join("data");
+    assert_success(&clipsight(&data).arg("index").arg(&photos).output().unwrap());
+    let to = milvus.address("copy");
+
+    let first = push(&data, &to);
+    assert_eq!(first["pushed"]["sent"], 97, "{first}");
+    assert_eq!(first["check"], serde_json::json!({"local": 97, "remote": 97, "sampled": 64, "equal": 64}));
+    let again = push(&data, &to);
+    assert_eq!(again["pushed"], serde_json::json!({"sent": 0, "removed": 0, "unchanged": 97}), "a repeated push sends nothing");
+
+    // Three photos deleted and one moved: the indexer's own push (after its run) removes
+    // their rows and replaces the moved one's.
+    let sub = photos.join("png/sub");
+    let mut pngs: Vec<PathBuf> = std::fs::read_dir(&sub).unwrap().map(|e| e.unwrap().path()).collect();
+    pngs.sort();
+    for p in &pngs[..3] {
+        std::fs::remove_file(p).unwrap();
+    }
+    std::fs::rename(&pngs[3], photos.join("moved.png")).unwrap();
+    assert_success(&clipsight(&data).args(["--store", &to, "index"]).output().unwrap());
+    let after = push(&data, &to);
+    assert_eq!(after["pushed"], serde_json::json!({"sent": 0, "removed": 0, "unchanged": 94}), "{after}");
+    assert_eq!(after["check"]["remote"], 94, "{after}");
+    let local = search(&data, "local", "red");
+    same_answers(&local, &search(&data, &to, "red"), "red after the changes");
+}
+
+#[test]
+fn a_front_end_answers_503_while_milvus_is_away_and_recovers_without_a_restart() {
+    let _heavy = heavy();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut milvus = MilvusServer::start(&tmp.path().join("milvus"));
+    let photos = photos(tmp.path());
+    let data = tmp.path().join("data");
+    let store = milvus.address("photos");
+    assert_success(&clipsight(&data).args(["--store", &store, "index"]).arg(&photos).output().unwrap());
+    let server = Server::start(&data, &["--store", &store]);
+    let (status, before) = server.json("GET", "/api/search?q=red&k=5", None);
+    assert_eq!(status, 200, "{before}");
+
+    milvus.stop();
+    let started = Instant::now();
+    let (status, error) = server.json("GET", "/api/search?q=red&k=5", None);
+    assert_eq!(status, 503, "{error}");
+    assert_eq!(error["error"]["code"], "store_unavailable", "{error}");
+    assert!(started.elapsed() < Duration::from_secs(15), "the 503 came after {:?}", started.elapsed());
+
+    milvus = MilvusServer::start(&tmp.path().join("milvus"));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let after = loop {
+        let (status, body) = server.json("GET", "/api/search?q=red&k=5", None);
+        if status == 200 {
+            break body;
+        }
+        assert_eq!(status, 503, "{body}");
+        assert!(Instant::now() < deadline, "no answer 90 s after Milvus came back: {body}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(after["results"], before["results"], "the same answer once Milvus is back");
+    drop(milvus);
+}
+
+#[test]
+fn an_indexer_waits_for_milvus_and_finishes_without_loss_or_duplicates() {
+    let _heavy = heavy();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut milvus = MilvusServer::start(&tmp.path().join("milvus"));
+    let photos = photos(tmp.path());
+    let data = tmp.path().join("data");
+    let store = milvus.address("photos");
+    // A first run pushes the library; then the server goes away, and ten photos are added and
+    // two removed while it is away.
+    assert_success(&clipsight(&data).args(["--store", &store, "index"]).arg(&photos).output().unwrap());
+    milvus.stop();
+    let pool = tmp.path().join("more");
+    scenes(&pool, 10, 777);
+    let new = photos.join("new");
+    std::fs::create_dir_all(&new).unwrap();
+    for entry in std::fs::read_dir(&pool).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "png") {
+            std::fs::copy(&path, new.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    for i in 0..2 {
+        std::fs::remove_file(photos.join(format!("canon/c{i}.jpg"))).unwrap();
+    }
+
+    let indexer = clipsight(&data).args(["--store", &store, "-v", "index"]).arg(&photos).env("CLIPSIGHT_MILVUS_PATIENCE_S", "180").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(8));
+    milvus.restart();
+    let out = indexer.wait_with_output().unwrap();
+    assert_success(&out);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("retrying in"), "the indexer reported the outage and retried:\n{log}");
+
+    let check = push(&data, &store);
+    assert_eq!(check["pushed"]["sent"], 0, "the indexer's own push had sent everything: {check}");
+    assert_eq!(check["check"]["remote"], 105, "no row lost, none twice: {check}");
+    assert_eq!(check["ok"], true, "{check}");
+    // Equal to a clean run: a fresh library pushed to a fresh collection gives the same answers.
+    let clean = tmp.path().join("clean");
+    assert_success(&clipsight(&clean).arg("index").arg(&photos).output().unwrap());
+    push(&clean, &milvus.address("clean"));
+    for query in ["red", "a blue square type:png"] {
+        same_answers(&search(&clean, &milvus.address("clean"), query), &search(&data, &store, query), query);
+    }
+}
