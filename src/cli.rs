@@ -242,6 +242,11 @@ pub enum BenchCommand {
         /// Build-time ef (default: the library's).
         #[arg(long, default_value_t = clipsight::ann::AnnParams::default().ef_construction)]
         ef_construction: usize,
+        /// Also load the data into this Milvus server (`milvus://HOST:PORT/COLLECTION`) and
+        /// compare it with the graph: ingest rows/s, recall@10, p50/p99 latency, queries/s at
+        /// eight clients.
+        #[arg(long, value_name = "ADDRESS")]
+        milvus: Option<clipsight::ann::milvus::MilvusAddress>,
     },
     /// Indexing throughput: model-only floor vs end to end vs a Python/PIL peer, on generated
     /// 12-megapixel photos, with the time per stage and peak memory. Uses --model.
@@ -345,6 +350,10 @@ pub struct IndexTuning {
     /// one item listing both files (the still is embedded and shown), or an item each.
     #[arg(long, value_enum, default_value_t = PairsArg::Together)]
     pub pairs: PairsArg,
+    /// Index only part I of N of the files (0-based, by a hash of their path), so N indexers
+    /// over one big folder share the work of one `--store milvus://…` collection.
+    #[arg(long, value_name = "I/N", default_value = "0/1")]
+    pub shard: clipsight::index::Shard,
 }
 
 /// `--pairs` (the indexer's [`clipsight_indexer::pairs::Pairing`], for clap).

@@ -56,14 +56,15 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Token(command) => crate::auth_commands::token(g, command),
         Command::Describe { image, k } => cmd_describe(g, &image, k),
         Command::Duplicates { threshold } => cmd_duplicates(g, threshold),
-        Command::Bench(BenchCommand::Ann { n, dim, latent, power_law, queries, ef, sketch, no_graph, m, ef_construction }) => {
+        Command::Bench(BenchCommand::Ann { n, dim, latent, power_law, queries, ef, sketch, no_graph, m, ef_construction, milvus }) => {
             let params = ann::AnnParams { m, ef_construction, ef_search: 0 };
             let efs = if no_graph { Vec::new() } else { ef };
             let data = match power_law {
                 Some(alpha) => clipsight::ann::bench::Data::PowerLaw { alpha },
                 None => clipsight::ann::bench::Data::Clustered { latent },
             };
-            let report = clipsight::ann::bench::run(n, dim, data, queries, &efs, &sketch, params, |line| {
+            let milvus = milvus.map(Milvus::new);
+            let report = clipsight::ann::bench::run(n, dim, data, queries, &efs, &sketch, params, milvus.as_ref(), |line| {
                 if !g.json {
                     eprintln!("{line}");
                 }
@@ -78,6 +79,12 @@ pub fn run(cli: Cli) -> Result<()> {
                 println!("sketch (* the candidate count searches use): {:.1} MiB (flat copy {:.1} MiB)", report.sketch_mb, (report.n * report.dim * 4) as f64 / (1024.0 * 1024.0));
                 for r in &report.sketch_runs {
                     println!("  {:5} candidates={:5}{} {:8.0} q/s (all cores)  recall@10 {:.4}", r.queries, r.candidates, if r.chosen { "*" } else { " " }, r.qps, r.recall_at_10);
+                }
+                if let Some(m) = &report.milvus {
+                    println!("milvus: ingest {:.0} rows/s, sealed and indexed {:.1}s after the last row", m.ingest_rows_per_s, m.index_wait_s);
+                    for r in report.graph_latency.iter().chain(&m.runs) {
+                        println!("  {:11} {:5} ef={:4}  recall@10 {:.4}  p50 {:6.2} ms  p99 {:6.2} ms  {:7.0} q/s at 8 clients", r.system, r.queries, r.ef, r.recall_at_10, r.p50_ms, r.p99_ms, r.qps_8_clients);
+                    }
                 }
             }
             Ok(())
@@ -278,7 +285,7 @@ fn index_settings(tuning: &IndexTuning, roots: Vec<PathBuf>) -> Result<IndexSett
         budget: std::time::Duration::from_secs_f64(tuning.file_budget.max(1.0)),
         ..VideoOptions::default()
     };
-    Ok(IndexSettings { roots, hidden: tuning.hidden, batch_size: tuning.batch_size, tag_vocabulary: tag_vocabulary(tuning)?, video, pairs: tuning.pairs.into() })
+    Ok(IndexSettings { roots, hidden: tuning.hidden, batch_size: tuning.batch_size, tag_vocabulary: tag_vocabulary(tuning)?, video, pairs: tuning.pairs.into(), shard: tuning.shard })
 }
 
 /// The library in `--data` with the model, opened read-write (`Write`), read-write or else
@@ -320,7 +327,7 @@ enum Access {
 /// builds), and the keyword index when `keywords`; an error when it was indexed with another
 /// model than the one given.
 fn open_for_query(g: &Global, usage: Use, keywords: bool) -> Result<Library> {
-    let library = open_library(g, Access::Read, IndexSettings { roots: Vec::new(), hidden: false, batch_size: 1, tag_vocabulary: Vec::new(), video: VideoOptions::default(), pairs: Default::default() })?;
+    let library = open_library(g, Access::Read, IndexSettings { roots: Vec::new(), hidden: false, batch_size: 1, tag_vocabulary: Vec::new(), video: VideoOptions::default(), pairs: Default::default(), shard: Default::default() })?;
     library.check_model()?;
     let bar = progress_bar(g, "building the search graph {pos}/{len} [{elapsed_precise}] ETA {eta} {wide_bar}");
     library.load_indexes(usage, keywords, &mut report_to(&bar));

@@ -16,6 +16,43 @@ use clipsight_indexer::format::MediaKind;
 
 use crate::store::{path_to_bytes, AnnotationRecord, CompanionRecord, FileRecord, ImageId, Store, StoreError, VideoRecord};
 
+/// One of `count` disjoint parts of the files, by a hash of their path (`--shard I/N`): several
+/// indexers over one big folder, each taking its part, feed one shared collection. A file
+/// renamed into another part leaves this one (its record is removed here) and is indexed there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This part, 0-based.
+    pub index: u32,
+    /// Parts in all.
+    pub count: u32,
+}
+
+impl Default for Shard {
+    /// All the files.
+    fn default() -> Self {
+        Self { index: 0, count: 1 }
+    }
+}
+
+impl Shard {
+    /// Whether the file at `path` is in this part (by the same hash as its row key).
+    pub fn contains(&self, path: &[u8]) -> bool {
+        self.count <= 1 || crate::ann::milvus::row_key(path) % u64::from(self.count) == u64::from(self.index)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parsed = s.split_once('/').and_then(|(i, n)| Some((i.parse::<u32>().ok()?, n.parse::<u32>().ok()?)));
+        match parsed {
+            Some((index, count)) if count >= 1 && index < count => Ok(Self { index, count }),
+            _ => Err(format!("{s:?} is not I/N with 0 ≤ I < N (e.g. 0/4)")),
+        }
+    }
+}
+
 /// Settings of a run.
 #[derive(Debug, Clone)]
 pub struct IndexOptions {
@@ -38,6 +75,8 @@ pub struct IndexOptions {
     pub pairs: Pairing,
     /// Where the vectors go besides the store (the local graph, or a Milvus collection).
     pub home: crate::ann::VectorHome,
+    /// The part of the files this library indexes.
+    pub shard: Shard,
 }
 
 /// A file that could not be indexed, and why.
@@ -213,6 +252,9 @@ fn plan(store: &Store, model: ModelId, options: &IndexOptions) -> Result<Plan, I
     let mut companions = HashMap::new();
     for item in pairs::group(files, options.pairs) {
         let key = path_to_bytes(&item.primary.path);
+        if !options.shard.contains(&key) {
+            continue;
+        }
         let listed: Vec<CompanionRecord> = item.companions.iter().map(CompanionRecord::of).collect();
         summary.companions += listed.len();
         if !options.full && is_unchanged(store, model, &key, &item.primary, &listed)? {
@@ -617,8 +659,23 @@ mod tests {
         image::RgbImage::from_fn(32, 24, |x, y| image::Rgb([rgb[0] ^ (x as u8), rgb[1], rgb[2] ^ (y as u8)])).save(path).unwrap();
     }
 
+    #[test]
+    fn shards_split_the_files_into_disjoint_parts_that_cover_them_all() {
+        let shards: Vec<Shard> = (0..3).map(|i| format!("{i}/3").parse().unwrap()).collect();
+        for n in 0..300 {
+            let path = format!("/photos/{n}.jpg");
+            assert_eq!(shards.iter().filter(|s| s.contains(path.as_bytes())).count(), 1, "{path}");
+        }
+        let sizes: Vec<usize> = shards.iter().map(|s| (0..300).filter(|n| s.contains(format!("/photos/{n}.jpg").as_bytes())).count()).collect();
+        assert!(sizes.iter().all(|&n| n > 70), "roughly even: {sizes:?}");
+        assert!(Shard::default().contains(b"/any"));
+        for bad in ["3/3", "1", "a/b", "0/0", "-1/2"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+
     fn options(root: &Path) -> IndexOptions {
-        IndexOptions { roots: vec![root.to_path_buf()], hidden: false, full: false, batch_size: 2, tag_vocabulary: vec!["cat".into(), "dog".into()], stop: None, video: Default::default(), pairs: Pairing::Together, home: Default::default() }
+        IndexOptions { roots: vec![root.to_path_buf()], hidden: false, full: false, batch_size: 2, tag_vocabulary: vec!["cat".into(), "dog".into()], stop: None, video: Default::default(), pairs: Pairing::Together, home: Default::default(), shard: Default::default() }
     }
 
     fn counts(s: &IndexSummary) -> [usize; 6] {

@@ -94,6 +94,10 @@ pub struct AnnReport {
     pub sketch_mb: f64,
     /// Sketch measurements.
     pub sketch_runs: Vec<SketchRun>,
+    /// With `--milvus`: the local graph measured as Milvus is (latency, eight clients).
+    pub graph_latency: Vec<super::milvus::bench::LatencyRun>,
+    /// With `--milvus`: the same data and queries in Milvus.
+    pub milvus: Option<super::milvus::bench::MilvusReport>,
 }
 
 /// Synthetic CLIP-like data: `n` indexed vectors and `q` queries of each kind.
@@ -229,9 +233,11 @@ fn sketch_runs(data: &Dataset, truth: &[QuerySet<'_>], candidates: &[usize], pro
 }
 
 /// Runs the benchmark: the sketch with each of `candidates`, then (unless `efs` is empty) the
-/// graph with each ef. `progress` receives one line per finished step.
+/// graph with each ef. `progress` receives one line per finished step. `milvus`: also load the
+/// data into that server and measure it (with the graph's latency and eight-client throughput
+/// for comparison).
 #[allow(clippy::too_many_arguments)] // one per option of `bench ann`
-pub fn run(n: usize, dim: usize, data: Data, queries: usize, efs: &[usize], candidates: &[usize], params: AnnParams, mut progress: impl FnMut(&str)) -> Result<AnnReport, super::AnnError> {
+pub fn run(n: usize, dim: usize, data: Data, queries: usize, efs: &[usize], candidates: &[usize], params: AnnParams, milvus: Option<&std::sync::Arc<super::milvus::Milvus>>, mut progress: impl FnMut(&str)) -> Result<AnnReport, super::AnnError> {
     let data_kind = data;
     let data = match data {
         Data::Clustered { latent } => Dataset::generate_in(n, dim, queries, 7, latent),
@@ -249,7 +255,7 @@ pub fn run(n: usize, dim: usize, data: Data, queries: usize, efs: &[usize], cand
     }
     let (sketch_mb, sketch_runs) = sketch_runs(&data, &truth, candidates, &mut progress)?;
     if efs.is_empty() {
-        return Ok(AnnReport { n, dim, data: data_kind, build_s: 0.0, memory_mb: 0.0, exact_qps: exact_count as f64 / exact_seconds, m: params.m, ef_construction: params.ef_construction, runs: Vec::new(), sketch_mb, sketch_runs });
+        return Ok(AnnReport { n, dim, data: data_kind, build_s: 0.0, memory_mb: 0.0, exact_qps: exact_count as f64 / exact_seconds, m: params.m, ef_construction: params.ef_construction, runs: Vec::new(), sketch_mb, sketch_runs, graph_latency: Vec::new(), milvus: None });
     }
     let before = crate::bench::rss_mb();
     let started = Instant::now();
@@ -268,6 +274,18 @@ pub fn run(n: usize, dim: usize, data: Data, queries: usize, efs: &[usize], cand
             runs.push(run);
         }
     }
+    let (mut graph_latency, mut remote) = (Vec::new(), None);
+    if let Some(milvus) = milvus {
+        for (name, set, truth) in &truth {
+            for &ef in efs {
+                let search = |q: &[f32]| Ok(index.search(q, 10, ef, &|_| true));
+                let run = super::milvus::bench::latency("local graph", name, ef, set, truth, &search)?;
+                progress(&format!("local graph {name} queries, ef {ef}: p50 {:.2} ms, p99 {:.2} ms, {:.0} q/s at 8 clients", run.p50_ms, run.p99_ms, run.qps_8_clients));
+                graph_latency.push(run);
+            }
+        }
+        remote = Some(super::milvus::bench::measure(milvus, &data, &truth, efs, &mut progress)?);
+    }
     Ok(AnnReport {
         n,
         dim,
@@ -280,6 +298,8 @@ pub fn run(n: usize, dim: usize, data: Data, queries: usize, efs: &[usize], cand
         runs,
         sketch_mb,
         sketch_runs,
+        graph_latency,
+        milvus: remote,
     })
 }
 
@@ -298,7 +318,7 @@ mod tests {
 
     #[test]
     fn the_graph_finds_most_true_neighbours_on_clustered_data() {
-        let r = run(3000, 64, Data::Clustered { latent: LATENT }, 30, &[128], &[200], AnnParams::default(), |_| {}).unwrap();
+        let r = run(3000, 64, Data::Clustered { latent: LATENT }, 30, &[128], &[200], AnnParams::default(), None, |_| {}).unwrap();
         assert_eq!(r.sketch_runs.len(), 4, "200 and the chosen count, per query set");
         assert!(r.sketch_runs.iter().all(|run| run.recall_at_10 > 0.9), "{:?}", r.sketch_runs);
         assert!(r.runs.iter().all(|run| run.recall_at_10 > 0.9), "{:?}", r.runs);

@@ -208,7 +208,7 @@ fn index_fresh(clip: &Clip, photos: &Path, batch: usize, steady: &Steady) -> Res
     let tmp = tempfile::tempdir()?;
     let store = Store::open(tmp.path(), OpenMode::ReadWrite)?;
     steady.vocabulary.cache_in(&store, clip.id())?;
-    let options = IndexOptions { roots: vec![photos.to_path_buf()], hidden: false, full: false, batch_size: batch, tag_vocabulary: steady.words.clone(), stop: None, video: Default::default(), pairs: Default::default(), home: Default::default() };
+    let options = IndexOptions { roots: vec![photos.to_path_buf()], hidden: false, full: false, batch_size: batch, tag_vocabulary: steady.words.clone(), stop: None, video: Default::default(), pairs: Default::default(), home: Default::default(), shard: Default::default() };
     let summary = index::run(&store, clip, &options, |_, _| {})?;
     store.flush()?;
     let mut moments = 0;

@@ -63,6 +63,8 @@ pub struct IndexSettings {
     pub video: clipsight_indexer::video::VideoOptions,
     /// Whether a RAW+JPEG pair or a Live Photo is one item listing both files.
     pub pairs: clipsight_indexer::pairs::Pairing,
+    /// The part of the files this library indexes (`--shard I/N`).
+    pub shard: index::Shard,
 }
 
 /// An image given to an operation: one of the library's, or a file on this machine (the CLI).
@@ -219,6 +221,7 @@ impl Library {
             video: self.settings.video,
             pairs: self.settings.pairs,
             home: self.home.clone(),
+            shard: self.settings.shard,
         };
         let summary = index::run(&self.store, self.encoder.inner(), &options, progress).map_err(|e| match e {
             index::IndexError::Store(e) => LibraryError::Store(e),
@@ -309,7 +312,11 @@ impl Library {
 
     /// Images in the library (a key scan, cached per store epoch: cheap on every query).
     pub fn image_count(&self) -> Result<usize> {
-        self.count.get_or(&self.store, || Ok(self.store.count_files()?))
+        self.count.get_or(&self.store, || match self.home {
+            // A front end's library holds only the rows it has shown: the collection knows.
+            VectorHome::Milvus(_) => self.current.get().vectors.count().map_err(|e| LibraryError::from(search::SearchError::from(e))),
+            VectorHome::Local => Ok(self.store.count_files()?),
+        })
     }
 
     /// The embedding of an image: an indexed one's stored embedding, or a file's, computed.
@@ -622,6 +629,7 @@ pub(crate) mod test_support {
             tag_vocabulary: vec!["red".into(), "green".into(), "blue".into()],
             video: Default::default(),
             pairs: Default::default(),
+            shard: Default::default(),
         };
         let store = Store::open(data.path(), OpenMode::ReadWrite).unwrap();
         let library = Library::new(store, Box::new(HashEncoder::new(ModelId([5; 16]))), settings, writable, VectorHome::Local).unwrap();
@@ -643,7 +651,7 @@ mod tests {
     use crate::store::OpenMode;
 
     fn settings(roots: Vec<PathBuf>) -> IndexSettings {
-        IndexSettings { roots, hidden: false, batch_size: 4, tag_vocabulary: vec!["red".into(), "green".into(), "blue".into()], video: Default::default(), pairs: Default::default() }
+        IndexSettings { roots, hidden: false, batch_size: 4, tag_vocabulary: vec!["red".into(), "green".into(), "blue".into()], video: Default::default(), pairs: Default::default(), shard: Default::default() }
     }
 
     /// A library of five flat-coloured photos (two identical), indexed.

@@ -106,11 +106,13 @@ impl FileRecord {
         String::from_utf8_lossy(&self.path).into_owned()
     }
 
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    /// The record's stored encoding.
+    pub fn encode(&self) -> Vec<u8> {
         postcard::to_stdvec(self).expect("records always serialise")
     }
 
-    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
+    /// A record from its stored encoding.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
         postcard::from_bytes(bytes).ok()
     }
 }

@@ -332,7 +332,7 @@ pub fn open_library_with(data: &Path, model: &Path, writable: bool) -> Library {
     let mode = if writable { OpenMode::ReadWrite } else { OpenMode::ReadOnly };
     let store = Store::open(data, mode).expect("the library opens");
     let clip = Clip::open(model, RuntimeOptions::default()).expect("the model loads");
-    let settings = IndexSettings { roots: Vec::new(), hidden: false, batch_size: 8, tag_vocabulary: Vec::new(), video: Default::default(), pairs: Default::default() };
+    let settings = IndexSettings { roots: Vec::new(), hidden: false, batch_size: 8, tag_vocabulary: Vec::new(), video: Default::default(), pairs: Default::default(), shard: Default::default() };
     Library::new(store, Box::new(clip), settings, writable, clipsight::ann::VectorHome::Local).expect("the library opens")
 }
 

@@ -76,19 +76,24 @@ impl Drop for MilvusServer {
     }
 }
 
+/// `count` PNG scenes of `seed` written into `to` (without their manifest).
+fn png_scenes(to: &Path, count: usize, seed: u64) {
+    let pool = tempfile::tempdir().unwrap();
+    let pool = pool.path();
+    scenes(pool, count, seed);
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(pool).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "png") {
+            std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
 /// A library folder: 61 dated JPEGs, 30 PNG scenes in `png/sub/`, and 6 JPEGs from a Canon.
 fn photos(dir: &Path) -> PathBuf {
     let (photos, _, _) = dated_library(dir);
-    let pool = dir.join("pool");
-    scenes(&pool, 30, 4242);
-    let sub = photos.join("png/sub");
-    std::fs::create_dir_all(&sub).unwrap();
-    for entry in std::fs::read_dir(&pool).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "png") {
-            std::fs::copy(&path, sub.join(path.file_name().unwrap())).unwrap();
-        }
-    }
+    png_scenes(&photos.join("png/sub"), 30, 4242);
     let canon = photos.join("canon");
     std::fs::create_dir_all(&canon).unwrap();
     let mut jpegs: Vec<PathBuf> = std::fs::read_dir(&photos).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "jpg")).collect();
@@ -219,16 +224,7 @@ fn an_indexer_waits_for_milvus_and_finishes_without_loss_or_duplicates() {
     // two removed while it is away.
     assert_success(&clipsight(&data).args(["--store", &store, "index"]).arg(&photos).output().unwrap());
     milvus.stop();
-    let pool = tmp.path().join("more");
-    scenes(&pool, 10, 777);
-    let new = photos.join("new");
-    std::fs::create_dir_all(&new).unwrap();
-    for entry in std::fs::read_dir(&pool).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "png") {
-            std::fs::copy(&path, new.join(path.file_name().unwrap())).unwrap();
-        }
-    }
+    png_scenes(&photos.join("new"), 10, 777);
     for i in 0..2 {
         std::fs::remove_file(photos.join(format!("canon/c{i}.jpg"))).unwrap();
     }
@@ -252,4 +248,61 @@ fn an_indexer_waits_for_milvus_and_finishes_without_loss_or_duplicates() {
     for query in ["red", "a blue square type:png"] {
         same_answers(&search(&clean, &milvus.address("clean"), query), &search(&data, &store, query), query);
     }
+}
+
+#[test]
+fn two_indexers_feed_one_collection_and_front_ends_that_never_indexed_answer_alike() {
+    let _heavy = heavy();
+    let tmp = tempfile::tempdir().unwrap();
+    let milvus = MilvusServer::start(&tmp.path().join("milvus"));
+    let store = milvus.address("shared");
+    for (name, seed) in [("a", 11), ("b", 12)] {
+        let photos = tmp.path().join(format!("photos-{name}"));
+        png_scenes(&photos, 40, seed);
+        assert_success(&clipsight(&tmp.path().join(format!("indexer-{name}"))).args(["--store", &store, "index"]).arg(&photos).output().unwrap());
+    }
+    // A third folder split between two more indexers: each takes its half, none twice.
+    let big = tmp.path().join("photos-c");
+    png_scenes(&big, 30, 13);
+    let halves: Vec<u64> = ["0/2", "1/2"]
+        .iter()
+        .enumerate()
+        .map(|(i, shard)| {
+            let summary = json_of(clipsight(&tmp.path().join(format!("indexer-c{i}"))).args(["--store", &store, "--json", "index", "--shard", shard]).arg(&big));
+            summary["indexed"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(halves.iter().sum::<u64>(), 30, "the shards cover the folder once: {halves:?}");
+    assert!(halves.iter().all(|&n| n > 5), "both shards took a part: {halves:?}");
+    // Two front ends on fresh libraries of their own: nothing indexed there, no photo on disk
+    // they could read (the photos are moved away).
+    for name in ["a", "b", "c"] {
+        std::fs::rename(tmp.path().join(format!("photos-{name}")), tmp.path().join(format!("gone-{name}"))).unwrap();
+    }
+    let fronts = [Server::start(&tmp.path().join("front-1"), &["--store", &store]), Server::start(&tmp.path().join("front-2"), &["--store", &store])];
+    for query in ["red", "a blue square", "green star folder:photos-b", "a large yellow heart"] {
+        let path = format!("/api/search?q={}&k=20", urlencode(query));
+        let answers: Vec<serde_json::Value> = fronts.iter().map(|f| f.json("GET", &path, None)).map(|(status, body)| {
+            assert_eq!(status, 200, "{query}: {body}");
+            body
+        }).collect();
+        assert_eq!(answers[0]["results"], answers[1]["results"], "{query}: two front ends, one answer");
+        assert_eq!(answers[0]["total_images"], 110, "{query}: every indexer's rows are counted");
+        let paths: Vec<&str> = answers[0]["results"].as_array().unwrap().iter().map(|r| r["path"].as_str().unwrap()).collect();
+        assert_eq!(paths.len(), 20, "{query}");
+        if query.contains("folder:") {
+            assert!(paths.iter().all(|p| p.contains("/photos-b/")), "{query}: {paths:?}");
+        } else {
+            assert!(paths.iter().any(|p| p.contains("/photos-a/")) && paths.iter().any(|p| p.contains("/photos-b/")), "{query}: rows of both indexers: {paths:?}");
+        }
+    }
+    // Thumbnails and similar-by-id come from the collection too.
+    let (_, answer) = fronts[0].json("GET", "/api/search?q=red&k=1", None);
+    let id = answer["results"][0]["id"].as_u64().unwrap();
+    let (status, thumbnail, content_type) = fronts[1].call("GET", &format!("/api/images/{id}/thumbnail"), None, &[]);
+    assert_eq!((status, content_type.as_str()), (200, "image/jpeg"));
+    assert!(image::load_from_memory(&thumbnail).is_ok(), "a JPEG thumbnail");
+    let (status, similar) = fronts[1].json("GET", &format!("/api/images/{id}/similar?k=3"), None);
+    assert_eq!(status, 200, "{similar}");
+    assert_eq!(similar["results"].as_array().unwrap().len(), 3, "{similar}");
 }

@@ -277,10 +277,49 @@ impl Collection {
         Ok(ids.into_iter().zip(vectors).collect())
     }
 
+    /// Waits until the server has sealed every row written so far and indexed them all (a
+    /// bench's clean start), checking every second, at most `limit`.
+    pub fn wait_indexed(&self, limit: Duration) -> Result<()> {
+        self.milvus.call("flush", Some(&self.name), Patience::Write, |c| {
+            let request = sdk::request::utility::FlushRequest::builder().collection_names([self.name.clone()]).build();
+            async move { c.flush(request?).await.map(|_| ()) }
+        })?;
+        let started = Instant::now();
+        loop {
+            let (indexed, total) = self.milvus.call("describe the index", Some(&self.name), Patience::Write, |c| {
+                let request = sdk::request::index::DescribeIndexRequest::builder().collection_name(&self.name).field_name(rows::VECTOR).build();
+                async move {
+                    let answer = c.describe_index(request?).await?;
+                    Ok(answer.indexes().first().map_or((0, 0), |i| (i.get_indexed_rows(), i.get_total_rows())))
+                }
+            })?;
+            if (total > 0 && indexed >= total) || started.elapsed() > limit {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+
+    /// The rows with these keys as a front end shows them (absent rows are left out).
+    pub fn stored(&self, keys: &[u64]) -> Result<Vec<rows::Stored>> {
+        let list = keys.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        let answer = self.milvus.call("read rows", Some(&self.name), Patience::Read, |c| {
+            let request = QueryRequest::builder()
+                .collection_name(&self.name)
+                .filter(format!("id in [{list}]"))
+                .output_fields(["id", rows::VECTOR, "record", "thumb", "stamp"])
+                .consistency_level(ConsistencyLevel::Strong)
+                .build();
+            async move { c.query(request?).await }
+        })?;
+        Ok(rows::Stored::all_of(answer.results()))
+    }
+
     /// For each query, the best `limit` rows passing `filter` (ties in the server's order): their
-    /// keys, scores (inner products) and `fields`.
-    pub fn search(&self, queries: &[&[f32]], limit: usize, filter: &str, fields: &[&str]) -> Result<Vec<rows::Found>, MilvusError> {
-        let ef = limit.max(crate::ann::AnnParams::default().ef_search);
+    /// keys, scores (inner products) and `fields`; `ef` is HNSW's candidate list (at least
+    /// `limit`).
+    pub fn search(&self, queries: &[&[f32]], limit: usize, ef: usize, filter: &str, fields: &[&str]) -> Result<Vec<rows::Found>> {
+        let ef = ef.max(limit);
         let answer = self.milvus.call("search", Some(&self.name), Patience::Read, |c| {
             let mut request = SearchRequest::builder()
                 .collection_name(&self.name)

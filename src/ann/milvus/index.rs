@@ -3,39 +3,95 @@
 
 use clipsight_indexer::{Embedding, ModelId};
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::client::Patience;
 use super::expr::Pushdown;
-use super::{push, Collection, Milvus, PushSummary};
+use super::{push, rows, Collection, Milvus, PushSummary};
 use crate::ann::{AnnError, Hit, IndexKind, VectorIndex, VectorWriter};
 use crate::filters::Filters;
-use crate::store::{ImageId, Store};
+use crate::store::{ImageId, RemoteRow, Store};
 
 /// The most rows one Milvus search returns (its `topk` limit).
 const MAX_LIMIT: usize = 16_384;
 
-/// A library's rows in its model's collection, ranked by the server; hits name the local
-/// images they were pushed from. Opening it sends nothing: each call finds the collection (and
-/// fails as unavailable while the server is away), so a server that comes back is used again
-/// without reopening anything.
+/// A model's collection, ranked by the server, in one of two roles:
+/// - on a machine that indexed (its library has pushed, so it has an id): that library's rows,
+///   shown from its own records;
+/// - on a front end whose library never indexed: every row, shown from the row itself — its
+///   record, thumbnail and vector are copied into the front end's library the first time a
+///   search returns it (and again when its stamp changes), so the front end needs neither the
+///   indexers' disks nor their libraries, and two front ends show the same rows alike.
+///
+/// Opening it sends nothing: each call finds the collection (and fails as unavailable while the
+/// server is away), so a server that comes back is used again without reopening anything.
 pub struct MilvusIndex {
     milvus: Arc<Milvus>,
     model: ModelId,
     store: Store,
-    /// This library's id: only its rows are searched (their records are here to show).
-    origin: String,
+    /// The indexing library's id; `None` on a front end.
+    origin: Option<String>,
 }
 
 impl MilvusIndex {
-    /// The rows `store` pushed of `model`'s vectors to `milvus`.
+    /// `model`'s collection in `milvus`, for the library in `store`.
     pub fn new(milvus: Arc<Milvus>, model: ModelId, store: Store) -> Result<Self, AnnError> {
-        let origin = store.library_id()?.unwrap_or_default();
+        let origin = store.library_id()?;
         Ok(Self { milvus, model, store, origin })
     }
 
     fn collection(&self) -> Result<Option<Collection>, AnnError> {
         Ok(self.milvus.collection(self.model, None, Patience::Read)?)
+    }
+
+    /// The local image of row `key` with `stamp` (`None` for a stamp not asked for): a machine
+    /// that indexed maps it through what it pushed; a front end copies rows it lacks, or holds
+    /// at another stamp, from the collection first (see [`MilvusIndex::copy_rows`]).
+    fn image_of(&self, collection: &Collection, key: u64) -> Result<Option<ImageId>, AnnError> {
+        match self.origin {
+            Some(_) => Ok(self.store.remote_image(collection.name(), key)?),
+            None => Ok(self.store.file(ImageId(key))?.map(|_| ImageId(key))),
+        }
+    }
+
+    /// Copies the rows of `found` that this front end lacks, or holds at another stamp, into
+    /// its library, under their row keys as image ids.
+    fn copy_rows(&self, collection: &Collection, found: &[rows::Found]) -> Result<(), AnnError> {
+        let held: HashMap<u64, [u8; 16]> = self.store.remote_rows(collection.name()).map(|r| r.map(|r| (r.key, r.fingerprint))).collect::<Result<_, _>>()?;
+        let mut wanted: Vec<u64> = Vec::new();
+        for f in found {
+            let stamps = f.stamps.as_deref().unwrap_or_default();
+            for (i, key) in f.keys.iter().enumerate() {
+                if held.get(key) != stamps.get(i) && !wanted.contains(key) {
+                    wanted.push(*key);
+                }
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        if !self.store.is_writer() {
+            tracing::warn!("{} rows of {} cannot be shown: this library is open read-only", wanted.len(), collection.name());
+            return Ok(());
+        }
+        let stored = collection.stored(&wanted)?;
+        let mut changes = self.store.changes();
+        let mut copied = Vec::with_capacity(stored.len());
+        for row in &stored {
+            let Some(record) = &row.record else { continue };
+            let id = ImageId(row.key);
+            if let Some(old) = self.store.file(id)? {
+                changes.unindex_record(id, &old);
+            }
+            let bytes: Vec<u8> = row.vector.iter().flat_map(|f| f.to_le_bytes()).collect();
+            let Some(embedding) = Embedding::from_le_bytes(&bytes) else { continue };
+            changes.put_image(id, record, self.model, &embedding, &row.thumbnail);
+            copied.push(RemoteRow { key: row.key, image: id, fingerprint: row.stamp });
+        }
+        changes.commit()?;
+        self.store.record_remote(collection.name(), &copied, &[])?;
+        Ok(())
     }
 }
 
@@ -46,17 +102,23 @@ impl VectorIndex for MilvusIndex {
 
     fn count(&self) -> Result<usize, AnnError> {
         let Some(collection) = self.collection()? else { return Ok(0) };
-        Ok(collection.count(&Pushdown::of(&Filters::default(), Some(&self.origin)).expr)?)
+        Ok(collection.count(&Pushdown::of(&Filters::default(), self.origin.as_deref()).expr)?)
     }
 
     fn search(&self, queries: &[&[f32]], k: usize, filters: &Filters) -> Result<Vec<Vec<Hit>>, AnnError> {
         let Some(collection) = self.collection()? else { return Ok(vec![Vec::new(); queries.len()]) };
-        let pushdown = Pushdown::of(filters, Some(&self.origin));
-        let fields = pushdown.fields();
+        let pushdown = Pushdown::of(filters, self.origin.as_deref());
+        let mut fields = pushdown.fields();
+        if self.origin.is_none() {
+            fields.push("stamp");
+        }
         // Rows checked here may be rejected: ask for more until k pass or the rows run out.
         let mut limit = if pushdown.exact() { k } else { (k * 4).max(64) }.clamp(1, MAX_LIMIT);
         loop {
-            let answers = collection.search(queries, limit, &pushdown.expr, &fields)?;
+            let answers = collection.search(queries, limit, crate::ann::AnnParams::default().ef_search, &pushdown.expr, &fields)?;
+            if self.origin.is_none() {
+                self.copy_rows(&collection, &answers)?;
+            }
             let mut all = Vec::with_capacity(answers.len());
             let mut short = false;
             for found in &answers {
@@ -65,7 +127,7 @@ impl VectorIndex for MilvusIndex {
                     if !pushdown.accepts(found, i) {
                         continue;
                     }
-                    if let Some(id) = self.store.remote_image(collection.name(), key)? {
+                    if let Some(id) = self.image_of(&collection, key)? {
                         hits.push(Hit::new(id, score));
                     }
                 }

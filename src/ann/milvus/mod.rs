@@ -16,6 +16,7 @@
 //! row. Every remote call has a timeout; writes retry with backoff for minutes, reads for
 //! seconds and then fail as [`super::AnnError::Unavailable`] (a 503 from the server).
 
+pub mod bench;
 mod client;
 mod expr;
 mod index;

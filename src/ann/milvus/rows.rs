@@ -1,5 +1,6 @@
-//! A collection's row: an item's vector with the fields its filters read, made from the local
-//! record, and what a search gives back.
+//! A collection's row: an item's vector with the fields its filters read and what a front end
+//! needs to show it without the indexer's disk (its record and thumbnail), made from the local
+//! record; and what a search or a read gives back.
 
 use milvus::v2::prelude::*;
 use serde_json::json;
@@ -15,6 +16,12 @@ const MAX_FOLDERS: usize = 256;
 pub const FOLDER_RUN: usize = 4;
 /// The longest path kept (bytes); a longer one is cut, and its folder filter checked on the runs.
 const MAX_PATH: usize = 4096;
+/// The longest record kept (base64 of its encoding); a longer one (hundreds of companion files)
+/// is left out, and the row cannot be shown by a front end that did not index it.
+const MAX_RECORD: usize = 16_384;
+/// The longest thumbnail kept (base64 of its JPEG, Milvus's largest VARCHAR); the thumbnails
+/// clipsight makes (256 px) take 10–40 KB.
+const MAX_THUMB: usize = 65_535;
 
 /// The collection's fields.
 pub fn schema(dim: usize) -> CollectionSchema {
@@ -37,6 +44,9 @@ pub fn schema(dim: usize) -> CollectionSchema {
         .add_field(scalar("gps", DataType::Bool))
         .add_field(scalar("lat", DataType::Double))
         .add_field(scalar("lon", DataType::Double))
+        .add_field(varchar("record", MAX_RECORD as u32))
+        .add_field(varchar("thumb", MAX_THUMB as u32))
+        .add_field(varchar("stamp", 32))
 }
 
 /// The vector index: HNSW on inner product (the vectors are unit length, so it is the cosine),
@@ -83,8 +93,12 @@ pub fn day_number(day: jiff::civil::Date) -> i64 {
     day.year() as i64 * 10_000 + day.month() as i64 * 100 + day.day() as i64
 }
 
-/// The row of `record`, embedded as `vector`, pushed by library `origin`.
-pub fn row(record: &FileRecord, vector: &[f32], origin: &str) -> serde_json::Value {
+/// The row of `record`, embedded as `vector`, with its thumbnail, pushed by library `origin`,
+/// and its stamp: a fingerprint of everything else in it (the row is sent again, and a front
+/// end's copy refreshed, when the stamp changes).
+pub fn row(record: &FileRecord, vector: &[f32], thumbnail: &[u8], origin: &str) -> (serde_json::Value, [u8; 16]) {
+    use base64::Engine;
+    let b64 = |bytes: &[u8], limit: usize| Some(base64::engine::general_purpose::STANDARD.encode(bytes)).filter(|s| s.len() <= limit).unwrap_or_default();
     let mut path = record.display_path();
     if path.len() > MAX_PATH {
         let cut = (0..=MAX_PATH).rev().find(|i| path.is_char_boundary(*i)).unwrap_or(0);
@@ -95,7 +109,7 @@ pub fn row(record: &FileRecord, vector: &[f32], origin: &str) -> serde_json::Val
     let camera = format!("{} {}", record.exif.make.as_deref().unwrap_or(""), record.exif.model.as_deref().unwrap_or("")).to_lowercase();
     let camera: String = camera.chars().take(255).collect();
     let (lat, lon) = record.exif.gps.unwrap_or((0.0, 0.0));
-    json!({
+    let mut row = json!({
         "id": row_key(&record.path),
         VECTOR: vector,
         "origin": origin,
@@ -109,7 +123,66 @@ pub fn row(record: &FileRecord, vector: &[f32], origin: &str) -> serde_json::Val
         "gps": record.exif.gps.is_some(),
         "lat": lat,
         "lon": lon,
-    })
+        "record": b64(&record.encode(), MAX_RECORD),
+        "thumb": b64(thumbnail, MAX_THUMB),
+    });
+    let hash = blake3::hash(&serde_json::to_vec(&row).expect("rows serialise"));
+    let stamp: [u8; 16] = hash.as_bytes()[..16].try_into().expect("16 bytes");
+    row["stamp"] = hex::encode(stamp).into();
+    (row, stamp)
+}
+
+/// A row read back for a front end to show: its record, thumbnail and vector.
+pub struct Stored {
+    /// Row key.
+    pub key: u64,
+    /// The record (`None` when it was too long to keep, or unreadable).
+    pub record: Option<FileRecord>,
+    /// The thumbnail JPEG (empty when it was too large to keep).
+    pub thumbnail: Vec<u8>,
+    /// The vector.
+    pub vector: Vec<f32>,
+    /// The row's stamp.
+    pub stamp: [u8; 16],
+}
+
+/// The stamp of a row as stored (hex), as bytes.
+pub fn stamp_of(hex_stamp: &str) -> [u8; 16] {
+    let mut stamp = [0; 16];
+    let _ = hex::decode_to_slice(hex_stamp, &mut stamp);
+    stamp
+}
+
+impl Stored {
+    /// The rows of a query's answer (fields `id`, `record`, `thumb`, `vector`, `stamp`).
+    pub(super) fn all_of(results: &QueryResults) -> Vec<Stored> {
+        use base64::Engine;
+        let strings = |name: &str| match results.get_output_field(name) {
+            Some(FieldData::VarChar { values, .. }) => values.clone(),
+            _ => Vec::new(),
+        };
+        let keys: Vec<u64> = match results.get_output_field("id") {
+            Some(FieldData::Int64 { values, .. }) => values.iter().map(|&v| v as u64).collect(),
+            _ => Vec::new(),
+        };
+        let vectors = match results.get_output_field(VECTOR) {
+            Some(FieldData::FloatVector { values, .. }) => values.clone(),
+            _ => Vec::new(),
+        };
+        let (records, thumbs, stamps) = (strings("record"), strings("thumb"), strings("stamp"));
+        let decode = |s: Option<&String>| s.and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok()).unwrap_or_default();
+        keys.into_iter()
+            .zip(vectors)
+            .enumerate()
+            .map(|(i, (key, vector))| Stored {
+                key,
+                record: FileRecord::decode(&decode(records.get(i))),
+                thumbnail: decode(thumbs.get(i)),
+                vector,
+                stamp: stamps.get(i).map_or([0; 16], |s| stamp_of(s)),
+            })
+            .collect()
+    }
 }
 
 /// The first value of an integer field.
@@ -132,6 +205,8 @@ pub struct Found {
     pub cameras: Option<Vec<String>>,
     /// `lat` and `lon` of each row, when asked for.
     pub places: Option<Vec<(f64, f64)>>,
+    /// The `stamp` of each row, when asked for.
+    pub stamps: Option<Vec<[u8; 16]>>,
 }
 
 impl Found {
@@ -149,7 +224,8 @@ impl Found {
             _ => None,
         };
         let places = doubles("lat").zip(doubles("lon")).map(|(lat, lon)| lat.into_iter().zip(lon).collect());
-        Self { keys, scores: result.get_scores().to_vec(), paths: strings("path"), cameras: strings("camera"), places }
+        let stamps = strings("stamp").map(|v| v.iter().map(|s| stamp_of(s)).collect());
+        Self { keys, scores: result.get_scores().to_vec(), paths: strings("path"), cameras: strings("camera"), places, stamps }
     }
 }
 

@@ -50,10 +50,9 @@ pub fn push(store: &Store, collection: &Collection, model: ModelId, progress: &m
     for (done, item) in store.embeddings(model).enumerate() {
         let (id, embedding) = item?;
         let Some(record) = store.file(id)? else { continue };
-        let value = row(&record, embedding.as_slice(), &origin);
+        let thumbnail = store.thumbnail(id)?.unwrap_or_default();
+        let (value, fingerprint) = row(&record, embedding.as_slice(), &thumbnail, &origin);
         let key = value["id"].as_u64().expect("a row has an id");
-        let hash = blake3::hash(&serde_json::to_vec(&value).expect("rows serialise"));
-        let fingerprint: [u8; 16] = hash.as_bytes()[..16].try_into().expect("16 bytes");
         match sent.remove(&key) {
             Some(r) if r.fingerprint == fingerprint && r.image == id => summary.unchanged += 1,
             _ => {

@@ -1,0 +1,121 @@
+//! `clipsight bench ann --milvus milvus://…`: the synthetic vectors and queries of `bench ann`
+//! in a Milvus collection on the same machine, against the local graph — ingest rows/s (rows
+//! as an indexer sends them), and per ef recall@10 against the exact scan, p50/p99 latency of
+//! one client and queries/s of eight.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clipsight_indexer::{Embedding, ModelId};
+use serde::Serialize;
+
+use super::client::Patience;
+use super::rows::row;
+use super::Milvus;
+use crate::ann::bench::Dataset;
+use crate::ann::{AnnError, Hit};
+use crate::store::{FileRecord, ImageId};
+
+/// Rows per upsert while loading the bench collection.
+const INGEST_BATCH: usize = 5_000;
+/// Concurrent clients of the throughput measurement.
+pub const CLIENTS: usize = 8;
+
+/// One (system, query set, ef) measurement.
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyRun {
+    /// "milvus" or "local graph".
+    pub system: &'static str,
+    /// "image" or "text".
+    pub queries: &'static str,
+    /// HNSW candidate list.
+    pub ef: usize,
+    /// Mean recall@10 against the exact scan.
+    pub recall_at_10: f64,
+    /// Median latency of one client, ms.
+    pub p50_ms: f64,
+    /// 99th percentile latency of one client, ms.
+    pub p99_ms: f64,
+    /// Queries per second with [`CLIENTS`] clients.
+    pub qps_8_clients: f64,
+}
+
+/// The Milvus side of the comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct MilvusReport {
+    /// Rows sent per second (upserts of [`INGEST_BATCH`] rows, the fields an indexer sends).
+    pub ingest_rows_per_s: f64,
+    /// Seconds until every row was sealed and indexed after the last upsert.
+    pub index_wait_s: f64,
+    /// Measurements.
+    pub runs: Vec<LatencyRun>,
+}
+
+/// One query's ten best hits, from the system measured.
+pub type SearchOne<'a> = dyn Fn(&[f32]) -> Result<Vec<Hit>, AnnError> + Sync + 'a;
+
+/// One measured query set: its name, queries and exact answers.
+pub type QuerySet<'a> = (&'static str, &'a [Embedding], Vec<Vec<Hit>>);
+
+/// Measures `search` (one query → its ten best ids) on `set`: recall against `truth`, the
+/// latency of one client, and the throughput of [`CLIENTS`].
+pub fn latency(system: &'static str, queries: &'static str, ef: usize, set: &[Embedding], truth: &[Vec<Hit>], search: &SearchOne) -> Result<LatencyRun, AnnError> {
+    let mut times = Vec::with_capacity(set.len());
+    let mut found = Vec::with_capacity(set.len());
+    for q in set {
+        let started = Instant::now();
+        found.push(search(q.as_slice())?);
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..CLIENTS).map(|c| scope.spawn(move || set.iter().cycle().skip(c).take(set.len()).try_for_each(|q| search(q.as_slice()).map(drop)))).collect();
+        workers.into_iter().try_for_each(|w| w.join().expect("a bench client does not panic"))
+    })?;
+    let qps_8_clients = (CLIENTS * set.len()) as f64 / started.elapsed().as_secs_f64();
+    Ok(LatencyRun { system, queries, ef, recall_at_10: crate::ann::bench::recall_at_10(&found, truth), p50_ms: pct(0.5), p99_ms: pct(0.99), qps_8_clients })
+}
+
+/// Loads `data` into a collection of `milvus` (named for the data's size) and measures it for
+/// each query set of `truth` and each ef.
+pub fn measure(milvus: &Arc<Milvus>, data: &Dataset, truth: &[QuerySet], efs: &[usize], progress: &mut dyn FnMut(&str)) -> Result<MilvusReport, AnnError> {
+    let dim = data.vectors.first().map_or(0, |(_, e)| e.dim());
+    let mut model = [0u8; 16];
+    model.copy_from_slice(&blake3::hash(format!("bench {} {dim}", data.vectors.len()).as_bytes()).as_bytes()[..16]);
+    let collection = milvus.collection(ModelId(model), Some(dim), Patience::Write)?.expect("created when missing");
+    let mut ids: HashMap<u64, ImageId> = HashMap::with_capacity(data.vectors.len());
+    let started = Instant::now();
+    for batch in data.vectors.chunks(INGEST_BATCH) {
+        let rows: Vec<serde_json::Value> = batch
+            .iter()
+            .map(|(id, e)| {
+                let (value, _) = row(&FileRecord::synthetic(&format!("/bench/{}.jpg", id.0), [0; 32], "jpeg"), e.as_slice(), &[], "bench");
+                ids.insert(value["id"].as_u64().expect("a row has an id"), *id);
+                value
+            })
+            .collect();
+        collection.upsert(&rows)?;
+    }
+    let ingest_s = started.elapsed().as_secs_f64();
+    progress(&format!("milvus: {} rows sent in {ingest_s:.1}s", data.vectors.len()));
+    let started = Instant::now();
+    collection.wait_indexed(Duration::from_secs(3600))?;
+    let index_wait_s = started.elapsed().as_secs_f64();
+    progress(&format!("milvus: sealed and indexed {index_wait_s:.1}s later"));
+    let mut runs = Vec::new();
+    for (name, set, truth) in truth {
+        for &ef in efs {
+            let search = |q: &[f32]| -> Result<Vec<Hit>, AnnError> {
+                let found = collection.search(&[q], 10, ef, "", &[])?;
+                Ok(found[0].keys.iter().zip(&found[0].scores).filter_map(|(k, s)| ids.get(k).map(|id| Hit::new(*id, *s))).collect())
+            };
+            let run = latency("milvus", name, ef, set, truth, &search)?;
+            progress(&format!("milvus {name} queries, ef {ef}: recall@10 {:.4}, p50 {:.2} ms, p99 {:.2} ms, {:.0} q/s at {CLIENTS} clients", run.recall_at_10, run.p50_ms, run.p99_ms, run.qps_8_clients));
+            runs.push(run);
+        }
+    }
+    Ok(MilvusReport { ingest_rows_per_s: data.vectors.len() as f64 / ingest_s, index_wait_s, runs })
+}
