@@ -30,17 +30,18 @@ impl MilvusServer {
             line.strip_prefix(name).and_then(|p| p.trim().parse().ok()).unwrap_or_else(|| panic!("milvus.py printed {line:?}"))
         };
         let (grpc, metrics) = (port("grpc"), port("metrics"));
+        // Owned from here on: a failed wait below still stops the server (on drop).
+        let mut server = Self { child: Some(child), dir: dir.to_path_buf(), grpc };
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let healthy = ureq::get(&format!("http://127.0.0.1:{metrics}/healthz")).timeout(Duration::from_secs(2)).call().ok().and_then(|r| r.into_string().ok()).is_some_and(|body| body.contains("OK"));
             if healthy {
-                break;
+                return server;
             }
-            assert!(child.try_wait().unwrap().is_none(), "Milvus exited; see {}/logs/milvus.log", dir.display());
+            assert!(server.child.as_mut().unwrap().try_wait().unwrap().is_none(), "Milvus exited; see {}/logs/milvus.log", dir.display());
             assert!(Instant::now() < deadline, "Milvus was not healthy within 120 s; see {}/logs/milvus.log", dir.display());
             std::thread::sleep(Duration::from_millis(250));
         }
-        Self { child: Some(child), dir: dir.to_path_buf(), grpc }
     }
 
     /// `milvus://127.0.0.1:PORT/collection`.
@@ -229,13 +230,27 @@ fn an_indexer_waits_for_milvus_and_finishes_without_loss_or_duplicates() {
         std::fs::remove_file(photos.join(format!("canon/c{i}.jpg"))).unwrap();
     }
 
-    let indexer = clipsight(&data).args(["--store", &store, "-v", "index"]).arg(&photos).env("CLIPSIGHT_MILVUS_PATIENCE_S", "180").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    std::thread::sleep(Duration::from_secs(8));
+    let mut indexer = clipsight(&data).args(["--store", &store, "-v", "index"]).arg(&photos).env("CLIPSIGHT_MILVUS_PATIENCE_S", "180").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    // The server comes back once the indexer has said it is retrying.
+    let (tx, retrying) = std::sync::mpsc::channel();
+    let stderr = BufReader::new(indexer.stderr.take().unwrap());
+    let log = std::thread::spawn(move || {
+        let mut log = String::new();
+        for line in stderr.lines().map_while(Result::ok) {
+            if line.contains("retrying in") {
+                let _ = tx.send(());
+            }
+            log.push_str(&line);
+            log.push('\n');
+        }
+        log
+    });
+    let reported = retrying.recv_timeout(Duration::from_secs(120)).is_ok();
     milvus.restart();
-    let out = indexer.wait_with_output().unwrap();
-    assert_success(&out);
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(log.contains("retrying in"), "the indexer reported the outage and retried:\n{log}");
+    let status = indexer.wait().unwrap();
+    let log = log.join().unwrap();
+    assert!(reported, "the indexer reported the outage and retried:\n{log}");
+    assert!(status.success(), "the indexer finished once Milvus was back:\n{log}");
 
     let check = push(&data, &store);
     assert_eq!(check["pushed"]["sent"], 0, "the indexer's own push had sent everything: {check}");
@@ -273,7 +288,7 @@ fn two_indexers_feed_one_collection_and_front_ends_that_never_indexed_answer_ali
         })
         .collect();
     assert_eq!(halves.iter().sum::<u64>(), 30, "the shards cover the folder once: {halves:?}");
-    assert!(halves.iter().all(|&n| n > 5), "both shards took a part: {halves:?}");
+    assert!(halves.iter().all(|&n| n >= 3), "both shards took a part: {halves:?}");
     // Two front ends on fresh libraries of their own: nothing indexed there, no photo on disk
     // they could read (the photos are moved away).
     for name in ["a", "b", "c"] {

@@ -64,6 +64,9 @@ impl Patience {
 
 /// The longest one remote call may take before it counts as failed in transit.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Rows read per call by [`Collection::stored`]: 32 thumbnails of up to 48 KB of base64 stay
+/// well under gRPC's 4 MiB reply limit.
+const STORED_CHUNK: usize = 32;
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -91,7 +94,14 @@ fn classify(e: &sdk::error::Error) -> Failure {
     let text = e.to_string();
     match e {
         E::Grpc(status) => match status.code() {
-            tonic::Code::InvalidArgument | tonic::Code::NotFound | tonic::Code::AlreadyExists | tonic::Code::PermissionDenied | tonic::Code::Unimplemented | tonic::Code::Unauthenticated => Failure::Refused(text),
+            tonic::Code::InvalidArgument
+            | tonic::Code::NotFound
+            | tonic::Code::AlreadyExists
+            | tonic::Code::PermissionDenied
+            | tonic::Code::Unimplemented
+            | tonic::Code::Unauthenticated
+            | tonic::Code::OutOfRange
+            | tonic::Code::ResourceExhausted => Failure::Refused(text),
             _ => Failure::Transient(text),
         },
         E::Timeout(_) | E::RetryExhausted { .. } | E::Cancelled(_) => Failure::Transient(text),
@@ -146,18 +156,22 @@ impl Milvus {
         loop {
             let failure = match self.client() {
                 Err(reason) => Failure::Transient(reason),
-                Ok(client) => match self.runtime.block_on(async { tokio::time::timeout(CALL_TIMEOUT, call(client)).await }) {
-                    Ok(Ok(value)) => return Ok(value),
-                    Ok(Err(e)) => classify(&e),
-                    Err(_) => Failure::Transient(format!("no answer within {CALL_TIMEOUT:?}")),
-                },
+                Ok(client) => {
+                    // One attempt waits at most what is left of the call's patience.
+                    let attempt = CALL_TIMEOUT.min(limit.saturating_sub(started.elapsed())).max(Duration::from_millis(500));
+                    match self.runtime.block_on(async { tokio::time::timeout(attempt, call(client)).await }) {
+                        Ok(Ok(value)) => return Ok(value),
+                        Ok(Err(e)) => classify(&e),
+                        Err(_) => Failure::Transient(format!("no answer within {attempt:?}")),
+                    }
+                }
             };
             let reason = match failure {
                 Failure::Refused(reason) => return Err(MilvusError::Refused { address: self.address.to_string(), what, reason }),
                 Failure::NotLoaded(reason) => {
                     if let Some(name) = collection {
                         lock(&self.ready).remove(name);
-                        let _ = self.load(name);
+                        let _ = self.load(name, patience);
                     }
                     reason
                 }
@@ -179,8 +193,8 @@ impl Milvus {
         }
     }
 
-    fn load(&self, name: &str) -> Result<(), MilvusError> {
-        self.call("load a collection", None, Patience::Write, |c| {
+    fn load(&self, name: &str, patience: Patience) -> Result<()> {
+        self.call("load a collection", None, patience, |c| {
             let request = sdk::request::collection::LoadCollectionRequest::builder().collection_name(name).build();
             async move { c.load_collection(request?).await }
         })
@@ -190,6 +204,7 @@ impl Milvus {
     /// the vectors' size, else `None` when there is none yet.
     pub fn collection(self: &Arc<Self>, model: ModelId, create: Option<usize>, patience: Patience) -> Result<Option<Collection>> {
         let name = format!("{}__{}", self.address.collection, model.to_hex());
+        let mut created = false;
         if !lock(&self.ready).contains(&name) {
             let exists = self.call("look up a collection", None, patience, |c| {
                 let request = sdk::request::collection::HasCollectionRequest::builder().collection_name(&name).build();
@@ -205,11 +220,12 @@ impl Milvus {
                     let request = sdk::request::index::CreateIndexRequest::builder().collection_name(&name).index_param(rows::vector_index()).build();
                     async move { c.create_index(request?).await }
                 })?;
+                created = true;
             }
-            self.load(&name)?;
+            self.load(&name, patience)?;
             lock(&self.ready).insert(name.clone());
         }
-        Ok(Some(Collection { milvus: self.clone(), name }))
+        Ok(Some(Collection { milvus: self.clone(), name, created }))
     }
 }
 
@@ -218,6 +234,9 @@ impl Milvus {
 pub struct Collection {
     milvus: Arc<Milvus>,
     name: String,
+    /// Whether this handle created the collection (anything recorded as sent to an earlier one
+    /// of that name is gone).
+    created: bool,
 }
 
 impl Collection {
@@ -226,30 +245,43 @@ impl Collection {
         &self.name
     }
 
+    /// The server and collection, as a library records what it sent there (`HOST:PORT/NAME`):
+    /// the same name on another server is another collection.
+    pub fn place(&self) -> String {
+        format!("{}:{}/{}", self.milvus.address.host, self.milvus.address.port, self.name)
+    }
+
+    /// Whether this handle created the collection just now.
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
     /// The server.
     pub fn milvus(&self) -> &Milvus {
         &self.milvus
     }
 
     /// Inserts or replaces `rows` (JSON objects of [`rows::schema`]'s fields).
-    pub fn upsert(&self, rows: &[serde_json::Value]) -> Result<(), MilvusError> {
+    pub fn upsert(&self, rows: &[serde_json::Value]) -> Result<()> {
         self.milvus.call("store rows", Some(&self.name), Patience::Write, |c| {
             let insert = sdk::request::dml::InsertRequest::builder().collection_name(&self.name).rows(rows.to_vec()).build();
             async move { c.upsert(sdk::request::dml::UpsertRequest::builder().insert(insert?).build()?).await.map(|_| ()) }
         })
     }
 
-    /// Deletes the rows with these keys (absent ones are ignored).
-    pub fn delete(&self, keys: &[u64]) -> Result<(), MilvusError> {
+    /// Deletes the rows with these keys written by library `origin` (absent ones, and those
+    /// another library wrote since, are left).
+    pub fn delete(&self, keys: &[u64], origin: &str) -> Result<()> {
         let list = keys.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        let filter = format!("id in [{list}] and origin == \"{origin}\"");
         self.milvus.call("delete rows", Some(&self.name), Patience::Write, |c| {
-            let request = sdk::request::dml::DeleteRequest::builder().collection_name(&self.name).filter(format!("id in [{list}]")).build();
+            let request = sdk::request::dml::DeleteRequest::builder().collection_name(&self.name).filter(filter.clone()).build();
             async move { c.delete(request?).await.map(|_| ()) }
         })
     }
 
     /// Rows passing `filter` (all rows when empty).
-    pub fn count(&self, filter: &str) -> Result<usize, MilvusError> {
+    pub fn count(&self, filter: &str) -> Result<usize> {
         let filter = if filter.is_empty() { "id >= 0" } else { filter };
         let rows = self.milvus.call("count rows", Some(&self.name), Patience::Read, |c| {
             let request = QueryRequest::builder().collection_name(&self.name).filter(filter).output_fields(["count(*)"]).consistency_level(ConsistencyLevel::Strong).build();
@@ -300,8 +332,18 @@ impl Collection {
         }
     }
 
-    /// The rows with these keys as a front end shows them (absent rows are left out).
+    /// The rows with these keys as a front end shows them (absent rows are left out), read
+    /// [`STORED_CHUNK`] at a time: with their thumbnails a reply of a hundred rows would pass
+    /// gRPC's 4 MiB limit.
     pub fn stored(&self, keys: &[u64]) -> Result<Vec<rows::Stored>> {
+        let mut all = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(STORED_CHUNK) {
+            all.extend(self.stored_chunk(chunk)?);
+        }
+        Ok(all)
+    }
+
+    fn stored_chunk(&self, keys: &[u64]) -> Result<Vec<rows::Stored>> {
         let list = keys.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
         let answer = self.milvus.call("read rows", Some(&self.name), Patience::Read, |c| {
             let request = QueryRequest::builder()

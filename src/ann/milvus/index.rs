@@ -19,7 +19,7 @@ const MAX_LIMIT: usize = 16_384;
 /// A model's collection, ranked by the server, in one of two roles:
 /// - on a machine that indexed (its library has pushed, so it has an id): that library's rows,
 ///   shown from its own records;
-/// - on a front end whose library never indexed: every row, shown from the row itself — its
+/// - on a front end whose library never indexed (it has no folders): every row, shown from the row itself — its
 ///   record, thumbnail and vector are copied into the front end's library the first time a
 ///   search returns it (and again when its stamp changes), so the front end needs neither the
 ///   indexers' disks nor their libraries, and two front ends show the same rows alike.
@@ -35,9 +35,11 @@ pub struct MilvusIndex {
 }
 
 impl MilvusIndex {
-    /// `model`'s collection in `milvus`, for the library in `store`.
+    /// `model`'s collection in `milvus`, for the library in `store`: a front end when that
+    /// library has no folders of its own (it never indexed), else the library's own rows (none
+    /// before its first push).
     pub fn new(milvus: Arc<Milvus>, model: ModelId, store: Store) -> Result<Self, AnnError> {
-        let origin = store.library_id()?;
+        let origin = if store.roots()?.is_empty() { None } else { Some(store.library_id()?.unwrap_or_default()) };
         Ok(Self { milvus, model, store, origin })
     }
 
@@ -50,7 +52,7 @@ impl MilvusIndex {
     /// at another stamp, from the collection first (see [`MilvusIndex::copy_rows`]).
     fn image_of(&self, collection: &Collection, key: u64) -> Result<Option<ImageId>, AnnError> {
         match self.origin {
-            Some(_) => Ok(self.store.remote_image(collection.name(), key)?),
+            Some(_) => Ok(self.store.remote_image(&collection.place(), key)?),
             None => Ok(self.store.file(ImageId(key))?.map(|_| ImageId(key))),
         }
     }
@@ -58,7 +60,7 @@ impl MilvusIndex {
     /// Copies the rows of `found` that this front end lacks, or holds at another stamp, into
     /// its library, under their row keys as image ids.
     fn copy_rows(&self, collection: &Collection, found: &[rows::Found]) -> Result<(), AnnError> {
-        let held: HashMap<u64, [u8; 16]> = self.store.remote_rows(collection.name()).map(|r| r.map(|r| (r.key, r.fingerprint))).collect::<Result<_, _>>()?;
+        let held: HashMap<u64, [u8; 16]> = self.store.remote_rows(&collection.place()).map(|r| r.map(|r| (r.key, r.fingerprint))).collect::<Result<_, _>>()?;
         let mut wanted: Vec<u64> = Vec::new();
         for f in found {
             let stamps = f.stamps.as_deref().unwrap_or_default();
@@ -90,7 +92,7 @@ impl MilvusIndex {
             copied.push(RemoteRow { key: row.key, image: id, fingerprint: row.stamp });
         }
         changes.commit()?;
-        self.store.record_remote(collection.name(), &copied, &[])?;
+        self.store.record_remote(&collection.place(), &copied, &[])?;
         Ok(())
     }
 }

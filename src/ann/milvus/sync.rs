@@ -11,8 +11,10 @@ use super::Collection;
 use crate::ann::AnnError;
 use crate::store::{RemoteRow, Store};
 
-/// Rows per upsert: a few megabytes of 512-float vectors per call.
+/// Rows per upsert at most.
 const BATCH: usize = 512;
+/// Bytes of thumbnails per upsert at most (the server takes requests of up to 64 MiB).
+const BATCH_BYTES: usize = 16 << 20;
 /// Keys per delete expression.
 const DELETE_BATCH: usize = 1000;
 
@@ -31,12 +33,19 @@ pub struct PushSummary {
 /// total)` follows the items.
 pub fn push(store: &Store, collection: &Collection, model: ModelId, progress: &mut dyn FnMut(usize, usize)) -> Result<PushSummary, AnnError> {
     let origin = store.ensure_library_id()?;
-    let name = collection.name();
+    let place = collection.place();
+    let name = place.as_str();
+    if collection.created() {
+        // A new collection holds nothing of what was recorded as sent to an earlier one.
+        let stale: Vec<u64> = store.remote_rows(name).map(|r| r.map(|r| r.key)).collect::<Result<_, _>>()?;
+        store.record_remote(name, &[], &stale)?;
+    }
     let mut sent: HashMap<u64, RemoteRow> = store.remote_rows(name).map(|r| r.map(|r| (r.key, r))).collect::<Result<_, _>>()?;
     let total = store.count_embeddings(model)?;
     let mut summary = PushSummary::default();
     let mut rows = Vec::with_capacity(BATCH);
     let mut records = Vec::with_capacity(BATCH);
+    let mut bytes = 0;
     let send = |rows: &mut Vec<serde_json::Value>, records: &mut Vec<RemoteRow>, summary: &mut PushSummary| -> Result<(), AnnError> {
         if !rows.is_empty() {
             collection.upsert(rows)?;
@@ -58,9 +67,11 @@ pub fn push(store: &Store, collection: &Collection, model: ModelId, progress: &m
             _ => {
                 rows.push(value);
                 records.push(RemoteRow { key, image: id, fingerprint });
+                bytes += thumbnail.len();
             }
         }
-        if rows.len() == BATCH {
+        if rows.len() == BATCH || bytes >= BATCH_BYTES {
+            bytes = 0;
             send(&mut rows, &mut records, &mut summary)?;
         }
         progress(done + 1, total);
@@ -68,7 +79,7 @@ pub fn push(store: &Store, collection: &Collection, model: ModelId, progress: &m
     send(&mut rows, &mut records, &mut summary)?;
     let gone: Vec<u64> = sent.into_keys().collect();
     for keys in gone.chunks(DELETE_BATCH) {
-        collection.delete(keys)?;
+        collection.delete(keys, &origin)?;
         store.record_remote(name, &[], keys)?;
         summary.removed += keys.len();
     }
@@ -100,7 +111,7 @@ impl Verification {
 pub fn verify(store: &Store, collection: &Collection, model: ModelId, sample: usize) -> Result<Verification, AnnError> {
     let origin = store.library_id()?.unwrap_or_default();
     let remote = collection.count(&super::expr::Pushdown::of(&crate::filters::Filters::default(), Some(&origin)).expr)?;
-    let rows: Vec<RemoteRow> = store.remote_rows(collection.name()).collect::<Result<_, _>>()?;
+    let rows: Vec<RemoteRow> = store.remote_rows(&collection.place()).collect::<Result<_, _>>()?;
     let step = (rows.len() / sample.max(1)).max(1);
     let picked: Vec<&RemoteRow> = rows.iter().step_by(step).take(sample).collect();
     let keys: Vec<u64> = picked.iter().map(|r| r.key).collect();
