@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::client::Patience;
 use super::rows::row;
-use super::Milvus;
+use super::{Freshness, Milvus};
 use crate::ann::bench::Dataset;
 use crate::ann::{AnnError, Hit};
 use crate::store::{FileRecord, ImageId};
@@ -25,7 +25,7 @@ pub const CLIENTS: usize = 8;
 /// One (system, query set, ef) measurement.
 #[derive(Debug, Clone, Serialize)]
 pub struct LatencyRun {
-    /// "milvus" or "local graph".
+    /// "local graph", "milvus strong" or "milvus bounded" (see [`Freshness`]).
     pub system: &'static str,
     /// "image" or "text".
     pub queries: &'static str,
@@ -106,15 +106,23 @@ pub fn measure(milvus: &Arc<Milvus>, data: &Dataset, truth: &[QuerySet], efs: &[
     let index_wait_s = started.elapsed().as_secs_f64();
     progress(&format!("milvus: sealed and indexed {index_wait_s:.1}s later"));
     let mut runs = Vec::new();
-    for (name, set, truth) in truth {
-        for &ef in efs {
-            let search = |q: &[f32]| -> Result<Vec<Hit>, AnnError> {
-                let found = collection.search(&[q], 10, ef, "", &[])?;
-                Ok(found[0].keys.iter().zip(&found[0].scores).filter_map(|(k, s)| ids.get(k).map(|id| Hit::new(*id, *s))).collect())
-            };
-            let run = latency("milvus", name, ef, set, truth, &search)?;
-            progress(&format!("milvus {name} queries, ef {ef}: recall@10 {:.4}, p50 {:.2} ms, p99 {:.2} ms, {:.0} q/s at {CLIENTS} clients", run.recall_at_10, run.p50_ms, run.p99_ms, run.qps_8_clients));
-            runs.push(run);
+    for freshness in [Freshness::Strong, Freshness::Bounded] {
+        let system = match freshness {
+            Freshness::Strong => "milvus strong",
+            Freshness::Bounded => "milvus bounded",
+        };
+        let reader = Milvus::with_freshness(milvus.address().clone(), freshness);
+        let collection = reader.collection(ModelId(model), None, Patience::Write)?.expect("created above");
+        for (name, set, truth) in truth {
+            for &ef in efs {
+                let search = |q: &[f32]| -> Result<Vec<Hit>, AnnError> {
+                    let found = collection.search(&[q], 10, ef, "", &[])?;
+                    Ok(found[0].keys.iter().zip(&found[0].scores).filter_map(|(k, s)| ids.get(k).map(|id| Hit::new(*id, *s))).collect())
+                };
+                let run = latency(system, name, ef, set, truth, &search)?;
+                progress(&format!("{system} {name} queries, ef {ef}: recall@10 {:.4}, p50 {:.2} ms, p99 {:.2} ms, {:.0} q/s at {CLIENTS} clients", run.recall_at_10, run.p50_ms, run.p99_ms, run.qps_8_clients));
+                runs.push(run);
+            }
         }
     }
     Ok(MilvusReport { ingest_rows_per_s: data.vectors.len() as f64 / ingest_s, index_wait_s, runs })

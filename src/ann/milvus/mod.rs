@@ -23,7 +23,7 @@ mod index;
 mod rows;
 mod sync;
 
-pub use client::{Collection, Milvus, MilvusError, Patience};
+pub use client::{Collection, Freshness, Milvus, MilvusError, Patience};
 pub use index::{push_library, MilvusIndex, MilvusWriter};
 pub use rows::row_key;
 pub use sync::{push, verify, PushSummary, Verification};
