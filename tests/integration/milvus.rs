@@ -106,6 +106,16 @@ fn photos(dir: &Path) -> PathBuf {
     photos
 }
 
+/// A Milvus server and a library of [`photos`] indexed onto it: (server, photos, data, address).
+fn indexed_on_milvus(tmp: &Path) -> (MilvusServer, PathBuf, PathBuf, String) {
+    let milvus = MilvusServer::start(&tmp.join("milvus"));
+    let photos = photos(tmp);
+    let data = tmp.join("data");
+    let store = milvus.address("photos");
+    assert_success(&clipsight(&data).args(["--store", &store, "index"]).arg(&photos).output().unwrap());
+    (milvus, photos, data, store)
+}
+
 fn search(data: &Path, store: &str, query: &str) -> Vec<(String, f64)> {
     let answer = json_of(clipsight(data).args(["--store", store, "--json", "search", query, "-k", "12"]));
     answer["results"].as_array().unwrap().iter().map(|r| (r["path"].as_str().unwrap().to_string(), r["score"].as_f64().unwrap())).collect()
@@ -127,11 +137,7 @@ fn push(data: &Path, to: &str) -> serde_json::Value {
 fn a_library_on_milvus_answers_as_its_local_index_does_with_every_filter_pushed_down() {
     let _heavy = heavy();
     let tmp = tempfile::tempdir().unwrap();
-    let milvus = MilvusServer::start(&tmp.path().join("milvus"));
-    let photos = photos(tmp.path());
-    let data = tmp.path().join("data");
-    let store = milvus.address("photos");
-    assert_success(&clipsight(&data).args(["--store", &store, "index"]).arg(&photos).output().unwrap());
+    let (_milvus, _, data, store) = indexed_on_milvus(tmp.path());
     let mut filtered = 0;
     for query in ["red", "a blue square", "green star"] {
         for filter in ["", "folder:sub", "folder:png/sub", "type:png", "type:jpeg", "after:2021-02-01", "before:2021-02-01 type:jpeg", "camera:canon", "camera:eos 5", "folder:nowhere"] {
@@ -182,11 +188,7 @@ fn pushes_send_only_what_changed_deletions_reach_the_collection_and_the_copy_is_
 fn a_front_end_answers_503_while_milvus_is_away_and_recovers_without_a_restart() {
     let _heavy = heavy();
     let tmp = tempfile::tempdir().unwrap();
-    let mut milvus = MilvusServer::start(&tmp.path().join("milvus"));
-    let photos = photos(tmp.path());
-    let data = tmp.path().join("data");
-    let store = milvus.address("photos");
-    assert_success(&clipsight(&data).args(["--store", &store, "index"]).arg(&photos).output().unwrap());
+    let (mut milvus, _, data, store) = indexed_on_milvus(tmp.path());
     let server = Server::start(&data, &["--store", &store]);
     let (status, before) = server.json("GET", "/api/search?q=red&k=5", None);
     assert_eq!(status, 200, "{before}");
@@ -217,13 +219,9 @@ fn a_front_end_answers_503_while_milvus_is_away_and_recovers_without_a_restart()
 fn an_indexer_waits_for_milvus_and_finishes_without_loss_or_duplicates() {
     let _heavy = heavy();
     let tmp = tempfile::tempdir().unwrap();
-    let mut milvus = MilvusServer::start(&tmp.path().join("milvus"));
-    let photos = photos(tmp.path());
-    let data = tmp.path().join("data");
-    let store = milvus.address("photos");
     // A first run pushes the library; then the server goes away, and ten photos are added and
     // two removed while it is away.
-    assert_success(&clipsight(&data).args(["--store", &store, "index"]).arg(&photos).output().unwrap());
+    let (mut milvus, photos, data, store) = indexed_on_milvus(tmp.path());
     milvus.stop();
     png_scenes(&photos.join("new"), 10, 777);
     for i in 0..2 {
