@@ -59,10 +59,13 @@ impl Store {
             })
     }
 
-    /// The local image of `collection`'s row `key`, when this library copied it.
-    pub fn remote_image(&self, collection: &str, key: u64) -> Result<Option<ImageId>> {
-        let v = self.db.get_pinned_cf(self.cf(cf::REMOTE), row_key(collection, key))?;
-        Ok(v.and_then(|v| v.get(..8).map(|b| ImageId(u64::from_be_bytes(b.try_into().expect("8 bytes"))))))
+    /// `collection`'s row `key` as recorded here, when this library copied it.
+    pub fn remote_row(&self, collection: &str, key: u64) -> Result<Option<RemoteRow>> {
+        let k = row_key(collection, key);
+        match self.db.get_pinned_cf(self.cf(cf::REMOTE), &k)? {
+            Some(v) => decode(&k, &v).map(Some).ok_or_else(|| StoreError::Corrupt("bad remote row".into())),
+            None => Ok(None),
+        }
     }
 
     /// Records, in one write, rows the collection has accepted and keys it has removed.
@@ -102,9 +105,9 @@ mod tests {
         let rows = |c| store.remote_rows(c).collect::<Result<Vec<_>>>().unwrap();
         assert_eq!(rows("a"), vec![row(1, 10), row(u64::MAX >> 1, 11)]);
         assert_eq!(rows("ab"), vec![row(1, 20)], "a collection's name is not a prefix of another's");
-        assert_eq!(store.remote_image("ab", 1).unwrap(), Some(ImageId(20)));
+        assert_eq!(store.remote_row("ab", 1).unwrap(), Some(row(1, 20)));
         store.record_remote("a", &[], &[1]).unwrap();
         assert_eq!(rows("a"), vec![row(u64::MAX >> 1, 11)]);
-        assert_eq!(store.remote_image("a", 1).unwrap(), None);
+        assert_eq!(store.remote_row("a", 1).unwrap(), None);
     }
 }

@@ -265,6 +265,11 @@ impl Milvus {
     }
 }
 
+/// The expression selecting the rows with these keys.
+fn keys_filter(keys: &[u64]) -> String {
+    format!("id in [{}]", keys.iter().map(u64::to_string).collect::<Vec<_>>().join(","))
+}
+
 /// One model's collection.
 #[derive(Clone)]
 pub struct Collection {
@@ -292,11 +297,6 @@ impl Collection {
         self.created
     }
 
-    /// The server.
-    pub fn milvus(&self) -> &Milvus {
-        &self.milvus
-    }
-
     /// Inserts or replaces `rows` (JSON objects of [`rows::schema`]'s fields).
     pub fn upsert(&self, rows: &[serde_json::Value]) -> Result<()> {
         self.milvus.call("store rows", Some(&self.name), Patience::Write, |c| {
@@ -308,8 +308,7 @@ impl Collection {
     /// Deletes the rows with these keys written by library `origin` (absent ones, and those
     /// another library wrote since, are left).
     pub fn delete(&self, keys: &[u64], origin: &str) -> Result<()> {
-        let list = keys.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
-        let filter = format!("id in [{list}] and origin == \"{origin}\"");
+        let filter = format!("{} and origin == \"{origin}\"", keys_filter(keys));
         self.milvus.call("delete rows", Some(&self.name), Patience::Write, |c| {
             let request = sdk::request::dml::DeleteRequest::builder().collection_name(&self.name).filter(filter.clone()).build();
             async move { c.delete(request?).await.map(|_| ()) }
@@ -324,25 +323,6 @@ impl Collection {
             async move { c.query(request?).await }
         })?;
         Ok(rows.results().get_output_field("count(*)").and_then(rows::first_int).unwrap_or(0) as usize)
-    }
-
-    /// The stored vectors of the rows with these keys (absent rows are left out).
-    pub fn vectors(&self, keys: &[u64]) -> Result<Vec<(u64, Vec<f32>)>> {
-        let list = keys.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
-        let answer = self.milvus.call("read rows", Some(&self.name), Patience::Read, |c| {
-            let request = QueryRequest::builder().collection_name(&self.name).filter(format!("id in [{list}]")).output_fields(["id", rows::VECTOR]).consistency_level(ConsistencyLevel::Strong).build();
-            async move { c.query(request?).await }
-        })?;
-        let results = answer.results();
-        let ids = match results.get_output_field("id") {
-            Some(FieldData::Int64 { values, .. }) => values.iter().map(|&v| v as u64).collect(),
-            _ => Vec::new(),
-        };
-        let vectors = match results.get_output_field(rows::VECTOR) {
-            Some(FieldData::FloatVector { values, .. }) => values.clone(),
-            _ => Vec::new(),
-        };
-        Ok(ids.into_iter().zip(vectors).collect())
     }
 
     /// Waits until the server has sealed every row written so far and indexed them all (a
@@ -380,11 +360,11 @@ impl Collection {
     }
 
     fn stored_chunk(&self, keys: &[u64]) -> Result<Vec<rows::Stored>> {
-        let list = keys.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        let filter = keys_filter(keys);
         let answer = self.milvus.call("read rows", Some(&self.name), Patience::Read, |c| {
             let request = QueryRequest::builder()
                 .collection_name(&self.name)
-                .filter(format!("id in [{list}]"))
+                .filter(filter.clone())
                 .output_fields(["id", rows::VECTOR, "record", "thumb", "stamp"])
                 .consistency_level(ConsistencyLevel::Strong)
                 .build();

@@ -3,7 +3,6 @@
 
 use clipsight_indexer::{Embedding, ModelId};
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::client::Patience;
@@ -47,25 +46,20 @@ impl MilvusIndex {
         Ok(self.milvus.collection(self.model, None, Patience::Read)?)
     }
 
-    /// The local image of row `key` with `stamp` (`None` for a stamp not asked for): a machine
-    /// that indexed maps it through what it pushed; a front end copies rows it lacks, or holds
-    /// at another stamp, from the collection first (see [`MilvusIndex::copy_rows`]).
-    fn image_of(&self, collection: &Collection, key: u64) -> Result<Option<ImageId>, AnnError> {
-        match self.origin {
-            Some(_) => Ok(self.store.remote_image(&collection.place(), key)?),
-            None => Ok(self.store.file(ImageId(key))?.map(|_| ImageId(key))),
-        }
-    }
-
     /// Copies the rows of `found` that this front end lacks, or holds at another stamp, into
-    /// its library, under their row keys as image ids.
-    fn copy_rows(&self, collection: &Collection, found: &[rows::Found]) -> Result<(), AnnError> {
-        let held: HashMap<u64, [u8; 16]> = self.store.remote_rows(&collection.place()).map(|r| r.map(|r| (r.key, r.fingerprint))).collect::<Result<_, _>>()?;
+    /// its library (`place` is the collection's [`Collection::place`]), under their row keys as
+    /// image ids, recording each as the remote rows of an indexer are recorded: so both roles
+    /// map a hit's key to an image the same way.
+    fn copy_rows(&self, collection: &Collection, place: &str, found: &[rows::Found]) -> Result<(), AnnError> {
         let mut wanted: Vec<u64> = Vec::new();
         for f in found {
             let stamps = f.stamps.as_deref().unwrap_or_default();
             for (i, key) in f.keys.iter().enumerate() {
-                if held.get(key) != stamps.get(i) && !wanted.contains(key) {
+                if wanted.contains(key) {
+                    continue;
+                }
+                let held = self.store.remote_row(place, *key)?.map(|r| r.fingerprint);
+                if held.as_ref() != stamps.get(i) {
                     wanted.push(*key);
                 }
             }
@@ -92,7 +86,7 @@ impl MilvusIndex {
             copied.push(RemoteRow { key: row.key, image: id, fingerprint: row.stamp });
         }
         changes.commit()?;
-        self.store.record_remote(&collection.place(), &copied, &[])?;
+        self.store.record_remote(place, &copied, &[])?;
         Ok(())
     }
 }
@@ -109,6 +103,7 @@ impl VectorIndex for MilvusIndex {
 
     fn search(&self, queries: &[&[f32]], k: usize, filters: &Filters) -> Result<Vec<Vec<Hit>>, AnnError> {
         let Some(collection) = self.collection()? else { return Ok(vec![Vec::new(); queries.len()]) };
+        let place = collection.place();
         let pushdown = Pushdown::of(filters, self.origin.as_deref());
         let mut fields = pushdown.fields();
         if self.origin.is_none() {
@@ -119,7 +114,7 @@ impl VectorIndex for MilvusIndex {
         loop {
             let answers = collection.search(queries, limit, crate::ann::AnnParams::default().ef_search, &pushdown.expr, &fields)?;
             if self.origin.is_none() {
-                self.copy_rows(&collection, &answers)?;
+                self.copy_rows(&collection, &place, &answers)?;
             }
             let mut all = Vec::with_capacity(answers.len());
             let mut short = false;
@@ -129,8 +124,9 @@ impl VectorIndex for MilvusIndex {
                     if !pushdown.accepts(found, i) {
                         continue;
                     }
-                    if let Some(id) = self.image_of(&collection, key)? {
-                        hits.push(Hit::new(id, score));
+                    // Rows this library pushed, or (a front end) copied: others are not shown.
+                    if let Some(row) = self.store.remote_row(&place, key)? {
+                        hits.push(Hit::new(row.image, score));
                     }
                 }
                 hits.sort_by(crate::ann::by_rank);

@@ -73,7 +73,7 @@ pub fn row_key(path: &[u8]) -> u64 {
 }
 
 /// The folder names of `path`, without the file name.
-pub fn folders_of(path: &str) -> Vec<&str> {
+fn folders_of(path: &str) -> Vec<&str> {
     let mut parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     parts.pop();
     parts
@@ -104,7 +104,8 @@ pub fn day_number(day: jiff::civil::Date) -> i64 {
 pub fn row(record: &FileRecord, vector: &[f32], thumbnail: &[u8], origin: &str) -> (serde_json::Value, [u8; 16]) {
     use base64::Engine;
     let b64 = |bytes: &[u8], limit: usize| Some(base64::engine::general_purpose::STANDARD.encode(bytes)).filter(|s| s.len() <= limit).unwrap_or_default();
-    let mut path = record.display_path();
+    let full_path = record.display_path();
+    let mut path = full_path.clone();
     if path.len() > MAX_PATH {
         let cut = (0..=MAX_PATH).rev().find(|i| path.is_char_boundary(*i)).unwrap_or(0);
         path.truncate(cut);
@@ -118,7 +119,7 @@ pub fn row(record: &FileRecord, vector: &[f32], thumbnail: &[u8], origin: &str) 
         "id": row_key(&record.path),
         VECTOR: vector,
         "origin": origin,
-        "folders": folder_runs(&record.display_path()),
+        "folders": folder_runs(&full_path),
         "path": path,
         "day": date.map_or(0, |d| day_number(d.day())),
         "taken": taken,
