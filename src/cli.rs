@@ -233,7 +233,7 @@ pub enum BenchCommand {
         /// size is always measured too).
         #[arg(long, value_delimiter = ',', default_value = "400,1600,6400")]
         sketch: Vec<usize>,
-        /// Measure the sketch only (no graph build).
+        /// No graph build: measure the sketch (and Milvus, with --milvus) only.
         #[arg(long)]
         no_graph: bool,
         /// Links per node (default: the library's).
@@ -538,6 +538,19 @@ pub enum StoreCommand {
     Push {
         /// `milvus://HOST:PORT/COLLECTION`.
         to: clipsight::ann::milvus::MilvusAddress,
+        /// Vectors read back and compared.
+        #[arg(long, default_value_t = 64)]
+        sample: usize,
+    },
+    /// Copies a Milvus collection (the rows of --model's vectors, from every indexer) into the
+    /// library at --data, an embedded library of its own: records, vectors and thumbnails, with
+    /// row keys as image ids (those front ends use). Only rows that changed since the last pull
+    /// are read (so an interrupted pull resumes), images whose rows are gone are removed, and
+    /// the copy is checked by count and by comparing a sample of vectors. Use a new --data
+    /// directory: a library with folders of its own is refused.
+    Pull {
+        /// `milvus://HOST:PORT/COLLECTION`.
+        from: clipsight::ann::milvus::MilvusAddress,
         /// Vectors read back and compared.
         #[arg(long, default_value_t = 64)]
         sample: usize,

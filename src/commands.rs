@@ -52,19 +52,19 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Model(ModelCommand::Quantize { out, eval }) => cmd_model_quantize(g, &out, eval.as_deref()),
         Command::Texts(TextsCommand::Add { file }) => cmd_texts_add(g, &file),
         Command::Store(StoreCommand::Push { to, sample }) => cmd_store_push(g, &to, sample),
+        Command::Store(StoreCommand::Pull { from, sample }) => cmd_store_pull(g, &from, sample),
         Command::User(command) => crate::auth_commands::user(g, command),
         Command::Token(command) => crate::auth_commands::token(g, command),
         Command::Describe { image, k } => cmd_describe(g, &image, k),
         Command::Duplicates { threshold } => cmd_duplicates(g, threshold),
         Command::Bench(BenchCommand::Ann { n, dim, latent, power_law, queries, ef, sketch, no_graph, m, ef_construction, milvus }) => {
             let params = ann::AnnParams { m, ef_construction, ef_search: 0 };
-            let efs = if no_graph { Vec::new() } else { ef };
             let data = match power_law {
                 Some(alpha) => clipsight::ann::bench::Data::PowerLaw { alpha },
                 None => clipsight::ann::bench::Data::Clustered { latent },
             };
             let milvus = milvus.map(Milvus::new);
-            let report = clipsight::ann::bench::run(n, dim, data, queries, &efs, &sketch, params, milvus.as_ref(), |line| {
+            let report = clipsight::ann::bench::run(n, dim, data, queries, &ef, !no_graph, &sketch, params, milvus.as_ref(), |line| {
                 if !g.json {
                     eprintln!("{line}");
                 }
@@ -766,17 +766,46 @@ fn cmd_store_push(g: &Global, to: &ann::milvus::MilvusAddress, sample: usize) ->
     let summary = ann::milvus::push_library(&milvus, &store, model, &mut |_, _| {})?;
     let seconds = started.elapsed().as_secs_f64();
     let collection = milvus.collection(model, None, ann::milvus::Patience::Write)?.ok_or_else(|| anyhow!("{to} has no collection for this library's model"))?;
-    let check = ann::milvus::verify(&store, &collection, model, sample)?;
+    let check = ann::milvus::verify(&store, &collection, model, sample, false)?;
     if g.json {
         print_json(&json!({"collection": collection.name(), "pushed": summary, "seconds": seconds, "check": check, "ok": check.ok()}));
     } else {
         println!("{}: {} rows sent, {} removed, {} unchanged in {seconds:.1}s", collection.name(), summary.sent, summary.removed, summary.unchanged);
+    }
+    report_check(g, &check, &format!("the copy in {to} does not match the library (see the check above); run the push again"))
+}
+
+/// Prints a copy's check (text mode) and fails with `failed` when it does not hold.
+fn report_check(g: &Global, check: &ann::milvus::Verification, failed: &str) -> Result<()> {
+    if !g.json {
         println!("check: {} rows there for {} images here; {} of {} sampled vectors equal", check.remote, check.local, check.equal, check.sampled);
     }
     if !check.ok() {
-        bail!("the copy in {to} does not match the library (see the check above); run the push again");
+        bail!("{failed}");
     }
     Ok(())
+}
+
+fn cmd_store_pull(g: &Global, from: &ann::milvus::MilvusAddress, sample: usize) -> Result<()> {
+    let model = open_model(g)?.id();
+    let store = Store::open(&g.data, OpenMode::ReadWrite)?;
+    if !store.roots()?.is_empty() {
+        bail!("the library in {} indexes folders of its own; pull into a new --data directory", g.data.display());
+    }
+    let milvus = Milvus::new(from.clone());
+    let collection = milvus.collection(model, None, ann::milvus::Patience::Write)?.ok_or_else(|| anyhow!("{from} has no collection for this model ({})", model.to_hex()))?;
+    let bar = progress_bar(g, "{spinner} {pos}/{len} rows [{elapsed_precise}] {per_sec} ETA {eta} {wide_bar}");
+    let started = Instant::now();
+    let summary = ann::milvus::pull(&store, &collection, model, &mut report_to(&bar))?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    let check = ann::milvus::verify(&store, &collection, model, sample, true)?;
+    if g.json {
+        print_json(&json!({"collection": collection.name(), "pulled": summary, "seconds": seconds, "check": check, "ok": check.ok()}));
+    } else {
+        println!("{}: {} rows copied, {} unchanged, {} removed here, {} without a record skipped, in {seconds:.1}s", collection.name(), summary.copied, summary.unchanged, summary.removed, summary.skipped);
+    }
+    report_check(g, &check, &format!("the library does not match {from} (see the check above); run the pull again"))
 }
 
 fn cmd_describe(g: &Global, image: &str, k: usize) -> Result<()> {

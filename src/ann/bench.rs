@@ -179,6 +179,9 @@ fn exact_top(vectors: &[(ImageId, Embedding)], q: &Embedding, k: usize) -> Vec<H
     let k = k.min(hits.len());
     hits.select_nth_unstable_by(k.saturating_sub(1), |a, b| b.score.total_cmp(&a.score));
     hits.truncate(k);
+    // Kept for every query of the run: without this each would hold the capacity of a score
+    // per vector (16 GB for 400 queries at a million).
+    hits.shrink_to_fit();
     rank(&mut hits);
     hits
 }
@@ -232,12 +235,13 @@ fn sketch_runs(data: &Dataset, truth: &[QuerySet<'_>], candidates: &[usize], pro
     Ok((sketch_mb, runs))
 }
 
-/// Runs the benchmark: the sketch with each of `candidates`, then (unless `efs` is empty) the
-/// graph with each ef. `progress` receives one line per finished step. `milvus`: also load the
-/// data into that server and measure it (with the graph's latency and eight-client throughput
-/// for comparison).
+/// Runs the benchmark: the sketch with each of `candidates`, then (with `graph`) the graph with
+/// each of `efs`. `progress` receives one line per finished step. `milvus`: also load the data
+/// into that server and measure it with each of `efs` (after the graph's latency and
+/// eight-client throughput, for comparison; the graph is dropped first, so the server has the
+/// memory it held).
 #[allow(clippy::too_many_arguments)] // one per option of `bench ann`
-pub fn run(n: usize, dim: usize, data: Data, queries: usize, efs: &[usize], candidates: &[usize], params: AnnParams, milvus: Option<&std::sync::Arc<super::milvus::Milvus>>, mut progress: impl FnMut(&str)) -> Result<AnnReport, super::AnnError> {
+pub fn run(n: usize, dim: usize, data: Data, queries: usize, efs: &[usize], graph: bool, candidates: &[usize], params: AnnParams, milvus: Option<&std::sync::Arc<super::milvus::Milvus>>, mut progress: impl FnMut(&str)) -> Result<AnnReport, super::AnnError> {
     let data_kind = data;
     let data = match data {
         Data::Clustered { latent } => Dataset::generate_in(n, dim, queries, 7, latent),
@@ -254,53 +258,53 @@ pub fn run(n: usize, dim: usize, data: Data, queries: usize, efs: &[usize], cand
         exact_count += set.len();
     }
     let (sketch_mb, sketch_runs) = sketch_runs(&data, &truth, candidates, &mut progress)?;
-    if efs.is_empty() {
-        return Ok(AnnReport { n, dim, data: data_kind, build_s: 0.0, memory_mb: 0.0, exact_qps: exact_count as f64 / exact_seconds, m: params.m, ef_construction: params.ef_construction, runs: Vec::new(), sketch_mb, sketch_runs, graph_latency: Vec::new(), milvus: None });
-    }
-    let before = crate::bench::rss_mb();
-    let started = Instant::now();
-    let index = AnnIndex::build(&data.vectors, params);
-    let build_s = started.elapsed().as_secs_f64();
-    let memory_mb = crate::bench::rss_mb() - before;
-    progress(&format!("built the graph in {build_s:.1}s"));
-    let mut runs = Vec::new();
-    for (name, set, truth) in &truth {
-        for &ef in efs {
-            let started = Instant::now();
-            let found: Vec<Vec<Hit>> = set.iter().map(|q| index.search(q.as_slice(), 10, ef, &|_| true)).collect();
-            let seconds = started.elapsed().as_secs_f64();
-            let run = Run { queries: name, ef, qps: set.len() as f64 / seconds, recall_at_10: recall_at_10(&found, truth) };
-            progress(&format!("{name} queries, ef {ef}: {:.0} q/s, recall@10 {:.4}", run.qps, run.recall_at_10));
-            runs.push(run);
-        }
-    }
-    let (mut graph_latency, mut remote) = (Vec::new(), None);
-    if let Some(milvus) = milvus {
-        for (name, set, truth) in &truth {
-            for &ef in efs {
-                let search = |q: &[f32]| Ok(index.search(q, 10, ef, &|_| true));
-                let run = super::milvus::bench::latency("local graph", name, ef, set, truth, &search)?;
-                progress(&format!("local graph {name} queries, ef {ef}: p50 {:.2} ms, p99 {:.2} ms, {:.0} q/s at 8 clients", run.p50_ms, run.p99_ms, run.qps_8_clients));
-                graph_latency.push(run);
-            }
-        }
-        remote = Some(super::milvus::bench::measure(milvus, &data, &truth, efs, &mut progress)?);
-    }
-    Ok(AnnReport {
+    let mut report = AnnReport {
         n,
         dim,
         data: data_kind,
-        build_s,
-        memory_mb,
+        build_s: 0.0,
+        memory_mb: 0.0,
         exact_qps: exact_count as f64 / exact_seconds,
         m: params.m,
         ef_construction: params.ef_construction,
-        runs,
+        runs: Vec::new(),
         sketch_mb,
         sketch_runs,
-        graph_latency,
-        milvus: remote,
-    })
+        graph_latency: Vec::new(),
+        milvus: None,
+    };
+    if graph && !efs.is_empty() {
+        let before = crate::bench::rss_mb();
+        let started = Instant::now();
+        let index = AnnIndex::build(&data.vectors, params);
+        report.build_s = started.elapsed().as_secs_f64();
+        report.memory_mb = crate::bench::rss_mb() - before;
+        progress(&format!("built the graph in {:.1}s", report.build_s));
+        for (name, set, truth) in &truth {
+            for &ef in efs {
+                let started = Instant::now();
+                let found: Vec<Vec<Hit>> = set.iter().map(|q| index.search(q.as_slice(), 10, ef, &|_| true)).collect();
+                let seconds = started.elapsed().as_secs_f64();
+                let run = Run { queries: name, ef, qps: set.len() as f64 / seconds, recall_at_10: recall_at_10(&found, truth) };
+                progress(&format!("{name} queries, ef {ef}: {:.0} q/s, recall@10 {:.4}", run.qps, run.recall_at_10));
+                report.runs.push(run);
+            }
+        }
+        if milvus.is_some() {
+            for (name, set, truth) in &truth {
+                for &ef in efs {
+                    let search = |q: &[f32]| Ok(index.search(q, 10, ef, &|_| true));
+                    let run = super::milvus::bench::latency("local graph", name, ef, set, truth, &search)?;
+                    progress(&format!("local graph {name} queries, ef {ef}: p50 {:.2} ms, p99 {:.2} ms, {:.0} q/s at 8 clients", run.p50_ms, run.p99_ms, run.qps_8_clients));
+                    report.graph_latency.push(run);
+                }
+            }
+        }
+    }
+    if let Some(milvus) = milvus {
+        report.milvus = Some(super::milvus::bench::measure(milvus, &data, &truth, efs, &mut progress)?);
+    }
+    Ok(report)
 }
 
 #[cfg(test)]
@@ -318,7 +322,7 @@ mod tests {
 
     #[test]
     fn the_graph_finds_most_true_neighbours_on_clustered_data() {
-        let r = run(3000, 64, Data::Clustered { latent: LATENT }, 30, &[128], &[200], AnnParams::default(), None, |_| {}).unwrap();
+        let r = run(3000, 64, Data::Clustered { latent: LATENT }, 30, &[128], true, &[200], AnnParams::default(), None, |_| {}).unwrap();
         assert_eq!(r.sketch_runs.len(), 4, "200 and the chosen count, per query set");
         assert!(r.sketch_runs.iter().all(|run| run.recall_at_10 > 0.9), "{:?}", r.sketch_runs);
         assert!(r.runs.iter().all(|run| run.recall_at_10 > 0.9), "{:?}", r.runs);

@@ -2,8 +2,9 @@
 //! standalone server started for each test (scripts/milvus.py: the PyPI wheel's server, on free
 //! loopback ports, its data in a temp dir, stopped with SIGTERM and then SIGKILL): the same
 //! answers as the local index with every filter pushed down, pushes that send only what
-//! changed, deletions that reach the collection, a checked copy, and the outages — a front end
-//! answering 503 and recovering, an indexer waiting for the server and losing nothing.
+//! changed, deletions that reach the collection, a checked copy and a pull back, and the
+//! outages — a front end answering 503 and recovering, an indexer waiting for the server and
+//! losing nothing, a front end killed under load.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -182,6 +183,24 @@ fn pushes_send_only_what_changed_deletions_reach_the_collection_and_the_copy_is_
     assert_eq!(after["check"]["remote"], 94, "{after}");
     let local = search(&data, "local", "red");
     same_answers(&local, &search(&data, &to, "red"), "red after the changes");
+
+    // Pulled back into an embedded library of its own: the same answers, from its own graph.
+    let pulled = tmp.path().join("pulled");
+    let pull = |data: &Path| json_of(clipsight(data).args(["--json", "store", "pull", &to]));
+    let first = pull(&pulled);
+    assert_eq!(first["pulled"], serde_json::json!({"copied": 94, "unchanged": 0, "skipped": 0, "removed": 0}), "{first}");
+    assert_eq!(first["check"], serde_json::json!({"local": 94, "remote": 94, "sampled": 64, "equal": 64}));
+    for query in ["red", "a blue square type:png", "green star after:2021-02-01"] {
+        same_answers(&search(&data, "local", query), &search(&pulled, "local", query), &format!("{query}, pulled"));
+    }
+    let again = pull(&pulled);
+    assert_eq!(again["pulled"], serde_json::json!({"copied": 0, "unchanged": 94, "skipped": 0, "removed": 0}), "a repeated pull reads nothing");
+    std::fs::remove_file(&pngs[4]).unwrap();
+    assert_success(&clipsight(&data).args(["--store", &to, "index"]).output().unwrap());
+    let after = pull(&pulled);
+    assert_eq!(after["pulled"], serde_json::json!({"copied": 0, "unchanged": 93, "skipped": 0, "removed": 1}), "a row gone there goes here: {after}");
+    let refused = clipsight(&data).args(["store", "pull", &to]).output().unwrap();
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("folders of its own"), "an indexing library is not overwritten");
 }
 
 #[test]
@@ -318,4 +337,40 @@ fn two_indexers_feed_one_collection_and_front_ends_that_never_indexed_answer_ali
     let (status, similar) = fronts[1].json("GET", &format!("/api/images/{id}/similar?k=3"), None);
     assert_eq!(status, 200, "{similar}");
     assert_eq!(similar["results"].as_array().unwrap().len(), 3, "{similar}");
+
+    // A front end killed under load (searches copying rows it had not shown yet) loses
+    // nothing: restarted on its library, it answers as the other one does.
+    let [killed, other] = fronts;
+    let queries = ["purple", "a small cyan triangle", "orange circle at the top", "white star folder:photos-c", "a pink square"];
+    let load: Vec<_> = queries
+        .iter()
+        .map(|q| {
+            let url = format!("{}/api/search?q={}&k=40", killed.base(), urlencode(q));
+            std::thread::spawn(move || {
+                let mut answered = 0;
+                loop {
+                    match ureq::get(&url).timeout(Duration::from_secs(10)).call() {
+                        Ok(_) => answered += 1,
+                        Err(ureq::Error::Status(status, r)) => panic!("{url}: {status} {}", r.into_string().unwrap_or_default()),
+                        Err(ureq::Error::Transport(_)) => return answered,
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    killed.stop_with(libc::SIGKILL);
+    let answered: usize = load.into_iter().map(|t| t.join().unwrap()).sum();
+    assert!(answered >= queries.len(), "the front end was under load when killed ({answered} answers)");
+    let restarted = Server::start(&tmp.path().join("front-1"), &["--store", &store]);
+    for query in queries.iter().chain(&["red", "a large yellow heart"]) {
+        let path = format!("/api/search?q={}&k=40", urlencode(query));
+        let (status, answer) = restarted.json("GET", &path, None);
+        assert_eq!(status, 200, "{query}: {answer}");
+        assert_eq!(answer["results"], other.json("GET", &path, None).1["results"], "{query}: the restarted front end answers as the other");
+        for hit in answer["results"].as_array().unwrap() {
+            let (status, thumbnail, _) = restarted.call("GET", &format!("/api/images/{}/thumbnail", hit["id"]), None, &[]);
+            assert!(status == 200 && image::load_from_memory(&thumbnail).is_ok(), "{query}: the thumbnail of {}", hit["path"]);
+        }
+    }
 }

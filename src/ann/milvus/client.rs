@@ -67,6 +67,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Rows read per call by [`Collection::stored`]: 32 thumbnails of up to 48 KB of base64 stay
 /// well under gRPC's 4 MiB reply limit.
 const STORED_CHUNK: usize = 32;
+/// The most rows one query returns (Milvus's result window).
+const SCAN_LIMIT: usize = 16_384;
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -350,27 +352,79 @@ impl Collection {
 
     /// The rows with these keys as a front end shows them (absent rows are left out), read
     /// [`STORED_CHUNK`] at a time: with their thumbnails a reply of a hundred rows would pass
-    /// gRPC's 4 MiB limit.
-    pub fn stored(&self, keys: &[u64]) -> Result<Vec<rows::Stored>> {
+    /// gRPC's 4 MiB limit. Each chunk is read at bounded staleness (a few milliseconds instead
+    /// of a strong read's wait for the server's next tick), and the keys it lacks — rows written
+    /// in the last seconds — once more strongly.
+    pub fn stored(&self, keys: &[u64], patience: Patience) -> Result<Vec<rows::Stored>> {
         let mut all = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(STORED_CHUNK) {
-            all.extend(self.stored_chunk(chunk)?);
+            let found = self.stored_chunk(chunk, ConsistencyLevel::Bounded, patience)?;
+            let missing: Vec<u64> = chunk.iter().filter(|k| !found.iter().any(|row| row.key == **k)).copied().collect();
+            all.extend(found);
+            if !missing.is_empty() {
+                all.extend(self.stored_chunk(&missing, ConsistencyLevel::Strong, patience)?);
+            }
         }
         Ok(all)
     }
 
-    fn stored_chunk(&self, keys: &[u64]) -> Result<Vec<rows::Stored>> {
+    fn stored_chunk(&self, keys: &[u64], level: ConsistencyLevel, patience: Patience) -> Result<Vec<rows::Stored>> {
         let filter = keys_filter(keys);
-        let answer = self.milvus.call("read rows", Some(&self.name), Patience::Read, |c| {
+        let answer = self.milvus.call("read rows", Some(&self.name), patience, |c| {
             let request = QueryRequest::builder()
                 .collection_name(&self.name)
                 .filter(filter.clone())
                 .output_fields(["id", rows::VECTOR, "record", "thumb", "stamp"])
-                .consistency_level(ConsistencyLevel::Strong)
+                .consistency_level(level)
                 .build();
             async move { c.query(request?).await }
         })?;
         Ok(rows::Stored::all_of(answer.results()))
+    }
+
+    /// Every row's key and stamp, read strongly by ranges of keys (a query returns at most
+    /// [`SCAN_LIMIT`] rows): ranges sized for half that from the row count, and a range that
+    /// comes back full split in two and read again.
+    pub fn stamps(&self, patience: Patience) -> Result<Vec<(u64, [u8; 16])>> {
+        let total = self.count("")?;
+        let top = 1u64 << rows::KEY_BITS;
+        let parts = (total / (SCAN_LIMIT / 2) + 1) as u64;
+        let span = top / parts + 1;
+        // (low, high): keys in low..high; `None` for the last range, open above (any key).
+        let mut ranges: Vec<(u64, Option<u64>)> = (0..parts).map(|i| (i * span, ((i + 1) * span < top).then_some((i + 1) * span))).collect();
+        let mut all = Vec::with_capacity(total);
+        while let Some((low, high)) = ranges.pop() {
+            let filter = match high {
+                Some(high) => format!("id >= {low} and id < {high}"),
+                None => format!("id >= {low}"),
+            };
+            let answer = self.milvus.call("list rows", Some(&self.name), patience, |c| {
+                let request = QueryRequest::builder()
+                    .collection_name(&self.name)
+                    .filter(filter.clone())
+                    .output_fields(["id", "stamp"])
+                    .limit(SCAN_LIMIT as i64)
+                    .consistency_level(ConsistencyLevel::Strong)
+                    .build();
+                async move { c.query(request?).await }
+            })?;
+            let keys: Vec<u64> = match answer.results().get_output_field("id") {
+                Some(FieldData::Int64 { values, .. }) => values.iter().map(|&v| v as u64).collect(),
+                _ => Vec::new(),
+            };
+            let stamps = match answer.results().get_output_field("stamp") {
+                Some(FieldData::VarChar { values, .. }) => values.clone(),
+                _ => Vec::new(),
+            };
+            let middle = low + (high.unwrap_or(i64::MAX as u64) - low) / 2;
+            if keys.len() >= SCAN_LIMIT && middle > low {
+                ranges.push((low, Some(middle)));
+                ranges.push((middle, high));
+                continue;
+            }
+            all.extend(keys.into_iter().zip(stamps.iter().map(|s| rows::stamp_of(s)).chain(std::iter::repeat([0; 16]))));
+        }
+        Ok(all)
     }
 
     /// For each query, the best `limit` rows passing `filter` (ties in the server's order): their

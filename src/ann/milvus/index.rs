@@ -10,7 +10,7 @@ use super::expr::Pushdown;
 use super::{push, rows, Collection, Milvus, PushSummary};
 use crate::ann::{AnnError, Hit, IndexKind, VectorIndex, VectorWriter};
 use crate::filters::Filters;
-use crate::store::{ImageId, RemoteRow, Store};
+use crate::store::{ImageId, Store};
 
 /// The most rows one Milvus search returns (its `topk` limit).
 const MAX_LIMIT: usize = 16_384;
@@ -71,22 +71,7 @@ impl MilvusIndex {
             tracing::warn!("{} rows of {} cannot be shown: this library is open read-only", wanted.len(), collection.name());
             return Ok(());
         }
-        let stored = collection.stored(&wanted)?;
-        let mut changes = self.store.changes();
-        let mut copied = Vec::with_capacity(stored.len());
-        for row in &stored {
-            let Some(record) = &row.record else { continue };
-            let id = ImageId(row.key);
-            if let Some(old) = self.store.file(id)? {
-                changes.unindex_record(id, &old);
-            }
-            let bytes: Vec<u8> = row.vector.iter().flat_map(|f| f.to_le_bytes()).collect();
-            let Some(embedding) = Embedding::from_le_bytes(&bytes) else { continue };
-            changes.put_image(id, record, self.model, &embedding, &row.thumbnail);
-            copied.push(RemoteRow { key: row.key, image: id, fingerprint: row.stamp });
-        }
-        changes.commit()?;
-        self.store.record_remote(place, &copied, &[])?;
+        super::pull::copy_rows(&self.store, place, self.model, &collection.stored(&wanted, Patience::Read)?)?;
         Ok(())
     }
 }

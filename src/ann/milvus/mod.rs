@@ -20,11 +20,13 @@ pub mod bench;
 mod client;
 mod expr;
 mod index;
+mod pull;
 mod rows;
 mod sync;
 
 pub use client::{Collection, Freshness, Milvus, MilvusError, Patience};
 pub use index::{push_library, MilvusIndex, MilvusWriter};
+pub use pull::{pull, PullSummary};
 pub use rows::row_key;
 pub use sync::{push, verify, PushSummary, Verification};
 

@@ -106,16 +106,17 @@ impl Verification {
     }
 }
 
-/// Compares `collection` with `store`: row counts, and `sample` rows spread over the library
-/// read back and compared with the local vectors.
-pub fn verify(store: &Store, collection: &Collection, model: ModelId, sample: usize) -> Result<Verification, AnnError> {
-    let origin = store.library_id()?.unwrap_or_default();
-    let remote = collection.count(&super::expr::Pushdown::of(&crate::filters::Filters::default(), Some(&origin)).expr)?;
+/// Compares `collection` with `store`: row counts (of the rows `store` pushed, or with `pulled`
+/// of all rows, a pulled library holding nothing else), and `sample` rows spread over the
+/// library read back and compared with the local vectors.
+pub fn verify(store: &Store, collection: &Collection, model: ModelId, sample: usize, pulled: bool) -> Result<Verification, AnnError> {
+    let origin = if pulled { None } else { Some(store.library_id()?.unwrap_or_default()) };
+    let remote = collection.count(&super::expr::Pushdown::of(&crate::filters::Filters::default(), origin.as_deref()).expr)?;
     let rows: Vec<RemoteRow> = store.remote_rows(&collection.place()).collect::<Result<_, _>>()?;
     let step = (rows.len() / sample.max(1)).max(1);
     let picked: Vec<&RemoteRow> = rows.iter().step_by(step).take(sample).collect();
     let keys: Vec<u64> = picked.iter().map(|r| r.key).collect();
-    let stored: HashMap<u64, Vec<f32>> = collection.stored(&keys)?.into_iter().map(|row| (row.key, row.vector)).collect();
+    let stored: HashMap<u64, Vec<f32>> = collection.stored(&keys, super::Patience::Write)?.into_iter().map(|row| (row.key, row.vector)).collect();
     let mut equal = 0;
     for row in &picked {
         let local = store.embedding(model, row.image)?;

@@ -1,0 +1,90 @@
+//! Rows of a collection copied into a local library, keyed by row key: a front end's copies of
+//! the rows its searches return, and `store pull`, which brings a whole collection back into an
+//! embedded library (so a pulled library and every front end give an item the same id).
+
+use std::collections::HashMap;
+
+use clipsight_indexer::{Embedding, ModelId};
+
+use super::client::Patience;
+use super::rows::Stored;
+use super::Collection;
+use crate::ann::AnnError;
+use crate::store::{ImageId, RemoteRow, Store};
+
+/// Rows read and committed together by a pull (each batch is recorded at once, so an
+/// interrupted pull resumes after its last batch).
+const PULL_BATCH: usize = 512;
+
+/// Writes `stored` rows of collection `place` into `store` as images with their row keys as
+/// ids, embedded by `model`, replacing earlier copies, and records each (key, stamp) as the
+/// remote rows of an indexer are recorded. Rows without a record (too long to keep) or with an
+/// unreadable vector are left out. Returns the rows written.
+pub fn copy_rows(store: &Store, place: &str, model: ModelId, stored: &[Stored]) -> Result<usize, AnnError> {
+    let mut changes = store.changes();
+    let mut copied = Vec::with_capacity(stored.len());
+    for row in stored {
+        let Some(record) = &row.record else { continue };
+        let id = ImageId(row.key);
+        if let Some(old) = store.file(id)? {
+            changes.unindex_record(id, &old);
+        }
+        let bytes: Vec<u8> = row.vector.iter().flat_map(|f| f.to_le_bytes()).collect();
+        let Some(embedding) = Embedding::from_le_bytes(&bytes) else { continue };
+        changes.put_image(id, record, model, &embedding, &row.thumbnail);
+        copied.push(RemoteRow { key: row.key, image: id, fingerprint: row.stamp });
+    }
+    if store.active_model()?.is_none() && !copied.is_empty() {
+        changes.set_active_model(model);
+    }
+    changes.commit()?;
+    store.record_remote(place, &copied, &[])?;
+    Ok(copied.len())
+}
+
+/// What a pull did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PullSummary {
+    /// Rows copied (new here, or changed there since the last pull).
+    pub copied: usize,
+    /// Rows already here as they are there.
+    pub unchanged: usize,
+    /// Rows that cannot be shown from the collection (their record was too long to keep).
+    pub skipped: usize,
+    /// Images removed here because their rows are gone there.
+    pub removed: usize,
+}
+
+/// Makes `store` hold `collection`'s rows as they are now: rows it lacks or holds at another
+/// stamp are copied (in batches of [`PULL_BATCH`], each recorded when committed, so a pull cut
+/// short resumes), and images an earlier pull copied whose rows are gone are removed.
+/// `progress(done, total)` follows the rows to copy.
+pub fn pull(store: &Store, collection: &Collection, model: ModelId, progress: &mut dyn FnMut(usize, usize)) -> Result<PullSummary, AnnError> {
+    let place = collection.place();
+    let mut held: HashMap<u64, RemoteRow> = store.remote_rows(&place).map(|r| r.map(|r| (r.key, r))).collect::<Result<_, _>>()?;
+    let mut wanted = Vec::new();
+    let mut summary = PullSummary::default();
+    for (key, stamp) in collection.stamps(Patience::Write)? {
+        match held.remove(&key) {
+            Some(row) if row.fingerprint == stamp && store.embedding(model, row.image)?.is_some() => summary.unchanged += 1,
+            _ => wanted.push(key),
+        }
+    }
+    for (done, keys) in wanted.chunks(PULL_BATCH).enumerate() {
+        let copied = copy_rows(store, &place, model, &collection.stored(keys, Patience::Write)?)?;
+        summary.copied += copied;
+        summary.skipped += keys.len() - copied;
+        progress((done * PULL_BATCH + keys.len()).min(wanted.len()), wanted.len());
+    }
+    let gone: Vec<u64> = held.into_keys().collect();
+    let mut changes = store.changes();
+    for &key in &gone {
+        if let Some(record) = store.file(ImageId(key))? {
+            changes.delete_image(ImageId(key), &record)?;
+            summary.removed += 1;
+        }
+    }
+    changes.commit()?;
+    store.record_remote(&place, &[], &gone)?;
+    Ok(summary)
+}
