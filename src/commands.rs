@@ -796,7 +796,7 @@ fn cmd_store_pull(g: &Global, from: &ann::milvus::MilvusAddress, sample: usize) 
     let collection = milvus.collection(model, None, ann::milvus::Patience::Write)?.ok_or_else(|| anyhow!("{from} has no collection for this model ({})", model.to_hex()))?;
     let bar = progress_bar(g, "{spinner} {pos}/{len} rows [{elapsed_precise}] {per_sec} ETA {eta} {wide_bar}");
     let started = Instant::now();
-    let summary = ann::milvus::pull(&store, &collection, model, &mut report_to(&bar))?;
+    let summary = ann::milvus::pull(&store, &collection, model, ann::milvus::Depth::Whole, &mut report_to(&bar))?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     let check = ann::milvus::verify(&store, &collection, model, sample, true)?;

@@ -41,6 +41,13 @@ pub trait VectorIndex: Send + Sync {
     /// For each query vector, the best `k` images that pass `filters`, best first (ties by id):
     /// `k` hits whenever `k` images pass. One answer per query, in order.
     fn search(&self, queries: &[&[f32]], k: usize, filters: &Filters) -> Result<Vec<Vec<Hit>>, AnnError>;
+
+    /// Makes the stored embeddings and thumbnails of these images readable from the library
+    /// before they are shown (a Milvus front end copies their rows when a keyword search found
+    /// them); a local index searches the library's own, and has nothing to do.
+    fn fetch_rows(&self, _ids: &[ImageId]) -> Result<(), AnnError> {
+        Ok(())
+    }
 }
 
 /// Where an index's changes go after an indexing run commits to the store: the images added

@@ -77,6 +77,17 @@ struct Queue {
     stopping: bool,
 }
 
+/// What the worker is woken for by [`Jobs::next_within`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// A job, now running.
+    Job(u64),
+    /// The queue stops.
+    Stopping,
+    /// Nothing happened for the time given.
+    Idle,
+}
+
 /// The job queue.
 #[derive(Default)]
 pub struct Jobs {
@@ -133,19 +144,38 @@ impl Jobs {
 
     /// Blocks until a job is queued (returns it, now running) or the queue stops (None).
     pub fn next(&self) -> Option<u64> {
+        loop {
+            match self.next_within(None) {
+                Next::Job(id) => return Some(id),
+                Next::Stopping => return None,
+                Next::Idle => {}
+            }
+        }
+    }
+
+    /// Waits for a job (returns it, now running), the queue's stop, or the end of `idle` (when
+    /// given) with neither.
+    pub fn next_within(&self, idle: Option<std::time::Duration>) -> Next {
+        let deadline = idle.map(|d| std::time::Instant::now() + d);
         let mut q = lock(&self.queue);
         loop {
             if q.stopping {
-                return None;
+                return Next::Stopping;
             }
             if let Some(id) = q.queued.take() {
                 if let Some(job) = q.jobs.get_mut(&id) {
                     job.state = JobState::Running;
                     job.started_at = Some(now());
                 }
-                return Some(id);
+                return Next::Job(id);
             }
-            q = self.wake.wait(q).unwrap_or_else(std::sync::PoisonError::into_inner);
+            q = match deadline {
+                None => self.wake.wait(q).unwrap_or_else(std::sync::PoisonError::into_inner),
+                Some(deadline) => {
+                    let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) else { return Next::Idle };
+                    self.wake.wait_timeout(q, left).unwrap_or_else(std::sync::PoisonError::into_inner).0
+                }
+            };
         }
     }
 

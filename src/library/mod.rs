@@ -188,15 +188,55 @@ impl Library {
         }
         before_loading();
         self.current.wait_for_first_answer(FIRST_ANSWER_WAIT);
+        let mirror = self.mirror_every();
+        if mirror.is_some() {
+            self.mirror_rows();
+        }
         self.load_indexes(Use::Many, true, &mut |_, _| {});
-        while let Some(id) = self.jobs.next() {
-            let outcome = self.index(&[], false, |done, total| self.jobs.progress(id, done, total)).map_err(|e| e.to_string());
-            match &outcome {
-                Ok(s) => tracing::info!("indexing job {id}: {} indexed, {} removed, {} failed", s.indexed, s.removed, s.failed),
-                Err(e) => tracing::error!("indexing job {id} failed: {e}"),
+        loop {
+            match self.jobs.next_within(mirror) {
+                jobs::Next::Stopping => return,
+                jobs::Next::Idle => {
+                    if self.mirror_rows() {
+                        self.load_indexes(Use::Many, true, &mut |_, _| {});
+                    }
+                }
+                jobs::Next::Job(id) => {
+                    let outcome = self.index(&[], false, |done, total| self.jobs.progress(id, done, total)).map_err(|e| e.to_string());
+                    match &outcome {
+                        Ok(s) => tracing::info!("indexing job {id}: {} indexed, {} removed, {} failed", s.indexed, s.removed, s.failed),
+                        Err(e) => tracing::error!("indexing job {id} failed: {e}"),
+                    }
+                    self.jobs.finish(id, outcome);
+                    self.load_indexes(Use::Many, true, &mut |_, _| {});
+                }
             }
-            self.jobs.finish(id, outcome);
-            self.load_indexes(Use::Many, true, &mut |_, _| {});
+        }
+    }
+
+    /// How often a Milvus front end's worker brings its mirror of the rows' records up to date
+    /// (`CLIPSIGHT_MILVUS_MIRROR_S`, default 30 s); `None` for any other library.
+    fn mirror_every(&self) -> Option<std::time::Duration> {
+        let front_end = matches!(self.home, VectorHome::Milvus(_)) && self.writable && self.store.roots().is_ok_and(|r| r.is_empty());
+        front_end.then(|| std::time::Duration::from_secs(std::env::var("CLIPSIGHT_MILVUS_MIRROR_S").ok().and_then(|v| v.parse().ok()).unwrap_or(30)))
+    }
+
+    /// Brings a Milvus front end's mirror of every row's record up to date (see
+    /// [`crate::ann::milvus::Depth::Records`]); whether anything changed. A failure (the
+    /// server away) is logged, and the next round tries again.
+    fn mirror_rows(&self) -> bool {
+        let VectorHome::Milvus(milvus) = &self.home else { return false };
+        let started = Instant::now();
+        match crate::ann::milvus::MilvusIndex::new(milvus.clone(), self.encoder.id(), self.store.clone()).and_then(|index| index.mirror()) {
+            Ok(Some(s)) => {
+                tracing::info!("mirror of {}: {} records copied, {} unchanged, {} removed in {:.1}s", milvus.address(), s.copied, s.unchanged, s.removed, started.elapsed().as_secs_f64());
+                s.copied + s.removed > 0
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!("cannot mirror the rows of {}: {e}", milvus.address());
+                false
+            }
         }
     }
 
@@ -283,6 +323,8 @@ impl Library {
             None => search::query_vector(&self.store, &self.encoder, query, options)?,
         };
         let ranked = search::run_with_vector(&self.store, self.encoder.id(), vector, query, options, rankers)?;
+        let shown: Vec<ImageId> = ranked.hits.iter().map(|f| f.hit.id).collect();
+        vectors.fetch_rows(&shown).map_err(search::SearchError::from)?;
         let mut results = Vec::with_capacity(ranked.hits.len());
         for found in ranked.hits {
             results.extend(self.hit_view(found.hit.id, found.hit.score, &found.hit.moments)?.map(|view| view.relevant(found.relevant)));
@@ -467,7 +509,9 @@ impl Library {
     /// Folder, camera, type and date values present in the library (cached per store epoch).
     pub fn facets(&self) -> Result<Facets> {
         self.facets.get_or(&self.store, || {
-            let roots = self.store.roots()?;
+            // A library with no folders of its own (a front end's, a pulled one) names folders
+            // from the file system's root.
+            let roots = Some(self.store.roots()?).filter(|r| !r.is_empty()).unwrap_or_else(|| vec![PathBuf::from("/")]);
             let (mut folders, mut cameras, mut types, mut dates) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
             for item in self.store.files() {
                 let (_, record) = item?;

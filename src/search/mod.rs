@@ -192,7 +192,7 @@ pub fn run_with_vector(
                 // The fusion reads the vector ranking's first `pool` hits, however far it was
                 // read for the cutoff; the rest follow in their order.
                 let rest = semantic.split_off(pool.min(semantic.len()));
-                let mut fused = fuse(store, model, v, semantic, &lexical)?;
+                let mut fused = fuse(store, model, rankers.vectors, v, semantic, &lexical)?;
                 let seen: std::collections::HashSet<ImageId> = fused.iter().map(|h| h.id).collect();
                 fused.extend(rest.into_iter().filter(|h| !seen.contains(&h.id)));
                 fused
@@ -233,10 +233,12 @@ fn down_to_cutoff(rankers: Rankers<'_>, v: &Embedding, filters: &Filters, pool: 
 
 /// The vector and keyword rankings fused by reciprocal rank fusion; each hit reports its cosine
 /// (comparable across queries, and what relevance is judged on) and a video's moments.
-fn fuse(store: &Store, model: ModelId, v: &Embedding, semantic: Vec<Hit>, lexical: &[Hit]) -> Result<Vec<Hit>, SearchError> {
+fn fuse(store: &Store, model: ModelId, vectors: &dyn VectorIndex, v: &Embedding, semantic: Vec<Hit>, lexical: &[Hit]) -> Result<Vec<Hit>, SearchError> {
     let ids = |h: &[Hit]| h.iter().map(|h| h.id).collect::<Vec<_>>();
     let fused = crate::keywords::reciprocal_rank_fusion(&[ids(&semantic), ids(lexical)]);
     let ranked: std::collections::HashMap<ImageId, Hit> = semantic.into_iter().map(|h| (h.id, h)).collect();
+    let keywords_only: Vec<ImageId> = fused.iter().map(|(id, _)| *id).filter(|id| !ranked.contains_key(id)).collect();
+    vectors.fetch_rows(&keywords_only)?;
     let mut out = Vec::with_capacity(fused.len());
     for (id, _) in fused {
         // Only images found by keywords alone need their embedding (or a video its moments) read.

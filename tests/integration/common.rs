@@ -208,8 +208,17 @@ impl Server {
 
     /// Starts `clipsight --model MODEL serve --bind 127.0.0.1:0 EXTRA...` on `data`.
     pub fn start_with(data: &Path, model: &Path, extra: &[&str]) -> Server {
+        Self::launch(data, model, extra, &[])
+    }
+
+    /// Starts as [`Server::start`] does, with these environment variables set.
+    pub fn start_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::launch(data, &fixture_model(), extra, env)
+    }
+
+    fn launch(data: &Path, model: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut serve = clipsight_with(data, model);
-        serve.args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"]).args(extra).stderr(std::process::Stdio::inherit());
+        serve.args(["serve", "--bind", "127.0.0.1:0", "--workers", "2"]).args(extra).envs(env.iter().copied()).stderr(std::process::Stdio::inherit());
         let token = extra.iter().position(|a| *a == "--token").and_then(|i| extra.get(i + 1)).map(|t| format!("Bearer {t}"));
         Server(ServeProcess::start(serve).expect("clipsight serve starts"), token)
     }

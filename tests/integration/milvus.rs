@@ -311,7 +311,7 @@ fn two_indexers_feed_one_collection_and_front_ends_that_never_indexed_answer_ali
     for name in ["a", "b", "c"] {
         std::fs::rename(tmp.path().join(format!("photos-{name}")), tmp.path().join(format!("gone-{name}"))).unwrap();
     }
-    let fronts = [Server::start(&tmp.path().join("front-1"), &["--store", &store]), Server::start(&tmp.path().join("front-2"), &["--store", &store])];
+    let fronts = ["front-1", "front-2"].map(|name| Server::start_env(&tmp.path().join(name), &["--store", &store], &[("CLIPSIGHT_MILVUS_MIRROR_S", "1")]));
     for query in ["red", "a blue square", "green star folder:photos-b", "a large yellow heart"] {
         let path = format!("/api/search?q={}&k=20", urlencode(query));
         let answers: Vec<serde_json::Value> = fronts.iter().map(|f| f.json("GET", &path, None)).map(|(status, body)| {
@@ -337,6 +337,39 @@ fn two_indexers_feed_one_collection_and_front_ends_that_never_indexed_answer_ali
     let (status, similar) = fronts[1].json("GET", &format!("/api/images/{id}/similar?k=3"), None);
     assert_eq!(status, 200, "{similar}");
     assert_eq!(similar["results"].as_array().unwrap().len(), 3, "{similar}");
+
+    // Keywords and facets: each front end mirrors every row's record, and follows new ones.
+    let lighthouse = tmp.path().join("lighthouse");
+    png_scenes(&lighthouse, 5, 14);
+    assert_success(&clipsight(&tmp.path().join("indexer-d")).args(["--store", &store, "index"]).arg(&lighthouse).output().unwrap());
+    for front in &fronts {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let found = loop {
+            let (status, answer) = front.json("GET", "/api/search?q=lighthouse&mode=keyword&k=50", None);
+            assert_eq!(status, 200, "{answer}");
+            let found = answer["results"].as_array().unwrap().clone();
+            if found.len() == 5 || Instant::now() > deadline {
+                break found;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        assert_eq!(found.len(), 5, "the new folder's photos are found by keyword within the mirror's interval");
+        for hit in &found {
+            assert!(hit["path"].as_str().unwrap().contains("/lighthouse/"), "{hit}");
+            let (status, thumbnail, _) = front.call("GET", &format!("/api/images/{}/thumbnail", hit["id"]), None, &[]);
+            assert!(status == 200 && image::load_from_memory(&thumbnail).is_ok(), "the thumbnail of a row found by keyword: {hit}");
+        }
+        let (_, hybrid) = front.json("GET", "/api/search?q=lighthouse&mode=hybrid&k=10", None);
+        let paths: Vec<&str> = hybrid["results"].as_array().unwrap().iter().map(|r| r["path"].as_str().unwrap()).collect();
+        assert!(paths[..5].iter().all(|p| p.contains("/lighthouse/")), "hybrid ranks the keyword matches first: {paths:?}");
+        let (status, facets) = front.json("GET", "/api/facets", None);
+        assert_eq!(status, 200, "{facets}");
+        assert_eq!(facets["types"], serde_json::json!(["png"]), "{facets}");
+        let folders: Vec<&str> = facets["folders"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+        for name in ["photos-a", "photos-b", "photos-c", "lighthouse"] {
+            assert!(folders.iter().any(|f| f.ends_with(name)), "{name} in {folders:?}");
+        }
+    }
 
     // A front end killed under load (searches copying rows it had not shown yet) loses
     // nothing: restarted on its library, it answers as the other one does.

@@ -67,6 +67,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Rows read per call by [`Collection::stored`]: 32 thumbnails of up to 48 KB of base64 stay
 /// well under gRPC's 4 MiB reply limit.
 const STORED_CHUNK: usize = 32;
+/// Rows read per call without their vectors and thumbnails (records of up to 16 KB of base64).
+const RECORDS_CHUNK: usize = 192;
 /// The most rows one query returns (Milvus's result window).
 const SCAN_LIMIT: usize = 16_384;
 /// How long connecting may take.
@@ -350,42 +352,41 @@ impl Collection {
         }
     }
 
-    /// The rows with these keys as a front end shows them (absent rows are left out), read
-    /// [`STORED_CHUNK`] at a time: with their thumbnails a reply of a hundred rows would pass
-    /// gRPC's 4 MiB limit. Each chunk is read at bounded staleness (a few milliseconds instead
-    /// of a strong read's wait for the server's next tick), and the keys it lacks — rows written
-    /// in the last seconds — once more strongly.
-    pub fn stored(&self, keys: &[u64], patience: Patience) -> Result<Vec<rows::Stored>> {
+    /// The rows with these keys as a front end shows them, with their vectors and thumbnails
+    /// when `whole`, else their records alone (absent rows are left out), read
+    /// [`STORED_CHUNK`] at a time (with thumbnails a reply of a hundred rows would pass gRPC's
+    /// 4 MiB limit), or [`RECORDS_CHUNK`] at a time without. Each chunk is read at bounded
+    /// staleness (a few milliseconds instead of a strong read's wait for the server's next
+    /// tick), and the keys it lacks — rows written in the last seconds — once more strongly.
+    pub fn stored(&self, keys: &[u64], whole: bool, patience: Patience) -> Result<Vec<rows::Stored>> {
+        let (fields, chunk): (&[&str], usize) = if whole { (&["id", rows::VECTOR, "record", "thumb", "stamp"], STORED_CHUNK) } else { (&["id", "record", "stamp"], RECORDS_CHUNK) };
         let mut all = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(STORED_CHUNK) {
-            let found = self.stored_chunk(chunk, ConsistencyLevel::Bounded, patience)?;
+        for chunk in keys.chunks(chunk) {
+            let found = self.stored_chunk(chunk, fields, ConsistencyLevel::Bounded, patience)?;
             let missing: Vec<u64> = chunk.iter().filter(|k| !found.iter().any(|row| row.key == **k)).copied().collect();
             all.extend(found);
             if !missing.is_empty() {
-                all.extend(self.stored_chunk(&missing, ConsistencyLevel::Strong, patience)?);
+                all.extend(self.stored_chunk(&missing, fields, ConsistencyLevel::Strong, patience)?);
             }
         }
         Ok(all)
     }
 
-    fn stored_chunk(&self, keys: &[u64], level: ConsistencyLevel, patience: Patience) -> Result<Vec<rows::Stored>> {
+    fn stored_chunk(&self, keys: &[u64], fields: &[&str], level: ConsistencyLevel, patience: Patience) -> Result<Vec<rows::Stored>> {
         let filter = keys_filter(keys);
         let answer = self.milvus.call("read rows", Some(&self.name), patience, |c| {
-            let request = QueryRequest::builder()
-                .collection_name(&self.name)
-                .filter(filter.clone())
-                .output_fields(["id", rows::VECTOR, "record", "thumb", "stamp"])
-                .consistency_level(level)
-                .build();
+            let request = QueryRequest::builder().collection_name(&self.name).filter(filter.clone()).output_fields(fields.iter().map(|f| f.to_string()).collect::<Vec<_>>()).consistency_level(level).build();
             async move { c.query(request?).await }
         })?;
         Ok(rows::Stored::all_of(answer.results()))
     }
 
-    /// Every row's key and stamp, read strongly by ranges of keys (a query returns at most
+    /// Every row's key and stamp, read by ranges of keys (a query returns at most
     /// [`SCAN_LIMIT`] rows): ranges sized for half that from the row count, and a range that
-    /// comes back full split in two and read again.
-    pub fn stamps(&self, patience: Patience) -> Result<Vec<(u64, [u8; 16])>> {
+    /// comes back full split in two and read again. `strong`: as of now, else at bounded
+    /// staleness (seconds old, and much faster).
+    pub fn stamps(&self, strong: bool, patience: Patience) -> Result<Vec<(u64, [u8; 16])>> {
+        let level = if strong { ConsistencyLevel::Strong } else { ConsistencyLevel::Bounded };
         let total = self.count("")?;
         let top = 1u64 << rows::KEY_BITS;
         let parts = (total / (SCAN_LIMIT / 2) + 1) as u64;
@@ -404,7 +405,7 @@ impl Collection {
                     .filter(filter.clone())
                     .output_fields(["id", "stamp"])
                     .limit(SCAN_LIMIT as i64)
-                    .consistency_level(ConsistencyLevel::Strong)
+                    .consistency_level(level)
                     .build();
                 async move { c.query(request?).await }
             })?;

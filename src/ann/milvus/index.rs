@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::client::Patience;
 use super::expr::Pushdown;
-use super::{push, rows, Collection, Milvus, PushSummary};
+use super::{push, rows, Collection, Milvus, PullSummary, PushSummary};
 use crate::ann::{AnnError, Hit, IndexKind, VectorIndex, VectorWriter};
 use crate::filters::Filters;
 use crate::store::{ImageId, Store};
@@ -59,7 +59,7 @@ impl MilvusIndex {
                     continue;
                 }
                 let held = self.store.remote_row(place, *key)?.map(|r| r.fingerprint);
-                if held.as_ref() != stamps.get(i) {
+                if held.as_ref() != stamps.get(i) || self.store.embedding(self.model, ImageId(*key))?.is_none() {
                     wanted.push(*key);
                 }
             }
@@ -71,12 +71,34 @@ impl MilvusIndex {
             tracing::warn!("{} rows of {} cannot be shown: this library is open read-only", wanted.len(), collection.name());
             return Ok(());
         }
-        super::pull::copy_rows(&self.store, place, self.model, &collection.stored(&wanted, Patience::Read)?)?;
+        super::pull::copy_rows(&self.store, place, self.model, &collection.stored(&wanted, true, Patience::Read)?)?;
         Ok(())
+    }
+
+    /// Every row of the collection's record, on a front end (for its keyword index, facets
+    /// and date order); nothing on an indexer, whose library is the source of the rows.
+    pub fn mirror(&self) -> Result<Option<PullSummary>, AnnError> {
+        let Some(collection) = self.collection()?.filter(|_| self.origin.is_none() && self.store.is_writer()) else { return Ok(None) };
+        Ok(Some(super::pull::pull(&self.store, &collection, self.model, super::Depth::Records, &mut |_, _| {})?))
     }
 }
 
 impl VectorIndex for MilvusIndex {
+    fn fetch_rows(&self, ids: &[ImageId]) -> Result<(), AnnError> {
+        if self.origin.is_some() || !self.store.is_writer() {
+            return Ok(());
+        }
+        let mut wanted = Vec::new();
+        for id in ids {
+            if self.store.embedding(self.model, *id)?.is_none() {
+                wanted.push(id.0);
+            }
+        }
+        let Some(collection) = self.collection()?.filter(|_| !wanted.is_empty()) else { return Ok(()) };
+        super::pull::copy_rows(&self.store, &collection.place(), self.model, &collection.stored(&wanted, true, Patience::Read)?)?;
+        Ok(())
+    }
+
     fn kind(&self) -> IndexKind {
         IndexKind::Graph
     }

@@ -26,7 +26,7 @@ mod sync;
 
 pub use client::{Collection, Freshness, Milvus, MilvusError, Patience};
 pub use index::{push_library, MilvusIndex, MilvusWriter};
-pub use pull::{pull, PullSummary};
+pub use pull::{pull, Depth, PullSummary};
 pub use rows::row_key;
 pub use sync::{push, verify, PushSummary, Verification};
 

@@ -1,6 +1,8 @@
-//! Rows of a collection copied into a local library, keyed by row key: a front end's copies of
-//! the rows its searches return, and `store pull`, which brings a whole collection back into an
-//! embedded library (so a pulled library and every front end give an item the same id).
+//! Rows of a collection copied into a local library, keyed by row key (so a pulled library and
+//! every front end give an item the same id): `store pull`, which brings a whole collection back
+//! into an embedded library; a front end's mirror of every row's record (what its keyword
+//! index, facets and date order read); and its copies of the vectors and thumbnails of the rows
+//! it shows.
 
 use std::collections::HashMap;
 
@@ -42,6 +44,36 @@ pub fn copy_rows(store: &Store, place: &str, model: ModelId, stored: &[Stored]) 
     Ok(copied.len())
 }
 
+/// Writes `stored` records (rows read without vectors) of collection `place` into `store`
+/// under their row keys, each replacing an earlier copy with its embedding and thumbnail (read
+/// again when the row is next shown), and records each (key, stamp). Returns the rows written.
+fn copy_records(store: &Store, place: &str, stored: &[Stored]) -> Result<usize, AnnError> {
+    let mut changes = store.changes();
+    let mut copied = Vec::with_capacity(stored.len());
+    for row in stored {
+        let Some(record) = &row.record else { continue };
+        let id = ImageId(row.key);
+        if let Some(old) = store.file(id)? {
+            changes.delete_image(id, &old)?;
+        }
+        changes.put_record(id, record);
+        copied.push(RemoteRow { key: row.key, image: id, fingerprint: row.stamp });
+    }
+    changes.commit()?;
+    store.record_remote(place, &copied, &[])?;
+    Ok(copied.len())
+}
+
+/// How much of each row a pull copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// Records, vectors and thumbnails, as of now (`store pull`: an embedded library of its own).
+    Whole,
+    /// Records alone, as of a few seconds ago (a front end's mirror: its keyword index, facets
+    /// and filters over every row; a row's vector and thumbnail are read when it is shown).
+    Records,
+}
+
 /// What a pull did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PullSummary {
@@ -55,23 +87,25 @@ pub struct PullSummary {
     pub removed: usize,
 }
 
-/// Makes `store` hold `collection`'s rows as they are now: rows it lacks or holds at another
-/// stamp are copied (in batches of [`PULL_BATCH`], each recorded when committed, so a pull cut
-/// short resumes), and images an earlier pull copied whose rows are gone are removed.
+/// Makes `store` hold `collection`'s rows, to `depth`: rows it lacks or holds at another stamp
+/// are copied (in batches of [`PULL_BATCH`], each recorded when committed, so a pull cut short
+/// resumes), and images an earlier pull copied whose rows are gone are removed.
 /// `progress(done, total)` follows the rows to copy.
-pub fn pull(store: &Store, collection: &Collection, model: ModelId, progress: &mut dyn FnMut(usize, usize)) -> Result<PullSummary, AnnError> {
+pub fn pull(store: &Store, collection: &Collection, model: ModelId, depth: Depth, progress: &mut dyn FnMut(usize, usize)) -> Result<PullSummary, AnnError> {
     let place = collection.place();
+    let whole = depth == Depth::Whole;
     let mut held: HashMap<u64, RemoteRow> = store.remote_rows(&place).map(|r| r.map(|r| (r.key, r))).collect::<Result<_, _>>()?;
     let mut wanted = Vec::new();
     let mut summary = PullSummary::default();
-    for (key, stamp) in collection.stamps(Patience::Write)? {
+    for (key, stamp) in collection.stamps(whole, Patience::Write)? {
         match held.remove(&key) {
-            Some(row) if row.fingerprint == stamp && store.embedding(model, row.image)?.is_some() => summary.unchanged += 1,
+            Some(row) if row.fingerprint == stamp && (!whole || store.embedding(model, row.image)?.is_some()) => summary.unchanged += 1,
             _ => wanted.push(key),
         }
     }
     for (done, keys) in wanted.chunks(PULL_BATCH).enumerate() {
-        let copied = copy_rows(store, &place, model, &collection.stored(keys, Patience::Write)?)?;
+        let stored = collection.stored(keys, whole, Patience::Write)?;
+        let copied = if whole { copy_rows(store, &place, model, &stored)? } else { copy_records(store, &place, &stored)? };
         summary.copied += copied;
         summary.skipped += keys.len() - copied;
         progress((done * PULL_BATCH + keys.len()).min(wanted.len()), wanted.len());

@@ -144,9 +144,9 @@ pub struct Stored {
     pub key: u64,
     /// The record (`None` when it was too long to keep, or unreadable).
     pub record: Option<FileRecord>,
-    /// The thumbnail JPEG (empty when it was too large to keep).
+    /// The thumbnail JPEG (empty when it was too large to keep, or not read).
     pub thumbnail: Vec<u8>,
-    /// The vector.
+    /// The vector (empty when not read).
     pub vector: Vec<f32>,
     /// The row's stamp.
     pub stamp: [u8; 16],
@@ -160,7 +160,8 @@ pub fn stamp_of(hex_stamp: &str) -> [u8; 16] {
 }
 
 impl Stored {
-    /// The rows of a query's answer (fields `id`, `record`, `thumb`, `vector`, `stamp`).
+    /// The rows of a query's answer (fields `id`, `record`, `stamp`, and `thumb` and `vector`
+    /// when asked for: else empty).
     pub(super) fn all_of(results: &QueryResults) -> Vec<Stored> {
         use base64::Engine;
         let strings = |name: &str| match results.get_output_field(name) {
@@ -178,13 +179,12 @@ impl Stored {
         let (records, thumbs, stamps) = (strings("record"), strings("thumb"), strings("stamp"));
         let decode = |s: Option<&String>| s.and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok()).unwrap_or_default();
         keys.into_iter()
-            .zip(vectors)
             .enumerate()
-            .map(|(i, (key, vector))| Stored {
+            .map(|(i, key)| Stored {
                 key,
                 record: FileRecord::decode(&decode(records.get(i))),
                 thumbnail: decode(thumbs.get(i)),
-                vector,
+                vector: vectors.get(i).cloned().unwrap_or_default(),
                 stamp: stamps.get(i).map_or([0; 16], |s| stamp_of(s)),
             })
             .collect()
