@@ -81,7 +81,11 @@ pub fn run(cli: Cli) -> Result<()> {
                     println!("  {:5} candidates={:5}{} {:8.0} q/s (all cores)  recall@10 {:.4}", r.queries, r.candidates, if r.chosen { "*" } else { " " }, r.qps, r.recall_at_10);
                 }
                 if let Some(m) = &report.milvus {
-                    println!("milvus: ingest {:.0} rows/s, sealed and indexed {:.1}s after the last row", m.ingest_rows_per_s, m.index_wait_s);
+                    match m.ingest_rows_per_s {
+                        Some(rate) => println!("milvus: ingest {rate:.0} rows/s, sealed and indexed {:.1}s after the last row", m.index_wait_s),
+                        None => println!("milvus: the collection held the data already"),
+                    }
+                    println!("  front end mirror: {:.0} records/s, keyword index {:.1}s, keyword query p50 {:.2} ms", m.mirror.records_per_s, m.mirror.keyword_index_s, m.mirror.keyword_p50_ms);
                     for r in report.graph_latency.iter().chain(&m.runs) {
                         println!("  {:11} {:5} ef={:4}  recall@10 {:.4}  p50 {:6.2} ms  p99 {:6.2} ms  {:7.0} q/s at 8 clients", r.system, r.queries, r.ef, r.recall_at_10, r.p50_ms, r.p99_ms, r.qps_8_clients);
                     }

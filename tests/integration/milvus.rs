@@ -141,7 +141,7 @@ fn a_library_on_milvus_answers_as_its_local_index_does_with_every_filter_pushed_
     let (_milvus, _, data, store) = indexed_on_milvus(tmp.path());
     let mut filtered = 0;
     for query in ["red", "a blue square", "green star"] {
-        for filter in ["", "folder:sub", "folder:png/sub", "type:png", "type:jpeg", "after:2021-02-01", "before:2021-02-01 type:jpeg", "camera:canon", "camera:eos 5", "folder:nowhere"] {
+        for filter in ["", "folder:sub", "folder:png/sub", "type:png", "type:jpeg", "after:2021-02-01", "before:2021-02-01 type:jpeg", "camera:canon", "camera:eos 5", "folder:nowhere", "folder:\"su\nb\"", "camera:\"eos\t5\""] {
             let query = format!("{query} {filter}");
             let local = search(&data, "local", &query);
             let remote = search(&data, &store, &query);

@@ -10,9 +10,24 @@ use super::rows::{day_number, Found, FOLDER_RUN};
 /// Kilometres per degree of latitude (and of longitude at the equator).
 const KM_PER_DEGREE: f64 = 111.19;
 
-/// A quoted string literal of the expression language.
+/// A quoted string literal of the expression language: quotes and backslashes escaped, and
+/// control characters (which the grammar refuses raw) as escape sequences.
 fn quoted(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Filters split into the server's expression and the checks left for the client.
@@ -126,5 +141,6 @@ mod tests {
     #[test]
     fn quotes_and_backslashes_cannot_end_a_literal() {
         assert_eq!(quoted(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(quoted("a\nb\tc\u{7}"), r#""a\nb\tc\u0007""#, "control characters as escapes");
     }
 }

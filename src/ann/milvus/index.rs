@@ -18,10 +18,12 @@ const MAX_LIMIT: usize = 16_384;
 /// A model's collection, ranked by the server, in one of two roles:
 /// - on a machine that indexed (its library has pushed, so it has an id): that library's rows,
 ///   shown from its own records;
-/// - on a front end whose library never indexed (it has no folders): every row, shown from the row itself — its
-///   record, thumbnail and vector are copied into the front end's library the first time a
-///   search returns it (and again when its stamp changes), so the front end needs neither the
-///   indexers' disks nor their libraries, and two front ends show the same rows alike.
+/// - on a front end whose library never indexed (it has no folders): every row, shown from the
+///   row itself. The front end mirrors every row's record ([`MilvusIndex::mirror`]); a row's
+///   thumbnail and vector are copied when it is first shown ([`VectorIndex::fetch_rows`]), and
+///   a row a search returns that the mirror has not seen yet (or holds at another stamp) is
+///   copied whole then. So the front end needs neither the indexers' disks nor their
+///   libraries, and two front ends show the same rows alike.
 ///
 /// Opening it sends nothing: each call finds the collection (and fails as unavailable while the
 /// server is away), so a server that comes back is used again without reopening anything.
@@ -46,7 +48,7 @@ impl MilvusIndex {
         Ok(self.milvus.collection(self.model, None, Patience::Read)?)
     }
 
-    /// Copies the rows of `found` that this front end lacks, or holds at another stamp, into
+    /// Copies the rows of `found` that this front end has not mirrored, or holds at another stamp, into
     /// its library (`place` is the collection's [`Collection::place`]), under their row keys as
     /// image ids, recording each as the remote rows of an indexer are recorded: so both roles
     /// map a hit's key to an image the same way.
@@ -59,7 +61,7 @@ impl MilvusIndex {
                     continue;
                 }
                 let held = self.store.remote_row(place, *key)?.map(|r| r.fingerprint);
-                if held.as_ref() != stamps.get(i) || self.store.embedding(self.model, ImageId(*key))?.is_none() {
+                if held.as_ref() != stamps.get(i) {
                     wanted.push(*key);
                 }
             }
