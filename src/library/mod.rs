@@ -229,8 +229,15 @@ impl Library {
         let started = Instant::now();
         match crate::ann::milvus::MilvusIndex::new(milvus.clone(), self.encoder.id(), self.store.clone()).and_then(|index| index.mirror()) {
             Ok(Some(s)) => {
-                tracing::info!("mirror of {}: {} records copied, {} unchanged, {} removed in {:.1}s", milvus.address(), s.copied, s.unchanged, s.removed, started.elapsed().as_secs_f64());
-                s.copied + s.removed > 0
+                let changed = s.copied + s.removed > 0;
+                // An idle front end checks every round: only a change is worth a line at info.
+                let line = format!("mirror of {}: {} records copied, {} unchanged, {} removed in {:.1}s", milvus.address(), s.copied, s.unchanged, s.removed, started.elapsed().as_secs_f64());
+                if changed {
+                    tracing::info!("{line}");
+                } else {
+                    tracing::debug!("{line}");
+                }
+                changed
             }
             Ok(None) => false,
             Err(e) => {

@@ -120,7 +120,9 @@ pub fn measure(milvus: &Arc<Milvus>, data: &Dataset, truth: &[QuerySet], efs: &[
         }
     }
     let ingest_s = started.elapsed().as_secs_f64();
-    progress(&format!("milvus: {} rows sent in {ingest_s:.1}s", data.vectors.len()));
+    if !loaded {
+        progress(&format!("milvus: {} rows sent in {ingest_s:.1}s", data.vectors.len()));
+    }
     let started = Instant::now();
     collection.wait_indexed(Duration::from_secs(3600))?;
     let index_wait_s = started.elapsed().as_secs_f64();
