@@ -139,20 +139,20 @@ pub fn writer(home: &VectorHome, store: &Store, model: ModelId) -> Result<Box<dy
 }
 
 /// Images that pass `filters`, by ascending id, at most `limit` (a query without a vector:
-/// filters alone). Answered from the store, which holds every record whatever the index.
-pub fn browse(store: &Store, model: ModelId, filters: &Filters, limit: usize) -> Result<Vec<Hit>, AnnError> {
-    let accept = Accept::new(store, filters);
+/// filters alone). Answered from the store's records, which every library holds for each of its
+/// images whatever the index (a Milvus front end mirrors them for every row).
+pub fn browse(store: &Store, filters: &Filters, limit: usize) -> Result<Vec<Hit>, AnnError> {
     let mut hits = Vec::new();
-    for item in store.embedding_ids(model) {
-        let id = item?;
+    for item in store.files() {
         if hits.len() == limit {
             break;
         }
-        if accept.check(id) {
+        let (id, record) = item?;
+        if filters.is_empty() || filters.matches(&record) {
             hits.push(Hit::new(id, 0.0));
         }
     }
-    accept.finish(hits)
+    Ok(hits)
 }
 
 /// Checks candidates against filters by reading their records; remembers the first store error
@@ -445,7 +445,7 @@ mod tests {
         let model = ModelId([3; 16]);
         let (store, _) = library_of(dir.path(), model, 20);
         let filters = even();
-        let ids: Vec<u64> = browse(&store, model, &filters, 4).unwrap().iter().map(|h| h.id.0).collect();
+        let ids: Vec<u64> = browse(&store, &filters, 4).unwrap().iter().map(|h| h.id.0).collect();
         assert_eq!(ids, vec![2, 4, 6, 8]);
     }
 }

@@ -181,7 +181,7 @@ pub fn run_with_vector(
     let page_or_all = if by_score { wanted } else { limit };
     let (found, counted) = match (&vector, options.mode) {
         (_, Mode::Keyword) => (all_relevant(keyword_hits(Scope::All, page_or_all)?), false),
-        (None, _) => (all_relevant(crate::ann::browse(store, model, filters, page_or_all)?), false),
+        (None, _) => (all_relevant(crate::ann::browse(store, filters, page_or_all)?), false),
         (Some(v), mode) => {
             let lexical = if mode == Mode::Hybrid { keyword_hits(Scope::Metadata, (wanted * 4).max(100))? } else { Vec::new() };
             let pool = if lexical.is_empty() { wanted } else { (wanted * 4).max(100) };

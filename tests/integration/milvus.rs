@@ -362,6 +362,8 @@ fn two_indexers_feed_one_collection_and_front_ends_that_never_indexed_answer_ali
         let (_, hybrid) = front.json("GET", "/api/search?q=lighthouse&mode=hybrid&k=10", None);
         let paths: Vec<&str> = hybrid["results"].as_array().unwrap().iter().map(|r| r["path"].as_str().unwrap()).collect();
         assert!(paths[..5].iter().all(|p| p.contains("/lighthouse/")), "hybrid ranks the keyword matches first: {paths:?}");
+        let (_, browsed) = front.json("GET", "/api/search?q=folder:lighthouse&k=50", None);
+        assert_eq!(browsed["results"].as_array().unwrap().len(), 5, "filters alone browse every row: {browsed}");
         let (status, facets) = front.json("GET", "/api/facets", None);
         assert_eq!(status, 200, "{facets}");
         assert_eq!(facets["types"], serde_json::json!(["png"]), "{facets}");
@@ -370,6 +372,20 @@ fn two_indexers_feed_one_collection_and_front_ends_that_never_indexed_answer_ali
             assert!(folders.iter().any(|f| f.ends_with(name)), "{name} in {folders:?}");
         }
     }
+
+    // Similar by upload: a photo neither front end has, two answers alike.
+    let upload = std::fs::read_dir(&lighthouse).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "png")).unwrap();
+    let (content_type, body) = multipart(&[("image", Some("query.png"), &std::fs::read(&upload).unwrap())]);
+    let answers: Vec<serde_json::Value> = fronts
+        .iter()
+        .map(|f| {
+            let (status, out, _) = f.call("POST", "/api/search/image?k=5", Some((&content_type, &body)), &[]);
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&out));
+            serde_json::from_slice(&out).unwrap()
+        })
+        .collect();
+    assert_eq!(answers[0]["results"], answers[1]["results"], "similar by upload, two front ends");
+    assert!(answers[0]["results"][0]["path"].as_str().unwrap().ends_with(&format!("/lighthouse/{}", upload.file_name().unwrap().to_string_lossy())), "the uploaded photo's own row first: {}", answers[0]);
 
     // A front end killed under load (searches copying rows it had not shown yet) loses
     // nothing: restarted on its library, it answers as the other one does.

@@ -73,7 +73,7 @@ impl MilvusIndex {
             tracing::warn!("{} rows of {} cannot be shown: this library is open read-only", wanted.len(), collection.name());
             return Ok(());
         }
-        super::pull::copy_rows(&self.store, place, self.model, &collection.stored(&wanted, true, Patience::Read)?)?;
+        super::pull::copy_rows(&self.store, place, self.model, &collection.stored(&wanted, true, Patience::Read)?, true)?;
         Ok(())
     }
 
@@ -97,7 +97,7 @@ impl VectorIndex for MilvusIndex {
             }
         }
         let Some(collection) = self.collection()?.filter(|_| !wanted.is_empty()) else { return Ok(()) };
-        super::pull::copy_rows(&self.store, &collection.place(), self.model, &collection.stored(&wanted, true, Patience::Read)?)?;
+        super::pull::copy_rows(&self.store, &collection.place(), self.model, &collection.stored(&wanted, true, Patience::Read)?, true)?;
         Ok(())
     }
 

@@ -19,45 +19,38 @@ use crate::store::{ImageId, RemoteRow, Store};
 const PULL_BATCH: usize = 512;
 
 /// Writes `stored` rows of collection `place` into `store` as images with their row keys as
-/// ids, embedded by `model`, replacing earlier copies, and records each (key, stamp) as the
-/// remote rows of an indexer are recorded. Rows without a record (too long to keep) or with an
-/// unreadable vector are left out. Returns the rows written.
-pub fn copy_rows(store: &Store, place: &str, model: ModelId, stored: &[Stored]) -> Result<usize, AnnError> {
+/// ids, and records each (key, stamp) as the remote rows of an indexer are recorded. `whole`
+/// rows (read with their vectors and thumbnails) are embedded by `model` and replace earlier
+/// copies; records alone (read without) replace an earlier copy with its embedding and
+/// thumbnail, which are read again when the row is next shown. Rows without a record (too long
+/// to keep) or with an unreadable vector are left out. Returns the rows written.
+pub fn copy_rows(store: &Store, place: &str, model: ModelId, stored: &[Stored], whole: bool) -> Result<usize, AnnError> {
     let mut changes = store.changes();
     let mut copied = Vec::with_capacity(stored.len());
     for row in stored {
         let Some(record) = &row.record else { continue };
+        let embedding = if whole {
+            let bytes: Vec<u8> = row.vector.iter().flat_map(|f| f.to_le_bytes()).collect();
+            let Some(embedding) = Embedding::from_le_bytes(&bytes) else { continue };
+            Some(embedding)
+        } else {
+            None
+        };
         let id = ImageId(row.key);
         if let Some(old) = store.file(id)? {
-            changes.unindex_record(id, &old);
+            match embedding {
+                Some(_) => changes.unindex_record(id, &old),
+                None => changes.delete_image(id, &old)?,
+            }
         }
-        let bytes: Vec<u8> = row.vector.iter().flat_map(|f| f.to_le_bytes()).collect();
-        let Some(embedding) = Embedding::from_le_bytes(&bytes) else { continue };
-        changes.put_image(id, record, model, &embedding, &row.thumbnail);
+        match &embedding {
+            Some(embedding) => changes.put_image(id, record, model, embedding, &row.thumbnail),
+            None => changes.put_record(id, record),
+        }
         copied.push(RemoteRow { key: row.key, image: id, fingerprint: row.stamp });
     }
-    if store.active_model()?.is_none() && !copied.is_empty() {
+    if whole && store.active_model()?.is_none() && !copied.is_empty() {
         changes.set_active_model(model);
-    }
-    changes.commit()?;
-    store.record_remote(place, &copied, &[])?;
-    Ok(copied.len())
-}
-
-/// Writes `stored` records (rows read without vectors) of collection `place` into `store`
-/// under their row keys, each replacing an earlier copy with its embedding and thumbnail (read
-/// again when the row is next shown), and records each (key, stamp). Returns the rows written.
-fn copy_records(store: &Store, place: &str, stored: &[Stored]) -> Result<usize, AnnError> {
-    let mut changes = store.changes();
-    let mut copied = Vec::with_capacity(stored.len());
-    for row in stored {
-        let Some(record) = &row.record else { continue };
-        let id = ImageId(row.key);
-        if let Some(old) = store.file(id)? {
-            changes.delete_image(id, &old)?;
-        }
-        changes.put_record(id, record);
-        copied.push(RemoteRow { key: row.key, image: id, fingerprint: row.stamp });
     }
     changes.commit()?;
     store.record_remote(place, &copied, &[])?;
@@ -105,7 +98,7 @@ pub fn pull(store: &Store, collection: &Collection, model: ModelId, depth: Depth
     }
     for (done, keys) in wanted.chunks(PULL_BATCH).enumerate() {
         let stored = collection.stored(keys, whole, Patience::Write)?;
-        let copied = if whole { copy_rows(store, &place, model, &stored)? } else { copy_records(store, &place, &stored)? };
+        let copied = copy_rows(store, &place, model, &stored, whole)?;
         summary.copied += copied;
         summary.skipped += keys.len() - copied;
         progress((done * PULL_BATCH + keys.len()).min(wanted.len()), wanted.len());
