@@ -48,6 +48,12 @@ pub trait VectorIndex: Send + Sync {
     fn fetch_rows(&self, _ids: &[ImageId]) -> Result<(), AnnError> {
         Ok(())
     }
+
+    /// `n` vectors spread over the index, where the library's store does not hold them all (a
+    /// Milvus front end: the relevance background); `None` where a sample of the store is one.
+    fn sample(&self, _n: usize) -> Result<Option<Vec<Embedding>>, AnnError> {
+        Ok(None)
+    }
 }
 
 /// Where an index's changes go after an indexing run commits to the store: the images added

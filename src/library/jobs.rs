@@ -231,6 +231,17 @@ mod tests {
     }
 
     #[test]
+    fn a_worker_waiting_with_a_limit_is_woken_by_a_job_the_stop_or_the_time() {
+        let jobs = Jobs::default();
+        let limit = Some(std::time::Duration::from_millis(30));
+        assert_eq!(jobs.next_within(limit), Next::Idle, "nothing happened for 30 ms");
+        let job = jobs.submit(Trigger::Api);
+        assert_eq!(jobs.next_within(limit), Next::Job(job.id));
+        jobs.stop();
+        assert_eq!(jobs.next_within(None), Next::Stopping, "no limit: the stop ends the wait");
+    }
+
+    #[test]
     fn stopping_wakes_the_worker_with_none() {
         let jobs = Jobs::default();
         jobs.stop();

@@ -188,17 +188,22 @@ impl Library {
         }
         before_loading();
         self.current.wait_for_first_answer(FIRST_ANSWER_WAIT);
-        let mirror = self.mirror_every();
-        if mirror.is_some() {
-            self.mirror_rows();
-        }
         self.load_indexes(Use::Many, true, &mut |_, _| {});
+        let mirror = self.mirror_every();
+        // The epoch the indexes were loaded at: a front end's searches copy rows too, and its
+        // keyword index follows them at the next round.
+        let mut loaded = self.store.epoch().ok();
+        let mut wait = mirror.map(|_| std::time::Duration::ZERO);
         loop {
-            match self.jobs.next_within(mirror) {
+            match self.jobs.next_within(wait) {
                 jobs::Next::Stopping => return,
                 jobs::Next::Idle => {
-                    if self.mirror_rows() {
+                    wait = mirror;
+                    let changed = self.mirror_rows();
+                    let epoch = self.store.epoch().ok();
+                    if changed || epoch != loaded {
                         self.load_indexes(Use::Many, true, &mut |_, _| {});
+                        loaded = epoch;
                     }
                 }
                 jobs::Next::Job(id) => {
@@ -215,10 +220,13 @@ impl Library {
     }
 
     /// How often a Milvus front end's worker brings its mirror of the rows' records up to date
-    /// (`CLIPSIGHT_MILVUS_MIRROR_S`, default 30 s); `None` for any other library.
+    /// (`CLIPSIGHT_MILVUS_MIRROR_S`, default 30 s, from 1 s to a day); `None` for any other
+    /// library. The first round starts once the indexes are loaded, so keyword search answers
+    /// from the mirror a restarted front end already has while it catches up.
     fn mirror_every(&self) -> Option<std::time::Duration> {
         let front_end = matches!(self.home, VectorHome::Milvus(_)) && self.writable && self.store.roots().is_ok_and(|r| r.is_empty());
-        front_end.then(|| std::time::Duration::from_secs(std::env::var("CLIPSIGHT_MILVUS_MIRROR_S").ok().and_then(|v| v.parse().ok()).unwrap_or(30)))
+        let seconds: u64 = std::env::var("CLIPSIGHT_MILVUS_MIRROR_S").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
+        front_end.then(|| std::time::Duration::from_secs(seconds.clamp(1, 86_400)))
     }
 
     /// Brings a Milvus front end's mirror of every row's record up to date (see
@@ -323,7 +331,13 @@ impl Library {
             _ => snapshot.keywords.as_deref(),
         };
         let vectors = snapshot.vectors.as_ref();
-        let background = self.background.get_or(&self.store, || Ok(Arc::new(search::Background::sample(&self.store, self.encoder.id(), vectors.count().map_err(search::SearchError::from)?)?)))?;
+        let background = self.background.get_or(&self.store, || {
+            let count = vectors.count().map_err(search::SearchError::from)?;
+            Ok(Arc::new(match vectors.sample(search::relevance::BACKGROUND_SIZE).map_err(search::SearchError::from)? {
+                Some(rows) => search::Background::new(rows, count),
+                None => search::Background::sample(&self.store, self.encoder.id(), count)?,
+            }))
+        })?;
         let rankers = search::Rankers { vectors, keywords, background: &background };
         let vector = match vector {
             Some(v) => Some(v),

@@ -88,6 +88,9 @@ pub struct Store {
     dir: PathBuf,
     /// The writer lock; `None` for a read-only store.
     writer_lock: Option<Arc<File>>,
+    /// Held while a commit reads the epoch and writes the next, so two threads committing at
+    /// once (a front end's mirror and a search copying rows) never write the same epoch.
+    epoch_lock: Arc<std::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -111,7 +114,7 @@ impl Store {
                 if report.from != report.to && report.from != 0 {
                     tracing::info!("library upgraded from schema v{} to v{}", report.from, report.to);
                 }
-                Ok(Self { db: Arc::new(db), dir: dir.to_path_buf(), writer_lock: Some(Arc::new(lock)) })
+                Ok(Self { db: Arc::new(db), dir: dir.to_path_buf(), writer_lock: Some(Arc::new(lock)), epoch_lock: Arc::default() })
             }
             OpenMode::ReadOnly => {
                 if !db_path.join("CURRENT").is_file() {
@@ -134,7 +137,7 @@ impl Store {
                 if version < clipsight_migrations::LATEST {
                     return Err(StoreError::NeedsUpgrade(dir.to_path_buf()));
                 }
-                Ok(Self { db: Arc::new(db), dir: dir.to_path_buf(), writer_lock: None })
+                Ok(Self { db: Arc::new(db), dir: dir.to_path_buf(), writer_lock: None, epoch_lock: Arc::default() })
             }
         }
     }
@@ -601,6 +604,7 @@ impl Changes<'_> {
 
     /// Applies all changes atomically.
     pub fn commit(mut self) -> Result<()> {
+        let _epoch = crate::sync::lock(&self.store.epoch_lock);
         if self.bumps_epoch {
             let next = self.store.epoch()? + 1;
             self.batch.put_cf(self.store.cf(cf::META), EPOCH_KEY, next.to_be_bytes());

@@ -6,7 +6,7 @@
 use clipsight_migrations::cf;
 use rocksdb::WriteBatch;
 
-use super::{ImageId, Result, Store, StoreError};
+use super::{Changes, ImageId, Result, Store, StoreError};
 
 /// One copied row: its key in the remote collection, the image it came from, and a fingerprint
 /// of the vector and fields sent (a change of either sends the row again).
@@ -72,15 +72,32 @@ impl Store {
     pub fn record_remote(&self, collection: &str, put: &[RemoteRow], removed: &[u64]) -> Result<()> {
         let mut batch = WriteBatch::default();
         for row in put {
-            let mut v = row.image.0.to_be_bytes().to_vec();
-            v.extend_from_slice(&row.fingerprint);
-            batch.put_cf(self.cf(cf::REMOTE), row_key(collection, row.key), v);
+            batch.put_cf(self.cf(cf::REMOTE), row_key(collection, row.key), encode(row));
         }
         for key in removed {
             batch.delete_cf(self.cf(cf::REMOTE), row_key(collection, *key));
         }
         Ok(self.db.write(batch)?)
     }
+}
+
+impl Changes<'_> {
+    /// Records `row` of `collection` as copied here, with the images this batch writes (so an
+    /// image copied from a collection is never left unrecorded by a crash).
+    pub fn record_remote(&mut self, collection: &str, row: &RemoteRow) {
+        self.batch.put_cf(self.store.cf(cf::REMOTE), row_key(collection, row.key), encode(row));
+    }
+
+    /// Forgets `collection`'s row `key`, with the images this batch deletes.
+    pub fn forget_remote(&mut self, collection: &str, key: u64) {
+        self.batch.delete_cf(self.store.cf(cf::REMOTE), row_key(collection, key));
+    }
+}
+
+fn encode(row: &RemoteRow) -> Vec<u8> {
+    let mut v = row.image.0.to_be_bytes().to_vec();
+    v.extend_from_slice(&row.fingerprint);
+    v
 }
 
 fn decode(k: &[u8], v: &[u8]) -> Option<RemoteRow> {

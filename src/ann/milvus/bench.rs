@@ -98,7 +98,13 @@ pub fn latency(system: &'static str, queries: &'static str, ef: usize, set: &[Em
 pub fn measure(milvus: &Arc<Milvus>, data: &Dataset, truth: &[QuerySet], efs: &[usize], progress: &mut dyn FnMut(&str)) -> Result<MilvusReport, AnnError> {
     let dim = data.vectors.first().map_or(0, |(_, e)| e.dim());
     let mut model = [0u8; 16];
-    model.copy_from_slice(&blake3::hash(format!("bench {} {dim}", data.vectors.len()).as_bytes()).as_bytes()[..16]);
+    // Named for the data (its size and first vector): a second run on the same data finds it.
+    let mut name = blake3::Hasher::new();
+    name.update(format!("bench {} {dim}", data.vectors.len()).as_bytes());
+    data.vectors.iter().take(1).for_each(|(_, e)| {
+        name.update(&e.to_le_bytes());
+    });
+    model.copy_from_slice(&name.finalize().as_bytes()[..16]);
     let collection = milvus.collection(ModelId(model), Some(dim), Patience::Write)?.expect("created when missing");
     let mut ids: HashMap<u64, ImageId> = HashMap::with_capacity(data.vectors.len());
     let loaded = !collection.created() && collection.count("")? == data.vectors.len();

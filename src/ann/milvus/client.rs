@@ -274,6 +274,17 @@ fn keys_filter(keys: &[u64]) -> String {
     format!("id in [{}]", keys.iter().map(u64::to_string).collect::<Vec<_>>().join(","))
 }
 
+/// What [`Collection::stored`] reads of each row (with its key and stamp).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// Record, vector and thumbnail: all a front end shows.
+    Whole,
+    /// The record alone.
+    Record,
+    /// The vector alone.
+    Vector,
+}
+
 /// One model's collection.
 #[derive(Clone)]
 pub struct Collection {
@@ -352,20 +363,25 @@ impl Collection {
         }
     }
 
-    /// The rows with these keys as a front end shows them, with their vectors and thumbnails
-    /// when `whole`, else their records alone (absent rows are left out), read
+    /// The rows with these keys, the `part` of each asked for (absent rows are left out), read
     /// [`STORED_CHUNK`] at a time (with thumbnails a reply of a hundred rows would pass gRPC's
     /// 4 MiB limit), or [`RECORDS_CHUNK`] at a time without. Each chunk is read at bounded
     /// staleness (a few milliseconds instead of a strong read's wait for the server's next
-    /// tick), and the keys it lacks — rows written in the last seconds — once more strongly.
-    pub fn stored(&self, keys: &[u64], whole: bool, patience: Patience) -> Result<Vec<rows::Stored>> {
-        let (fields, chunk): (&[&str], usize) = if whole { (&["id", rows::VECTOR, "record", "thumb", "stamp"], STORED_CHUNK) } else { (&["id", "record", "stamp"], RECORDS_CHUNK) };
+    /// tick), and the keys it lacks — rows written in the last seconds — once more strongly;
+    /// with `strong`, every chunk strongly (rows as of now).
+    pub fn stored(&self, keys: &[u64], part: Part, strong: bool, patience: Patience) -> Result<Vec<rows::Stored>> {
+        let (fields, chunk): (&[&str], usize) = match part {
+            Part::Whole => (&["id", rows::VECTOR, "record", "thumb", "stamp"], STORED_CHUNK),
+            Part::Record => (&["id", "record", "stamp"], RECORDS_CHUNK),
+            Part::Vector => (&["id", rows::VECTOR, "stamp"], RECORDS_CHUNK),
+        };
+        let level = if strong { ConsistencyLevel::Strong } else { ConsistencyLevel::Bounded };
         let mut all = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(chunk) {
-            let found = self.stored_chunk(chunk, fields, ConsistencyLevel::Bounded, patience)?;
+            let found = self.stored_chunk(chunk, fields, level, patience)?;
             let missing: Vec<u64> = chunk.iter().filter(|k| !found.iter().any(|row| row.key == **k)).copied().collect();
             all.extend(found);
-            if !missing.is_empty() {
+            if !missing.is_empty() && !strong {
                 all.extend(self.stored_chunk(&missing, fields, ConsistencyLevel::Strong, patience)?);
             }
         }
@@ -381,12 +397,11 @@ impl Collection {
         Ok(rows::Stored::all_of(answer.results()))
     }
 
-    /// Every row's key and stamp, read by ranges of keys (a query returns at most
-    /// [`SCAN_LIMIT`] rows): ranges sized for half that from the row count, and a range that
-    /// comes back full split in two and read again. `strong`: as of now, else at bounded
-    /// staleness (seconds old, and much faster).
-    pub fn stamps(&self, strong: bool, patience: Patience) -> Result<Vec<(u64, [u8; 16])>> {
-        let level = if strong { ConsistencyLevel::Strong } else { ConsistencyLevel::Bounded };
+    /// Every row's key and stamp as of now (read strongly), by ranges of keys (a query returns
+    /// at most [`SCAN_LIMIT`] rows): ranges sized for half that from the row count, and a range
+    /// that comes back full split in two and read again.
+    pub fn stamps(&self, patience: Patience) -> Result<Vec<(u64, [u8; 16])>> {
+        let level = ConsistencyLevel::Strong;
         let total = self.count("")?;
         let top = 1u64 << rows::KEY_BITS;
         let parts = (total / (SCAN_LIMIT / 2) + 1) as u64;

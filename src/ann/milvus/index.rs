@@ -5,7 +5,7 @@ use clipsight_indexer::{Embedding, ModelId};
 
 use std::sync::Arc;
 
-use super::client::Patience;
+use super::client::{Part, Patience};
 use super::expr::Pushdown;
 use super::{push, rows, Collection, Milvus, PullSummary, PushSummary};
 use crate::ann::{AnnError, Hit, IndexKind, VectorIndex, VectorWriter};
@@ -73,7 +73,7 @@ impl MilvusIndex {
             tracing::warn!("{} rows of {} cannot be shown: this library is open read-only", wanted.len(), collection.name());
             return Ok(());
         }
-        super::pull::copy_rows(&self.store, place, self.model, &collection.stored(&wanted, true, Patience::Read)?, true)?;
+        super::pull::copy_rows(&self.store, place, self.model, &collection.stored(&wanted, Part::Whole, false, Patience::Read)?, true)?;
         Ok(())
     }
 
@@ -86,6 +86,21 @@ impl MilvusIndex {
 }
 
 impl VectorIndex for MilvusIndex {
+    /// On a front end, `n` vectors read from the collection at keys spread over its mirror's
+    /// (so every front end with the same mirror samples the same rows, whichever it has shown).
+    fn sample(&self, n: usize) -> Result<Option<Vec<Embedding>>, AnnError> {
+        if self.origin.is_some() {
+            return Ok(None);
+        }
+        let Some(collection) = self.collection()? else { return Ok(Some(Vec::new())) };
+        let keys: Vec<u64> = self.store.remote_rows(&collection.place()).map(|r| r.map(|r| r.key)).collect::<Result<_, _>>()?;
+        let step = (keys.len() / n.max(1)).max(1);
+        let picked: Vec<u64> = keys.into_iter().step_by(step).take(n).collect();
+        let mut rows = collection.stored(&picked, Part::Vector, false, Patience::Read)?;
+        rows.sort_by_key(|row| row.key);
+        Ok(Some(rows.into_iter().filter_map(|row| Embedding::from_le_bytes(&row.vector.iter().flat_map(|f| f.to_le_bytes()).collect::<Vec<u8>>())).collect()))
+    }
+
     fn fetch_rows(&self, ids: &[ImageId]) -> Result<(), AnnError> {
         if self.origin.is_some() || !self.store.is_writer() {
             return Ok(());
@@ -97,7 +112,7 @@ impl VectorIndex for MilvusIndex {
             }
         }
         let Some(collection) = self.collection()?.filter(|_| !wanted.is_empty()) else { return Ok(()) };
-        super::pull::copy_rows(&self.store, &collection.place(), self.model, &collection.stored(&wanted, true, Patience::Read)?, true)?;
+        super::pull::copy_rows(&self.store, &collection.place(), self.model, &collection.stored(&wanted, Part::Whole, false, Patience::Read)?, true)?;
         Ok(())
     }
 

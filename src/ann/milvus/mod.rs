@@ -24,7 +24,7 @@ mod pull;
 mod rows;
 mod sync;
 
-pub use client::{Collection, Freshness, Milvus, MilvusError, Patience};
+pub use client::{Collection, Freshness, Milvus, MilvusError, Part, Patience};
 pub use index::{push_library, MilvusIndex, MilvusWriter};
 pub use pull::{pull, Depth, PullSummary};
 pub use rows::row_key;

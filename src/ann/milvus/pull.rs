@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use clipsight_indexer::{Embedding, ModelId};
 
-use super::client::Patience;
+use super::client::{Part, Patience};
 use super::rows::Stored;
 use super::Collection;
 use crate::ann::AnnError;
@@ -26,7 +26,7 @@ const PULL_BATCH: usize = 512;
 /// to keep) or with an unreadable vector are left out. Returns the rows written.
 pub fn copy_rows(store: &Store, place: &str, model: ModelId, stored: &[Stored], whole: bool) -> Result<usize, AnnError> {
     let mut changes = store.changes();
-    let mut copied = Vec::with_capacity(stored.len());
+    let mut copied = 0;
     for row in stored {
         let Some(record) = &row.record else { continue };
         let embedding = if whole {
@@ -47,14 +47,14 @@ pub fn copy_rows(store: &Store, place: &str, model: ModelId, stored: &[Stored], 
             Some(embedding) => changes.put_image(id, record, model, embedding, &row.thumbnail),
             None => changes.put_record(id, record),
         }
-        copied.push(RemoteRow { key: row.key, image: id, fingerprint: row.stamp });
+        changes.record_remote(place, &RemoteRow { key: row.key, image: id, fingerprint: row.stamp });
+        copied += 1;
     }
-    if whole && store.active_model()?.is_none() && !copied.is_empty() {
+    if whole && store.active_model()?.is_none() && copied > 0 {
         changes.set_active_model(model);
     }
     changes.commit()?;
-    store.record_remote(place, &copied, &[])?;
-    Ok(copied.len())
+    Ok(copied)
 }
 
 /// How much of each row a pull copies.
@@ -80,38 +80,58 @@ pub struct PullSummary {
     pub removed: usize,
 }
 
-/// Makes `store` hold `collection`'s rows, to `depth`: rows it lacks or holds at another stamp
-/// are copied (in batches of [`PULL_BATCH`], each recorded when committed, so a pull cut short
-/// resumes), and images an earlier pull copied whose rows are gone are removed.
-/// `progress(done, total)` follows the rows to copy.
+/// Makes `store` hold `collection`'s rows as of now, to `depth`: rows it lacks or holds at
+/// another stamp are copied (in batches of [`PULL_BATCH`], each recorded in the write that
+/// copies it, so a pull cut short resumes), and images an earlier pull copied whose rows are
+/// gone are removed. The keys are listed strongly after what is held here was read, so a row
+/// copied meanwhile by a search is never taken for gone; a row read at bounded staleness whose
+/// stamp is not the listed one is read again strongly, so nothing older than the listing is
+/// copied over a newer copy. `progress(done, total)` follows the rows to copy.
 pub fn pull(store: &Store, collection: &Collection, model: ModelId, depth: Depth, progress: &mut dyn FnMut(usize, usize)) -> Result<PullSummary, AnnError> {
     let place = collection.place();
     let whole = depth == Depth::Whole;
+    let part = if whole { Part::Whole } else { Part::Record };
     let mut held: HashMap<u64, RemoteRow> = store.remote_rows(&place).map(|r| r.map(|r| (r.key, r))).collect::<Result<_, _>>()?;
-    let mut wanted = Vec::new();
+    let mut wanted = HashMap::new();
     let mut summary = PullSummary::default();
-    for (key, stamp) in collection.stamps(whole, Patience::Write)? {
+    for (key, stamp) in collection.stamps(Patience::Write)? {
         match held.remove(&key) {
             Some(row) if row.fingerprint == stamp && (!whole || store.embedding(model, row.image)?.is_some()) => summary.unchanged += 1,
-            _ => wanted.push(key),
+            _ => {
+                wanted.insert(key, stamp);
+            }
         }
     }
-    for (done, keys) in wanted.chunks(PULL_BATCH).enumerate() {
-        let stored = collection.stored(keys, whole, Patience::Write)?;
-        let copied = copy_rows(store, &place, model, &stored, whole)?;
+    let keys: Vec<u64> = wanted.keys().copied().collect();
+    for (done, batch) in keys.chunks(PULL_BATCH).enumerate() {
+        let mut stored = collection.stored(batch, part, false, Patience::Write)?;
+        let stale: Vec<u64> = stored.iter().filter(|row| wanted.get(&row.key) != Some(&row.stamp)).map(|row| row.key).collect();
+        if !stale.is_empty() {
+            stored.retain(|row| !stale.contains(&row.key));
+            stored.extend(collection.stored(&stale, part, true, Patience::Write)?);
+        }
+        // A search may have copied a row whole since it was listed: its copy stays.
+        let mut fresh = Vec::with_capacity(stored.len());
+        for row in stored {
+            if !whole && store.remote_row(&place, row.key)?.is_some_and(|r| r.fingerprint == row.stamp) {
+                summary.unchanged += 1;
+            } else {
+                fresh.push(row);
+            }
+        }
+        let copied = copy_rows(store, &place, model, &fresh, whole)?;
         summary.copied += copied;
-        summary.skipped += keys.len() - copied;
-        progress((done * PULL_BATCH + keys.len()).min(wanted.len()), wanted.len());
+        summary.skipped += fresh.len() - copied;
+        progress((done * PULL_BATCH + batch.len()).min(keys.len()), keys.len());
     }
-    let gone: Vec<u64> = held.into_keys().collect();
     let mut changes = store.changes();
-    for &key in &gone {
+    for &key in held.keys() {
         if let Some(record) = store.file(ImageId(key))? {
             changes.delete_image(ImageId(key), &record)?;
             summary.removed += 1;
         }
+        changes.forget_remote(&place, key);
     }
     changes.commit()?;
-    store.record_remote(&place, &[], &gone)?;
     Ok(summary)
 }

@@ -116,7 +116,7 @@ pub fn verify(store: &Store, collection: &Collection, model: ModelId, sample: us
     let step = (rows.len() / sample.max(1)).max(1);
     let picked: Vec<&RemoteRow> = rows.iter().step_by(step).take(sample).collect();
     let keys: Vec<u64> = picked.iter().map(|r| r.key).collect();
-    let stored: HashMap<u64, Vec<f32>> = collection.stored(&keys, true, super::Patience::Write)?.into_iter().map(|row| (row.key, row.vector)).collect();
+    let stored: HashMap<u64, Vec<f32>> = collection.stored(&keys, super::Part::Vector, true, super::Patience::Write)?.into_iter().map(|row| (row.key, row.vector)).collect();
     let mut equal = 0;
     for row in &picked {
         let local = store.embedding(model, row.image)?;
