@@ -190,8 +190,8 @@ impl Library {
         self.current.wait_for_first_answer(FIRST_ANSWER_WAIT);
         self.load_indexes(Use::Many, true, &mut |_, _| {});
         let mirror = self.mirror_every();
-        // The epoch the indexes were loaded at: a front end's searches copy rows too, and its
-        // keyword index follows them at the next round.
+        // The epoch the indexes were loaded at: the mirror's changes and the rows a front end's
+        // searches copied both move it, and its keyword index follows them at the next round.
         let mut loaded = self.store.epoch().ok();
         let mut wait = mirror.map(|_| std::time::Duration::ZERO);
         loop {
@@ -199,9 +199,9 @@ impl Library {
                 jobs::Next::Stopping => return,
                 jobs::Next::Idle => {
                     wait = mirror;
-                    let changed = self.mirror_rows();
+                    self.mirror_rows();
                     let epoch = self.store.epoch().ok();
-                    if changed || epoch != loaded {
+                    if epoch != loaded {
                         self.load_indexes(Use::Many, true, &mut |_, _| {});
                         loaded = epoch;
                     }
@@ -230,28 +230,23 @@ impl Library {
     }
 
     /// Brings a Milvus front end's mirror of every row's record up to date (see
-    /// [`crate::ann::milvus::Depth::Records`]); whether anything changed. A failure (the
+    /// [`crate::ann::milvus::Depth::Records`]); a change moves the store's epoch. A failure (the
     /// server away) is logged, and the next round tries again.
-    fn mirror_rows(&self) -> bool {
-        let VectorHome::Milvus(milvus) = &self.home else { return false };
+    fn mirror_rows(&self) {
+        let VectorHome::Milvus(milvus) = &self.home else { return };
         let started = Instant::now();
         match crate::ann::milvus::MilvusIndex::new(milvus.clone(), self.encoder.id(), self.store.clone()).and_then(|index| index.mirror()) {
             Ok(Some(s)) => {
-                let changed = s.copied + s.removed > 0;
                 // An idle front end checks every round: only a change is worth a line at info.
                 let line = format!("mirror of {}: {} records copied, {} unchanged, {} removed in {:.1}s", milvus.address(), s.copied, s.unchanged, s.removed, started.elapsed().as_secs_f64());
-                if changed {
+                if s.copied + s.removed > 0 {
                     tracing::info!("{line}");
                 } else {
                     tracing::debug!("{line}");
                 }
-                changed
             }
-            Ok(None) => false,
-            Err(e) => {
-                tracing::warn!("cannot mirror the rows of {}: {e}", milvus.address());
-                false
-            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!("cannot mirror the rows of {}: {e}", milvus.address()),
         }
     }
 

@@ -401,7 +401,6 @@ impl Collection {
     /// at most [`SCAN_LIMIT`] rows): ranges sized for half that from the row count, and a range
     /// that comes back full split in two and read again.
     pub fn stamps(&self, patience: Patience) -> Result<Vec<(u64, [u8; 16])>> {
-        let level = ConsistencyLevel::Strong;
         let total = self.count("")?;
         let top = 1u64 << rows::KEY_BITS;
         let parts = (total / (SCAN_LIMIT / 2) + 1) as u64;
@@ -420,25 +419,18 @@ impl Collection {
                     .filter(filter.clone())
                     .output_fields(["id", "stamp"])
                     .limit(SCAN_LIMIT as i64)
-                    .consistency_level(level)
+                    .consistency_level(ConsistencyLevel::Strong)
                     .build();
                 async move { c.query(request?).await }
             })?;
-            let keys: Vec<u64> = match answer.results().get_output_field("id") {
-                Some(FieldData::Int64 { values, .. }) => values.iter().map(|&v| v as u64).collect(),
-                _ => Vec::new(),
-            };
-            let stamps = match answer.results().get_output_field("stamp") {
-                Some(FieldData::VarChar { values, .. }) => values.clone(),
-                _ => Vec::new(),
-            };
+            let listed = rows::Stored::all_of(answer.results());
             let middle = low + (high.unwrap_or(i64::MAX as u64) - low) / 2;
-            if keys.len() >= SCAN_LIMIT && middle > low {
+            if listed.len() >= SCAN_LIMIT && middle > low {
                 ranges.push((low, Some(middle)));
                 ranges.push((middle, high));
                 continue;
             }
-            all.extend(keys.into_iter().zip(stamps.iter().map(|s| rows::stamp_of(s)).chain(std::iter::repeat([0; 16]))));
+            all.extend(listed.into_iter().map(|row| (row.key, row.stamp)));
         }
         Ok(all)
     }

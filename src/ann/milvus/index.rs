@@ -66,14 +66,18 @@ impl MilvusIndex {
                 }
             }
         }
-        if wanted.is_empty() {
-            return Ok(());
-        }
-        if !self.store.is_writer() {
+        if !wanted.is_empty() && !self.store.is_writer() {
             tracing::warn!("{} rows of {} cannot be shown: this library is open read-only", wanted.len(), collection.name());
             return Ok(());
         }
-        super::pull::copy_rows(&self.store, place, self.model, &collection.stored(&wanted, Part::Whole, false, Patience::Read)?, true)?;
+        self.copy_whole(collection, &wanted)
+    }
+
+    /// Copies rows `keys` whole (record, vector and thumbnail) into this front end's library.
+    fn copy_whole(&self, collection: &Collection, keys: &[u64]) -> Result<(), AnnError> {
+        if !keys.is_empty() {
+            super::pull::copy_rows(&self.store, &collection.place(), self.model, &collection.stored(keys, Part::Whole, false, Patience::Read)?, true)?;
+        }
         Ok(())
     }
 
@@ -98,7 +102,7 @@ impl VectorIndex for MilvusIndex {
         let picked: Vec<u64> = keys.into_iter().step_by(step).take(n).collect();
         let mut rows = collection.stored(&picked, Part::Vector, false, Patience::Read)?;
         rows.sort_by_key(|row| row.key);
-        Ok(Some(rows.into_iter().filter_map(|row| Embedding::from_le_bytes(&row.vector.iter().flat_map(|f| f.to_le_bytes()).collect::<Vec<u8>>())).collect()))
+        Ok(Some(rows.iter().filter_map(rows::Stored::embedding).collect()))
     }
 
     fn fetch_rows(&self, ids: &[ImageId]) -> Result<(), AnnError> {
@@ -112,8 +116,7 @@ impl VectorIndex for MilvusIndex {
             }
         }
         let Some(collection) = self.collection()?.filter(|_| !wanted.is_empty()) else { return Ok(()) };
-        super::pull::copy_rows(&self.store, &collection.place(), self.model, &collection.stored(&wanted, Part::Whole, false, Patience::Read)?, true)?;
-        Ok(())
+        self.copy_whole(&collection, &wanted)
     }
 
     fn kind(&self) -> IndexKind {

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use clipsight_indexer::{Embedding, ModelId};
+use clipsight_indexer::ModelId;
 
 use super::client::{Part, Patience};
 use super::rows::Stored;
@@ -30,8 +30,7 @@ pub fn copy_rows(store: &Store, place: &str, model: ModelId, stored: &[Stored], 
     for row in stored {
         let Some(record) = &row.record else { continue };
         let embedding = if whole {
-            let bytes: Vec<u8> = row.vector.iter().flat_map(|f| f.to_le_bytes()).collect();
-            let Some(embedding) = Embedding::from_le_bytes(&bytes) else { continue };
+            let Some(embedding) = row.embedding() else { continue };
             Some(embedding)
         } else {
             None

@@ -160,6 +160,11 @@ pub fn stamp_of(hex_stamp: &str) -> [u8; 16] {
 }
 
 impl Stored {
+    /// The row's vector as an embedding (`None` when it cannot be one).
+    pub fn embedding(&self) -> Option<clipsight_indexer::Embedding> {
+        clipsight_indexer::Embedding::from_le_bytes(&self.vector.iter().flat_map(|f| f.to_le_bytes()).collect::<Vec<u8>>())
+    }
+
     /// The rows of a query's answer (fields `id`, `record`, `stamp`, and `thumb` and `vector`
     /// when asked for: else empty).
     pub(super) fn all_of(results: &QueryResults) -> Vec<Stored> {
