@@ -524,6 +524,7 @@ fn cmd_eval(g: &Global, dir: &Path) -> Result<()> {
             println!("  per-query cutoff        {}", cut(&r.per_query));
             println!("  best fixed threshold    {} (at {:.3}, chosen on the other queries)", cut(&r.fixed), r.fixed.threshold.unwrap_or_default());
             println!("  per-query oracle F1     {:.3}; gap from fixed closed: {:.0}%", r.oracle_f1, r.gap_closed * 100.0);
+            println!("  cut at the true count   {:.3} (a cutoff that knew how many images are relevant)", r.known_count_f1);
             println!("  queries with relevant images but none judged relevant: {:.1}%", r.none_relevant * 100.0);
             println!("  recall@10 {:.3}", r.recall_at_10);
             let e = &r.ensembling;

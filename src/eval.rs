@@ -160,6 +160,10 @@ pub struct RelevanceReport {
     pub fixed: Cut,
     /// Each query's best threshold in hindsight: the upper bound of any cutoff of this ranking.
     pub oracle_f1: f64,
+    /// Each query's ranking cut at its true number of relevant images: what a cutoff that knew
+    /// how many images are relevant (but not which) would reach. Where it stands below the
+    /// oracle, the oracle's lead is hindsight about the ranking's order, which no cutoff has.
+    pub known_count_f1: f64,
     /// Share of the gap from `fixed` to the oracle that the per-query cutoff closes.
     pub gap_closed: f64,
     /// Share of the queries with relevant images for which none was judged relevant.
@@ -227,6 +231,7 @@ pub fn relevance(manifest: &Manifest, images: &[Embedding], plain: &[Embedding],
     let mean = |f: &dyn Fn(usize) -> f64| over(&odd, f);
     let ensembled: Vec<usize> = (0..truth.len()).filter(|&q| crate::search::is_ensembled(&manifest.queries[q].text, None, family)).collect();
     let oracle_f1 = mean(&|q| ranked[q].oracle());
+    let known_count_f1 = mean(&|q| ranked[q].top(ranked[q].relevant).2);
     let with_truth: Vec<usize> = odd.iter().copied().filter(|&q| ranked[q].relevant > 0).collect();
     let none = with_truth.iter().filter(|&&q| ranked[q].judged(cutoffs[q]) == 0).count();
     Some(RelevanceReport {
@@ -234,6 +239,7 @@ pub fn relevance(manifest: &Manifest, images: &[Embedding], plain: &[Embedding],
         per_query,
         fixed,
         oracle_f1,
+        known_count_f1,
         gap_closed: if oracle_f1 > fixed.f1 { (per_query.f1 - fixed.f1) / (oracle_f1 - fixed.f1) } else { 0.0 },
         none_relevant: fraction(none, with_truth.len()),
         recall_at_10: mean(&|q| ranked[q].recall_at(10)),
@@ -282,7 +288,12 @@ impl Ranking {
     /// Precision, recall and F1 of judging the images scoring at least `threshold` relevant (a
     /// query with nothing relevant: 1 when nothing is judged relevant, else 0).
     fn at(&self, threshold: f32) -> (f64, f64, f64) {
-        let judged = self.judged(threshold);
+        self.top(self.judged(threshold))
+    }
+
+    /// Precision, recall and F1 of judging the best `judged` images relevant.
+    fn top(&self, judged: usize) -> (f64, f64, f64) {
+        let judged = judged.min(self.scores.len());
         let correct = self.correct[judged];
         let precision = if judged == 0 { 1.0 } else { correct as f64 / judged as f64 };
         let recall = if self.relevant == 0 { 1.0 } else { correct as f64 / self.relevant as f64 };
@@ -367,6 +378,7 @@ mod tests {
         let r = relevance(&manifest, &images, &queries, &queries, Family::Clip).unwrap();
         assert_eq!(r.queries, 1, "the odd half: query y");
         assert_eq!(r.oracle_f1, 1.0, "c alone is a perfect cut");
+        assert_eq!(r.known_count_f1, 1.0, "c is the best of one");
         assert!(r.per_query.f1 > 0.0 && r.per_query.f1 <= r.oracle_f1);
         assert_eq!(r.none_relevant, 0.0);
         assert_eq!(r.ensembling.queries, 2, "both one-word queries are ensembled for CLIP");
