@@ -771,7 +771,7 @@ fn cmd_store_push(g: &Global, to: &ann::milvus::MilvusAddress, sample: usize) ->
     let summary = ann::milvus::push_library(&milvus, &store, model, &mut |_, _| {})?;
     let seconds = started.elapsed().as_secs_f64();
     let collection = milvus.collection(model, None, ann::milvus::Patience::Write)?.ok_or_else(|| anyhow!("{to} has no collection for this library's model"))?;
-    let check = ann::milvus::verify(&store, &collection, model, sample, false)?;
+    let check = ann::milvus::verify(&store, &collection, model, sample, ann::milvus::Copied::Pushed)?;
     if g.json {
         print_json(&json!({"collection": collection.name(), "pushed": summary, "seconds": seconds, "check": check, "ok": check.ok()}));
     } else {
@@ -783,7 +783,7 @@ fn cmd_store_push(g: &Global, to: &ann::milvus::MilvusAddress, sample: usize) ->
 /// Prints a copy's check (text mode) and fails with `failed` when it does not hold.
 fn report_check(g: &Global, check: &ann::milvus::Verification, failed: &str) -> Result<()> {
     if !g.json {
-        println!("check: {} rows there for {} images here; {} of {} sampled vectors equal", check.remote, check.local, check.equal, check.sampled);
+        println!("check: {} rows there for {} images here ({} skipped); {} of {} sampled vectors equal", check.remote, check.local, check.skipped, check.equal, check.sampled);
     }
     if !check.ok() {
         bail!("{failed}");
@@ -804,7 +804,7 @@ fn cmd_store_pull(g: &Global, from: &ann::milvus::MilvusAddress, sample: usize) 
     let summary = ann::milvus::pull(&store, &collection, model, ann::milvus::Depth::Whole, &mut report_to(&bar))?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
-    let check = ann::milvus::verify(&store, &collection, model, sample, true)?;
+    let check = ann::milvus::verify(&store, &collection, model, sample, ann::milvus::Copied::Pulled { skipped: summary.skipped })?;
     if g.json {
         print_json(&json!({"collection": collection.name(), "pulled": summary, "seconds": seconds, "check": check, "ok": check.ok()}));
     } else {

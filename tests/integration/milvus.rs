@@ -164,7 +164,7 @@ fn pushes_send_only_what_changed_deletions_reach_the_collection_and_the_copy_is_
 
     let first = push(&data, &to);
     assert_eq!(first["pushed"]["sent"], 97, "{first}");
-    assert_eq!(first["check"], serde_json::json!({"local": 97, "remote": 97, "sampled": 64, "equal": 64}));
+    assert_eq!(first["check"], serde_json::json!({"local": 97, "remote": 97, "skipped": 0, "sampled": 64, "equal": 64}));
     let again = push(&data, &to);
     assert_eq!(again["pushed"], serde_json::json!({"sent": 0, "removed": 0, "unchanged": 97}), "a repeated push sends nothing");
 
@@ -189,7 +189,7 @@ fn pushes_send_only_what_changed_deletions_reach_the_collection_and_the_copy_is_
     let pull = |data: &Path| json_of(clipsight(data).args(["--json", "store", "pull", &to]));
     let first = pull(&pulled);
     assert_eq!(first["pulled"], serde_json::json!({"copied": 94, "unchanged": 0, "skipped": 0, "removed": 0}), "{first}");
-    assert_eq!(first["check"], serde_json::json!({"local": 94, "remote": 94, "sampled": 64, "equal": 64}));
+    assert_eq!(first["check"], serde_json::json!({"local": 94, "remote": 94, "skipped": 0, "sampled": 64, "equal": 64}));
     // Ties (the Canon copies score as their originals) are ordered by image id, which a pulled
     // library takes from the row keys: equal up to the order of equal scores.
     let by_score_then_path = |mut answer: Vec<(String, f64)>| {
@@ -209,6 +209,16 @@ fn pushes_send_only_what_changed_deletions_reach_the_collection_and_the_copy_is_
     let after = pull(&pulled);
     assert_eq!(after["pulled"], serde_json::json!({"copied": 1, "unchanged": 92, "skipped": 0, "removed": 1}), "a row gone there goes here, a changed one is copied again: {after}");
     assert_eq!(after["check"]["local"], 93, "{after}");
+    // A row whose record is too long to keep in the collection (a camera make of 20,000 bytes)
+    // cannot be pulled: it is skipped, the older copy of it goes, and the check holds.
+    let canon = photos.join("canon/c0.jpg");
+    std::fs::write(&canon, with_exif(&std::fs::read(&canon).unwrap(), &[(exif::Tag::Make, vec![b'x'; 20_000])])).unwrap();
+    assert_success(&clipsight(&data).args(["--store", &to, "index"]).output().unwrap());
+    let long = pull(&pulled);
+    assert_eq!(long["pulled"], serde_json::json!({"copied": 0, "unchanged": 92, "skipped": 1, "removed": 0}), "{long}");
+    assert_eq!(long["check"]["local"], 92, "{long}");
+    assert_eq!(long["check"]["skipped"], 1, "{long}");
+    assert_eq!(long["ok"], true, "{long}");
     let refused = clipsight(&data).args(["store", "pull", &to]).output().unwrap();
     assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("folders of its own"), "an indexing library is not overwritten");
 }

@@ -158,8 +158,8 @@ fn the_relevant_hits_can_be_ordered_by_capture_date_newest_or_oldest_first() {
 /// 1000000 and the cutoff's fraction was chosen on seed 1000001):
 /// every query with relevant images keeps at least one, the per-query cutoff does at least as
 /// well as the best fixed threshold chosen on the other queries (the target of 5 F1
-/// points above it and half the gap to the oracle is not reached, and is out of reach of any
-/// cutoff of this ranking: see the README), and ensembling short queries does not lose recall.
+/// points above it and half the gap to the oracle is not reached, and lies above even a cut at
+/// each query's true number of relevant images: see the README), and ensembling short queries does not lose recall.
 #[test]
 fn on_held_out_scenes_the_per_query_cutoff_is_measured_against_a_fixed_threshold_and_the_oracle() {
     let _heavy = heavy();

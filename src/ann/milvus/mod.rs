@@ -28,7 +28,7 @@ pub use client::{Collection, Freshness, Milvus, MilvusError, Part, Patience};
 pub use index::{push_library, MilvusIndex, MilvusWriter};
 pub use pull::{pull, Depth, PullSummary};
 pub use rows::row_key;
-pub use sync::{push, verify, PushSummary, Verification};
+pub use sync::{push, verify, Copied, PushSummary, Verification};
 
 /// Where a `milvus://HOST:PORT/COLLECTION` URL points.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -28,14 +28,22 @@ pub fn copy_rows(store: &Store, place: &str, model: ModelId, stored: &[Stored], 
     let mut changes = store.changes();
     let mut copied = 0;
     for row in stored {
-        let Some(record) = &row.record else { continue };
+        let id = ImageId(row.key);
+        let Some(record) = &row.record else {
+            // Its record was too long to keep in the row: it cannot be shown from here, and a
+            // copy of an older record goes.
+            if let Some(old) = store.file(id)? {
+                changes.delete_image(id, &old)?;
+                changes.forget_remote(place, row.key);
+            }
+            continue;
+        };
         let embedding = if whole {
             let Some(embedding) = row.embedding() else { continue };
             Some(embedding)
         } else {
             None
         };
-        let id = ImageId(row.key);
         if let Some(old) = store.file(id)? {
             match embedding {
                 Some(_) => changes.unindex_record(id, &old),

@@ -93,6 +93,8 @@ pub struct Verification {
     pub local: usize,
     /// The collection's rows from this library.
     pub remote: usize,
+    /// Rows there that a pull could not copy (their record was too long to keep in the row).
+    pub skipped: usize,
     /// Rows whose stored vector was read back and compared.
     pub sampled: usize,
     /// Of those, rows whose vector equals the library's, float for float.
@@ -100,17 +102,31 @@ pub struct Verification {
 }
 
 impl Verification {
-    /// Whether the counts agree and every sampled vector is equal.
+    /// Whether every row there is here or was skipped, and every sampled vector is equal.
     pub fn ok(&self) -> bool {
-        self.local == self.remote && self.equal == self.sampled
+        self.local + self.skipped == self.remote && self.equal == self.sampled
     }
 }
 
-/// Compares `collection` with `store`: row counts (of the rows `store` pushed, or with `pulled`
-/// of all rows, a pulled library holding nothing else), and `sample` rows spread over the
+/// Which copy a check compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Copied {
+    /// The library pushed to the collection: the rows it sent.
+    Pushed,
+    /// The library was pulled from the collection: all its rows, less those the pull skipped.
+    Pulled {
+        /// Rows the pull could not copy ([`super::PullSummary::skipped`]).
+        skipped: usize,
+    },
+}
+
+/// Compares `collection` with `store` as `copied`: row counts, and `sample` rows spread over the
 /// library read back and compared with the local vectors.
-pub fn verify(store: &Store, collection: &Collection, model: ModelId, sample: usize, pulled: bool) -> Result<Verification, AnnError> {
-    let origin = if pulled { None } else { Some(store.library_id()?.unwrap_or_default()) };
+pub fn verify(store: &Store, collection: &Collection, model: ModelId, sample: usize, copied: Copied) -> Result<Verification, AnnError> {
+    let (origin, skipped) = match copied {
+        Copied::Pushed => (Some(store.library_id()?.unwrap_or_default()), 0),
+        Copied::Pulled { skipped } => (None, skipped),
+    };
     let remote = collection.count(&super::expr::Pushdown::of(&crate::filters::Filters::default(), origin.as_deref()).expr)?;
     let rows: Vec<RemoteRow> = store.remote_rows(&collection.place()).collect::<Result<_, _>>()?;
     let step = (rows.len() / sample.max(1)).max(1);
@@ -124,5 +140,5 @@ pub fn verify(store: &Store, collection: &Collection, model: ModelId, sample: us
             equal += 1;
         }
     }
-    Ok(Verification { local: store.count_embeddings(model)?, remote, sampled: picked.len(), equal })
+    Ok(Verification { local: store.count_embeddings(model)?, remote, skipped, sampled: picked.len(), equal })
 }
