@@ -12,9 +12,10 @@ use clipsight::store::{OpenMode, Store};
 use clipsight_indexer::clip::RuntimeOptions;
 use clipsight_indexer::Clip;
 
-/// Repository root.
+/// Repository root, as the tests run (not as they were built: a test binary a shared target
+/// directory kept from another checkout reads this checkout's files).
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test names the package's directory"))
 }
 
 /// The small CLIP trained by tools/train_tiny_clip, committed in the repository.

@@ -95,7 +95,10 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str, pad: &str, canonicalize: bool) -> TextTokenizer {
-        let path = format!("{}/../tests/fixtures/models/{name}/textual/tokenizer.json", env!("CARGO_MANIFEST_DIR"));
+        // The package's directory as the test runs (not as it was built: a test binary a shared
+        // target directory kept from another checkout reads this checkout's fixtures).
+        let package = std::env::var("CARGO_MANIFEST_DIR").expect("cargo test names the package's directory");
+        let path = format!("{package}/../tests/fixtures/models/{name}/textual/tokenizer.json");
         TextTokenizer::from_file(Path::new(&path), 77, pad, canonicalize).unwrap()
     }
 
