@@ -373,9 +373,21 @@ fn two_indexers_feed_one_collection_and_front_ends_that_never_indexed_answer_ali
     assert_eq!(similar["results"].as_array().unwrap().len(), 3, "{similar}");
 
     // Keywords and facets: each front end mirrors every row's record, and follows new ones.
+    // One of them has a sidecar (a title and a keyword), and this indexer tags its photos with
+    // a vocabulary of colours and shapes: both travel in the rows.
     let lighthouse = tmp.path().join("lighthouse");
     png_scenes(&lighthouse, 5, 14);
-    assert_success(&clipsight(&tmp.path().join("indexer-d")).args(["--store", &store, "index"]).arg(&lighthouse).output().unwrap());
+    let mut lighthouse_files: Vec<PathBuf> = std::fs::read_dir(&lighthouse).unwrap().map(|e| e.unwrap().path()).collect();
+    lighthouse_files.sort();
+    std::fs::write(
+        lighthouse_files[0].with_extension("xmp"),
+        r#"<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title><rdf:Alt><rdf:li xml:lang="x-default">Cape St. Vincent</rdf:li></rdf:Alt></dc:title><dc:subject><rdf:Bag><rdf:li>Sagres</rdf:li></rdf:Bag></dc:subject></rdf:Description></rdf:RDF></x:xmpmeta>"#,
+    )
+    .unwrap();
+    let vocabulary = ["red", "green", "blue", "yellow", "circle", "square", "triangle", "star", "heart"];
+    std::fs::write(tmp.path().join("tags.txt"), vocabulary.join("\n")).unwrap();
+    let indexer_d = tmp.path().join("indexer-d");
+    assert_success(&clipsight(&indexer_d).args(["--store", &store, "index", "--tags"]).arg(tmp.path().join("tags.txt")).arg(&lighthouse).output().unwrap());
     for front in &fronts {
         let deadline = Instant::now() + Duration::from_secs(60);
         let found = loop {
@@ -398,6 +410,28 @@ fn two_indexers_feed_one_collection_and_front_ends_that_never_indexed_answer_ali
         assert!(paths[..5].iter().all(|p| p.contains("/lighthouse/")), "hybrid ranks the keyword matches first: {paths:?}");
         let (_, browsed) = front.json("GET", "/api/search?q=folder:lighthouse&k=50", None);
         assert_eq!(browsed["results"].as_array().unwrap().len(), 5, "filters alone browse every row: {browsed}");
+        let (_, sagres) = front.json("GET", "/api/search?q=sagres&mode=keyword&k=10", None);
+        let hits = sagres["results"].as_array().unwrap();
+        assert_eq!(hits.len(), 1, "a sidecar's keyword finds its photo on a front end: {sagres}");
+        assert!(hits[0]["path"].as_str().unwrap().ends_with(lighthouse_files[0].file_name().unwrap().to_str().unwrap()), "{sagres}");
+        let (_, view) = front.json("GET", &format!("/api/images/{}", hits[0]["id"]), None);
+        assert_eq!((view["title"].as_str(), view["keywords"].clone()), (Some("Cape St. Vincent"), serde_json::json!(["Sagres"])), "{view}");
+        // Each automatic tag finds on the front end what it finds in the indexer's own library.
+        let mut tagged = 0;
+        for tag in vocabulary {
+            let paths = |answer: serde_json::Value| -> Vec<String> {
+                let mut paths: Vec<String> = answer["results"].as_array().unwrap().iter().map(|r| r["path"].as_str().unwrap().to_string()).collect();
+                paths.sort();
+                paths
+            };
+            let own = paths(json_of(clipsight(&indexer_d).args(["--store", "local", "--json", "search", tag, "--mode", "keyword", "-k", "50"])));
+            let (_, there) = front.json("GET", &format!("/api/search?q={tag}&mode=keyword&k=200"), None);
+            // (The other indexers' rows carry their own tags, from the built-in vocabulary.)
+            let there: Vec<String> = paths(there).into_iter().filter(|p| p.contains("/lighthouse/")).collect();
+            assert_eq!(there, own, "tag {tag}");
+            tagged += own.len();
+        }
+        assert!(tagged > 0, "the vocabulary tagged some photo");
         let (status, facets) = front.json("GET", "/api/facets", None);
         assert_eq!(status, 200, "{facets}");
         assert_eq!(facets["types"], serde_json::json!(["png"]), "{facets}");

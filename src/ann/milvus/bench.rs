@@ -115,7 +115,7 @@ pub fn measure(milvus: &Arc<Milvus>, data: &Dataset, truth: &[QuerySet], efs: &[
     } else {
         let started = Instant::now();
         for batch in data.vectors.chunks(INGEST_BATCH) {
-            let rows: Vec<serde_json::Value> = batch.iter().map(|(id, e)| row(&record_of(*id), e.as_slice(), &[], "bench").0).collect();
+            let rows: Vec<serde_json::Value> = batch.iter().map(|(id, e)| row(&record_of(*id).into(), e.as_slice(), &[], "bench").0).collect();
             collection.upsert(&rows)?;
         }
         let ingest_s = started.elapsed().as_secs_f64();

@@ -18,8 +18,8 @@ use crate::store::{ImageId, RemoteRow, Store};
 /// interrupted pull resumes after its last batch).
 const PULL_BATCH: usize = 512;
 
-/// Writes `stored` rows of collection `place` into `store` as images with their row keys as
-/// ids, and records each (key, stamp) as the remote rows of an indexer are recorded. `whole`
+/// Writes `stored` rows of collection `place` into `store` as images (records, annotations and
+/// automatic tags) with their row keys as ids, and records each (key, stamp) as the remote rows of an indexer are recorded. `whole`
 /// rows (read with their vectors and thumbnails) are embedded by `model` and replace earlier
 /// copies; records alone (read without) replace an earlier copy with its embedding and
 /// thumbnail, which are read again when the row is next shown. Rows without a record (too long
@@ -29,7 +29,7 @@ pub fn copy_rows(store: &Store, place: &str, model: ModelId, stored: &[Stored], 
     let mut copied = 0;
     for row in stored {
         let id = ImageId(row.key);
-        let Some(record) = &row.record else {
+        let Some(about) = &row.record else {
             // Its record was too long to keep in the row: it cannot be shown from here, and a
             // copy of an older record goes.
             if let Some(old) = store.file(id)? {
@@ -51,9 +51,11 @@ pub fn copy_rows(store: &Store, place: &str, model: ModelId, stored: &[Stored], 
             }
         }
         match &embedding {
-            Some(embedding) => changes.put_image(id, record, model, embedding, &row.thumbnail),
-            None => changes.put_record(id, record),
+            Some(embedding) => changes.put_image(id, &about.file, model, embedding, &row.thumbnail),
+            None => changes.put_record(id, &about.file),
         }
+        changes.put_annotations(id, &about.annotations);
+        changes.put_tags(id, &about.tags);
         changes.record_remote(place, &RemoteRow { key: row.key, image: id, fingerprint: row.stamp });
         copied += 1;
     }

@@ -1,11 +1,11 @@
 //! A collection's row: an item's vector with the fields its filters read and what a front end
-//! needs to show it without the indexer's disk (its record and thumbnail), made from the local
-//! record; and what a search or a read gives back.
+//! needs to show and find it without the indexer's disk (its record, annotations, automatic tags
+//! and thumbnail), made from the local library; and what a search or a read gives back.
 
 use milvus::v2::prelude::*;
 use serde_json::json;
 
-use crate::store::FileRecord;
+use crate::store::{AnnotationRecord, FileRecord};
 
 /// The vector field.
 pub const VECTOR: &str = "vector";
@@ -16,8 +16,9 @@ const MAX_FOLDERS: usize = 256;
 pub const FOLDER_RUN: usize = 4;
 /// The longest path kept (bytes); a longer one is cut, and its folder filter checked on the runs.
 const MAX_PATH: usize = 4096;
-/// The longest record kept (base64 of its encoding); a longer one (hundreds of companion files)
-/// is left out, and the row cannot be shown by a front end that did not index it.
+/// The longest record kept (base64 of its encoding); a [`RowRecord`] longer than this keeps its
+/// file record alone, and a file record longer still (hundreds of companion files, a camera make
+/// of thousands of bytes) is left out: the row cannot be shown by a front end that did not index it.
 const MAX_RECORD: usize = 16_384;
 /// The longest thumbnail kept (base64 of its JPEG, Milvus's largest VARCHAR); the thumbnails
 /// clipsight makes (256 px) take 10–40 KB.
@@ -98,12 +99,56 @@ pub fn day_number(day: jiff::civil::Date) -> i64 {
     day.year() as i64 * 10_000 + day.month() as i64 * 100 + day.day() as i64
 }
 
-/// The row of `record`, embedded as `vector`, with its thumbnail, pushed by library `origin`,
+/// What a row says of its image beside its vector and thumbnail: the file's record, what people
+/// wrote about it (XMP/IPTC titles and keywords) and its automatic tags, so a front end or a
+/// pulled library finds it by the same words as the library that indexed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowRecord {
+    /// The file's record.
+    pub file: FileRecord,
+    /// Its annotations.
+    pub annotations: AnnotationRecord,
+    /// Its automatic tags.
+    pub tags: Vec<String>,
+}
+
+impl RowRecord {
+    /// The stored form: the file record's encoding followed by the annotations' and tags', so a
+    /// reader that knows only the file record reads it alone.
+    fn encode(&self) -> Vec<u8> {
+        let mut bytes = self.file.encode();
+        if !self.annotations.embedded.is_empty() || !self.annotations.sidecar.is_empty() || !self.tags.is_empty() {
+            bytes.extend(postcard::to_stdvec(&(&self.annotations, &self.tags)).expect("annotations serialise"));
+        }
+        bytes
+    }
+
+    /// A row record from its stored form (rows written before annotations and tags were kept
+    /// hold the file record alone); `None` when the file record does not decode.
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let (file, rest) = postcard::take_from_bytes::<FileRecord>(bytes).ok()?;
+        let (annotations, tags) = if rest.is_empty() { Default::default() } else { postcard::from_bytes(rest).unwrap_or_default() };
+        Some(Self { file, annotations, tags })
+    }
+}
+
+impl From<FileRecord> for RowRecord {
+    fn from(file: FileRecord) -> Self {
+        Self { file, annotations: AnnotationRecord::default(), tags: Vec::new() }
+    }
+}
+
+/// The row of `about`, embedded as `vector`, with its thumbnail, pushed by library `origin`,
 /// and its stamp: a fingerprint of everything else in it (the row is sent again, and a front
 /// end's copy refreshed, when the stamp changes).
-pub fn row(record: &FileRecord, vector: &[f32], thumbnail: &[u8], origin: &str) -> (serde_json::Value, [u8; 16]) {
+pub fn row(about: &RowRecord, vector: &[f32], thumbnail: &[u8], origin: &str) -> (serde_json::Value, [u8; 16]) {
     use base64::Engine;
     let b64 = |bytes: &[u8], limit: usize| Some(base64::engine::general_purpose::STANDARD.encode(bytes)).filter(|s| s.len() <= limit).unwrap_or_default();
+    let record = &about.file;
+    let mut kept = b64(&about.encode(), MAX_RECORD);
+    if kept.is_empty() {
+        kept = b64(&record.encode(), MAX_RECORD);
+    }
     let full_path = record.display_path();
     let mut path = full_path.clone();
     if path.len() > MAX_PATH {
@@ -129,7 +174,7 @@ pub fn row(record: &FileRecord, vector: &[f32], thumbnail: &[u8], origin: &str) 
         "gps": record.exif.gps.is_some(),
         "lat": lat,
         "lon": lon,
-        "record": b64(&record.encode(), MAX_RECORD),
+        "record": kept,
         "thumb": b64(thumbnail, MAX_THUMB),
     });
     let hash = blake3::hash(&serde_json::to_vec(&row).expect("rows serialise"));
@@ -143,7 +188,7 @@ pub struct Stored {
     /// Row key.
     pub key: u64,
     /// The record (`None` when it was too long to keep, or unreadable).
-    pub record: Option<FileRecord>,
+    pub record: Option<RowRecord>,
     /// The thumbnail JPEG (empty when it was too large to keep, or not read).
     pub thumbnail: Vec<u8>,
     /// The vector (empty when not read).
@@ -187,7 +232,7 @@ impl Stored {
             .enumerate()
             .map(|(i, key)| Stored {
                 key,
-                record: FileRecord::decode(&decode(records.get(i))),
+                record: RowRecord::decode(&decode(records.get(i))),
                 thumbnail: decode(thumbs.get(i)),
                 vector: vectors.get(i).cloned().unwrap_or_default(),
                 stamp: stamps.get(i).map_or([0; 16], |s| stamp_of(s)),
@@ -243,6 +288,22 @@ impl Found {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_row_carries_the_annotations_and_tags_and_reads_rows_written_before_them() {
+        let file = FileRecord::synthetic("/photos/cape.jpg", [7; 32], "jpeg");
+        let sidecar = clipsight_indexer::annotations::Annotations { title: Some("Cape St. Vincent".into()), description: None, keywords: vec!["Sagres".into()] };
+        let about = RowRecord { file: file.clone(), annotations: AnnotationRecord { embedded: Default::default(), sidecar }, tags: vec!["lighthouse".into()] };
+        assert_eq!(RowRecord::decode(&about.encode()), Some(about.clone()));
+        assert_eq!(FileRecord::decode(&about.encode()), Some(file.clone()), "a reader of file records alone still reads the row");
+        assert_eq!(RowRecord::decode(&file.encode()), Some(RowRecord::from(file.clone())), "an older row: no annotations, no tags");
+        assert_eq!(RowRecord::decode(b"\xff\xff"), None);
+        // Annotations too long for the row leave the file record alone in it.
+        let long = RowRecord { tags: (0..3000).map(|i| format!("tag-{i}")).collect(), ..about };
+        let (value, _) = row(&long, &[0.0; 4], &[], "origin");
+        let kept = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, value["record"].as_str().unwrap()).unwrap();
+        assert_eq!(RowRecord::decode(&kept), Some(RowRecord::from(file)));
+    }
 
     #[test]
     fn folder_runs_name_every_fragment_a_folder_filter_can_push_down() {

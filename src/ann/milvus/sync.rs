@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use clipsight_indexer::ModelId;
 
-use super::rows::row;
+use super::rows::{row, RowRecord};
 use super::Collection;
 use crate::ann::AnnError;
 use crate::store::{RemoteRow, Store};
@@ -58,9 +58,10 @@ pub fn push(store: &Store, collection: &Collection, model: ModelId, progress: &m
     };
     for (done, item) in store.embeddings(model).enumerate() {
         let (id, embedding) = item?;
-        let Some(record) = store.file(id)? else { continue };
+        let Some(file) = store.file(id)? else { continue };
+        let about = RowRecord { file, annotations: store.annotations(id)?, tags: store.tags(id)? };
         let thumbnail = store.thumbnail(id)?.unwrap_or_default();
-        let (value, fingerprint) = row(&record, embedding.as_slice(), &thumbnail, &origin);
+        let (value, fingerprint) = row(&about, embedding.as_slice(), &thumbnail, &origin);
         let key = value["id"].as_u64().expect("a row has an id");
         match sent.remove(&key) {
             Some(r) if r.fingerprint == fingerprint && r.image == id => summary.unchanged += 1,
