@@ -561,7 +561,7 @@ impl Changes<'_> {
     pub fn put_annotations(&mut self, id: ImageId, annotations: &AnnotationRecord) {
         self.bumps_epoch = true;
         let cf = self.store.cf(cf::ANNOTATIONS);
-        if annotations.embedded.is_empty() && annotations.sidecar.is_empty() {
+        if annotations.is_empty() {
             self.batch.delete_cf(cf, id.to_key());
         } else {
             self.batch.put_cf(cf, id.to_key(), postcard::to_stdvec(annotations).expect("annotations serialise"));

@@ -171,6 +171,11 @@ pub struct AnnotationRecord {
 }
 
 impl AnnotationRecord {
+    /// Whether nothing was written, in the file or beside it.
+    pub fn is_empty(&self) -> bool {
+        self.embedded.is_empty() && self.sidecar.is_empty()
+    }
+
     /// The annotations people see and search: the sidecar's laid over the file's.
     pub fn combined(&self) -> clipsight_indexer::annotations::Annotations {
         self.embedded.clone().overlaid(&self.sidecar)

@@ -19,11 +19,12 @@ use crate::store::{ImageId, RemoteRow, Store};
 const PULL_BATCH: usize = 512;
 
 /// Writes `stored` rows of collection `place` into `store` as images (records, annotations and
-/// automatic tags) with their row keys as ids, and records each (key, stamp) as the remote rows of an indexer are recorded. `whole`
-/// rows (read with their vectors and thumbnails) are embedded by `model` and replace earlier
-/// copies; records alone (read without) replace an earlier copy with its embedding and
-/// thumbnail, which are read again when the row is next shown. Rows without a record (too long
-/// to keep) or with an unreadable vector are left out. Returns the rows written.
+/// automatic tags) with their row keys as ids, and records each (key, stamp) as the remote rows
+/// of an indexer are recorded. `whole` rows (read with their vectors and thumbnails) are
+/// embedded by `model` and replace earlier copies; records alone (read without) replace an
+/// earlier copy with its embedding and thumbnail, which are read again when the row is next
+/// shown. Rows with an unreadable vector are left out, and rows without a record (too long to
+/// keep) too, an earlier copy of them removed. Returns the rows written.
 pub fn copy_rows(store: &Store, place: &str, model: ModelId, stored: &[Stored], whole: bool) -> Result<usize, AnnError> {
     let mut changes = store.changes();
     let mut copied = 0;

@@ -117,7 +117,7 @@ impl RowRecord {
     /// reader that knows only the file record reads it alone.
     fn encode(&self) -> Vec<u8> {
         let mut bytes = self.file.encode();
-        if !self.annotations.embedded.is_empty() || !self.annotations.sidecar.is_empty() || !self.tags.is_empty() {
+        if !self.annotations.is_empty() || !self.tags.is_empty() {
             bytes.extend(postcard::to_stdvec(&(&self.annotations, &self.tags)).expect("annotations serialise"));
         }
         bytes
